@@ -1,0 +1,10 @@
+#pragma once
+/// Subcommand groups of the `returnflow` program; each group registers itself on the CLI11 app.
+#include <CLI/CLI.hpp>
+
+namespace returnflow::cli {
+
+/// `workflow` (export the definition) and `demo` (walk a synthetic case through its lifecycle).
+void AddWorkflowCommands(CLI::App& app);
+
+}  // namespace returnflow::cli

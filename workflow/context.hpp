@@ -1,0 +1,106 @@
+#pragma once
+/// The case context: everything the guards read and the actions write, saved with the machine state.
+///
+/// It holds workflow facts only. Names, dates of birth, document numbers and contacts live in the
+/// persistence layer's `people` table; here a person is a pseudonymous member id with the facts the
+/// safeguards need (year of birth, sex, vulnerability flags).
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/json/fwd.hpp>
+
+#include "workflow/dates.hpp"
+#include "workflow/vocabulary.hpp"
+
+namespace returnflow::workflow {
+
+struct HouseholdMember {
+  std::string member_id;  ///< pseudonymous, unique within the case ("m1", "m2", ...)
+  Relationship relationship = Relationship::kPrincipal;
+  Sex sex = Sex::kUnknown;
+  int birth_year = 0;
+  std::set<Vulnerability> vulnerabilities;
+
+  bool IsUnaccompaniedOrSeparatedChild() const {
+    return vulnerabilities.contains(Vulnerability::kUnaccompaniedChild) ||
+           vulnerabilities.contains(Vulnerability::kSeparatedChild);
+  }
+  friend bool operator==(const HouseholdMember&, const HouseholdMember&) = default;
+};
+
+/// Programme rules a case is run under; copied into the case when it is opened.
+struct ProgrammeRules {
+  std::set<std::string> unsafe_destinations;  ///< ISO 3166-1 alpha-2 codes
+  int no_show_limit = 3;                      ///< the Nth no-show closes the case as absconded
+  int default_monitoring_visits = 3;          ///< e.g. at 3, 6 and 12 months
+  friend bool operator==(const ProgrammeRules&, const ProgrammeRules&) = default;
+};
+
+/// A best-interests determination for one unaccompanied or separated child.
+struct BestInterests {
+  bool in_child_interest = false;
+  std::optional<std::string> approved_by;  ///< the supervisor's actor id
+  bool guardian_recorded = false;
+  friend bool operator==(const BestInterests&, const BestInterests&) = default;
+};
+
+struct CaseContext {
+  ProgrammeRules programme;
+  std::string host_country;    ///< ISO 3166-1 alpha-2
+  std::string origin_country;  ///< ISO 3166-1 alpha-2
+  std::string destination_country;
+  std::vector<HouseholdMember> household;
+
+  // Counselling and consent.
+  int counselling_sessions = 0;
+  std::optional<bool> has_capacity;  ///< capacity assessment result, when one was recorded
+  std::optional<ConsentKind> consent;
+  std::optional<Instant> consent_at;
+  std::map<std::string, BestInterests> best_interests;  ///< by member id
+
+  // Documentation.
+  std::optional<Date> travel_document_expires_on;
+  std::optional<Date> fitness_valid_until;
+  bool medical_escort_required = false;
+
+  // Travel.
+  std::optional<Date> departure_date;
+  std::string route;
+  bool child_escort_assigned = false;
+  bool medical_escort_assigned = false;
+  bool voluntariness_reconfirmed = false;
+  int no_shows = 0;
+  std::set<std::string> caregivers_confirmed;  ///< member ids of children handed over to a caregiver
+  std::optional<Instant> departed_at;
+  std::optional<Instant> arrived_at;
+
+  // Reintegration.
+  bool plan_submitted = false;
+  bool plan_approved = false;
+  int monitoring_visits_required = 0;
+  int monitoring_visits_done = 0;
+  std::map<AssistanceKind, int> assistance_delivered;
+
+  // Suspension and closure.
+  std::optional<SuspensionReason> suspension;
+  std::optional<SuspensionReason> pending_suspension;  ///< set by an action, taken by a completion row
+  std::optional<Outcome> outcome;
+  std::optional<Outcome> pending_outcome;  ///< set by an action, taken by a completion row
+  int reopen_count = 0;
+
+  bool HasUnaccompaniedOrSeparatedChild() const;
+  bool Departed() const { return departed_at.has_value(); }
+  friend bool operator==(const CaseContext&, const CaseContext&) = default;
+};
+
+void tag_invoke(const boost::json::value_from_tag&, boost::json::value& json, const CaseContext& context);
+CaseContext tag_invoke(const boost::json::value_to_tag<CaseContext>&, const boost::json::value& json);
+void tag_invoke(const boost::json::value_from_tag&, boost::json::value& json, const HouseholdMember& member);
+HouseholdMember tag_invoke(const boost::json::value_to_tag<HouseholdMember>&, const boost::json::value& json);
+
+}  // namespace returnflow::workflow

@@ -1,0 +1,160 @@
+#pragma once
+/// The events a return case reacts to, each with the stable name partners and caseworkers send as the
+/// CloudEvents `type`. Event data is plain values; times arrive here, the machine reads no clock.
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "workflow/dates.hpp"
+#include "workflow/vocabulary.hpp"
+
+namespace returnflow::workflow::events {
+
+// Referral.
+struct EligibilityReviewStarted { static constexpr std::string_view kName = "eligibility.review_started"; };
+struct EligibilityConfirmed {
+  static constexpr std::string_view kName = "eligibility.confirmed";
+  std::string destination_country;  ///< ISO 3166-1 alpha-2
+};
+struct EligibilityRefused {
+  static constexpr std::string_view kName = "eligibility.refused";
+  std::string reason;  ///< programme criterion code, e.g. "excluded"
+};
+
+// Counselling.
+struct CounsellingSessionHeld { static constexpr std::string_view kName = "counselling.session_held"; };
+struct VulnerabilityScreened {
+  static constexpr std::string_view kName = "vulnerability.screened";
+  struct Finding {
+    std::string member_id;
+    std::vector<Vulnerability> vulnerabilities;
+  };
+  std::vector<Finding> findings;  ///< replaces the flags of each member named
+};
+struct CapacityAssessed {
+  static constexpr std::string_view kName = "capacity.assessed";
+  bool has_capacity = true;
+};
+struct BestInterestsDetermined {
+  static constexpr std::string_view kName = "best_interests.determined";
+  std::string member_id;
+  bool in_child_interest = false;
+};
+struct BestInterestsApproved {
+  static constexpr std::string_view kName = "best_interests.approved";
+  std::string member_id;
+};
+struct GuardianRecorded {
+  static constexpr std::string_view kName = "guardian.recorded";
+  std::string member_id;
+};
+struct ConsentRecorded {
+  static constexpr std::string_view kName = "consent.recorded";
+  ConsentKind kind = ConsentKind::kExplicit;
+};
+
+// Documentation: travel document strand.
+struct PassportVerified {
+  static constexpr std::string_view kName = "travel_document.passport_verified";
+  Date expires_on;
+};
+struct TravelDocumentRequested { static constexpr std::string_view kName = "travel_document.requested"; };
+struct TravelDocumentIssued {
+  static constexpr std::string_view kName = "travel_document.issued";
+  Date expires_on;
+};
+struct TravelDocumentRefused { static constexpr std::string_view kName = "travel_document.refused"; };
+
+// Documentation: exit clearance strand.
+struct ExitClearanceRequested { static constexpr std::string_view kName = "exit_clearance.requested"; };
+struct ExitClearanceGranted { static constexpr std::string_view kName = "exit_clearance.granted"; };
+struct ExitClearanceNotRequired { static constexpr std::string_view kName = "exit_clearance.not_required"; };
+
+// Documentation: medical strand.
+struct FitnessCertified {
+  static constexpr std::string_view kName = "fitness.certified";
+  Date valid_until;
+  bool medical_escort_required = false;
+};
+struct FitnessUnfit { static constexpr std::string_view kName = "fitness.unfit"; };
+
+// Travel.
+struct TravelBooked {
+  static constexpr std::string_view kName = "travel.booked";
+  Date departure_date;
+  std::string route;  ///< e.g. "DPS-SIN-DAC"; never a name or a document number
+};
+struct EscortAssigned {
+  static constexpr std::string_view kName = "escort.assigned";
+  EscortKind kind = EscortKind::kChild;
+};
+struct CaregiverConfirmed {
+  static constexpr std::string_view kName = "caregiver.confirmed";
+  std::string member_id;
+};
+struct BriefingHeld {
+  static constexpr std::string_view kName = "travel.briefing_held";
+  bool voluntariness_confirmed = false;
+};
+struct Departed { static constexpr std::string_view kName = "travel.departed"; };
+struct NoShow { static constexpr std::string_view kName = "travel.no_show"; };
+struct Arrived { static constexpr std::string_view kName = "travel.arrived"; };
+
+// Reintegration.
+struct PlanSubmitted {
+  static constexpr std::string_view kName = "reintegration.plan_submitted";
+  int monitoring_visits = 0;  ///< 0 takes the programme default
+};
+struct PlanApproved { static constexpr std::string_view kName = "reintegration.plan_approved"; };
+struct AssistanceDelivered {
+  static constexpr std::string_view kName = "assistance.delivered";
+  AssistanceKind kind = AssistanceKind::kCashOnArrival;
+};
+struct MonitoringVisitCompleted {
+  static constexpr std::string_view kName = "monitoring.visit_completed";
+  /// Sustainability survey scores, 0..1 each.
+  double economic = 0, social = 0, psychosocial = 0;
+};
+
+// Across stages.
+struct CaseSuspended {
+  static constexpr std::string_view kName = "case.suspended";
+  SuspensionReason reason = SuspensionReason::kMedical;
+};
+struct CaseResumed { static constexpr std::string_view kName = "case.resumed"; };
+struct ConsentWithdrawn { static constexpr std::string_view kName = "consent.withdrawn"; };
+struct CaseClosed {
+  static constexpr std::string_view kName = "case.closed";
+  Outcome outcome = Outcome::kOptedOut;
+};
+struct CaseReopened {
+  static constexpr std::string_view kName = "case.reopened";
+  std::string reason;
+};
+
+}  // namespace returnflow::workflow::events
+
+namespace returnflow::workflow {
+
+/// Any event the machine accepts.
+using Event = std::variant<
+    events::EligibilityReviewStarted, events::EligibilityConfirmed, events::EligibilityRefused,
+    events::CounsellingSessionHeld, events::VulnerabilityScreened, events::CapacityAssessed,
+    events::BestInterestsDetermined, events::BestInterestsApproved, events::GuardianRecorded,
+    events::ConsentRecorded, events::PassportVerified, events::TravelDocumentRequested,
+    events::TravelDocumentIssued, events::TravelDocumentRefused, events::ExitClearanceRequested,
+    events::ExitClearanceGranted, events::ExitClearanceNotRequired, events::FitnessCertified,
+    events::FitnessUnfit, events::TravelBooked, events::EscortAssigned, events::CaregiverConfirmed,
+    events::BriefingHeld, events::Departed, events::NoShow, events::Arrived, events::PlanSubmitted,
+    events::PlanApproved, events::AssistanceDelivered, events::MonitoringVisitCompleted,
+    events::CaseSuspended, events::CaseResumed, events::ConsentWithdrawn, events::CaseClosed,
+    events::CaseReopened>;
+
+/// The stable name of an event (its CloudEvents `type`).
+std::string_view EventName(const Event& event);
+
+/// Every event name the machine knows, in declaration order.
+const std::vector<std::string_view>& AllEventNames();
+
+}  // namespace returnflow::workflow
