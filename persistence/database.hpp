@@ -1,0 +1,148 @@
+#pragma once
+/// The database a returnflow process works against: a SOCI connection pool on embedded SQLite or
+/// PostgreSQL, the schema migrations, and the error categories every persistence call reports.
+///
+/// Every call here blocks. Run them on a worker pool, never on I/O threads. A `Database` is
+/// thread-safe; the SOCI sessions it leases are not, so each unit of work leases its own.
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace soci {
+class session;
+class connection_pool;
+}  // namespace soci
+
+namespace returnflow::persistence {
+
+/// Microsecond UTC timestamps, as stored (BIGINT microseconds since the Unix epoch on both backends).
+using Timestamp = std::chrono::sys_time<std::chrono::microseconds>;
+Timestamp Now();
+
+/// The four things that can go wrong with the database, as callers need to tell them apart.
+enum class ErrorKind {
+  kNotFound,     ///< the case (or token) does not exist
+  kConflict,     ///< version mismatch, duplicate with another payload, unique constraint, lost race
+  kUnavailable,  ///< cannot reach the database, pool exhausted, busy beyond the timeout, schema too new
+  kInvalidData,  ///< stored or supplied data does not fit (bad saved state, bad cursor, bad input)
+};
+std::string_view Name(ErrorKind kind);
+
+/// A persistence failure. `what()` names the operation, the pseudonymous case id where there is one,
+/// and the category; it never carries personal data nor raw driver text that could echo values.
+class PersistenceError : public std::runtime_error {
+ public:
+  PersistenceError(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  ErrorKind Kind() const { return kind_; }
+
+ private:
+  ErrorKind kind_;
+};
+
+enum class Backend { kSqlite, kPostgresql };
+
+/// SQLite `PRAGMA synchronous`; FULL (the default) makes every acknowledged commit durable.
+enum class SqliteSynchronous { kOff, kNormal, kFull, kExtra };
+
+/// How to reach the database. The URL scheme picks the backend:
+///   `sqlite:returnflow.db` (a file path; `sqlite::memory:` is refused, the pool needs a shared file)
+///   `postgresql://user@host:port/dbname?options` (a libpq connection URI, passed through unchanged)
+struct DatabaseOptions {
+  std::string url = "sqlite:returnflow.db";
+  std::size_t pool_size = 4;
+  /// How long a unit of work waits for a free pooled session before failing with kUnavailable.
+  std::chrono::milliseconds lease_timeout{10000};
+  /// SQLite: how long a writer waits for another process's write lock (PRAGMA busy_timeout).
+  std::chrono::milliseconds busy_timeout{10000};
+  SqliteSynchronous sqlite_synchronous = SqliteSynchronous::kFull;
+  bool sqlite_wal = true;
+};
+
+class Database;
+
+/// A session leased from the pool for one unit of work; returned to the pool on destruction.
+/// Reconnects first if the session lost its connection.
+class SessionLease {
+ public:
+  SessionLease(SessionLease&& other) noexcept;
+  SessionLease& operator=(SessionLease&&) = delete;
+  SessionLease(const SessionLease&) = delete;
+  ~SessionLease();
+  soci::session& Session() const;
+  soci::session* operator->() const { return &Session(); }
+  /// Marks the connection as suspect: it is reconnected before its next use.
+  void MarkBroken();
+
+ private:
+  friend class Database;
+  SessionLease(Database* database, std::size_t position);
+  Database* database_;
+  std::size_t position_;
+};
+
+/// The connection pool, schema migrations and backend specifics.
+class Database {
+ public:
+  /// Opens `pool_size` sessions. Throws PersistenceError(kUnavailable) if the database is unreachable,
+  /// (kInvalidData) for an unusable URL.
+  explicit Database(DatabaseOptions options);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  /// Applies every pending numbered migration, each in its own transaction, serialised across
+  /// processes. Idempotent. Refuses (kUnavailable) a database whose schema is newer than this program.
+  /// Returns the number of migrations applied now.
+  int Migrate();
+  /// The schema version recorded in the database (0 when empty).
+  int SchemaVersion();
+  /// The newest schema version this program knows.
+  static int LatestSchemaVersion();
+
+  /// True when a trivial query succeeds (for readiness checks). Never throws.
+  bool Ping();
+
+  Backend GetBackend() const { return backend_; }
+  const DatabaseOptions& Options() const { return options_; }
+  std::size_t PoolSize() const { return options_.pool_size; }
+  /// Sessions currently leased (for the pool-usage metric).
+  std::size_t SessionsInUse() const { return in_use_.load(std::memory_order_relaxed); }
+
+  /// Leases a session for one unit of work (kUnavailable after `lease_timeout`).
+  SessionLease Lease();
+
+  /// Runs `work` inside one write transaction on a leased session, with the backend's write lock
+  /// discipline (SQLite: BEGIN IMMEDIATE, serialised in-process; PostgreSQL: BEGIN, callers lock rows
+  /// with FOR UPDATE). Commits when `work` returns, rolls back when it throws. Database errors are
+  /// rethrown as PersistenceError with `operation` in the message. A connection found dead at BEGIN is
+  /// re-established and the transaction started again.
+  void WriteTransaction(std::string_view operation, const std::function<void(soci::session&)>& work);
+  /// Runs `work` on a leased session without an explicit transaction (single-statement reads), with the
+  /// same error mapping and reconnection.
+  void Read(std::string_view operation, const std::function<void(soci::session&)>& work);
+
+  /// Maps any exception from SOCI or the standard library to a PersistenceError; used by repositories.
+  [[noreturn]] static void Rethrow(std::string_view operation, std::string_view case_id = {});
+
+ private:
+  friend class SessionLease;
+  void Release(std::size_t position);
+
+  DatabaseOptions options_;
+  Backend backend_;
+  std::unique_ptr<soci::connection_pool> pool_;
+  std::unique_ptr<std::atomic<bool>[]> broken_;
+  std::atomic<std::size_t> in_use_{0};
+  /// SQLite has one writer at a time; threads of this process queue here instead of spinning in
+  /// SQLite's busy handler. Other processes are still kept out by BEGIN IMMEDIATE and busy_timeout.
+  std::mutex sqlite_writer_;
+};
+
+}  // namespace returnflow::persistence

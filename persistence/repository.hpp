@@ -1,0 +1,320 @@
+#pragma once
+/// Durable cases: the case repository (cases, their append-only event history, idempotency, search),
+/// personal data with an audited read path, and API token storage.
+///
+/// Every call blocks and leases its own session for the duration of one unit of work: call from a
+/// worker pool, from any number of threads. Failures throw PersistenceError (see database.hpp).
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "persistence/database.hpp"
+#include "workflow/case.hpp"
+#include "workflow/context.hpp"
+#include "workflow/events.hpp"
+
+namespace returnflow::persistence {
+
+// ---------------------------------------------------------------------------------------------------
+// Personal data: lives only in the `people` table, never in cases, events, logs or errors.
+
+struct IdentityDocument {
+  std::string type;    ///< e.g. "passport", "national_id", "emergency_travel_document"
+  std::string number;
+  friend bool operator==(const IdentityDocument&, const IdentityDocument&) = default;
+};
+
+struct Contact {
+  std::string kind;   ///< e.g. "phone", "email", "address"
+  std::string value;
+  friend bool operator==(const Contact&, const Contact&) = default;
+};
+
+/// One household member's personal data, linked to the case by the pseudonymous member id.
+struct PersonalData {
+  std::string member_id;  ///< the member id of the case context's household ("m1", ...)
+  std::string given_names;
+  std::string family_name;
+  std::string date_of_birth;  ///< ISO 8601 date, or a year only ("1990") when the day is unknown
+  std::vector<IdentityDocument> documents;
+  std::vector<Contact> contacts;
+  friend bool operator==(const PersonalData&, const PersonalData&) = default;
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Cases.
+
+/// What a caseworker's referral creates.
+struct NewCase {
+  std::string programme;  ///< programme code, e.g. "avrr-id-2026"
+  std::string office;     ///< the host-country office that owns the case
+  std::vector<std::string> partners;  ///< assigned partner organisations (their token scope names)
+  /// The initial context (host and origin country are taken from here, as are vulnerability flags).
+  workflow::CaseContext context;
+  std::vector<PersonalData> people;  ///< stored in `people` only
+  workflow::EventMeta meta;          ///< who created the case and when the referral was received
+  /// Optional idempotency key for the creation itself: the same (source, id) again returns the case it
+  /// created; with a different request it is a kConflict. Empty: no deduplication.
+  std::string request_source;
+  std::string request_id;
+};
+
+/// A case as stored: workflow data only.
+struct CaseRecord {
+  std::string case_id;  ///< pseudonymous (a random UUID)
+  std::string programme;
+  std::string host_country;
+  std::string origin_country;
+  std::string office;
+  std::vector<std::string> partners;
+  std::string stage;                       ///< Case::Stage() as of the last applied event
+  std::vector<std::string> active_states;  ///< Case::ActiveStates()
+  std::string saved_state;                 ///< Case::Save() JSON; restore with Case::Restore
+  std::int64_t version = 0;                ///< 1 at creation, +1 per applied event (the If-Match value)
+  std::int64_t last_sequence = 0;          ///< sequence of the newest history row (applied or not)
+  Timestamp created_at{};
+  Timestamp updated_at{};                  ///< time of the last applied event's commit
+  Timestamp stage_entered_at{};            ///< occurred_at of the event that entered the current stage
+  std::optional<Timestamp> next_deadline;  ///< see persistence/deadlines.hpp; none when suspended/closed
+  std::set<workflow::Vulnerability> vulnerabilities;  ///< union over household members, for reporting
+};
+
+/// An event arriving for a case (from a CloudEvent): already decoded by the caller.
+struct IncomingEvent {
+  std::string source;     ///< CloudEvents `source`
+  std::string event_id;   ///< CloudEvents `id`; (source, event_id) is the idempotency key
+  std::string type;       ///< CloudEvents `type`; must equal workflow::EventName(event)
+  std::string data_json;  ///< CloudEvents `data` as received (stored; hashed canonically for dedup)
+  workflow::Event event;
+  workflow::EventMeta meta;
+  /// If-Match: the case version the sender saw; a different current version is a kConflict.
+  std::optional<std::int64_t> expected_version;
+};
+
+/// The durable outcome of one event. Rejections (not allowed, guard refused, suspended, closed) are
+/// outcomes too: recorded in the history with their reason, the case left unchanged.
+struct ApplyOutcome {
+  workflow::ApplyResult result;
+  std::int64_t sequence = 0;  ///< the history row's per-case sequence number
+  std::int64_t version = 0;   ///< case version after this event (unchanged unless applied)
+  bool replayed = false;      ///< true: a redelivery; `result` is the original outcome
+  std::string case_id;
+};
+
+/// One event of a group commit, for ApplyGroup.
+struct GroupItem {
+  std::string case_id;
+  IncomingEvent event;
+};
+
+/// Per-item result of ApplyGroup: exactly one of `outcome` / `error` is set.
+struct GroupItemResult {
+  std::optional<ApplyOutcome> outcome;
+  std::optional<ErrorKind> error;
+  std::string error_message;  ///< pseudonymous, like PersistenceError::what()
+};
+
+/// One row of a case's history.
+struct HistoryEntry {
+  std::int64_t sequence = 0;
+  std::string source;
+  std::string event_id;
+  std::string type;  ///< event name, or "case.opened" for sequence 1
+  std::string actor;
+  Timestamp occurred_at{};
+  Timestamp recorded_at{};
+  std::string payload_json;  ///< the event data (for case.opened: the initial context)
+  std::string verdict;       ///< workflow::Name(Verdict): "applied", "not_allowed", ...
+  std::string reason;
+  std::vector<std::string> states_before;
+  std::vector<std::string> states_after;
+  std::vector<std::string> changes;
+  std::int64_t version_after = 0;
+};
+
+inline constexpr std::size_t kMaxPageSize = 200;
+inline constexpr std::size_t kDefaultPageSize = 50;
+
+/// Supervisor and caseworker search. Unset filters match everything; set ones all have to match.
+/// Results are ordered by (created_at, case_id), a key that never changes, so a cursor stays stable
+/// while cases are updated.
+struct CaseQuery {
+  std::optional<std::string> stage;   ///< e.g. "travel"
+  std::optional<std::string> state;   ///< an active leaf state, e.g. "travel.booked"
+  std::optional<std::string> host_country;
+  std::optional<std::string> origin_country;
+  /// Scope for supervisors limited to a list of countries: host or origin country in this list.
+  std::vector<std::string> countries_any;
+  std::optional<std::string> office;
+  std::optional<std::string> partner;  ///< assigned partner organisation
+  std::optional<workflow::Vulnerability> vulnerability;
+  std::optional<Timestamp> overdue_as_of;  ///< next_deadline before this instant
+  std::optional<Timestamp> updated_since;  ///< updated_at at or after this instant
+  std::string cursor;                      ///< empty for the first page; else a page's next_cursor
+  std::size_t page_size = kDefaultPageSize;  ///< capped at kMaxPageSize
+};
+
+struct CasePage {
+  std::vector<CaseRecord> cases;
+  std::string next_cursor;  ///< opaque; empty when this was the last page
+};
+
+struct StageCount {
+  std::string stage;
+  std::int64_t count = 0;
+};
+
+/// Cases and their history. Every method is one transaction.
+class CaseRepository {
+ public:
+  explicit CaseRepository(Database& database) : database_(database) {}
+
+  /// Creates a case with a fresh pseudonymous id, its people and its `case.opened` history row
+  /// (sequence 1, payload = the initial context, which `verify` replays from). Returns the record.
+  CaseRecord Create(const NewCase& new_case);
+
+  std::optional<CaseRecord> Find(std::string_view case_id);
+  /// As Find; kNotFound when there is no such case.
+  CaseRecord Get(std::string_view case_id);
+
+  /// Applies one event in one transaction: lock the case, deduplicate on (source, event_id), check
+  /// If-Match, restore the saved machine, apply, append the history row, update the case with a
+  /// checked version + 1, commit. Returns only after the commit.
+  /// Throws kNotFound (no case), kConflict (If-Match mismatch; same key with another payload, type
+  /// or subject), kInvalidData (type does not match the event, saved state cannot be restored),
+  /// kUnavailable.
+  ApplyOutcome Apply(std::string_view case_id, const IncomingEvent& event);
+
+  /// Group commit: applies events (normally of different cases) in one transaction, each inside its
+  /// own savepoint so a failing event does not fail the others. Events of one case are applied in the
+  /// order given. Results are in input order. If the commit itself fails, every item reports the
+  /// error. Cases are locked in case-id order to avoid deadlocks with other groups.
+  std::vector<GroupItemResult> ApplyGroup(const std::vector<GroupItem>& items);
+
+  /// History rows with sequence > after_sequence, oldest first, at most `limit` (capped at
+  /// kMaxPageSize; page with after_sequence). kNotFound when the case does not exist.
+  std::vector<HistoryEntry> History(std::string_view case_id, std::int64_t after_sequence = 0,
+                                    std::size_t limit = kDefaultPageSize);
+
+  /// One page of cases matching `query` (kInvalidData for a malformed cursor).
+  CasePage Search(const CaseQuery& query);
+  /// Cases per stage matching `query` (cursor and page size ignored), stages with no case omitted.
+  std::vector<StageCount> CountByStage(const CaseQuery& query);
+
+  /// Assigns (or removes) a partner organisation; kNotFound for an unknown case.
+  void AssignPartner(std::string_view case_id, std::string_view organisation);
+  void UnassignPartner(std::string_view case_id, std::string_view organisation);
+
+ private:
+  Database& database_;
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Personal data reads, audited.
+
+/// Who reads personal data, and why (recorded in the audit table with the case id and the time).
+struct PersonalDataAccess {
+  std::string actor;    ///< token name or caseworker system id
+  std::string purpose;  ///< e.g. "travel_document_request", "caseworker_view"
+};
+
+struct PersonalDataRead {
+  std::string case_id;
+  std::string actor;
+  std::string purpose;
+  Timestamp read_at{};
+};
+
+class PeopleRepository {
+ public:
+  explicit PeopleRepository(Database& database) : database_(database) {}
+
+  /// The case's people; the read is appended to the audit table in the same transaction (no audit row,
+  /// no data). kNotFound for an unknown case.
+  std::vector<PersonalData> Read(std::string_view case_id, const PersonalDataAccess& access);
+  /// Adds or replaces one member's personal data (audited as a write with the same access record).
+  void Upsert(std::string_view case_id, const PersonalData& person, const PersonalDataAccess& access);
+  /// Erases all personal data of a case (retention); the case and its anonymous history stay.
+  /// Returns the number of people erased.
+  std::size_t Erase(std::string_view case_id, const PersonalDataAccess& access);
+  /// The audit trail of personal-data access for a case, oldest first.
+  std::vector<PersonalDataRead> AuditTrail(std::string_view case_id);
+
+ private:
+  Database& database_;
+};
+
+// ---------------------------------------------------------------------------------------------------
+// API tokens: stored as SHA-256 hashes only.
+
+enum class TokenRole { kCaseworker, kPartner, kSupervisor, kAdmin };
+std::string_view Name(TokenRole role);
+std::optional<TokenRole> TokenRoleFromName(std::string_view name);
+
+struct TokenScope {
+  std::string office;                    ///< caseworker: the office
+  std::string organisation;              ///< partner: the organisation
+  std::vector<std::string> event_types;  ///< partner: the event types it may send
+  std::vector<std::string> countries;    ///< supervisor: host/origin countries; empty = all
+  friend bool operator==(const TokenScope&, const TokenScope&) = default;
+};
+
+struct TokenRecord {
+  std::string token_id;  ///< random UUID
+  std::string name;      ///< unique, human-chosen, pseudonymous (used as the actor id)
+  TokenRole role = TokenRole::kCaseworker;
+  TokenScope scope;
+  std::string hash_hex;  ///< SHA-256 of the secret, lower-case hex
+  Timestamp created_at{};
+  std::optional<Timestamp> revoked_at;
+  bool Active() const { return !revoked_at.has_value(); }
+};
+
+/// SHA-256 of `secret`, lower-case hex (OpenSSL EVP).
+std::string Sha256Hex(std::string_view data);
+
+class TokenRepository {
+ public:
+  explicit TokenRepository(Database& database) : database_(database) {}
+
+  /// Stores a token under the hash of `secret` (the secret itself is not stored). kConflict when the
+  /// name or the hash already exists.
+  TokenRecord Create(std::string_view name, TokenRole role, const TokenScope& scope, std::string_view secret);
+  /// The token whose hash is `hash_hex`, revoked or not (callers check Active()).
+  std::optional<TokenRecord> FindByHash(std::string_view hash_hex);
+  std::optional<TokenRecord> FindBySecret(std::string_view secret) { return FindByHash(Sha256Hex(secret)); }
+  std::optional<TokenRecord> FindByName(std::string_view name);
+  std::vector<TokenRecord> List();
+  /// Revokes by name; returns false when there is no such active token.
+  bool Revoke(std::string_view name);
+  std::size_t Count();
+
+ private:
+  Database& database_;
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Verification after upgrades.
+
+struct VerifyMismatch {
+  std::string case_id;
+  std::string detail;  ///< which part differs; pseudonymous
+};
+
+struct VerifyReport {
+  std::int64_t cases_checked = 0;
+  std::int64_t events_replayed = 0;
+  std::vector<VerifyMismatch> mismatches;
+  bool Ok() const { return mismatches.empty(); }
+};
+
+/// Replays every case's stored history from its `case.opened` context and compares the result with
+/// the saved state (and the stage and state columns). Reads one case at a time.
+VerifyReport VerifyAllCases(Database& database);
+/// The same for one case.
+std::optional<VerifyMismatch> VerifyCase(Database& database, std::string_view case_id);
+
+}  // namespace returnflow::persistence
