@@ -1,0 +1,115 @@
+#include "api/router.hpp"
+
+#include <boost/url/parse.hpp>
+
+namespace returnflow::api {
+
+namespace http = boost::beast::http;
+
+const std::vector<Route>& Routes() {
+  // clang-format off
+  static const std::vector<Route> kRoutes = {
+    // id                       method             pattern                         name               authenticated
+    {RouteId::kCreateCase,    http::verb::post,   "/cases",                        "create_case",     true},
+    {RouteId::kSearchCases,   http::verb::get,    "/cases",                        "search_cases",    true},
+    {RouteId::kGetCase,       http::verb::get,    "/cases/{case_id}",              "get_case",        true},
+    {RouteId::kPostCaseEvent, http::verb::post,   "/cases/{case_id}/events",       "post_case_event", true},
+    {RouteId::kCaseHistory,   http::verb::get,    "/cases/{case_id}/history",      "case_history",    true},
+    {RouteId::kPostEvents,    http::verb::post,   "/events",                       "post_events",     true},
+    {RouteId::kWorkflow,      http::verb::get,    "/workflow",                     "workflow",        true},
+    {RouteId::kCreateToken,   http::verb::post,   "/tokens",                       "create_token",    true},
+    {RouteId::kListTokens,    http::verb::get,    "/tokens",                       "list_tokens",     true},
+    {RouteId::kRevokeToken,   http::verb::delete_, "/tokens/{token_id}",           "revoke_token",    true},
+    {RouteId::kHealthz,       http::verb::get,    "/healthz",                      "healthz",         false},
+    {RouteId::kReadyz,        http::verb::get,    "/readyz",                       "readyz",          false},
+    {RouteId::kMetrics,       http::verb::get,    "/metrics",                      "metrics",         false},
+    {RouteId::kOpenApi,       http::verb::get,    "/openapi.json",                 "openapi",         false},
+  };
+  // clang-format on
+  return kRoutes;
+}
+
+const Route& RouteFor(RouteId id) {
+  for (const auto& route : Routes()) {
+    if (route.id == id) return route;
+  }
+  throw std::logic_error("route missing from the table");
+}
+
+namespace {
+
+std::vector<std::string_view> Segments(std::string_view path) {
+  std::vector<std::string_view> segments;
+  if (path.starts_with('/')) path.remove_prefix(1);
+  while (true) {
+    auto slash = path.find('/');
+    segments.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return segments;
+}
+
+bool MatchPattern(std::string_view pattern, const std::vector<std::string_view>& path_segments,
+                  std::map<std::string, std::string>& params) {
+  auto pattern_segments = Segments(pattern);
+  if (pattern_segments.size() != path_segments.size()) return false;
+  std::map<std::string, std::string> found;
+  for (std::size_t index = 0; index < pattern_segments.size(); ++index) {
+    auto expected = pattern_segments[index];
+    auto actual = path_segments[index];
+    if (expected.starts_with('{') && expected.ends_with('}')) {
+      if (actual.empty()) return false;
+      found.emplace(std::string(expected.substr(1, expected.size() - 2)), std::string(actual));
+    } else if (expected != actual) {
+      return false;
+    }
+  }
+  params = std::move(found);
+  return true;
+}
+
+}  // namespace
+
+RouteMatch MatchRoute(http::verb method, std::string_view path) {
+  RouteMatch match;
+  auto segments = Segments(path);
+  for (const auto& route : Routes()) {
+    std::map<std::string, std::string> params;
+    if (!MatchPattern(route.pattern, segments, params)) continue;
+    match.path_known = true;
+    if (!match.allow.empty()) match.allow += ", ";
+    match.allow += std::string(http::to_string(route.method));
+    if (route.method == method && !match.route) {
+      match.route = &route;
+      match.params = std::move(params);
+    }
+  }
+  return match;
+}
+
+std::optional<std::string> Target::Query(const std::string& key) const {
+  auto found = query.find(key);
+  if (found == query.end()) return std::nullopt;
+  return found->second;
+}
+
+std::optional<Target> ParseTarget(std::string_view text) {
+  auto parsed = boost::urls::parse_origin_form(text);
+  if (!parsed) return std::nullopt;
+  Target target;
+  // Path parameters are opaque ids; decode each segment so "%2F" cannot smuggle a slash into routing.
+  for (auto segment : parsed->segments()) {
+    if (segment.find('/') != std::string::npos) return std::nullopt;
+    target.path += '/';
+    target.path += segment;
+  }
+  if (target.path.empty()) target.path = "/";
+  if (parsed->encoded_path().ends_with('/') && target.path != "/") target.path += '/';
+  for (auto param : parsed->params()) {
+    target.query.emplace(param.key, param.has_value ? param.value : std::string());
+  }
+  return target;
+}
+
+}  // namespace returnflow::api

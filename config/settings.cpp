@@ -1,0 +1,251 @@
+#include "config/settings.hpp"
+
+#include <charconv>
+#include <cstdlib>
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+namespace returnflow::config {
+namespace {
+
+[[noreturn]] void Fail(std::string_view origin, std::string_view key, std::string_view why) {
+  throw SettingsError(fmt::format("{}: setting '{}': {}", origin, key, why));
+}
+
+std::int64_t ParseInteger(std::string_view text, std::string_view origin, std::string_view key) {
+  std::int64_t value = 0;
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr != end) Fail(origin, key, fmt::format("'{}' is not an integer", text));
+  return value;
+}
+
+bool ParseBool(std::string_view text, std::string_view origin, std::string_view key) {
+  if (text == "1" || text == "true" || text == "yes" || text == "on") return true;
+  if (text == "0" || text == "false" || text == "no" || text == "off") return false;
+  Fail(origin, key, fmt::format("'{}' is not a boolean (true/false)", text));
+}
+
+template <typename Integer>
+void CheckRange(std::int64_t value, std::int64_t low, std::int64_t high, Integer& out, std::string_view origin,
+                std::string_view key) {
+  if (value < low || value > high) {
+    Fail(origin, key, fmt::format("{} is out of range [{}, {}]", value, low, high));
+  }
+  out = static_cast<Integer>(value);
+}
+
+void CheckLevel(const std::string& level, std::string_view origin) {
+  static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  for (auto known : kLevels) {
+    if (level == known) return;
+  }
+  Fail(origin, "log.level", fmt::format("'{}' is not one of trace, debug, info, warn, error, critical, off", level));
+}
+
+void CheckDatabaseUrl(const std::string& url, std::string_view origin, std::string_view key) {
+  if (url.empty()) Fail(origin, key, "is empty");
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://") || url.starts_with("sqlite:") ||
+      url.ends_with(".db") || url.ends_with(".sqlite") || url.ends_with(".sqlite3")) {
+    return;
+  }
+  Fail(origin, key, "expected postgresql://user@host:port/db, sqlite:FILE, or a path ending in .db");
+}
+
+/// A TOML table view that reports the file and the dotted key on type errors.
+class TableReader {
+ public:
+  TableReader(const toml::table& root, std::string_view origin) : root_(root), origin_(origin) {}
+
+  template <typename Number>
+  void Integer(std::string_view path, Number& out, std::int64_t low, std::int64_t high) {
+    auto node = root_.at_path(path);
+    if (!node) return;
+    auto value = node.value<std::int64_t>();
+    if (!value || !node.is_integer()) Fail(origin_, path, "expected an integer");
+    CheckRange(*value, low, high, out, origin_, path);
+  }
+  void Milliseconds(std::string_view path, std::chrono::milliseconds& out, std::int64_t low, std::int64_t high) {
+    std::int64_t value = out.count();
+    Integer(path, value, low, high);
+    out = std::chrono::milliseconds(value);
+  }
+  void String(std::string_view path, std::string& out) {
+    auto node = root_.at_path(path);
+    if (!node) return;
+    if (!node.is_string()) Fail(origin_, path, "expected a string");
+    out = *node.value<std::string>();
+  }
+  void Bool(std::string_view path, bool& out) {
+    auto node = root_.at_path(path);
+    if (!node) return;
+    if (!node.is_boolean()) Fail(origin_, path, "expected true or false");
+    out = *node.value<bool>();
+  }
+
+ private:
+  const toml::table& root_;
+  std::string_view origin_;
+};
+
+void CheckUnknownKeys(const toml::table& root, std::string_view origin) {
+  static const std::map<std::string, std::vector<std::string>> kKnown = {
+      {"server",
+       {"listen", "io_threads", "worker_threads", "body_limit", "header_limit", "read_timeout_ms",
+        "idle_timeout_ms", "shutdown_grace_ms", "max_connections", "max_page_size", "default_page_size",
+        "max_batch_events"}},
+      {"database", {"url", "pool_size", "sqlite_synchronous", "busy_timeout_ms"}},
+      {"group_commit", {"enabled", "max_group"}},
+      {"auth", {"token_cache_ttl_ms"}},
+      {"log", {"level", "access_log"}},
+  };
+  for (const auto& [section, node] : root) {
+    auto known = kKnown.find(std::string(section.str()));
+    if (known == kKnown.end()) Fail(origin, section.str(), "unknown section");
+    const auto* table = node.as_table();
+    if (!table) Fail(origin, section.str(), "expected a table ([section])");
+    for (const auto& [key, value] : *table) {
+      const auto& keys = known->second;
+      if (std::find(keys.begin(), keys.end(), key.str()) == keys.end()) {
+        Fail(origin, fmt::format("{}.{}", section.str(), key.str()), "unknown setting");
+      }
+    }
+  }
+}
+
+void ApplyToml(const toml::table& root, std::string_view origin, Settings& settings) {
+  CheckUnknownKeys(root, origin);
+  TableReader reader(root, origin);
+  std::string listen;
+  reader.String("server.listen", listen);
+  if (!listen.empty()) ParseListen(listen, settings.server, origin);
+  reader.Integer("server.io_threads", settings.server.io_threads, 1, 256);
+  reader.Integer("server.worker_threads", settings.server.worker_threads, 0, 1024);
+  reader.Integer("server.body_limit", settings.server.body_limit, 1024, 1LL << 30);
+  reader.Integer("server.header_limit", settings.server.header_limit, 1024, 1 << 20);
+  reader.Milliseconds("server.read_timeout_ms", settings.server.read_timeout, 10, 3'600'000);
+  reader.Milliseconds("server.idle_timeout_ms", settings.server.idle_timeout, 10, 3'600'000);
+  reader.Milliseconds("server.shutdown_grace_ms", settings.server.shutdown_grace, 0, 3'600'000);
+  reader.Integer("server.max_connections", settings.server.max_connections, 1, 1'000'000);
+  reader.Integer("server.max_page_size", settings.server.max_page_size, 1, 10'000);
+  reader.Integer("server.default_page_size", settings.server.default_page_size, 1, 10'000);
+  reader.Integer("server.max_batch_events", settings.server.max_batch_events, 1, 100'000);
+  reader.String("database.url", settings.database.url);
+  reader.Integer("database.pool_size", settings.database.pool_size, 1, 512);
+  reader.String("database.sqlite_synchronous", settings.database.sqlite_synchronous);
+  reader.Milliseconds("database.busy_timeout_ms", settings.database.busy_timeout, 0, 600'000);
+  reader.Bool("group_commit.enabled", settings.group_commit.enabled);
+  reader.Integer("group_commit.max_group", settings.group_commit.max_group, 1, 10'000);
+  reader.Milliseconds("auth.token_cache_ttl_ms", settings.auth.token_cache_ttl, 0, 3'600'000);
+  reader.String("log.level", settings.log.level);
+  reader.Bool("log.access_log", settings.log.access_log);
+}
+
+void ApplyEnvironment(const EnvironmentLookup& environment, Settings& settings) {
+  auto integer = [&](const char* name, auto& out, std::int64_t low, std::int64_t high) {
+    if (auto text = environment(name)) {
+      CheckRange(ParseInteger(*text, "environment", name), low, high, out, "environment", name);
+    }
+  };
+  if (auto value = environment("RETURNFLOW_DATABASE")) settings.database.url = *value;
+  if (auto value = environment("RETURNFLOW_LISTEN")) ParseListen(*value, settings.server, "environment");
+  integer("RETURNFLOW_IO_THREADS", settings.server.io_threads, 1, 256);
+  integer("RETURNFLOW_WORKER_THREADS", settings.server.worker_threads, 0, 1024);
+  integer("RETURNFLOW_DB_POOL_SIZE", settings.database.pool_size, 1, 512);
+  integer("RETURNFLOW_MAX_CONNECTIONS", settings.server.max_connections, 1, 1'000'000);
+  integer("RETURNFLOW_BODY_LIMIT", settings.server.body_limit, 1024, 1LL << 30);
+  integer("RETURNFLOW_GROUP_COMMIT_MAX", settings.group_commit.max_group, 1, 10'000);
+  if (auto value = environment("RETURNFLOW_GROUP_COMMIT")) {
+    settings.group_commit.enabled = ParseBool(*value, "environment", "RETURNFLOW_GROUP_COMMIT");
+  }
+  if (auto value = environment("RETURNFLOW_SQLITE_SYNCHRONOUS")) settings.database.sqlite_synchronous = *value;
+  if (auto value = environment("RETURNFLOW_LOG_LEVEL")) settings.log.level = *value;
+  if (auto value = environment("RETURNFLOW_ACCESS_LOG")) {
+    settings.log.access_log = ParseBool(*value, "environment", "RETURNFLOW_ACCESS_LOG");
+  }
+}
+
+void Validate(const Settings& settings, std::string_view origin) {
+  CheckDatabaseUrl(settings.database.url, origin, "database.url");
+  CheckLevel(settings.log.level, origin);
+  if (settings.database.sqlite_synchronous != "full" && settings.database.sqlite_synchronous != "normal") {
+    Fail(origin, "database.sqlite_synchronous", "expected 'full' or 'normal'");
+  }
+  if (settings.server.default_page_size > settings.server.max_page_size) {
+    Fail(origin, "server.default_page_size", "is larger than server.max_page_size");
+  }
+}
+
+Settings Load(const toml::table* root, std::string_view origin, const EnvironmentLookup& environment) {
+  Settings settings;
+  if (root) ApplyToml(*root, origin, settings);
+  ApplyEnvironment(environment, settings);
+  Validate(settings, root ? origin : "settings");
+  return settings;
+}
+
+}  // namespace
+
+EnvironmentLookup ProcessEnvironment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());
+    if (!value || !*value) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+void ParseListen(std::string_view text, ServerSettings& server, std::string_view origin) {
+  auto colon = text.rfind(':');
+  std::string_view host = colon == std::string_view::npos ? std::string_view{} : text.substr(0, colon);
+  std::string_view port = colon == std::string_view::npos ? text : text.substr(colon + 1);
+  if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+  std::int64_t number = ParseInteger(port, origin, "listen");
+  if (number < 0 || number > 65535) Fail(origin, "listen", fmt::format("port {} is out of range", number));
+  server.listen_port = static_cast<std::uint16_t>(number);
+  if (!host.empty()) server.listen_address = std::string(host);
+}
+
+Settings LoadSettingsFromString(std::string_view toml_text, std::string_view origin,
+                                const EnvironmentLookup& environment) {
+  try {
+    toml::table root = toml::parse(toml_text, origin);
+    return Load(&root, origin, environment);
+  } catch (const toml::parse_error& error) {
+    const auto& where = error.source().begin;
+    throw SettingsError(fmt::format("{}:{}:{}: {}", origin, where.line, where.column, error.description()));
+  }
+}
+
+Settings LoadSettings(const std::optional<std::string>& toml_path, const EnvironmentLookup& environment) {
+  if (!toml_path) return Load(nullptr, "settings", environment);
+  std::ifstream file(*toml_path);
+  if (!file) throw SettingsError(fmt::format("{}: cannot open the settings file", *toml_path));
+  std::stringstream text;
+  text << file.rdbuf();
+  return LoadSettingsFromString(text.str(), *toml_path, environment);
+}
+
+const std::vector<std::pair<std::string, std::string>>& EnvironmentVariables() {
+  static const std::vector<std::pair<std::string, std::string>> kVariables = {
+      {"RETURNFLOW_DATABASE", "database.url (postgresql://... or sqlite:FILE)"},
+      {"RETURNFLOW_LISTEN", "server.listen (host:port)"},
+      {"RETURNFLOW_IO_THREADS", "server.io_threads"},
+      {"RETURNFLOW_WORKER_THREADS", "server.worker_threads (0 = database pool size)"},
+      {"RETURNFLOW_DB_POOL_SIZE", "database.pool_size"},
+      {"RETURNFLOW_MAX_CONNECTIONS", "server.max_connections"},
+      {"RETURNFLOW_BODY_LIMIT", "server.body_limit (bytes)"},
+      {"RETURNFLOW_GROUP_COMMIT", "group_commit.enabled (true/false)"},
+      {"RETURNFLOW_GROUP_COMMIT_MAX", "group_commit.max_group"},
+      {"RETURNFLOW_SQLITE_SYNCHRONOUS", "database.sqlite_synchronous (full/normal)"},
+      {"RETURNFLOW_LOG_LEVEL", "log.level"},
+      {"RETURNFLOW_ACCESS_LOG", "log.access_log (true/false)"},
+  };
+  return kVariables;
+}
+
+}  // namespace returnflow::config

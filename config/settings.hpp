@@ -1,0 +1,92 @@
+#pragma once
+/// Runtime settings of the engine: a TOML file plus RETURNFLOW_* environment overrides, over defaults
+/// that work with no configuration at all (embedded SQLite in the working directory, 127.0.0.1:8080).
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace returnflow::config {
+
+/// The HTTP server's limits and threading.
+struct ServerSettings {
+  std::string listen_address = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  int io_threads = 1;                 ///< threads running the Asio I/O context
+  int worker_threads = 0;             ///< blocking database work; 0 = the database pool size
+  std::size_t body_limit = 1 << 20;   ///< bytes; larger bodies are refused with 413
+  std::size_t header_limit = 16 << 10;
+  std::chrono::milliseconds read_timeout{10'000};  ///< from the first byte of a request to its last
+  std::chrono::milliseconds idle_timeout{60'000};  ///< a keep-alive connection waiting for a request
+  std::chrono::milliseconds shutdown_grace{30'000};  ///< in-flight requests get this long on SIGTERM
+  int max_connections = 1024;
+  int max_page_size = 200;
+  int default_page_size = 50;
+  int max_batch_events = 500;  ///< events in one CloudEvents batch request
+};
+
+/// Group commit: events of different cases committed together in one transaction.
+struct GroupCommitSettings {
+  bool enabled = true;
+  int max_group = 64;  ///< events in one transaction
+};
+
+struct DatabaseSettings {
+  /// "sqlite:returnflow.db" / "sqlite:/abs/path.db" / a plain path ending in .db / "postgresql://...".
+  std::string url = "sqlite:returnflow.db";
+  int pool_size = 4;
+  std::string sqlite_synchronous = "full";  ///< full or normal
+  std::chrono::milliseconds busy_timeout{5'000};
+};
+
+struct AuthSettings {
+  /// How long a verified token is trusted without asking the database again (revocation latency).
+  std::chrono::milliseconds token_cache_ttl{5'000};
+};
+
+struct LogSettings {
+  std::string level = "info";  ///< trace, debug, info, warn, error, off
+  bool access_log = true;      ///< one structured line per request
+};
+
+struct Settings {
+  ServerSettings server;
+  DatabaseSettings database;
+  GroupCommitSettings group_commit;
+  AuthSettings auth;
+  LogSettings log;
+
+  /// Worker threads after the "0 = pool size" default is resolved.
+  int EffectiveWorkerThreads() const {
+    return server.worker_threads > 0 ? server.worker_threads : database.pool_size;
+  }
+};
+
+/// A setting that could not be used; the message names the setting, where it came from and why.
+class SettingsError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Looks up an environment variable; injectable so tests do not touch the process environment.
+using EnvironmentLookup = std::function<std::optional<std::string>(const std::string& name)>;
+EnvironmentLookup ProcessEnvironment();
+
+/// Defaults, then the TOML file (when given), then the environment. Throws SettingsError.
+Settings LoadSettings(const std::optional<std::string>& toml_path,
+                      const EnvironmentLookup& environment = ProcessEnvironment());
+/// As above from TOML text (`origin` names it in error messages).
+Settings LoadSettingsFromString(std::string_view toml_text, std::string_view origin,
+                                const EnvironmentLookup& environment);
+
+/// The environment variables LoadSettings reads, for `--help` and docs.
+const std::vector<std::pair<std::string, std::string>>& EnvironmentVariables();
+
+/// Parses "host:port" or ":port" or "port" into the server's listen address and port.
+void ParseListen(std::string_view text, ServerSettings& server, std::string_view origin);
+
+}  // namespace returnflow::config
