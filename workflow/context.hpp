@@ -55,6 +55,7 @@ struct CaseContext {
   std::string origin_country;  ///< ISO 3166-1 alpha-2
   std::string destination_country;
   std::vector<HouseholdMember> household;
+  Instant opened_at{};  ///< when the referral was received
 
   // Counselling and consent.
   int counselling_sessions = 0;

@@ -1,0 +1,2 @@
+#include "cli/commands.hpp"
+namespace returnflow::cli { void AddWorkflowCommands(CLI::App&) {} }

@@ -1,0 +1,40 @@
+#pragma once
+/// The workflow definition read from the transition tables themselves, for export and for the API.
+#include <string>
+#include <vector>
+
+#include <boost/json/fwd.hpp>
+
+namespace returnflow::workflow {
+
+struct TransitionInfo {
+  std::string from;    ///< source state (stable name)
+  std::string event;   ///< event name; empty for a completion (eventless) transition
+  std::string to;      ///< target state; empty for an internal transition
+  std::string guard;   ///< guard name(s) joined by " && "; empty when unguarded
+  std::string action;  ///< action name; empty when none
+};
+
+struct MachineInfo {
+  std::string name;                       ///< e.g. "documentation"
+  std::vector<std::string> regions;       ///< region names, in order
+  std::vector<std::string> initial_states;  ///< per region
+  std::vector<std::vector<std::string>> region_states;  ///< states of each region
+  std::vector<std::string> submachines;   ///< states of this machine that are machines themselves
+  bool history = false;                   ///< shallow history on case.resumed
+  std::vector<TransitionInfo> transitions;
+};
+
+struct Definition {
+  std::vector<MachineInfo> machines;  ///< outermost first
+  std::vector<std::string> events;    ///< every event name
+};
+
+/// The definition of the return-case machine, computed once from its transition tables.
+const Definition& GetDefinition();
+
+boost::json::value DefinitionToJson(const Definition& definition);
+std::string DefinitionToMermaid(const Definition& definition);
+std::string DefinitionToDot(const Definition& definition);
+
+}  // namespace returnflow::workflow

@@ -1,0 +1,317 @@
+// The one translation unit that instantiates the Boost.MSM back-end for a return case.
+#include <algorithm>
+#include <deque>
+#include <set>
+#include <unordered_map>
+
+#include <boost/json.hpp>
+#include <boost/mpl/for_each.hpp>
+#include <boost/mpl/size.hpp>
+
+#include "workflow/case.hpp"
+#include "workflow/machine_def.hpp"
+
+namespace returnflow::workflow {
+
+const HouseholdMember* machine::FindMember(const CaseContext& context, const std::string& member_id) {
+  for (const auto& member : context.household) {
+    if (member.member_id == member_id) return &member;
+  }
+  return nullptr;
+}
+
+namespace {
+
+namespace m = machine;
+namespace msmb = boost::msm::back;
+namespace mpl = boost::mpl;
+namespace json = boost::json;
+
+template <typename Sm>
+using StateSet = typename Sm::state_list;
+
+/// Calls `visit` with a wrap<S> for every state type S of machine Sm (not recursive).
+template <typename Sm, typename Visit>
+void ForEachStateType(Visit&& visit) {
+  mpl::for_each<StateSet<Sm>, boost::msm::wrap<mpl::placeholders::_1>>(visit);
+}
+
+/// Visits `sm` and then every nested submachine, outermost first.
+template <typename Sm, typename Visit>
+void ForEachMachine(Sm& sm, Visit&& visit) {
+  visit(sm);
+  ForEachStateType<Sm>([&]<typename S>(boost::msm::wrap<S>) {
+    if constexpr (msmb::is_composite_state<S>::value) ForEachMachine(sm.template get_state<S&>(), visit);
+  });
+}
+
+/// Names of one machine's states by MSM id, and the region each state belongs to. Built once from the
+/// transition table; the saved form uses names, so reordering rows (which renumbers ids) is harmless.
+template <typename Sm>
+class StateNames {
+ public:
+  static const StateNames& Get() {
+    static const StateNames names;
+    return names;
+  }
+  std::string_view NameOf(int id) const { return by_id_.at(static_cast<std::size_t>(id)); }
+  /// The id of the state called `name` in `region`, or -1.
+  int IdIn(std::string_view name, std::size_t region) const {
+    const auto found = by_name_.find(name);
+    if (found == by_name_.end() || region_of_.at(static_cast<std::size_t>(found->second)) != region) return -1;
+    return found->second;
+  }
+
+ private:
+  StateNames() {
+    by_id_.resize(mpl::size<StateSet<Sm>>::value);
+    ForEachStateType<Sm>([&]<typename S>(boost::msm::wrap<S>) {
+      const int id = msmb::get_state_id<typename Sm::stt, S>::value;
+      by_id_[static_cast<std::size_t>(id)] = S::kName;
+      by_name_.emplace(S::kName, id);
+    });
+    // Regions: every state reachable from a region's initial state belongs to that region.
+    std::vector<std::vector<int>> edges(by_id_.size());
+    mpl::for_each<typename Sm::transition_table, boost::msm::wrap<mpl::placeholders::_1>>(
+        [&]<typename Row>(boost::msm::wrap<Row>) {
+          if constexpr (!std::is_same_v<typename Row::Target, m::none>) {
+            edges[msmb::get_state_id<typename Sm::stt, typename Row::Source>::value].push_back(
+                msmb::get_state_id<typename Sm::stt, typename Row::Target>::value);
+          }
+        });
+    region_of_.assign(by_id_.size(), SIZE_MAX);
+    const Sm fresh;
+    for (std::size_t region = 0; region < Sm::nr_regions::value; ++region) {
+      std::deque<int> pending{fresh.current_state()[region]};
+      while (!pending.empty()) {
+        const int id = pending.front();
+        pending.pop_front();
+        if (region_of_[id] != SIZE_MAX) continue;
+        region_of_[id] = region;
+        pending.insert(pending.end(), edges[id].begin(), edges[id].end());
+      }
+    }
+  }
+  std::vector<std::string_view> by_id_;
+  std::unordered_map<std::string_view, int> by_name_;
+  std::vector<std::size_t> region_of_;
+};
+
+template <typename Sm>
+json::array NamesOf(const int* ids) {
+  json::array names;
+  for (std::size_t region = 0; region < Sm::nr_regions::value; ++region) {
+    names.emplace_back(StateNames<Sm>::Get().NameOf(ids[region]));
+  }
+  return names;
+}
+
+/// Maps saved names to this definition's ids; refuses names it does not know or that moved region.
+template <typename Sm>
+void IdsFrom(const json::value& saved, std::string_view machine, std::string_view what, int* ids) {
+  const auto* names = saved.if_array();
+  if (names == nullptr || names->size() != Sm::nr_regions::value) {
+    throw RestoreFailed(fmt::format("saved {} of machine '{}' does not have {} region(s)", what, machine,
+                                    Sm::nr_regions::value));
+  }
+  for (std::size_t region = 0; region < names->size(); ++region) {
+    const auto* name = (*names)[region].if_string();
+    const int id = name ? StateNames<Sm>::Get().IdIn(*name, region) : -1;
+    if (id < 0) {
+      throw RestoreFailed(fmt::format("saved {} of machine '{}' region {} names a state this definition lacks",
+                                      what, machine, region));
+    }
+    ids[region] = id;
+  }
+}
+
+/// Collects the leaf names of the active configuration below `sm`.
+template <typename Sm>
+void CollectLeaves(const Sm& sm, std::vector<std::string>& leaves) {
+  for (std::size_t region = 0; region < Sm::nr_regions::value; ++region) {
+    const int active = sm.current_state()[region];
+    ForEachStateType<Sm>([&]<typename S>(boost::msm::wrap<S>) {
+      if (msmb::get_state_id<typename Sm::stt, S>::value != active) return;
+      if constexpr (msmb::is_composite_state<S>::value) {
+        CollectLeaves(sm.template get_state<const S&>(), leaves);
+      } else {
+        leaves.emplace_back(S::kName);
+      }
+    });
+  }
+}
+
+/// Events with a row leaving an active state at any level (guards not evaluated).
+template <typename Sm>
+void CollectAllowed(const Sm& sm, std::vector<std::string_view>& allowed) {
+  for (std::size_t region = 0; region < Sm::nr_regions::value; ++region) {
+    const int active = sm.current_state()[region];
+    mpl::for_each<typename Sm::transition_table, boost::msm::wrap<mpl::placeholders::_1>>(
+        [&]<typename Row>(boost::msm::wrap<Row>) {
+          if constexpr (!std::is_same_v<typename Row::Evt, m::none>) {
+            if (msmb::get_state_id<typename Sm::stt, typename Row::Source>::value == active) {
+              allowed.push_back(Row::Evt::kName);
+            }
+          }
+        });
+    ForEachStateType<Sm>([&]<typename S>(boost::msm::wrap<S>) {
+      if constexpr (msmb::is_composite_state<S>::value) {
+        if (msmb::get_state_id<typename Sm::stt, S>::value == active) {
+          CollectAllowed(sm.template get_state<const S&>(), allowed);
+        }
+      }
+    });
+  }
+}
+
+}  // namespace
+
+struct Case::Impl {
+  m::CaseRuntime runtime;
+  m::ReturnCase machine;
+
+  Impl() {
+    ForEachMachine(machine, [this](auto& sm) { sm.runtime = &runtime; });
+  }
+};
+
+Case::Case(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Case::Case(Case&&) noexcept = default;
+Case& Case::operator=(Case&&) noexcept = default;
+Case::~Case() = default;
+
+Case Case::Open(CaseContext context) {
+  auto impl = std::make_unique<Impl>();
+  impl->runtime.context = std::move(context);
+  const EventMeta opening{"system", impl->runtime.context.opened_at};
+  impl->runtime.meta = &opening;
+  impl->machine.start();
+  impl->runtime.meta = nullptr;
+  impl->runtime.changes.clear();
+  return Case(std::move(impl));
+}
+
+Case Case::Restore(const json::value& saved) {
+  const auto* root = saved.if_object();
+  const auto* machines = root ? root->if_contains("machines") : nullptr;
+  const auto* context = root ? root->if_contains("context") : nullptr;
+  if (machines == nullptr || !machines->is_object() || context == nullptr) {
+    throw RestoreFailed("saved case lacks 'machines' or 'context'");
+  }
+  auto impl = std::make_unique<Impl>();
+  std::size_t restored = 0;
+  // Writes the active and history state ids straight into each machine: no replay, no entry actions.
+  ForEachMachine(impl->machine, [&]<typename Sm>(Sm& sm) {
+    const std::string_view name = Sm::kName;
+    const auto* entry = machines->as_object().if_contains(name);
+    const auto* object = entry ? entry->if_object() : nullptr;
+    if (object == nullptr || !object->contains("active") || !object->contains("history")) {
+      throw RestoreFailed(fmt::format("saved case lacks machine '{}'", name));
+    }
+    int ids[Sm::nr_regions::value];
+    IdsFrom<Sm>(object->at("active"), name, "active states", ids);
+    // current_state() exposes the machine's own (non-const) state array; MSM has no other setter.
+    std::copy_n(ids, Sm::nr_regions::value, const_cast<int*>(sm.current_state()));
+    IdsFrom<Sm>(object->at("history"), name, "history", ids);
+    sm.get_history().history_exit(ids);
+    ++restored;
+  });
+  if (restored != machines->as_object().size()) {
+    throw RestoreFailed("saved case names machines this definition lacks");
+  }
+  try {
+    impl->runtime.context = json::value_to<CaseContext>(*context);
+  } catch (const std::exception& error) {
+    throw RestoreFailed(fmt::format("saved context is invalid: {}", error.what()));
+  }
+  return Case(std::move(impl));
+}
+
+Case Case::Restore(std::string_view saved_json) {
+  boost::system::error_code error;
+  const auto saved = json::parse(saved_json, error);
+  if (error) throw RestoreFailed(fmt::format("saved case is not JSON: {}", error.message()));
+  return Restore(saved);
+}
+
+json::value Case::SaveJson() const {
+  json::object machines;
+  ForEachMachine(impl_->machine, [&]<typename Sm>(Sm& sm) {
+    json::object entry;
+    entry["active"] = NamesOf<Sm>(sm.current_state());
+    entry["history"] = NamesOf<Sm>(sm.get_history().history_entry(events::CaseResumed{}));
+    machines[Sm::kName] = std::move(entry);
+  });
+  json::object saved;
+  saved["machines"] = std::move(machines);
+  saved["context"] = json::value_from(impl_->runtime.context);
+  return saved;
+}
+
+std::string Case::Save() const { return json::serialize(SaveJson()); }
+
+std::vector<std::string> Case::ActiveStates() const {
+  std::vector<std::string> leaves;
+  CollectLeaves(impl_->machine, leaves);
+  return leaves;
+}
+
+std::string_view Case::Stage() const {
+  const auto& top = impl_->machine;
+  const int active = top.current_state()[0];
+  if (active == msmb::get_state_id<m::ReturnCase::stt, m::Open>::value) {
+    const auto& open = top.get_state<const m::Open&>();
+    return StateNames<m::Open>::Get().NameOf(open.current_state()[0]);
+  }
+  return StateNames<m::ReturnCase>::Get().NameOf(active);
+}
+
+std::vector<std::string_view> Case::AllowedEvents() const {
+  std::vector<std::string_view> allowed;
+  CollectAllowed(impl_->machine, allowed);
+  std::sort(allowed.begin(), allowed.end());
+  allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
+  return allowed;
+}
+
+const CaseContext& Case::Context() const { return impl_->runtime.context; }
+
+ApplyResult Case::Apply(const Event& event, const EventMeta& meta) {
+  auto& runtime = impl_->runtime;
+  runtime.meta = &meta;
+  runtime.refusal.clear();
+  runtime.changes.clear();
+
+  ApplyResult result;
+  result.from = ActiveStates();
+  const auto handled =
+      std::visit([&](const auto& typed) { return impl_->machine.process_event(typed); }, event);
+  runtime.meta = nullptr;
+
+  if ((handled & msmb::HANDLED_TRUE) != 0) {
+    result.verdict = Verdict::kApplied;
+    result.to = ActiveStates();
+    result.changes = std::move(runtime.changes);
+  } else {
+    result.to = result.from;
+    const auto stage = Stage();
+    if (handled == msmb::HANDLED_GUARD_REJECT) {
+      result.verdict = Verdict::kGuardRefused;
+      result.reason = runtime.refusal.empty() ? "guard_refused" : runtime.refusal;
+    } else if (stage == states::Suspended::kName) {
+      result.verdict = Verdict::kSuspended;
+      result.reason = runtime.context.suspension ? Name(*runtime.context.suspension) : "suspended";
+    } else if (stage == states::Closed::kName) {
+      result.verdict = Verdict::kClosed;
+      result.reason = "case_closed";
+    } else {
+      result.verdict = Verdict::kNotAllowed;
+      result.reason = "not_allowed_in_current_state";
+    }
+    runtime.changes.clear();
+  }
+  result.allowed_events = AllowedEvents();
+  return result;
+}
+
+}  // namespace returnflow::workflow

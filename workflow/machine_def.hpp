@@ -1,0 +1,622 @@
+#pragma once
+/// The return-case state machine: the transition tables are the specification of the process.
+///
+/// Private to the workflow library. Included by machine.cpp (the one translation unit that instantiates
+/// the MSM back-end) and by definition.cpp (which reads the tables to export the definition).
+///
+/// Shape:
+///   return_case: open | suspended | closed
+///     open (history on case.resumed): referral -> counselling -> documentation -> travel -> reintegration
+///       each stage a submachine with history on case.resumed, so resume lands in the exact sub-state;
+///       documentation has three orthogonal regions (travel document, exit clearance, medical).
+///   Stage completion and closures decided inside a stage are completion (eventless) rows whose guards
+///   read the stage's flags or the context, so no transition is hidden in an action.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/mpl/vector.hpp>
+#include <boost/msm/back/state_machine.hpp>
+#include <boost/msm/front/functor_row.hpp>
+#include <boost/msm/front/state_machine_def.hpp>
+#include <fmt/format.h>
+
+#include "states/states.hpp"
+#include "workflow/case.hpp"
+#include "workflow/context.hpp"
+#include "workflow/events.hpp"
+
+namespace returnflow::workflow::machine {
+
+namespace msmf = boost::msm::front;
+namespace msmb = boost::msm::back;
+namespace mpl = boost::mpl;
+namespace ev = events;
+using msmf::none;
+using msmf::Row;
+
+/// What guards and actions read and write while one event is applied.
+struct CaseRuntime {
+  CaseContext context;
+  const EventMeta* meta = nullptr;
+  std::string refusal;               ///< set by the guard that refused
+  std::vector<std::string> changes;  ///< appended by actions
+};
+
+/// Shared base of every machine definition: access to the runtime, and the policies we want everywhere.
+template <typename Derived>
+struct MachineDef : msmf::state_machine_def<Derived> {
+  using no_exception_thrown = int;  // actions do not throw; skip MSM's try/catch
+  using no_message_queue = int;     // no action posts events; completion rows cover follow-ups
+  CaseRuntime* runtime = nullptr;
+
+  // A missing transition is reported through process_event's HANDLED_FALSE; nothing to do here.
+  template <typename Fsm, typename Event>
+  void no_transition(const Event&, Fsm&, int) {}
+};
+
+/// Flag on a sub-state that finishes its stage (or its documentation strand).
+struct Finished {};
+
+template <typename Fsm>
+CaseContext& Ctx(Fsm& fsm) {
+  return fsm.runtime->context;
+}
+template <typename Fsm>
+bool Refuse(Fsm& fsm, std::string_view reason) {
+  fsm.runtime->refusal = reason;
+  return false;
+}
+template <typename Fsm, typename... Args>
+void Note(Fsm& fsm, fmt::format_string<Args...> format, Args&&... args) {
+  fsm.runtime->changes.push_back(fmt::format(format, std::forward<Args>(args)...));
+}
+template <typename Fsm>
+Instant Now(Fsm& fsm) {
+  return fsm.runtime->meta->occurred_at;
+}
+
+const HouseholdMember* FindMember(const CaseContext& context, const std::string& member_id);
+
+// ---------------------------------------------------------------------------------------------
+// Guards. Each is a small named functor; a refusing guard records its stable reason code.
+// ---------------------------------------------------------------------------------------------
+#define RETURNFLOW_GUARD(Type, stable_name)                                          \
+  struct Type {                                                                      \
+    static constexpr std::string_view kName = stable_name;                           \
+    template <typename Evt, typename Fsm, typename Src, typename Tgt>                \
+    bool operator()(const Evt& event, Fsm& fsm, Src& source, Tgt&) const {           \
+      return Check(event, fsm, source);                                              \
+    }                                                                                \
+    template <typename Evt, typename Fsm, typename Src>                              \
+    static bool Check(const Evt& event, Fsm& fsm, Src& source);                      \
+  };                                                                                 \
+  template <typename Evt, typename Fsm, typename Src>                                \
+  bool Type::Check([[maybe_unused]] const Evt& event, [[maybe_unused]] Fsm& fsm,     \
+                   [[maybe_unused]] Src& source)
+
+RETURNFLOW_GUARD(DestinationNotUnsafe, "destination_not_unsafe") {
+  return !Ctx(fsm).programme.unsafe_destinations.contains(event.destination_country) ||
+         Refuse(fsm, "destination_unsafe");
+}
+
+RETURNFLOW_GUARD(CounsellingSessionHeld, "counselling_session_held") {
+  return Ctx(fsm).counselling_sessions > 0 || Refuse(fsm, "counselling_session_required");
+}
+
+RETURNFLOW_GUARD(ProxyOnlyWithCapacityAssessment, "proxy_only_with_capacity_assessment") {
+  if (event.kind != ConsentKind::kProxy) return true;
+  const auto& assessed = Ctx(fsm).has_capacity;
+  if (!assessed) return Refuse(fsm, "capacity_assessment_required");
+  return !*assessed || Refuse(fsm, "proxy_consent_with_capacity");
+}
+
+/// Every unaccompanied or separated child: a best-interests determination finding return in the child's
+/// interest, approved by a supervisor, with a guardian recorded.
+RETURNFLOW_GUARD(ChildSafeguardsMet, "child_safeguards_met") {
+  const auto& context = Ctx(fsm);
+  for (const auto& member : context.household) {
+    if (!member.IsUnaccompaniedOrSeparatedChild()) continue;
+    const auto found = context.best_interests.find(member.member_id);
+    if (found == context.best_interests.end()) return Refuse(fsm, "best_interests_determination_required");
+    if (!found->second.in_child_interest) return Refuse(fsm, "return_not_in_child_interest");
+    if (!found->second.approved_by) return Refuse(fsm, "best_interests_approval_required");
+    if (!found->second.guardian_recorded) return Refuse(fsm, "guardian_required");
+  }
+  return true;
+}
+
+RETURNFLOW_GUARD(UnaccompaniedChildNamed, "unaccompanied_child_named") {
+  const auto* member = FindMember(Ctx(fsm), event.member_id);
+  return (member != nullptr && member->IsUnaccompaniedOrSeparatedChild()) ||
+         Refuse(fsm, "not_an_unaccompanied_or_separated_child");
+}
+
+RETURNFLOW_GUARD(FindingsNameMembers, "findings_name_members") {
+  for (const auto& finding : event.findings) {
+    if (FindMember(Ctx(fsm), finding.member_id) == nullptr) return Refuse(fsm, "unknown_household_member");
+  }
+  return true;
+}
+
+RETURNFLOW_GUARD(DeterminationOnFile, "determination_on_file") {
+  return Ctx(fsm).best_interests.contains(event.member_id) ||
+         Refuse(fsm, "best_interests_determination_required");
+}
+
+RETURNFLOW_GUARD(TravelDocumentValidOnDeparture, "travel_document_valid_on_departure") {
+  const auto& expires = Ctx(fsm).travel_document_expires_on;
+  return (expires && *expires >= event.departure_date) ||
+         Refuse(fsm, "travel_document_expires_before_departure");
+}
+
+RETURNFLOW_GUARD(FitOnDeparture, "fit_on_departure") {
+  const auto& valid_until = Ctx(fsm).fitness_valid_until;
+  return (valid_until && *valid_until >= event.departure_date) ||
+         Refuse(fsm, "fitness_certificate_expires_before_departure");
+}
+
+RETURNFLOW_GUARD(VoluntarinessReconfirmed, "voluntariness_reconfirmed") {
+  return event.voluntariness_confirmed || Refuse(fsm, "voluntariness_not_reconfirmed");
+}
+
+/// Every unaccompanied or separated child travels with an escort; a medical escort where certified.
+RETURNFLOW_GUARD(EscortWhereRequired, "escort_where_required") {
+  const auto& context = Ctx(fsm);
+  if (context.HasUnaccompaniedOrSeparatedChild() && !context.child_escort_assigned) {
+    return Refuse(fsm, "child_escort_required");
+  }
+  return !context.medical_escort_required || context.medical_escort_assigned ||
+         Refuse(fsm, "medical_escort_required");
+}
+
+/// Every unaccompanied or separated child is handed over to a confirmed receiving caregiver.
+RETURNFLOW_GUARD(CaregiverForEveryChild, "caregiver_for_every_child") {
+  const auto& context = Ctx(fsm);
+  for (const auto& member : context.household) {
+    if (member.IsUnaccompaniedOrSeparatedChild() && !context.caregivers_confirmed.contains(member.member_id)) {
+      return Refuse(fsm, "caregiver_not_confirmed");
+    }
+  }
+  return true;
+}
+
+RETURNFLOW_GUARD(NoShowLimitReached, "no_show_limit_reached") {
+  const auto& context = Ctx(fsm);
+  return context.no_shows + 1 >= context.programme.no_show_limit;
+}
+RETURNFLOW_GUARD(BelowNoShowLimit, "below_no_show_limit") {
+  const auto& context = Ctx(fsm);
+  return context.no_shows + 1 < context.programme.no_show_limit;
+}
+
+RETURNFLOW_GUARD(PlanOnFile, "plan_on_file") {
+  return Ctx(fsm).plan_submitted || Refuse(fsm, "reintegration_plan_missing");
+}
+
+RETURNFLOW_GUARD(PlanApproved, "plan_approved") {
+  return Ctx(fsm).plan_approved || Refuse(fsm, "reintegration_plan_not_approved");
+}
+
+RETURNFLOW_GUARD(BeforeDeparture, "before_departure") {
+  return !Ctx(fsm).Departed() || Refuse(fsm, "withdrawal_after_departure");
+}
+
+/// Which outcomes a caseworker may close with, and when.
+RETURNFLOW_GUARD(ClosureAllowed, "closure_allowed") {
+  const auto& context = Ctx(fsm);
+  switch (event.outcome) {
+    case Outcome::kWithdrawn:
+      return Refuse(fsm, "withdrawal_requires_consent_withdrawn_event");
+    case Outcome::kReintegrated:
+      return (context.plan_approved && context.monitoring_visits_done >= context.monitoring_visits_required &&
+              context.monitoring_visits_done > 0) ||
+             Refuse(fsm, "monitoring_incomplete");
+    case Outcome::kReturnedWithoutReintegrationAssistance:
+      return context.arrived_at.has_value() || Refuse(fsm, "not_yet_returned");
+    default:
+      return true;
+  }
+}
+
+RETURNFLOW_GUARD(ReopenReasonGiven, "reopen_reason_given") {
+  return !event.reason.empty() || Refuse(fsm, "reopen_reason_required");
+}
+
+// Completion guards: evaluated after every event, they never record a refusal.
+RETURNFLOW_GUARD(StageFinished, "stage_finished") {
+  return source.template is_flag_active<Finished>();
+}
+RETURNFLOW_GUARD(AllStrandsFinished, "all_strands_finished") {
+  return source.template is_flag_active<Finished, typename Src::Flag_AND>();
+}
+RETURNFLOW_GUARD(SuspensionPending, "suspension_pending") {
+  return Ctx(fsm).pending_suspension.has_value();
+}
+RETURNFLOW_GUARD(OutcomePending, "outcome_pending") {
+  return Ctx(fsm).pending_outcome.has_value();
+}
+
+#undef RETURNFLOW_GUARD
+
+/// All guards hold; evaluated left to right, the first refusal gives the reason.
+template <typename... Guards>
+struct AllOf {
+  template <typename Evt, typename Fsm, typename Src, typename Tgt>
+  bool operator()(const Evt& event, Fsm& fsm, Src& source, Tgt& target) const {
+    return (Guards()(event, fsm, source, target) && ...);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Actions: small named functors that update the context and note what changed.
+// ---------------------------------------------------------------------------------------------
+#define RETURNFLOW_ACTION(Type, stable_name)                                         \
+  struct Type {                                                                      \
+    static constexpr std::string_view kName = stable_name;                           \
+    template <typename Evt, typename Fsm, typename Src, typename Tgt>                \
+    void operator()(const Evt& event, Fsm& fsm, Src&, Tgt&) const {                  \
+      Run(event, fsm);                                                               \
+    }                                                                                \
+    template <typename Evt, typename Fsm>                                            \
+    static void Run(const Evt& event, Fsm& fsm);                                     \
+  };                                                                                 \
+  template <typename Evt, typename Fsm>                                              \
+  void Type::Run([[maybe_unused]] const Evt& event, [[maybe_unused]] Fsm& fsm)
+
+RETURNFLOW_ACTION(RecordDestination, "record_destination") {
+  Ctx(fsm).destination_country = event.destination_country;
+  Note(fsm, "destination_country={}", event.destination_country);
+}
+RETURNFLOW_ACTION(CloseAsIneligible, "close_as_ineligible") {
+  Ctx(fsm).pending_outcome = Outcome::kIneligible;
+  Note(fsm, "ineligible_reason={}", event.reason);
+}
+RETURNFLOW_ACTION(RecordSession, "record_session") {
+  Note(fsm, "counselling_sessions={}", ++Ctx(fsm).counselling_sessions);
+}
+RETURNFLOW_ACTION(RecordScreening, "record_screening") {
+  auto& context = Ctx(fsm);
+  for (const auto& finding : event.findings) {
+    for (auto& member : context.household) {
+      if (member.member_id != finding.member_id) continue;
+      member.vulnerabilities = {finding.vulnerabilities.begin(), finding.vulnerabilities.end()};
+      Note(fsm, "vulnerabilities[{}]={}", member.member_id, member.vulnerabilities.size());
+    }
+  }
+}
+RETURNFLOW_ACTION(RecordCapacity, "record_capacity") {
+  Ctx(fsm).has_capacity = event.has_capacity;
+  Note(fsm, "has_capacity={}", event.has_capacity);
+}
+RETURNFLOW_ACTION(RecordBestInterests, "record_best_interests") {
+  auto& determination = Ctx(fsm).best_interests[event.member_id];
+  determination.in_child_interest = event.in_child_interest;
+  determination.approved_by.reset();  // a new determination needs a new approval
+  Note(fsm, "best_interests[{}].in_child_interest={}", event.member_id, event.in_child_interest);
+}
+RETURNFLOW_ACTION(ApproveBestInterests, "approve_best_interests") {
+  Ctx(fsm).best_interests[event.member_id].approved_by = fsm.runtime->meta->actor;
+  Note(fsm, "best_interests[{}].approved", event.member_id);
+}
+RETURNFLOW_ACTION(RecordGuardian, "record_guardian") {
+  Ctx(fsm).best_interests[event.member_id].guardian_recorded = true;
+  Note(fsm, "best_interests[{}].guardian_recorded", event.member_id);
+}
+RETURNFLOW_ACTION(RecordConsent, "record_consent") {
+  Ctx(fsm).consent = event.kind;
+  Ctx(fsm).consent_at = Now(fsm);
+  Note(fsm, "consent={}", Name(event.kind));
+}
+RETURNFLOW_ACTION(RecordTravelDocument, "record_travel_document") {
+  Ctx(fsm).travel_document_expires_on = event.expires_on;
+  Note(fsm, "travel_document_expires_on={}", FormatDate(event.expires_on));
+}
+RETURNFLOW_ACTION(SuspendForRefusedDocument, "suspend_for_refused_document") {
+  Ctx(fsm).pending_suspension = SuspensionReason::kDocumentRefused;
+}
+RETURNFLOW_ACTION(RecordFitness, "record_fitness") {
+  Ctx(fsm).fitness_valid_until = event.valid_until;
+  Ctx(fsm).medical_escort_required = event.medical_escort_required;
+  Note(fsm, "fitness_valid_until={}", FormatDate(event.valid_until));
+  if (event.medical_escort_required) Note(fsm, "medical_escort_required");
+}
+RETURNFLOW_ACTION(SuspendAsUnfit, "suspend_as_unfit") {
+  Ctx(fsm).fitness_valid_until.reset();
+  Ctx(fsm).pending_suspension = SuspensionReason::kMedical;
+}
+RETURNFLOW_ACTION(RecordBooking, "record_booking") {
+  Ctx(fsm).departure_date = event.departure_date;
+  Ctx(fsm).route = event.route;
+  Note(fsm, "departure_date={}", FormatDate(event.departure_date));
+}
+RETURNFLOW_ACTION(RecordEscort, "record_escort") {
+  (event.kind == EscortKind::kChild ? Ctx(fsm).child_escort_assigned : Ctx(fsm).medical_escort_assigned) = true;
+  Note(fsm, "escort_assigned={}", Name(event.kind));
+}
+RETURNFLOW_ACTION(RecordCaregiver, "record_caregiver") {
+  Ctx(fsm).caregivers_confirmed.insert(event.member_id);
+  Note(fsm, "caregiver_confirmed[{}]", event.member_id);
+}
+RETURNFLOW_ACTION(RecordBriefing, "record_briefing") {
+  Ctx(fsm).voluntariness_reconfirmed = true;
+  Note(fsm, "voluntariness_reconfirmed");
+}
+RETURNFLOW_ACTION(RecordNoShow, "record_no_show") {
+  auto& context = Ctx(fsm);
+  context.departure_date.reset();
+  context.voluntariness_reconfirmed = false;
+  Note(fsm, "no_shows={}", ++context.no_shows);
+  Note(fsm, "booking_cancelled");
+}
+RETURNFLOW_ACTION(CloseAsAbsconded, "close_as_absconded") {
+  RecordNoShow::Run(event, fsm);
+  Ctx(fsm).pending_outcome = Outcome::kAbsconded;
+}
+RETURNFLOW_ACTION(RecordDeparture, "record_departure") {
+  Ctx(fsm).departed_at = Now(fsm);
+  Note(fsm, "departed_at={}", FormatInstant(Now(fsm)));
+}
+RETURNFLOW_ACTION(RecordArrival, "record_arrival") {
+  Ctx(fsm).arrived_at = Now(fsm);
+  Note(fsm, "arrived_at={}", FormatInstant(Now(fsm)));
+}
+RETURNFLOW_ACTION(RecordPlan, "record_plan") {
+  auto& context = Ctx(fsm);
+  context.plan_submitted = true;
+  context.monitoring_visits_required =
+      event.monitoring_visits > 0 ? event.monitoring_visits : context.programme.default_monitoring_visits;
+  Note(fsm, "monitoring_visits_required={}", context.monitoring_visits_required);
+}
+RETURNFLOW_ACTION(ApprovePlan, "approve_plan") {
+  Ctx(fsm).plan_approved = true;
+  Note(fsm, "plan_approved");
+}
+RETURNFLOW_ACTION(RecordAssistance, "record_assistance") {
+  Note(fsm, "assistance[{}]={}", Name(event.kind), ++Ctx(fsm).assistance_delivered[event.kind]);
+}
+RETURNFLOW_ACTION(RecordMonitoringVisit, "record_monitoring_visit") {
+  Note(fsm, "monitoring_visits_done={}", ++Ctx(fsm).monitoring_visits_done);
+}
+RETURNFLOW_ACTION(Suspend, "suspend") {
+  auto& context = Ctx(fsm);
+  if constexpr (std::is_same_v<Evt, ev::CaseSuspended>) {
+    context.suspension = event.reason;
+  } else {
+    context.suspension = context.pending_suspension;
+    context.pending_suspension.reset();
+  }
+  Note(fsm, "suspended={}", Name(*context.suspension));
+}
+RETURNFLOW_ACTION(Resume, "resume") {
+  Ctx(fsm).suspension.reset();
+  Note(fsm, "resumed");
+}
+RETURNFLOW_ACTION(Close, "close") {
+  auto& context = Ctx(fsm);
+  if constexpr (std::is_same_v<Evt, ev::CaseClosed>) {
+    context.outcome = event.outcome;
+  } else if constexpr (std::is_same_v<Evt, ev::ConsentWithdrawn>) {
+    context.outcome = Outcome::kWithdrawn;
+    if (context.departure_date) {
+      context.departure_date.reset();
+      Note(fsm, "booking_cancelled");
+    }
+  } else {
+    context.outcome = context.pending_outcome;
+  }
+  context.pending_outcome.reset();
+  context.suspension.reset();
+  Note(fsm, "outcome={}", Name(*context.outcome));
+}
+RETURNFLOW_ACTION(Reopen, "reopen") {
+  auto& context = Ctx(fsm);
+  context.outcome.reset();
+  context.no_shows = 0;
+  ++context.reopen_count;
+  Note(fsm, "reopened={}", context.reopen_count);
+}
+
+#undef RETURNFLOW_ACTION
+
+// ---------------------------------------------------------------------------------------------
+// Stage submachines.
+// ---------------------------------------------------------------------------------------------
+
+/// Every stage and the open case keep shallow history on resume; nested, that is deep history:
+/// resuming a suspended case lands in the exact sub-state of every region.
+using ResumeHistory = msmb::ShallowHistory<mpl::vector<ev::CaseResumed>>;
+
+template <typename State>
+struct FinishedState : State {
+  using flag_list = mpl::vector1<Finished>;
+};
+
+namespace referral {
+using namespace states::referral;
+using EligibleFinished = FinishedState<Eligible>;
+struct Def : MachineDef<Def> {
+  static constexpr std::string_view kName = "referral";
+  static constexpr std::array<std::string_view, 1> kRegionNames = {"referral"};
+  using initial_state = Received;
+  // clang-format off
+  struct transition_table : mpl::vector<
+  //    Start              Event                         Target              Action              Guard
+  Row < Received         , ev::EligibilityReviewStarted, EligibilityReview , none              , none                 >,
+  Row < EligibilityReview, ev::EligibilityConfirmed    , EligibleFinished  , RecordDestination , DestinationNotUnsafe >,
+  Row < EligibilityReview, ev::EligibilityRefused      , Ineligible        , CloseAsIneligible , none                 >
+  > {};
+  // clang-format on
+};
+}  // namespace referral
+using Referral = msmb::state_machine<referral::Def, ResumeHistory>;
+
+namespace counselling {
+using namespace states::counselling;
+using ConsentedFinished = FinishedState<Consented>;
+using ConsentValid = AllOf<CounsellingSessionHeld, ProxyOnlyWithCapacityAssessment, ChildSafeguardsMet>;
+struct Def : MachineDef<Def> {
+  static constexpr std::string_view kName = "counselling";
+  static constexpr std::array<std::string_view, 1> kRegionNames = {"counselling"};
+  using initial_state = AwaitingSession;
+  // clang-format off
+  struct transition_table : mpl::vector<
+  //    Start            Event                        Target             Action                Guard
+  Row < AwaitingSession, ev::CounsellingSessionHeld , InProgress       , RecordSession       , none                    >,
+  Row < AwaitingSession, ev::VulnerabilityScreened  , none             , RecordScreening     , FindingsNameMembers     >,
+  Row < AwaitingSession, ev::ConsentRecorded        , ConsentedFinished, RecordConsent       , ConsentValid            >,
+  Row < InProgress     , ev::CounsellingSessionHeld , none             , RecordSession       , none                    >,
+  Row < InProgress     , ev::VulnerabilityScreened  , none             , RecordScreening     , FindingsNameMembers     >,
+  Row < InProgress     , ev::CapacityAssessed       , none             , RecordCapacity      , none                    >,
+  Row < InProgress     , ev::BestInterestsDetermined, none             , RecordBestInterests , UnaccompaniedChildNamed >,
+  Row < InProgress     , ev::BestInterestsApproved  , none             , ApproveBestInterests, DeterminationOnFile     >,
+  Row < InProgress     , ev::GuardianRecorded       , none             , RecordGuardian      , UnaccompaniedChildNamed >,
+  Row < InProgress     , ev::ConsentRecorded        , ConsentedFinished, RecordConsent       , ConsentValid            >
+  > {};
+  // clang-format on
+};
+}  // namespace counselling
+using Counselling = msmb::state_machine<counselling::Def, ResumeHistory>;
+
+namespace documentation {
+using namespace states::documentation;
+using PassportDone = FinishedState<PassportOnFile>;
+using IssuedDone = FinishedState<EmergencyDocumentIssued>;
+using ClearanceGrantedDone = FinishedState<ExitClearanceGranted>;
+using ClearanceNotRequiredDone = FinishedState<ExitClearanceNotRequired>;
+using FitDone = FinishedState<FitToTravel>;
+struct Def : MachineDef<Def> {
+  static constexpr std::string_view kName = "documentation";
+  static constexpr std::array<std::string_view, 3> kRegionNames = {"travel_document", "exit_clearance", "medical"};
+  // Three strands run side by side; the stage finishes when every region sits in a Finished state.
+  using initial_state = mpl::vector<TravelDocumentPending, ExitClearancePending, MedicalPending>;
+  // clang-format off
+  struct transition_table : mpl::vector<
+  //    Start                     , Event                        , Target                    , Action                   , Guard
+  Row < TravelDocumentPending     , ev::PassportVerified         , PassportDone              , RecordTravelDocument     , none >,
+  Row < TravelDocumentPending     , ev::TravelDocumentRequested  , EmergencyDocumentRequested, none                     , none >,
+  Row < EmergencyDocumentRequested, ev::TravelDocumentIssued     , IssuedDone                , RecordTravelDocument     , none >,
+  Row < EmergencyDocumentRequested, ev::TravelDocumentRefused    , TravelDocumentRefused     , SuspendForRefusedDocument, none >,
+  Row < TravelDocumentRefused     , ev::TravelDocumentRequested  , EmergencyDocumentRequested, none                     , none >,
+  Row < TravelDocumentRefused     , ev::PassportVerified         , PassportDone              , RecordTravelDocument     , none >,
+  //    ---------------------------------------------------------------------------------------------------------------------------
+  Row < ExitClearancePending      , ev::ExitClearanceRequested   , ExitClearanceRequested    , none                     , none >,
+  Row < ExitClearancePending      , ev::ExitClearanceNotRequired , ClearanceNotRequiredDone  , none                     , none >,
+  Row < ExitClearanceRequested    , ev::ExitClearanceGranted     , ClearanceGrantedDone      , none                     , none >,
+  //    ---------------------------------------------------------------------------------------------------------------------------
+  Row < MedicalPending            , ev::FitnessCertified         , FitDone                   , RecordFitness            , none >,
+  Row < MedicalPending            , ev::FitnessUnfit             , UnfitToTravel             , SuspendAsUnfit           , none >,
+  Row < UnfitToTravel             , ev::FitnessCertified         , FitDone                   , RecordFitness            , none >,
+  Row < FitDone                   , ev::FitnessCertified         , none                      , RecordFitness            , none >
+  > {};
+  // clang-format on
+};
+}  // namespace documentation
+using Documentation = msmb::state_machine<documentation::Def, ResumeHistory>;
+
+namespace travel {
+using namespace states::travel;
+using ArrivedFinished = FinishedState<Arrived>;
+using BookingGuards = AllOf<TravelDocumentValidOnDeparture, FitOnDeparture>;
+struct Def : MachineDef<Def> {
+  static constexpr std::string_view kName = "travel";
+  static constexpr std::array<std::string_view, 1> kRegionNames = {"travel"};
+  using initial_state = AwaitingBooking;
+  // clang-format off
+  struct transition_table : mpl::vector<
+  //    Start          , Event                   , Target         , Action               , Guard
+  Row < AwaitingBooking, ev::TravelBooked        , Booked         , RecordBooking        , BookingGuards          >,
+  Row < AwaitingBooking, ev::PassportVerified    , none           , RecordTravelDocument , none                   >,
+  Row < AwaitingBooking, ev::TravelDocumentIssued, none           , RecordTravelDocument , none                   >,
+  Row < AwaitingBooking, ev::FitnessCertified    , none           , RecordFitness        , none                   >,
+  Row < AwaitingBooking, ev::EscortAssigned      , none           , RecordEscort         , none                   >,
+  Row < Booked         , ev::EscortAssigned      , none           , RecordEscort         , none                   >,
+  Row < Booked         , ev::CaregiverConfirmed  , none           , RecordCaregiver      , UnaccompaniedChildNamed>,
+  Row < Booked         , ev::BriefingHeld        , Briefed        , RecordBriefing       , VoluntarinessReconfirmed>,
+  Row < Booked         , ev::NoShow              , AwaitingBooking, RecordNoShow         , BelowNoShowLimit       >,
+  Row < Booked         , ev::NoShow              , AwaitingBooking, CloseAsAbsconded     , NoShowLimitReached     >,
+  Row < Briefed        , ev::EscortAssigned      , none           , RecordEscort         , none                   >,
+  Row < Briefed        , ev::CaregiverConfirmed  , none           , RecordCaregiver      , UnaccompaniedChildNamed>,
+  Row < Briefed        , ev::Departed            , Departed       , RecordDeparture      , EscortWhereRequired    >,
+  Row < Briefed        , ev::NoShow              , AwaitingBooking, RecordNoShow         , BelowNoShowLimit       >,
+  Row < Briefed        , ev::NoShow              , AwaitingBooking, CloseAsAbsconded     , NoShowLimitReached     >,
+  Row < Departed       , ev::CaregiverConfirmed  , none           , RecordCaregiver      , UnaccompaniedChildNamed>,
+  Row < Departed       , ev::Arrived             , ArrivedFinished, RecordArrival        , CaregiverForEveryChild >
+  > {};
+  // clang-format on
+};
+}  // namespace travel
+using Travel = msmb::state_machine<travel::Def, ResumeHistory>;
+
+namespace reintegration {
+using namespace states::reintegration;
+struct Def : MachineDef<Def> {
+  static constexpr std::string_view kName = "reintegration";
+  static constexpr std::array<std::string_view, 1> kRegionNames = {"reintegration"};
+  using initial_state = PlanPending;
+  // clang-format off
+  struct transition_table : mpl::vector<
+  //    Start      , Event                       , Target    , Action               , Guard
+  Row < PlanPending, ev::PlanSubmitted           , none      , RecordPlan           , none         >,
+  Row < PlanPending, ev::PlanApproved            , Assisting , ApprovePlan          , PlanOnFile   >,
+  Row < PlanPending, ev::AssistanceDelivered     , none      , RecordAssistance     , PlanApproved >,
+  Row < Assisting  , ev::AssistanceDelivered     , none      , RecordAssistance     , none         >,
+  Row < Assisting  , ev::MonitoringVisitCompleted, Monitoring, RecordMonitoringVisit, none         >,
+  Row < Monitoring , ev::AssistanceDelivered     , none      , RecordAssistance     , none         >,
+  Row < Monitoring , ev::MonitoringVisitCompleted, none      , RecordMonitoringVisit, none         >
+  > {};
+  // clang-format on
+};
+}  // namespace reintegration
+using Reintegration = msmb::state_machine<reintegration::Def, ResumeHistory>;
+
+// ---------------------------------------------------------------------------------------------
+// The open case: the stages in order. Completion rows move on when a stage has finished.
+// ---------------------------------------------------------------------------------------------
+namespace open {
+struct Def : MachineDef<Def> {
+  static constexpr std::string_view kName = "open";
+  static constexpr std::array<std::string_view, 1> kRegionNames = {"stage"};
+  using initial_state = Referral;
+  // clang-format off
+  struct transition_table : mpl::vector<
+  //    Start        , Event, Target       , Action, Guard
+  Row < Referral     , none , Counselling  , none  , StageFinished      >,
+  Row < Counselling  , none , Documentation, none  , StageFinished      >,
+  Row < Documentation, none , Travel       , none  , AllStrandsFinished >,
+  Row < Travel       , none , Reintegration, none  , StageFinished      >
+  > {};
+  // clang-format on
+};
+}  // namespace open
+using Open = msmb::state_machine<open::Def, ResumeHistory>;
+
+// ---------------------------------------------------------------------------------------------
+// The case: open, on hold, or closed. Rows here apply whatever stage the case is in.
+// ---------------------------------------------------------------------------------------------
+namespace top {
+using states::Closed;
+using states::Suspended;
+struct Def : MachineDef<Def> {
+  static constexpr std::string_view kName = "return_case";
+  static constexpr std::array<std::string_view, 1> kRegionNames = {"case"};
+  using initial_state = Open;
+  // clang-format off
+  struct transition_table : mpl::vector<
+  //    Start    , Event               , Target   , Action   , Guard
+  Row < Open     , ev::CaseSuspended   , Suspended, Suspend  , none              >,
+  Row < Open     , none                , Suspended, Suspend  , SuspensionPending >,
+  Row < Suspended, ev::CaseResumed     , Open     , Resume   , none              >,
+  Row < Open     , ev::ConsentWithdrawn, Closed   , Close    , BeforeDeparture   >,
+  Row < Suspended, ev::ConsentWithdrawn, Closed   , Close    , BeforeDeparture   >,
+  Row < Open     , ev::CaseClosed      , Closed   , Close    , ClosureAllowed    >,
+  Row < Suspended, ev::CaseClosed      , Closed   , Close    , ClosureAllowed    >,
+  Row < Open     , none                , Closed   , Close    , OutcomePending    >,
+  Row < Closed   , ev::CaseReopened    , Open     , Reopen   , ReopenReasonGiven >
+  > {};
+  // clang-format on
+};
+}  // namespace top
+using ReturnCase = msmb::state_machine<top::Def>;
+
+}  // namespace returnflow::workflow::machine
