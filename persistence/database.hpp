@@ -97,8 +97,8 @@ class Database {
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
-  /// Applies every pending numbered migration, each in its own transaction, serialised across
-  /// processes. Idempotent. Refuses (kUnavailable) a database whose schema is newer than this program.
+  /// Applies every pending numbered migration in one transaction, serialised across processes
+  /// (PostgreSQL advisory lock; SQLite BEGIN IMMEDIATE). Idempotent. Refuses (kUnavailable) a database whose schema is newer than this program.
   /// Returns the number of migrations applied now.
   int Migrate();
   /// The schema version recorded in the database (0 when empty).
@@ -134,6 +134,8 @@ class Database {
  private:
   friend class SessionLease;
   void Release(std::size_t position);
+  void Connect(soci::session& sql);
+  void Reconnect(std::size_t position);
 
   DatabaseOptions options_;
   Backend backend_;

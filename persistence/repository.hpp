@@ -221,10 +221,12 @@ struct PersonalDataAccess {
   std::string purpose;  ///< e.g. "travel_document_request", "caseworker_view"
 };
 
+/// One audited access to a case's personal data.
 struct PersonalDataRead {
   std::string case_id;
   std::string actor;
   std::string purpose;
+  std::string action;  ///< "read", "write", "create" or "erase"
   Timestamp read_at{};
 };
 

@@ -1,0 +1,756 @@
+#include <algorithm>
+#include <deque>
+#include <numeric>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <soci/soci.h>
+#include <spdlog/spdlog.h>
+
+#include "persistence/case_rows.hpp"
+#include "persistence/deadlines.hpp"
+#include "persistence/internal.hpp"
+#include "persistence/repository.hpp"
+
+namespace returnflow::persistence {
+
+using internal::CaseRow;
+using internal::FromMicros;
+using internal::JoinList;
+using internal::SplitList;
+using internal::ToMicros;
+
+namespace {
+
+constexpr std::string_view kOpenedType = "case.opened";
+constexpr std::string_view kEngineSource = "returnflow";
+
+std::vector<std::string> ToStrings(const std::vector<std::string_view>& views) {
+  return {views.begin(), views.end()};
+}
+
+/// Maps stored event names back to the static names the workflow hands out (ApplyResult holds views).
+std::vector<std::string_view> ToEventNameViews(const std::vector<std::string>& names) {
+  std::vector<std::string_view> views;
+  const auto& known = workflow::AllEventNames();
+  for (const auto& name : names) {
+    const auto found = std::find(known.begin(), known.end(), name);
+    if (found != known.end()) views.push_back(*found);
+  }
+  return views;
+}
+
+std::optional<workflow::Verdict> VerdictFromName(std::string_view name) {
+  for (const auto verdict : {workflow::Verdict::kApplied, workflow::Verdict::kNotAllowed,
+                             workflow::Verdict::kGuardRefused, workflow::Verdict::kSuspended,
+                             workflow::Verdict::kClosed}) {
+    if (workflow::Name(verdict) == name) return verdict;
+  }
+  return std::nullopt;
+}
+
+std::set<workflow::Vulnerability> HouseholdVulnerabilities(const workflow::CaseContext& context) {
+  std::set<workflow::Vulnerability> flags;
+  for (const auto& member : context.household) flags.insert(member.vulnerabilities.begin(), member.vulnerabilities.end());
+  return flags;
+}
+
+std::string RequestHash(std::string_view type, std::string_view subject, std::string_view canonical_data) {
+  std::string material;
+  material.reserve(type.size() + subject.size() + canonical_data.size() + 2);
+  material.append(type).append("\n").append(subject).append("\n").append(canonical_data);
+  return Sha256Hex(material);
+}
+
+
+/// The idempotency record of (source, event_id), if the event was seen before.
+struct StoredOutcome {
+  std::string case_id;
+  std::string request_hash;
+  long long sequence = 0;
+  long long version_after = 0;
+  std::string verdict, reason, states_before, states_after, changes, allowed_events;
+};
+
+std::optional<StoredOutcome> FindByIdempotencyKey(soci::session& sql, const std::string& source,
+                                                  const std::string& event_id) {
+  StoredOutcome stored;
+  sql << "SELECT case_id, request_hash, sequence, version_after, verdict, reason, states_before, states_after, "
+         "changes, allowed_events FROM case_events WHERE source = :source AND event_id = :event_id",
+      soci::use(source, "source"), soci::use(event_id, "event_id"), soci::into(stored.case_id),
+      soci::into(stored.request_hash), soci::into(stored.sequence), soci::into(stored.version_after),
+      soci::into(stored.verdict), soci::into(stored.reason), soci::into(stored.states_before),
+      soci::into(stored.states_after), soci::into(stored.changes), soci::into(stored.allowed_events);
+  if (!sql.got_data()) return std::nullopt;
+  return stored;
+}
+
+ApplyOutcome ReplayedOutcome(const StoredOutcome& stored) {
+  ApplyOutcome outcome;
+  outcome.case_id = stored.case_id;
+  outcome.sequence = stored.sequence;
+  outcome.version = stored.version_after;
+  outcome.replayed = true;
+  const auto verdict = VerdictFromName(stored.verdict);
+  if (!verdict) throw PersistenceError(ErrorKind::kInvalidData, "apply: stored verdict unknown");
+  outcome.result.verdict = *verdict;
+  outcome.result.reason = stored.reason;
+  outcome.result.from = SplitList(stored.states_before);
+  outcome.result.to = SplitList(stored.states_after);
+  outcome.result.changes = SplitList(stored.changes);
+  outcome.result.allowed_events = ToEventNameViews(SplitList(stored.allowed_events));
+  return outcome;
+}
+
+/// Everything about a history row except the case-specific numbers.
+struct HistoryRowInput {
+  std::string case_id;
+  long long sequence = 0;
+  std::string source, event_id, type, actor;
+  long long occurred_at = 0, recorded_at = 0;
+  std::string payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events;
+  long long version_after = 0;
+};
+
+void InsertHistoryRow(soci::session& sql, const HistoryRowInput& row) {
+  try {
+    sql << "INSERT INTO case_events (case_id, sequence, source, event_id, type, actor, occurred_at, recorded_at, "
+           "payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events, "
+           "version_after) VALUES (:case_id, :sequence, :source, :event_id, :type, :actor, :occurred_at, "
+           ":recorded_at, :payload, :request_hash, :verdict, :reason, :states_before, :states_after, :changes, "
+           ":allowed_events, :version_after)",
+        soci::use(row.case_id, "case_id"), soci::use(row.sequence, "sequence"), soci::use(row.source, "source"),
+        soci::use(row.event_id, "event_id"), soci::use(row.type, "type"), soci::use(row.actor, "actor"),
+        soci::use(row.occurred_at, "occurred_at"), soci::use(row.recorded_at, "recorded_at"),
+        soci::use(row.payload, "payload"), soci::use(row.request_hash, "request_hash"),
+        soci::use(row.verdict, "verdict"), soci::use(row.reason, "reason"),
+        soci::use(row.states_before, "states_before"), soci::use(row.states_after, "states_after"),
+        soci::use(row.changes, "changes"), soci::use(row.allowed_events, "allowed_events"),
+        soci::use(row.version_after, "version_after");
+  } catch (...) {
+    // The only constraint a correct caller can hit is the (source, event_id) key, when the same event
+    // is being recorded for another case at this very moment: run again and find it.
+    if (internal::IsConstraintViolation()) throw internal::RetryTransaction{};
+    throw;
+  }
+}
+
+/// The body of Apply, inside a transaction that the caller owns.
+ApplyOutcome ApplyInTransaction(soci::session& sql, Backend backend, const std::string& case_id,
+                                const IncomingEvent& incoming, const std::string& payload,
+                                const std::string& request_hash) {
+  CaseRow row;
+  if (!internal::LoadCase(sql, backend, case_id, /*for_update=*/true, row)) {
+    throw PersistenceError(ErrorKind::kNotFound, fmt::format("apply case={}: not_found", case_id));
+  }
+  // Deduplicate after taking the case lock: a concurrent duplicate for this case waits on the lock and
+  // then finds the first delivery's row here. (A duplicate aimed at another case meets the unique key.)
+  if (auto stored = FindByIdempotencyKey(sql, incoming.source, incoming.event_id)) {
+    if (stored->request_hash != request_hash) {
+      throw PersistenceError(ErrorKind::kConflict,
+                             fmt::format("apply case={}: conflict (event id reused with different content)", case_id));
+    }
+    return ReplayedOutcome(*stored);
+  }
+  if (incoming.expected_version && *incoming.expected_version != row.version) {
+    throw PersistenceError(ErrorKind::kConflict, fmt::format("apply case={}: conflict (version is {}, expected {})",
+                                                             case_id, row.version, *incoming.expected_version));
+  }
+
+  auto machine = workflow::Case::Restore(row.saved_state);
+  const std::string stage_before(machine.Stage());
+  auto result = machine.Apply(incoming.event, incoming.meta);
+  const bool applied = result.Applied();
+
+  ApplyOutcome outcome;
+  outcome.case_id = case_id;
+  outcome.sequence = row.last_sequence + 1;
+  outcome.version = applied ? row.version + 1 : row.version;
+  const long long now = ToMicros(Now());
+
+  HistoryRowInput history;
+  history.case_id = case_id;
+  history.sequence = outcome.sequence;
+  history.source = incoming.source;
+  history.event_id = incoming.event_id;
+  history.type = incoming.type;
+  history.actor = incoming.meta.actor;
+  history.occurred_at = ToMicros(std::chrono::time_point_cast<std::chrono::microseconds>(incoming.meta.occurred_at));
+  history.recorded_at = now;
+  history.payload = payload;
+  history.request_hash = request_hash;
+  history.verdict = std::string(workflow::Name(result.verdict));
+  history.reason = result.reason;
+  history.states_before = JoinList(result.from);
+  history.states_after = JoinList(result.to);
+  history.changes = JoinList(result.changes);
+  history.allowed_events = JoinList(ToStrings(result.allowed_events));
+  history.version_after = outcome.version;
+  InsertHistoryRow(sql, history);
+
+  long long updated_version = 0;
+  if (applied) {
+    const std::string stage(machine.Stage());
+    const auto& context = machine.Context();
+    const long long stage_entered_at = stage == stage_before ? row.stage_entered_at : history.occurred_at;
+    const auto deadline = NextDeadline(stage, context, FromMicros(stage_entered_at));
+    long long next_deadline = deadline ? ToMicros(*deadline) : 0;
+    soci::indicator deadline_indicator = deadline ? soci::i_ok : soci::i_null;
+    const std::string saved = machine.Save();
+    const std::string active_states = JoinList(machine.ActiveStates());
+    const int flags = internal::VulnerabilityBits(HouseholdVulnerabilities(context));
+    sql << "UPDATE cases SET version = version + 1, last_sequence = :sequence, saved_state = :saved, stage = :stage, "
+           "active_states = :active_states, vulnerability_flags = :flags, host_country = :host, "
+           "origin_country = :origin, updated_at = :now, stage_entered_at = :stage_entered_at, "
+           "next_deadline = :deadline WHERE case_id = :case_id AND version = :version AND "
+           "last_sequence = :last_sequence RETURNING version",
+        soci::use(outcome.sequence, "sequence"), soci::use(saved, "saved"), soci::use(stage, "stage"),
+        soci::use(active_states, "active_states"), soci::use(flags, "flags"),
+        soci::use(context.host_country, "host"), soci::use(context.origin_country, "origin"),
+        soci::use(now, "now"), soci::use(stage_entered_at, "stage_entered_at"),
+        soci::use(next_deadline, deadline_indicator, "deadline"), soci::use(case_id, "case_id"),
+        soci::use(row.version, "version"), soci::use(row.last_sequence, "last_sequence"),
+        soci::into(updated_version);
+  } else {
+    // A rejection changes nothing about the case but the position of its history.
+    sql << "UPDATE cases SET last_sequence = :sequence WHERE case_id = :case_id AND version = :version AND "
+           "last_sequence = :last_sequence RETURNING version",
+        soci::use(outcome.sequence, "sequence"), soci::use(case_id, "case_id"), soci::use(row.version, "version"),
+        soci::use(row.last_sequence, "last_sequence"), soci::into(updated_version);
+  }
+  if (!sql.got_data() || updated_version != outcome.version) {
+    // Cannot happen while the lock discipline holds; if it ever does, it is a lost race, never an overwrite.
+    throw PersistenceError(ErrorKind::kConflict, fmt::format("apply case={}: conflict (concurrent update)", case_id));
+  }
+  outcome.result = std::move(result);
+  return outcome;
+}
+
+void CheckIncoming(std::string_view case_id, const IncomingEvent& incoming) {
+  if (!internal::LooksLikeCaseId(case_id)) {
+    throw PersistenceError(ErrorKind::kNotFound, "apply: not_found (malformed case id)");
+  }
+  if (incoming.source.empty() || incoming.event_id.empty()) {
+    throw PersistenceError(ErrorKind::kInvalidData, "apply: invalid_data (event source and id are required)");
+  }
+  if (incoming.type != workflow::EventName(incoming.event)) {
+    throw PersistenceError(ErrorKind::kInvalidData, "apply: invalid_data (type does not match the decoded event)");
+  }
+}
+
+/// A query with a WHERE clause assembled from optional filters, its parameters bound by name.
+class FilteredQuery {
+ public:
+  std::string Bind(std::string value) {
+    const auto name = fmt::format("p{}", names_.size());
+    strings_.push_back(std::move(value));
+    names_.push_back({name, false, strings_.size() - 1});
+    return ":" + name;
+  }
+  std::string Bind(long long value) {
+    const auto name = fmt::format("p{}", names_.size());
+    integers_.push_back(value);
+    names_.push_back({name, true, integers_.size() - 1});
+    return ":" + name;
+  }
+  void Where(std::string condition) { conditions_.push_back(std::move(condition)); }
+  std::string WhereClause() const {
+    if (conditions_.empty()) return {};
+    std::string clause = " WHERE ";
+    for (std::size_t index = 0; index < conditions_.size(); ++index) {
+      if (index > 0) clause += " AND ";
+      clause += conditions_[index];
+    }
+    return clause;
+  }
+  void BindUses(soci::statement& statement) {
+    for (const auto& entry : names_) {
+      if (entry.integer) {
+        statement.exchange(soci::use(integers_[entry.index], entry.name));
+      } else {
+        statement.exchange(soci::use(strings_[entry.index], entry.name));
+      }
+    }
+  }
+
+ private:
+  struct Parameter {
+    std::string name;
+    bool integer;
+    std::size_t index;
+  };
+  std::deque<std::string> strings_;  // deques: bound by reference, must not move
+  std::deque<long long> integers_;
+  std::vector<Parameter> names_;
+  std::vector<std::string> conditions_;
+};
+
+void AddFilters(const CaseQuery& query, FilteredQuery& filtered) {
+  if (query.stage) filtered.Where("stage = " + filtered.Bind(*query.stage));
+  if (query.state) {
+    // The stage is the state name's first component ("travel" of "travel.booked"), which lets the stage
+    // index narrow the rows before the LIKE on the active-state list.
+    const auto dot = query.state->find('.');
+    if (dot != std::string::npos) filtered.Where("stage = " + filtered.Bind(query.state->substr(0, dot)));
+    filtered.Where("active_states LIKE " + filtered.Bind("%|" + *query.state + "|%"));
+  }
+  if (query.host_country) filtered.Where("host_country = " + filtered.Bind(*query.host_country));
+  if (query.origin_country) filtered.Where("origin_country = " + filtered.Bind(*query.origin_country));
+  if (!query.countries_any.empty()) {
+    std::string hosts, origins;
+    for (const auto& country : query.countries_any) {
+      if (!hosts.empty()) {
+        hosts += ", ";
+        origins += ", ";
+      }
+      hosts += filtered.Bind(country);
+      origins += filtered.Bind(country);
+    }
+    filtered.Where("(host_country IN (" + hosts + ") OR origin_country IN (" + origins + "))");
+  }
+  if (query.office) filtered.Where("office = " + filtered.Bind(*query.office));
+  if (query.partner) {
+    filtered.Where("case_id IN (SELECT case_id FROM case_partners WHERE organisation = " +
+                   filtered.Bind(*query.partner) + ")");
+  }
+  if (query.vulnerability) {
+    const long long bit = 1LL << static_cast<int>(*query.vulnerability);
+    filtered.Where("(vulnerability_flags & " + filtered.Bind(bit) + ") <> 0");
+  }
+  if (query.overdue_as_of) {
+    filtered.Where("next_deadline IS NOT NULL AND next_deadline < " + filtered.Bind(ToMicros(*query.overdue_as_of)));
+  }
+  if (query.updated_since) filtered.Where("updated_at >= " + filtered.Bind(ToMicros(*query.updated_since)));
+}
+
+// Cursor: hex of "<created_at micros>/<case id>". Opaque to clients, checked on the way in.
+std::string EncodeCursor(const CaseRecord& last) {
+  const auto plain = fmt::format("{}/{}", ToMicros(last.created_at), last.case_id);
+  std::string hex;
+  for (const unsigned char character : plain) hex += fmt::format("{:02x}", character);
+  return hex;
+}
+
+bool DecodeCursor(std::string_view cursor, long long& created_at, std::string& case_id) {
+  if (cursor.size() % 2 != 0 || cursor.size() > 200) return false;
+  std::string plain;
+  for (std::size_t index = 0; index < cursor.size(); index += 2) {
+    unsigned value = 0;
+    for (std::size_t offset = 0; offset < 2; ++offset) {
+      const char digit = cursor[index + offset];
+      value <<= 4;
+      if (digit >= '0' && digit <= '9') value |= digit - '0';
+      else if (digit >= 'a' && digit <= 'f') value |= digit - 'a' + 10;
+      else return false;
+    }
+    plain += static_cast<char>(value);
+  }
+  const auto slash = plain.find('/');
+  if (slash == std::string::npos || slash == 0) return false;
+  try {
+    std::size_t consumed = 0;
+    created_at = std::stoll(plain.substr(0, slash), &consumed);
+    if (consumed != slash) return false;
+  } catch (const std::exception&) {
+    return false;
+  }
+  case_id = plain.substr(slash + 1);
+  return internal::LooksLikeCaseId(case_id);
+}
+
+}  // namespace
+
+// --- Create ------------------------------------------------------------------------------------------
+
+CaseRecord CaseRepository::Create(const NewCase& new_case) {
+  if (new_case.programme.empty() || new_case.office.empty()) {
+    throw PersistenceError(ErrorKind::kInvalidData, "create: invalid_data (programme and office are required)");
+  }
+  const bool deduplicated = !new_case.request_source.empty() && !new_case.request_id.empty();
+  for (const auto& person : new_case.people) {
+    if (person.member_id.empty()) throw PersistenceError(ErrorKind::kInvalidData, "create: invalid_data (member id)");
+  }
+  std::vector<std::string> partners = new_case.partners;
+  std::sort(partners.begin(), partners.end());
+  partners.erase(std::unique(partners.begin(), partners.end()), partners.end());
+  for (const auto& partner : partners) {
+    if (partner.empty() || partner.find('|') != std::string::npos) {
+      throw PersistenceError(ErrorKind::kInvalidData, "create: invalid_data (partner organisation name)");
+    }
+  }
+
+  // Everything that does not need the database is done before the transaction.
+  const std::string context_json = boost::json::serialize(boost::json::value_from(new_case.context));
+  auto machine = workflow::Case::Open(new_case.context);
+  const std::string saved = machine.Save();
+  const std::string stage(machine.Stage());
+  const auto active_states = machine.ActiveStates();
+  const auto allowed = ToStrings(machine.AllowedEvents());
+  const int flags = internal::VulnerabilityBits(HouseholdVulnerabilities(machine.Context()));
+  const std::string partners_joined = JoinList(partners);
+  // The request hash covers the workflow data of the request, never the personal data.
+  const std::string request_hash = RequestHash(
+      kOpenedType, "",
+      internal::CanonicalJson(context_json) + "\n" + new_case.programme + "\n" + new_case.office + "\n" + partners_joined);
+  const long long occurred_at =
+      ToMicros(std::chrono::time_point_cast<std::chrono::microseconds>(new_case.meta.occurred_at));
+
+  std::string case_id;
+  database_.WriteTransaction("create", [&](soci::session& sql) {
+    const std::string source = deduplicated ? new_case.request_source : std::string(kEngineSource);
+    if (deduplicated) {
+      if (auto stored = FindByIdempotencyKey(sql, source, new_case.request_id)) {
+        if (stored->request_hash != request_hash) {
+          throw PersistenceError(ErrorKind::kConflict, "create: conflict (request id reused with different content)");
+        }
+        case_id = stored->case_id;
+        return;
+      }
+    }
+    case_id = internal::NewUuid();
+    const long long now = ToMicros(Now());
+    const auto deadline = NextDeadline(stage, machine.Context(), FromMicros(occurred_at));
+    long long next_deadline = deadline ? ToMicros(*deadline) : 0;
+    soci::indicator deadline_indicator = deadline ? soci::i_ok : soci::i_null;
+    const std::string active_joined = JoinList(active_states);
+    const long long version = 1;
+    sql << "INSERT INTO cases (case_id, programme, host_country, origin_country, office, partners, stage, "
+           "active_states, saved_state, vulnerability_flags, version, last_sequence, created_at, updated_at, "
+           "stage_entered_at, next_deadline) VALUES (:case_id, :programme, :host, :origin, :office, :partners, "
+           ":stage, :active_states, :saved, :flags, :version, :last_sequence, :created_at, :updated_at, "
+           ":stage_entered_at, :deadline)",
+        soci::use(case_id, "case_id"), soci::use(new_case.programme, "programme"),
+        soci::use(new_case.context.host_country, "host"), soci::use(new_case.context.origin_country, "origin"),
+        soci::use(new_case.office, "office"), soci::use(partners_joined, "partners"), soci::use(stage, "stage"),
+        soci::use(active_joined, "active_states"), soci::use(saved, "saved"), soci::use(flags, "flags"),
+        soci::use(version, "version"), soci::use(version, "last_sequence"), soci::use(now, "created_at"),
+        soci::use(now, "updated_at"), soci::use(occurred_at, "stage_entered_at"),
+        soci::use(next_deadline, deadline_indicator, "deadline");
+    for (const auto& partner : partners) {
+      sql << "INSERT INTO case_partners (case_id, organisation) VALUES (:case_id, :organisation)",
+          soci::use(case_id, "case_id"), soci::use(partner, "organisation");
+    }
+    for (const auto& person : new_case.people) {
+      const std::string documents = internal::DocumentsToJson(person.documents);
+      const std::string contacts = internal::ContactsToJson(person.contacts);
+      sql << "INSERT INTO people (case_id, member_id, given_names, family_name, date_of_birth, documents, contacts, "
+             "updated_at) VALUES (:case_id, :member_id, :given_names, :family_name, :date_of_birth, :documents, "
+             ":contacts, :updated_at)",
+          soci::use(case_id, "case_id"), soci::use(person.member_id, "member_id"),
+          soci::use(person.given_names, "given_names"), soci::use(person.family_name, "family_name"),
+          soci::use(person.date_of_birth, "date_of_birth"), soci::use(documents, "documents"),
+          soci::use(contacts, "contacts"), soci::use(now, "updated_at");
+    }
+    if (!new_case.people.empty()) {
+      const std::string access_id = internal::NewUuid();
+      const std::string purpose = "referral";
+      const std::string action = "create";
+      sql << "INSERT INTO personal_data_access (access_id, case_id, actor, purpose, action, accessed_at) VALUES "
+             "(:access_id, :case_id, :actor, :purpose, :action, :accessed_at)",
+          soci::use(access_id, "access_id"), soci::use(case_id, "case_id"), soci::use(new_case.meta.actor, "actor"),
+          soci::use(purpose, "purpose"), soci::use(action, "action"), soci::use(now, "accessed_at");
+    }
+    HistoryRowInput history;
+    history.case_id = case_id;
+    history.sequence = 1;
+    history.source = source;
+    history.event_id = deduplicated ? new_case.request_id : case_id;
+    history.type = std::string(kOpenedType);
+    history.actor = new_case.meta.actor;
+    history.occurred_at = occurred_at;
+    history.recorded_at = now;
+    history.payload = context_json;
+    history.request_hash = request_hash;
+    history.verdict = std::string(workflow::Name(workflow::Verdict::kApplied));
+    history.states_before = JoinList({});
+    history.states_after = active_joined;
+    history.changes = JoinList({});
+    history.allowed_events = JoinList(allowed);
+    history.version_after = 1;
+    InsertHistoryRow(sql, history);
+  });
+  spdlog::info("case={} opened stage={}", case_id, stage);
+  return Get(case_id);
+}
+
+// --- Read --------------------------------------------------------------------------------------------
+
+std::optional<CaseRecord> CaseRepository::Find(std::string_view case_id) {
+  if (!internal::LooksLikeCaseId(case_id)) return std::nullopt;
+  std::optional<CaseRecord> record;
+  const std::string id(case_id);
+  database_.Read("get case", [&](soci::session& sql) {
+    CaseRow row;
+    record.reset();
+    if (internal::LoadCase(sql, database_.GetBackend(), id, /*for_update=*/false, row)) record = row.ToRecord();
+  });
+  return record;
+}
+
+CaseRecord CaseRepository::Get(std::string_view case_id) {
+  auto record = Find(case_id);
+  if (!record) throw PersistenceError(ErrorKind::kNotFound, fmt::format("get case={}: not_found", case_id));
+  return std::move(*record);
+}
+
+// --- Apply -------------------------------------------------------------------------------------------
+
+ApplyOutcome CaseRepository::Apply(std::string_view case_id_view, const IncomingEvent& incoming) {
+  CheckIncoming(case_id_view, incoming);
+  const std::string case_id(case_id_view);
+  const std::string canonical = internal::CanonicalJson(incoming.data_json);
+  const std::string request_hash = RequestHash(incoming.type, case_id, canonical);
+  const std::string payload = incoming.data_json.empty() ? std::string("null") : incoming.data_json;
+
+  ApplyOutcome outcome;
+  try {
+    database_.WriteTransaction("apply", [&](soci::session& sql) {
+      outcome = ApplyInTransaction(sql, database_.GetBackend(), case_id, incoming, payload, request_hash);
+    });
+  } catch (...) {
+    Database::Rethrow("apply", case_id);
+  }
+  spdlog::debug("case={} event={} {} seq={} v={}{}", case_id, incoming.type, workflow::Name(outcome.result.verdict),
+                outcome.sequence, outcome.version, outcome.replayed ? " replayed" : "");
+  return outcome;
+}
+
+std::vector<GroupItemResult> CaseRepository::ApplyGroup(const std::vector<GroupItem>& items) {
+  std::vector<GroupItemResult> results(items.size());
+  if (items.empty()) return results;
+
+  struct Prepared {
+    std::size_t index;
+    std::string request_hash;
+    std::string payload;
+    bool ready = false;
+  };
+  std::vector<Prepared> prepared(items.size());
+  for (std::size_t index = 0; index < items.size(); ++index) {
+    prepared[index].index = index;
+    try {
+      CheckIncoming(items[index].case_id, items[index].event);
+      prepared[index].request_hash = RequestHash(items[index].event.type, items[index].case_id,
+                                                 internal::CanonicalJson(items[index].event.data_json));
+      prepared[index].payload = items[index].event.data_json.empty() ? "null" : items[index].event.data_json;
+      prepared[index].ready = true;
+    } catch (const PersistenceError& error) {
+      results[index].error = error.Kind();
+      results[index].error_message = error.what();
+    }
+  }
+  // Lock cases in one global order (case id) so two groups cannot deadlock; a stable sort keeps the
+  // events of one case in the order given.
+  std::vector<std::size_t> order(items.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t left, std::size_t right) { return items[left].case_id < items[right].case_id; });
+
+  try {
+    database_.WriteTransaction("apply group", [&](soci::session& sql) {
+      for (const auto index : order) {
+        if (!prepared[index].ready) continue;
+        results[index] = GroupItemResult{};
+        for (int attempt = 1;; ++attempt) {
+          sql << "SAVEPOINT group_item";
+          try {
+            results[index].outcome = ApplyInTransaction(sql, database_.GetBackend(), items[index].case_id,
+                                                        items[index].event, prepared[index].payload,
+                                                        prepared[index].request_hash);
+            sql << "RELEASE SAVEPOINT group_item";
+            break;
+          } catch (...) {
+            sql << "ROLLBACK TO SAVEPOINT group_item";
+            sql << "RELEASE SAVEPOINT group_item";
+            bool retry = false;
+            try {
+              throw;
+            } catch (const internal::RetryTransaction&) {
+              // The same (source, id) was just committed for another case: look again, once.
+              retry = attempt == 1;
+              if (!retry) {
+                results[index].error = ErrorKind::kConflict;
+                results[index].error_message = fmt::format("apply case={}: conflict", items[index].case_id);
+              }
+            } catch (...) {
+              try {
+                Database::Rethrow("apply", items[index].case_id);
+              } catch (const PersistenceError& error) {
+                results[index].error = error.Kind();
+                results[index].error_message = error.what();
+              }
+            }
+            if (!retry) break;
+          }
+        }
+      }
+    });
+  } catch (const PersistenceError& error) {
+    // The commit (or the transaction as a whole) failed: nothing of this group is durable.
+    for (auto& result : results) {
+      if (result.outcome) {
+        result.outcome.reset();
+        result.error = error.Kind();
+        result.error_message = error.what();
+      }
+    }
+  }
+  return results;
+}
+
+// --- History -----------------------------------------------------------------------------------------
+
+std::vector<HistoryEntry> CaseRepository::History(std::string_view case_id_view, std::int64_t after_sequence,
+                                                  std::size_t limit) {
+  if (!internal::LooksLikeCaseId(case_id_view)) {
+    throw PersistenceError(ErrorKind::kNotFound, "history: not_found (malformed case id)");
+  }
+  const std::string case_id(case_id_view);
+  limit = std::clamp<std::size_t>(limit, 1, kMaxPageSize);
+  std::vector<HistoryEntry> entries;
+  database_.Read("history", [&](soci::session& sql) {
+    entries.clear();
+    int exists = 0;
+    sql << "SELECT COUNT(*) FROM cases WHERE case_id = :case_id", soci::use(case_id, "case_id"), soci::into(exists);
+    if (exists == 0) throw PersistenceError(ErrorKind::kNotFound, fmt::format("history case={}: not_found", case_id));
+    std::vector<long long> sequence(limit), occurred_at(limit), recorded_at(limit), version_after(limit);
+    std::vector<std::string> source(limit), event_id(limit), type(limit), actor(limit), payload(limit), verdict(limit),
+        reason(limit), states_before(limit), states_after(limit), changes(limit);
+    long long after = after_sequence;
+    long long row_limit = static_cast<long long>(limit);
+    soci::statement statement =
+        (sql.prepare << "SELECT sequence, source, event_id, type, actor, occurred_at, recorded_at, payload, verdict, "
+                        "reason, states_before, states_after, changes, version_after FROM case_events "
+                        "WHERE case_id = :case_id AND sequence > :after ORDER BY sequence LIMIT :row_limit",
+         soci::use(case_id, "case_id"), soci::use(after, "after"), soci::use(row_limit, "row_limit"),
+         soci::into(sequence), soci::into(source), soci::into(event_id), soci::into(type), soci::into(actor),
+         soci::into(occurred_at), soci::into(recorded_at), soci::into(payload), soci::into(verdict),
+         soci::into(reason), soci::into(states_before), soci::into(states_after), soci::into(changes),
+         soci::into(version_after));
+    statement.execute(true);
+    for (std::size_t row = 0; row < sequence.size(); ++row) {
+      HistoryEntry entry;
+      entry.sequence = sequence[row];
+      entry.source = source[row];
+      entry.event_id = event_id[row];
+      entry.type = type[row];
+      entry.actor = actor[row];
+      entry.occurred_at = FromMicros(occurred_at[row]);
+      entry.recorded_at = FromMicros(recorded_at[row]);
+      entry.payload_json = payload[row];
+      entry.verdict = verdict[row];
+      entry.reason = reason[row];
+      entry.states_before = SplitList(states_before[row]);
+      entry.states_after = SplitList(states_after[row]);
+      entry.changes = SplitList(changes[row]);
+      entry.version_after = version_after[row];
+      entries.push_back(std::move(entry));
+    }
+  });
+  return entries;
+}
+
+// --- Search ------------------------------------------------------------------------------------------
+
+CasePage CaseRepository::Search(const CaseQuery& query) {
+  const std::size_t page_size = std::clamp<std::size_t>(query.page_size, 1, kMaxPageSize);
+  FilteredQuery filtered;
+  AddFilters(query, filtered);
+  if (!query.cursor.empty()) {
+    long long created_at = 0;
+    std::string case_id;
+    if (!DecodeCursor(query.cursor, created_at, case_id)) {
+      throw PersistenceError(ErrorKind::kInvalidData, "search: invalid_data (malformed cursor)");
+    }
+    const auto created = filtered.Bind(created_at);
+    const auto created_again = filtered.Bind(created_at);
+    filtered.Where("(created_at > " + created + " OR (created_at = " + created_again +
+                   " AND case_id > " + filtered.Bind(case_id) + "))");
+  }
+  const auto limit = filtered.Bind(static_cast<long long>(page_size + 1));
+  const std::string text = std::string("SELECT ") + internal::kCaseColumns + " FROM cases" + filtered.WhereClause() +
+                           " ORDER BY created_at, case_id LIMIT " + limit;
+  CasePage page;
+  database_.Read("search", [&](soci::session& sql) {
+    page.cases.clear();
+    internal::CaseRows rows(page_size + 1);
+    soci::statement statement(sql);
+    filtered.BindUses(statement);
+    rows.BindInto(statement);
+    statement.alloc();
+    statement.prepare(text);
+    statement.define_and_bind();
+    statement.execute(true);
+    for (std::size_t row = 0; row < rows.Size() && row < page_size; ++row) page.cases.push_back(rows.ToRecord(row));
+    if (rows.Size() > page_size) page.next_cursor = EncodeCursor(page.cases.back());
+  });
+  return page;
+}
+
+std::vector<StageCount> CaseRepository::CountByStage(const CaseQuery& query) {
+  FilteredQuery filtered;
+  AddFilters(query, filtered);
+  const std::string text =
+      "SELECT stage, COUNT(*) FROM cases" + filtered.WhereClause() + " GROUP BY stage ORDER BY stage";
+  std::vector<StageCount> counts;
+  database_.Read("count by stage", [&](soci::session& sql) {
+    counts.clear();
+    constexpr std::size_t kMaxStages = 64;
+    std::vector<std::string> stages(kMaxStages);
+    std::vector<long long> numbers(kMaxStages);
+    soci::statement statement(sql);
+    filtered.BindUses(statement);
+    statement.exchange(soci::into(stages));
+    statement.exchange(soci::into(numbers));
+    statement.alloc();
+    statement.prepare(text);
+    statement.define_and_bind();
+    statement.execute(true);
+    for (std::size_t row = 0; row < stages.size(); ++row) counts.push_back({stages[row], numbers[row]});
+  });
+  return counts;
+}
+
+// --- Partners ----------------------------------------------------------------------------------------
+
+namespace {
+void ChangePartner(Database& database, std::string_view case_id_view, std::string_view organisation_view, bool assign) {
+  if (!internal::LooksLikeCaseId(case_id_view)) throw PersistenceError(ErrorKind::kNotFound, "partners: not_found");
+  if (organisation_view.empty() || organisation_view.find('|') != std::string_view::npos) {
+    throw PersistenceError(ErrorKind::kInvalidData, "partners: invalid_data (organisation name)");
+  }
+  const std::string case_id(case_id_view);
+  const std::string organisation(organisation_view);
+  database.WriteTransaction("partners", [&](soci::session& sql) {
+    CaseRow row;
+    if (!internal::LoadCase(sql, database.GetBackend(), case_id, /*for_update=*/true, row)) {
+      throw PersistenceError(ErrorKind::kNotFound, fmt::format("partners case={}: not_found", case_id));
+    }
+    auto partners = SplitList(row.partners);
+    const bool present = std::find(partners.begin(), partners.end(), organisation) != partners.end();
+    if (assign == present) return;
+    if (assign) {
+      partners.push_back(organisation);
+      std::sort(partners.begin(), partners.end());
+      sql << "INSERT INTO case_partners (case_id, organisation) VALUES (:case_id, :organisation)",
+          soci::use(case_id, "case_id"), soci::use(organisation, "organisation");
+    } else {
+      partners.erase(std::remove(partners.begin(), partners.end(), organisation), partners.end());
+      sql << "DELETE FROM case_partners WHERE case_id = :case_id AND organisation = :organisation",
+          soci::use(case_id, "case_id"), soci::use(organisation, "organisation");
+    }
+    const std::string joined = JoinList(partners);
+    sql << "UPDATE cases SET partners = :partners WHERE case_id = :case_id", soci::use(joined, "partners"),
+        soci::use(case_id, "case_id");
+  });
+}
+}  // namespace
+
+void CaseRepository::AssignPartner(std::string_view case_id, std::string_view organisation) {
+  ChangePartner(database_, case_id, organisation, true);
+}
+void CaseRepository::UnassignPartner(std::string_view case_id, std::string_view organisation) {
+  ChangePartner(database_, case_id, organisation, false);
+}
+
+}  // namespace returnflow::persistence

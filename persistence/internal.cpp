@@ -1,0 +1,163 @@
+#include "persistence/internal.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <random>
+
+#include <boost/json.hpp>
+#include <boost/uuid/random_generator.hpp>
+#include <boost/uuid/uuid_io.hpp>
+#include <soci/soci.h>
+#include <soci/sqlite3/soci-sqlite3.h>
+#include <sqlite3.h>
+
+namespace returnflow::persistence::internal {
+
+bool IsConstraintViolation() {
+  try {
+    throw;
+  } catch (const soci::sqlite3_soci_error& error) {
+    return (error.result() & 0xff) == SQLITE_CONSTRAINT;
+  } catch (const soci::soci_error& error) {
+    return error.get_error_category() == soci::soci_error::constraint_violation;
+  } catch (...) {
+    return false;
+  }
+}
+
+long long ToMicros(Timestamp timestamp) { return timestamp.time_since_epoch().count(); }
+Timestamp FromMicros(long long micros) { return Timestamp{std::chrono::microseconds{micros}}; }
+
+std::string JoinList(const std::vector<std::string>& items) {
+  std::string joined = "|";
+  for (const auto& item : items) {
+    joined += item;
+    joined += '|';
+  }
+  return joined;
+}
+
+std::vector<std::string> SplitList(std::string_view joined) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  while (start < joined.size()) {
+    const auto end = joined.find('|', start);
+    const auto piece = joined.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (!piece.empty()) items.emplace_back(piece);
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return items;
+}
+
+std::string NewUuid() {
+  // boost::uuids::random_generator is not thread-safe; one per thread.
+  thread_local boost::uuids::random_generator generator;
+  return boost::uuids::to_string(generator());
+}
+
+namespace {
+void WriteCanonical(const boost::json::value& value, std::string& out) {
+  if (value.is_object()) {
+    const auto& object = value.as_object();
+    std::vector<const boost::json::key_value_pair*> members;
+    members.reserve(object.size());
+    for (const auto& member : object) members.push_back(&member);
+    std::sort(members.begin(), members.end(),
+              [](const auto* left, const auto* right) { return left->key() < right->key(); });
+    out += '{';
+    bool first = true;
+    for (const auto* member : members) {
+      if (!first) out += ',';
+      first = false;
+      out += boost::json::serialize(boost::json::value(member->key()));
+      out += ':';
+      WriteCanonical(member->value(), out);
+    }
+    out += '}';
+  } else if (value.is_array()) {
+    out += '[';
+    bool first = true;
+    for (const auto& element : value.as_array()) {
+      if (!first) out += ',';
+      first = false;
+      WriteCanonical(element, out);
+    }
+    out += ']';
+  } else {
+    out += boost::json::serialize(value);
+  }
+}
+}  // namespace
+
+std::string CanonicalJson(std::string_view json_text) {
+  boost::system::error_code error;
+  const auto value = boost::json::parse(json_text.empty() ? std::string_view("null") : json_text, error);
+  if (error) throw PersistenceError(ErrorKind::kInvalidData, "event data is not valid JSON");
+  std::string out;
+  WriteCanonical(value, out);
+  return out;
+}
+
+int VulnerabilityBits(const std::set<workflow::Vulnerability>& flags) {
+  int bits = 0;
+  for (const auto flag : flags) bits |= 1 << static_cast<int>(flag);
+  return bits;
+}
+
+std::set<workflow::Vulnerability> VulnerabilitiesFromBits(int bits) {
+  std::set<workflow::Vulnerability> flags;
+  for (std::size_t index = 0; index < workflow::kVulnerabilityNames.size(); ++index) {
+    if (bits & (1 << index)) flags.insert(static_cast<workflow::Vulnerability>(index));
+  }
+  return flags;
+}
+
+bool LooksLikeCaseId(std::string_view case_id) {
+  if (case_id.size() != 36) return false;
+  for (std::size_t index = 0; index < case_id.size(); ++index) {
+    const char character = case_id[index];
+    if (index == 8 || index == 13 || index == 18 || index == 23) {
+      if (character != '-') return false;
+    } else if (!((character >= '0' && character <= '9') || (character >= 'a' && character <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string DocumentsToJson(const std::vector<IdentityDocument>& documents) {
+  boost::json::array array;
+  for (const auto& document : documents) {
+    array.push_back(boost::json::object{{"type", document.type}, {"number", document.number}});
+  }
+  return boost::json::serialize(array);
+}
+
+std::vector<IdentityDocument> DocumentsFromJson(std::string_view json_text) {
+  std::vector<IdentityDocument> documents;
+  for (const auto& element : boost::json::parse(json_text).as_array()) {
+    const auto& object = element.as_object();
+    documents.push_back({std::string(object.at("type").as_string()), std::string(object.at("number").as_string())});
+  }
+  return documents;
+}
+
+std::string ContactsToJson(const std::vector<Contact>& contacts) {
+  boost::json::array array;
+  for (const auto& contact : contacts) {
+    array.push_back(boost::json::object{{"kind", contact.kind}, {"value", contact.value}});
+  }
+  return boost::json::serialize(array);
+}
+
+std::vector<Contact> ContactsFromJson(std::string_view json_text) {
+  std::vector<Contact> contacts;
+  for (const auto& element : boost::json::parse(json_text).as_array()) {
+    const auto& object = element.as_object();
+    contacts.push_back({std::string(object.at("kind").as_string()), std::string(object.at("value").as_string())});
+  }
+  return contacts;
+}
+
+}  // namespace returnflow::persistence::internal

@@ -1,0 +1,49 @@
+#pragma once
+// Helpers shared by the persistence sources; not part of the public interface.
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "persistence/database.hpp"
+#include "persistence/repository.hpp"
+#include "workflow/vocabulary.hpp"
+
+namespace returnflow::persistence::internal {
+
+/// Thrown inside a write transaction to have it rolled back and run again (a lost insert race on a
+/// unique key, a PostgreSQL deadlock or serialization failure). Not derived from std::exception so
+/// that nothing on the way mistakes it for a failure.
+struct RetryTransaction {};
+
+/// True when the current exception (inside a catch) is a unique/constraint violation.
+bool IsConstraintViolation();
+
+long long ToMicros(Timestamp timestamp);
+Timestamp FromMicros(long long micros);
+
+/// '|a|b|' form for lists stored in one column (searchable with LIKE '%|a|%'); values never contain '|'.
+std::string JoinList(const std::vector<std::string>& items);
+std::vector<std::string> SplitList(std::string_view joined);
+
+/// A random UUID (version 4), lower case.
+std::string NewUuid();
+
+/// Canonical JSON text (object keys sorted, no whitespace); throws PersistenceError(kInvalidData)
+/// when `json_text` is not JSON.
+std::string CanonicalJson(std::string_view json_text);
+
+int VulnerabilityBits(const std::set<workflow::Vulnerability>& flags);
+std::set<workflow::Vulnerability> VulnerabilitiesFromBits(int bits);
+
+/// A valid-looking case id (UUID text); cheap check before touching the database.
+bool LooksLikeCaseId(std::string_view case_id);
+
+/// JSON columns of the people table.
+std::string DocumentsToJson(const std::vector<IdentityDocument>& documents);
+std::vector<IdentityDocument> DocumentsFromJson(std::string_view json_text);
+std::string ContactsToJson(const std::vector<Contact>& contacts);
+std::vector<Contact> ContactsFromJson(std::string_view json_text);
+
+}  // namespace returnflow::persistence::internal

@@ -1,0 +1,112 @@
+#include "persistence/migrations/migrations.hpp"
+
+namespace returnflow::persistence::migrations {
+namespace {
+
+// 0001: the initial schema.
+//
+// cases          workflow data only: the saved machine state plus the columns the supervisor queries
+//                filter on. Lists ('|a|b|') are denormalised for reading; case_partners is the
+//                indexed form of the partner list.
+// case_events    the append-only history: one row per event received, applied or rejected. Its unique
+//                (source, event_id) key with the request hash is the idempotency record.
+// people         the only place personal data lives.
+// personal_data_access  the audit trail of every read (and write/erasure) of people rows.
+// api_tokens     SHA-256 hashes of API tokens with role and scope.
+const Migration kInitialSchema{
+    1,
+    "initial schema",
+    {
+        R"sql(CREATE TABLE cases (
+  case_id             TEXT    NOT NULL PRIMARY KEY,
+  programme           TEXT    NOT NULL,
+  host_country        TEXT    NOT NULL,
+  origin_country      TEXT    NOT NULL,
+  office              TEXT    NOT NULL,
+  partners            TEXT    NOT NULL,
+  stage               TEXT    NOT NULL,
+  active_states       TEXT    NOT NULL,
+  saved_state         TEXT    NOT NULL,
+  vulnerability_flags INTEGER NOT NULL,
+  version             BIGINT  NOT NULL,
+  last_sequence       BIGINT  NOT NULL,
+  created_at          BIGINT  NOT NULL,
+  updated_at          BIGINT  NOT NULL,
+  stage_entered_at    BIGINT  NOT NULL,
+  next_deadline       BIGINT
+))sql",
+        "CREATE INDEX cases_by_created ON cases (created_at, case_id)",
+        "CREATE INDEX cases_by_stage ON cases (stage, created_at, case_id)",
+        "CREATE INDEX cases_by_host ON cases (host_country, created_at, case_id)",
+        "CREATE INDEX cases_by_origin ON cases (origin_country, created_at, case_id)",
+        "CREATE INDEX cases_by_office ON cases (office, created_at, case_id)",
+        "CREATE INDEX cases_by_updated ON cases (updated_at)",
+        "CREATE INDEX cases_by_deadline ON cases (next_deadline)",
+        R"sql(CREATE TABLE case_partners (
+  case_id      TEXT NOT NULL REFERENCES cases (case_id),
+  organisation TEXT NOT NULL,
+  PRIMARY KEY (case_id, organisation)
+))sql",
+        "CREATE INDEX case_partners_by_organisation ON case_partners (organisation, case_id)",
+        R"sql(CREATE TABLE case_events (
+  case_id        TEXT   NOT NULL REFERENCES cases (case_id),
+  sequence       BIGINT NOT NULL,
+  source         TEXT   NOT NULL,
+  event_id       TEXT   NOT NULL,
+  type           TEXT   NOT NULL,
+  actor          TEXT   NOT NULL,
+  occurred_at    BIGINT NOT NULL,
+  recorded_at    BIGINT NOT NULL,
+  payload        TEXT   NOT NULL,
+  request_hash   TEXT   NOT NULL,
+  verdict        TEXT   NOT NULL,
+  reason         TEXT   NOT NULL,
+  states_before  TEXT   NOT NULL,
+  states_after   TEXT   NOT NULL,
+  changes        TEXT   NOT NULL,
+  allowed_events TEXT   NOT NULL,
+  version_after  BIGINT NOT NULL,
+  PRIMARY KEY (case_id, sequence)
+))sql",
+        "CREATE UNIQUE INDEX case_events_idempotency ON case_events (source, event_id)",
+        R"sql(CREATE TABLE people (
+  case_id       TEXT   NOT NULL REFERENCES cases (case_id),
+  member_id     TEXT   NOT NULL,
+  given_names   TEXT   NOT NULL,
+  family_name   TEXT   NOT NULL,
+  date_of_birth TEXT   NOT NULL,
+  documents     TEXT   NOT NULL,
+  contacts      TEXT   NOT NULL,
+  updated_at    BIGINT NOT NULL,
+  PRIMARY KEY (case_id, member_id)
+))sql",
+        R"sql(CREATE TABLE personal_data_access (
+  access_id   TEXT   NOT NULL PRIMARY KEY,
+  case_id     TEXT   NOT NULL,
+  actor       TEXT   NOT NULL,
+  purpose     TEXT   NOT NULL,
+  action      TEXT   NOT NULL,
+  accessed_at BIGINT NOT NULL
+))sql",
+        "CREATE INDEX personal_data_access_by_case ON personal_data_access (case_id, accessed_at)",
+        R"sql(CREATE TABLE api_tokens (
+  token_id     TEXT   NOT NULL PRIMARY KEY,
+  name         TEXT   NOT NULL UNIQUE,
+  role         TEXT   NOT NULL,
+  office       TEXT   NOT NULL,
+  organisation TEXT   NOT NULL,
+  event_types  TEXT   NOT NULL,
+  countries    TEXT   NOT NULL,
+  token_hash   TEXT   NOT NULL UNIQUE,
+  created_at   BIGINT NOT NULL,
+  revoked_at   BIGINT
+))sql",
+    }};
+
+const std::vector<Migration> kAll{kInitialSchema};
+
+}  // namespace
+
+std::span<const Migration> All() { return kAll; }
+
+}  // namespace returnflow::persistence::migrations

@@ -1,0 +1,129 @@
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <soci/soci.h>
+#include <spdlog/spdlog.h>
+
+#include "persistence/case_rows.hpp"
+#include "persistence/internal.hpp"
+#include "persistence/repository.hpp"
+
+namespace returnflow::persistence {
+namespace {
+
+struct StoredEvent {
+  long long sequence = 0;
+  std::string type, actor, payload, verdict;
+  long long occurred_at = 0;
+};
+
+/// Replays one case; returns a description of the first difference, or nothing.
+std::optional<std::string> Replay(const internal::CaseRow& row, const std::vector<StoredEvent>& events,
+                                  std::int64_t& events_replayed) {
+  if (events.empty() || events.front().type != "case.opened") return "history does not start with case.opened";
+  if (static_cast<long long>(events.size()) != row.last_sequence) {
+    return fmt::format("history has {} rows, the case says {}", events.size(), row.last_sequence);
+  }
+  std::optional<workflow::Case> machine;
+  try {
+    machine.emplace(workflow::Case::Open(
+        boost::json::value_to<workflow::CaseContext>(boost::json::parse(events.front().payload))));
+  } catch (const std::exception&) {
+    return "initial context cannot be read";
+  }
+  long long applied = 1;
+  for (std::size_t index = 1; index < events.size(); ++index) {
+    const auto& stored = events[index];
+    if (stored.sequence != static_cast<long long>(index) + 1) return fmt::format("sequence gap before {}", stored.sequence);
+    workflow::DecodeError error;
+    boost::system::error_code parse_error;
+    const auto data = boost::json::parse(stored.payload, parse_error);
+    if (parse_error) return fmt::format("event {} payload is not JSON", stored.sequence);
+    const auto event = workflow::DecodeEvent(stored.type, data, error);
+    if (!event) return fmt::format("event {} ({}) no longer decodes: {}", stored.sequence, stored.type, error.detail);
+    workflow::EventMeta meta{stored.actor, std::chrono::floor<std::chrono::seconds>(internal::FromMicros(stored.occurred_at))};
+    const auto result = machine->Apply(*event, meta);
+    ++events_replayed;
+    if (workflow::Name(result.verdict) != stored.verdict) {
+      return fmt::format("event {} ({}) now {}, recorded {}", stored.sequence, stored.type,
+                         workflow::Name(result.verdict), stored.verdict);
+    }
+    if (result.Applied()) ++applied;
+  }
+  if (applied != row.version) return fmt::format("{} applied events, the case version is {}", applied, row.version);
+  boost::system::error_code parse_error;
+  const auto saved = boost::json::parse(row.saved_state, parse_error);
+  if (parse_error) return "saved state is not JSON";
+  if (saved != machine->SaveJson()) return "saved state differs from the replayed history";
+  if (machine->Stage() != row.stage) return fmt::format("stage column {} differs from replayed {}", row.stage, machine->Stage());
+  if (internal::JoinList(machine->ActiveStates()) != row.active_states) return "active-state column differs from replay";
+  return std::nullopt;
+}
+
+std::optional<VerifyMismatch> VerifyOne(Database& database, const std::string& case_id, std::int64_t& events_replayed) {
+  internal::CaseRow row;
+  std::vector<StoredEvent> events;
+  bool found = false;
+  database.Read("verify", [&](soci::session& sql) {
+    events.clear();
+    found = internal::LoadCase(sql, database.GetBackend(), case_id, /*for_update=*/false, row);
+    if (!found) return;
+    // Rows up to the case row's last_sequence were committed with (or before) the state just read.
+    constexpr std::size_t kBatch = 500;
+    std::vector<long long> sequence(kBatch), occurred_at(kBatch);
+    std::vector<std::string> type(kBatch), actor(kBatch), payload(kBatch), verdict(kBatch);
+    soci::statement statement =
+        (sql.prepare << "SELECT sequence, type, actor, payload, verdict, occurred_at FROM case_events "
+                        "WHERE case_id = :case_id AND sequence <= :last ORDER BY sequence",
+         soci::use(case_id, "case_id"), soci::use(row.last_sequence, "last"), soci::into(sequence), soci::into(type),
+         soci::into(actor), soci::into(payload), soci::into(verdict), soci::into(occurred_at));
+    statement.execute();
+    while (statement.fetch()) {
+      for (std::size_t index = 0; index < sequence.size(); ++index) {
+        events.push_back({sequence[index], type[index], actor[index], payload[index], verdict[index], occurred_at[index]});
+      }
+    }
+  });
+  if (!found) throw PersistenceError(ErrorKind::kNotFound, fmt::format("verify case={}: not_found", case_id));
+  std::optional<std::string> difference;
+  try {
+    difference = Replay(row, events, events_replayed);
+  } catch (const std::exception&) {
+    difference = "replay failed";
+  }
+  if (!difference) return std::nullopt;
+  spdlog::warn("verify case={}: {}", case_id, *difference);
+  return VerifyMismatch{case_id, *difference};
+}
+
+}  // namespace
+
+std::optional<VerifyMismatch> VerifyCase(Database& database, std::string_view case_id) {
+  std::int64_t events_replayed = 0;
+  return VerifyOne(database, std::string(case_id), events_replayed);
+}
+
+VerifyReport VerifyAllCases(Database& database) {
+  VerifyReport report;
+  std::string after;
+  for (;;) {
+    constexpr std::size_t kBatch = 500;
+    std::vector<std::string> ids(kBatch);
+    database.Read("verify", [&](soci::session& sql) {
+      ids.resize(kBatch);
+      long long limit = kBatch;
+      soci::statement statement = (sql.prepare << "SELECT case_id FROM cases WHERE case_id > :after ORDER BY case_id "
+                                                  "LIMIT :limit",
+                                   soci::use(after, "after"), soci::use(limit, "limit"), soci::into(ids));
+      statement.execute(true);
+    });
+    for (const auto& case_id : ids) {
+      ++report.cases_checked;
+      if (auto mismatch = VerifyOne(database, case_id, report.events_replayed)) report.mismatches.push_back(*mismatch);
+    }
+    if (ids.size() < kBatch) break;
+    after = ids.back();
+  }
+  return report;
+}
+
+}  // namespace returnflow::persistence
