@@ -1,1 +1,113 @@
+// Reads the workflow definition out of the transition tables, so exports can never drift from the machine.
 #include "workflow/definition.hpp"
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+
+#include <boost/mpl/for_each.hpp>
+#include <boost/mpl/is_sequence.hpp>
+
+#include "workflow/machine_def.hpp"
+
+namespace returnflow::workflow {
+namespace {
+
+namespace m = machine;
+namespace mpl = boost::mpl;
+namespace msmb = boost::msm::back;
+
+template <typename T>
+struct Named {
+  static std::string Get() { return std::string(T::kName); }
+};
+template <>
+struct Named<m::none> {
+  static std::string Get() { return {}; }
+};
+template <typename... Guards>
+struct Named<m::AllOf<Guards...>> {
+  static std::string Get() {
+    std::string joined;
+    ((joined += (joined.empty() ? "" : " && ") + Named<Guards>::Get()), ...);
+    return joined;
+  }
+};
+
+template <typename Initial>
+std::vector<std::string> InitialStates() {
+  std::vector<std::string> names;
+  if constexpr (mpl::is_sequence<Initial>::value) {
+    mpl::for_each<Initial, boost::msm::wrap<mpl::placeholders::_1>>(
+        [&]<typename S>(boost::msm::wrap<S>) { names.push_back(Named<S>::Get()); });
+  } else {
+    names.push_back(Named<Initial>::Get());
+  }
+  return names;
+}
+
+template <typename Sm>
+void Describe(Definition& definition) {
+  MachineInfo info;
+  info.name = std::string(Sm::kName);
+  for (const auto region : Sm::kRegionNames) info.regions.emplace_back(region);
+  info.initial_states = InitialStates<typename Sm::initial_state>();
+  info.history = !std::is_same_v<typename Sm::history_policy, msmb::NoHistory>;
+
+  std::map<std::string, std::vector<std::string>> edges;
+  std::vector<std::function<void(Definition&)>> nested;
+  std::set<std::string> seen_submachines;
+  mpl::for_each<typename Sm::transition_table, boost::msm::wrap<mpl::placeholders::_1>>(
+      [&]<typename Row>(boost::msm::wrap<Row>) {
+        TransitionInfo transition{Named<typename Row::Source>::Get(), Named<typename Row::Evt>::Get(),
+                                  m::kIsInternalRow<Row> ? std::string() : Named<typename Row::Target>::Get(),
+                                  Named<typename Row::Guard>::Get(),
+                                  Named<typename Row::Action>::Get()};
+        if (!transition.to.empty()) edges[transition.from].push_back(transition.to);
+        info.transitions.push_back(std::move(transition));
+        const auto add_nested = [&]<typename S>() {
+          if constexpr (msmb::is_composite_state<S>::value) {
+            if (seen_submachines.insert(Named<S>::Get()).second) {
+              info.submachines.push_back(Named<S>::Get());
+              nested.push_back([](Definition& def) { Describe<S>(def); });
+            }
+          }
+        };
+        add_nested.template operator()<typename Row::Source>();
+        if constexpr (!m::kIsInternalRow<Row>) {
+          add_nested.template operator()<typename Row::Target>();
+        }
+      });
+
+  // Regions: the states reachable from each region's initial state.
+  std::set<std::string> placed;
+  for (const auto& initial : info.initial_states) {
+    std::vector<std::string> states;
+    std::deque<std::string> pending{initial};
+    while (!pending.empty()) {
+      auto state = std::move(pending.front());
+      pending.pop_front();
+      if (!placed.insert(state).second) continue;
+      for (const auto& next : edges[state]) pending.push_back(next);
+      states.push_back(std::move(state));
+    }
+    info.region_states.push_back(std::move(states));
+  }
+  definition.machines.push_back(std::move(info));
+  for (const auto& describe : nested) describe(definition);
+}
+
+}  // namespace
+
+const Definition& GetDefinition() {
+  static const Definition definition = [] {
+    Definition built;
+    Describe<m::ReturnCase>(built);
+    for (const auto name : AllEventNames()) built.events.emplace_back(name);
+    return built;
+  }();
+  return definition;
+}
+
+}  // namespace returnflow::workflow

@@ -74,7 +74,7 @@ class StateNames {
     std::vector<std::vector<int>> edges(by_id_.size());
     mpl::for_each<typename Sm::transition_table, boost::msm::wrap<mpl::placeholders::_1>>(
         [&]<typename Row>(boost::msm::wrap<Row>) {
-          if constexpr (!std::is_same_v<typename Row::Target, m::none>) {
+          if constexpr (!m::kIsInternalRow<Row>) {
             edges[msmb::get_state_id<typename Sm::stt, typename Row::Source>::value].push_back(
                 msmb::get_state_id<typename Sm::stt, typename Row::Target>::value);
           }

@@ -55,6 +55,13 @@ struct MachineDef : msmf::state_machine_def<Derived> {
   void no_transition(const Event&, Fsm&, int) {}
 };
 
+/// True for an internal transition (a row whose target is `none`: no exit, no entry).
+template <typename Row>
+inline constexpr bool kIsInternalRow = std::is_same_v<typename Row::row_type_tag, boost::msm::a_irow_tag> ||
+                                       std::is_same_v<typename Row::row_type_tag, boost::msm::g_irow_tag> ||
+                                       std::is_same_v<typename Row::row_type_tag, boost::msm::irow_tag> ||
+                                       std::is_same_v<typename Row::row_type_tag, boost::msm::_irow_tag>;
+
 /// Flag on a sub-state that finishes its stage (or its documentation strand).
 struct Finished {};
 

@@ -1,0 +1,53 @@
+// Event data decoding and date parsing: precise errors, never a crash.
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include "tests/workflow/case_fixtures.hpp"
+
+namespace returnflow::testing {
+
+TEST_CASE("event data decodes into typed events", "[workflow][codec]") {
+  DecodeError error;
+  const auto booked = DecodeEvent("travel.booked", boost::json::parse(R"({"departure_date":"2026-03-01","route":"CGK-DAC"})"), error);
+  REQUIRE(booked);
+  CHECK(std::get<ev::TravelBooked>(*booked).departure_date == Day("2026-03-01"));
+  CHECK(DecodeEvent("travel.departed", nullptr, error));
+  CHECK(DecodeEvent("case.suspended", boost::json::parse(R"({"reason":"medical"})"), error));
+}
+
+TEST_CASE("bad event data is refused with the field named and the value not echoed", "[workflow][codec]") {
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"travel.booked", R"({"departure_date":"2026-02-30"})", "'departure_date' must be a date"},
+      {"travel.booked", R"({})", "'departure_date' is required"},
+      {"case.suspended", R"({"reason":"holiday"})", "'reason' must be one of: medical"},
+      {"eligibility.confirmed", R"({"destination_country":"Bangladesh"})", "ISO 3166-1 alpha-2"},
+      {"fitness.certified", R"({"valid_until":"2026-01-01","medical_escort_required":"yes"})", "must be a boolean"},
+      {"consent.recorded", R"([1,2])", "'data' must be a JSON object"},
+      {"reintegration.plan_submitted", R"({"monitoring_visits":1000})", "between 0 and 24"},
+  };
+  for (const auto& [type, data, message] : cases) {
+    INFO(type << " " << data);
+    DecodeError error;
+    CHECK_FALSE(DecodeEvent(type, boost::json::parse(data), error));
+    CHECK(error.kind == DecodeError::Kind::kInvalidData);
+    CHECK_THAT(error.detail, Catch::Contains(message));
+    CHECK_THAT(error.detail, !Catch::Contains("Bangladesh") && !Catch::Contains("holiday"));
+  }
+  DecodeError error;
+  CHECK_FALSE(DecodeEvent("travel.teleported", nullptr, error));
+  CHECK(error.kind == DecodeError::Kind::kUnknownType);
+}
+
+TEST_CASE("dates and instants parse strictly", "[workflow][codec]") {
+  CHECK(ParseDate("2028-02-29"));
+  CHECK_FALSE(ParseDate("2027-02-29"));
+  CHECK_FALSE(ParseDate("2027-1-01"));
+  CHECK_FALSE(ParseDate("2027-01-01x"));
+  CHECK(FormatInstant(*ParseInstant("2026-03-01T10:00:00+07:00")) == "2026-03-01T03:00:00Z");
+  CHECK(FormatInstant(*ParseInstant("2026-03-01T10:00:00.123Z")) == "2026-03-01T10:00:00Z");
+  CHECK_FALSE(ParseInstant("2026-03-01 10:00:00Z"));
+  CHECK_FALSE(ParseInstant("2026-03-01T25:00:00Z"));
+  CHECK_FALSE(ParseInstant("2026-03-01T10:00:00"));
+}
+
+}  // namespace returnflow::testing

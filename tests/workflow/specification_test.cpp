@@ -1,0 +1,277 @@
+// The specification table: for every stable state and every event, the expected target or refusal.
+//
+// Written from DOMAIN.md, not from the machine's tables: each state is reached by a recipe of events
+// from a fresh single-adult case, then every event (with valid, canonical data) is applied to a copy.
+// Anything a row below does not list must be refused: "not allowed" in an open state, "suspended" while
+// on hold, "closed" once closed.
+#include <map>
+
+#include <catch2/catch.hpp>
+
+#include "tests/workflow/case_fixtures.hpp"
+
+namespace returnflow::testing {
+namespace {
+
+/// One valid instance of every event, keyed by its stable name.
+const std::map<std::string, Event>& CanonicalEvents() {
+  static const std::map<std::string, Event> events = [] {
+    std::vector<Event> list = {
+        ev::EligibilityReviewStarted{},
+        ev::EligibilityConfirmed{"BD"},
+        ev::EligibilityRefused{"excluded"},
+        ev::CounsellingSessionHeld{},
+        ev::VulnerabilityScreened{{{"m1", {Vulnerability::kHealthNeeds}}}},
+        ev::CapacityAssessed{true},
+        ev::BestInterestsDetermined{"m1", true},
+        ev::BestInterestsApproved{"m1"},
+        ev::GuardianRecorded{"m1"},
+        ev::ConsentRecorded{ConsentKind::kExplicit},
+        ev::PassportVerified{Day("2030-01-01")},
+        ev::TravelDocumentRequested{},
+        ev::TravelDocumentIssued{Day("2030-01-01")},
+        ev::TravelDocumentRefused{},
+        ev::ExitClearanceRequested{},
+        ev::ExitClearanceGranted{},
+        ev::ExitClearanceNotRequired{},
+        ev::FitnessCertified{Day("2026-12-31"), false},
+        ev::FitnessUnfit{},
+        ev::TravelBooked{Day("2026-03-01"), "CGK-DAC"},
+        ev::EscortAssigned{EscortKind::kChild},
+        ev::CaregiverConfirmed{"m1"},
+        ev::BriefingHeld{true},
+        ev::Departed{},
+        ev::NoShow{},
+        ev::Arrived{},
+        ev::PlanSubmitted{3},
+        ev::PlanApproved{},
+        ev::AssistanceDelivered{AssistanceKind::kCashOnArrival},
+        ev::MonitoringVisitCompleted{0.5, 0.5, 0.5},
+        ev::CaseSuspended{SuspensionReason::kLegalImpediment},
+        ev::CaseResumed{},
+        ev::ConsentWithdrawn{},
+        ev::CaseClosed{Outcome::kLostContact},
+        ev::CaseReopened{"re-application"},
+    };
+    std::map<std::string, Event> by_name;
+    for (auto& event : list) by_name.emplace(std::string(EventName(event)), std::move(event));
+    return by_name;
+  }();
+  return events;
+}
+
+using Expectations = std::map<std::string, std::string>;  // event -> expected state, or "refused:<reason>"
+
+// What every open stage accepts, before and after departure.
+Expectations OpenCase(bool departed) {
+  return {{"case.suspended", "suspended"},
+          {"case.closed", "closed"},
+          {"consent.withdrawn", departed ? "refused:withdrawal_after_departure" : "closed"}};
+}
+
+Expectations Merge(Expectations base, const Expectations& more) {
+  for (const auto& [event, expected] : more) base[event] = expected;
+  return base;
+}
+
+// Documentation: each strand contributes what its current sub-state accepts.
+Expectations TravelDocumentStrand(const std::string& state) {
+  if (state == "pending") {
+    return {{"travel_document.passport_verified", "documentation.travel_document.passport_on_file"},
+            {"travel_document.requested", "documentation.travel_document.requested"}};
+  }
+  if (state == "requested") {
+    return {{"travel_document.issued", "documentation.travel_document.issued"},
+            {"travel_document.refused", "suspended"}};  // a refused document puts the case on hold
+  }
+  if (state == "refused") {
+    return {{"travel_document.requested", "documentation.travel_document.requested"},
+            {"travel_document.passport_verified", "documentation.travel_document.passport_on_file"}};
+  }
+  return {};  // passport on file, issued: finished
+}
+Expectations ExitClearanceStrand(const std::string& state) {
+  if (state == "pending") {
+    return {{"exit_clearance.requested", "documentation.exit_clearance.requested"},
+            {"exit_clearance.not_required", "documentation.exit_clearance.not_required"}};
+  }
+  if (state == "requested") return {{"exit_clearance.granted", "documentation.exit_clearance.granted"}};
+  return {};
+}
+Expectations MedicalStrand(const std::string& state) {
+  if (state == "pending") {
+    return {{"fitness.certified", "documentation.medical.fit"}, {"fitness.unfit", "suspended"}};
+  }
+  if (state == "unfit") return {{"fitness.certified", "documentation.medical.fit"}};
+  return {{"fitness.certified", "documentation.medical.fit"}};  // fit: a renewed certificate is recorded
+}
+Expectations Documentation(const std::string& travel_document, const std::string& exit_clearance,
+                           const std::string& medical) {
+  return Merge(Merge(Merge(OpenCase(false), TravelDocumentStrand(travel_document)),
+                     ExitClearanceStrand(exit_clearance)),
+               MedicalStrand(medical));
+}
+
+struct StateSpec {
+  std::string state;                 // a leaf that is active after the recipe
+  std::function<void(Driver&)> recipe;
+  Expectations expectations;
+};
+
+std::vector<StateSpec> Specification() {
+  const auto send = [](std::vector<Event> events) {
+    return [events](Driver& driver) {
+      for (const auto& event : events) REQUIRE(driver.Send(event).Applied());
+    };
+  };
+  const auto then = [](std::function<void(Driver&)> first, std::vector<Event> events) {
+    return [first, events](Driver& driver) {
+      first(driver);
+      for (const auto& event : events) REQUIRE(driver.Send(event).Applied());
+    };
+  };
+  const std::function<void(Driver&)> to_counselling = [](Driver& d) { d.ToCounselling(); };
+  const std::function<void(Driver&)> to_documentation = [](Driver& d) { d.ToDocumentation(); };
+  const std::function<void(Driver&)> to_travel = [](Driver& d) { d.ToTravel(); };
+  const std::function<void(Driver&)> to_booked = [](Driver& d) { d.ToBooked(); };
+  const std::function<void(Driver&)> to_departed = [](Driver& d) { d.ToDeparted(); };
+  const std::function<void(Driver&)> to_reintegration = [](Driver& d) { d.ToReintegration(); };
+  const std::string not_a_child = "refused:not_an_unaccompanied_or_separated_child";
+
+  return {
+      {"referral.received", send({}),
+       Merge(OpenCase(false), {{"eligibility.review_started", "referral.eligibility_review"}})},
+      {"referral.eligibility_review", send({ev::EligibilityReviewStarted{}}),
+       Merge(OpenCase(false), {{"eligibility.confirmed", "counselling.awaiting_session"},
+                               {"eligibility.refused", "closed"}})},
+      {"counselling.awaiting_session", to_counselling,
+       Merge(OpenCase(false), {{"counselling.session_held", "counselling.in_progress"},
+                               {"vulnerability.screened", "counselling.awaiting_session"},
+                               {"consent.recorded", "refused:counselling_session_required"}})},
+      {"counselling.in_progress", then(to_counselling, {ev::CounsellingSessionHeld{}}),
+       Merge(OpenCase(false), {{"counselling.session_held", "counselling.in_progress"},
+                               {"vulnerability.screened", "counselling.in_progress"},
+                               {"capacity.assessed", "counselling.in_progress"},
+                               {"best_interests.determined", not_a_child},
+                               {"best_interests.approved", "refused:best_interests_determination_required"},
+                               {"guardian.recorded", not_a_child},
+                               {"consent.recorded", "documentation.travel_document.pending"}})},
+      {"documentation.travel_document.pending", to_documentation, Documentation("pending", "pending", "pending")},
+      {"documentation.travel_document.passport_on_file",
+       then(to_documentation, {ev::PassportVerified{Day("2030-01-01")}}),
+       Documentation("passport_on_file", "pending", "pending")},
+      {"documentation.travel_document.requested", then(to_documentation, {ev::TravelDocumentRequested{}}),
+       Documentation("requested", "pending", "pending")},
+      {"documentation.travel_document.issued",
+       then(to_documentation, {ev::TravelDocumentRequested{}, ev::TravelDocumentIssued{Day("2030-01-01")}}),
+       Documentation("issued", "pending", "pending")},
+      {"documentation.travel_document.refused",
+       then(to_documentation, {ev::TravelDocumentRequested{}, ev::TravelDocumentRefused{}, ev::CaseResumed{}}),
+       Documentation("refused", "pending", "pending")},
+      {"documentation.exit_clearance.requested", then(to_documentation, {ev::ExitClearanceRequested{}}),
+       Documentation("pending", "requested", "pending")},
+      {"documentation.exit_clearance.granted",
+       then(to_documentation, {ev::ExitClearanceRequested{}, ev::ExitClearanceGranted{}}),
+       Documentation("pending", "granted", "pending")},
+      {"documentation.exit_clearance.not_required", then(to_documentation, {ev::ExitClearanceNotRequired{}}),
+       Documentation("pending", "not_required", "pending")},
+      {"documentation.medical.fit", then(to_documentation, {ev::FitnessCertified{Day("2026-12-31"), false}}),
+       Documentation("pending", "pending", "fit")},
+      {"documentation.medical.unfit", then(to_documentation, {ev::FitnessUnfit{}, ev::CaseResumed{}}),
+       Documentation("pending", "pending", "unfit")},
+      {"travel.awaiting_booking", to_travel,
+       Merge(OpenCase(false), {{"travel.booked", "travel.booked"},
+                               {"travel_document.passport_verified", "travel.awaiting_booking"},
+                               {"travel_document.issued", "travel.awaiting_booking"},
+                               {"fitness.certified", "travel.awaiting_booking"},
+                               {"escort.assigned", "travel.awaiting_booking"}})},
+      {"travel.booked", to_booked,
+       Merge(OpenCase(false), {{"escort.assigned", "travel.booked"},
+                               {"caregiver.confirmed", not_a_child},
+                               {"travel.briefing_held", "travel.briefed"},
+                               {"travel.no_show", "travel.awaiting_booking"}})},
+      {"travel.briefed", then(to_booked, {ev::BriefingHeld{true}}),
+       Merge(OpenCase(false), {{"escort.assigned", "travel.briefed"},
+                               {"caregiver.confirmed", not_a_child},
+                               {"travel.departed", "travel.departed"},
+                               {"travel.no_show", "travel.awaiting_booking"}})},
+      {"travel.departed", to_departed,
+       Merge(OpenCase(true), {{"caregiver.confirmed", not_a_child}, {"travel.arrived", "reintegration.plan_pending"}})},
+      {"reintegration.plan_pending", to_reintegration,
+       Merge(OpenCase(true), {{"reintegration.plan_submitted", "reintegration.plan_pending"},
+                              {"reintegration.plan_approved", "refused:reintegration_plan_missing"},
+                              {"assistance.delivered", "refused:reintegration_plan_not_approved"}})},
+      {"reintegration.assisting", then(to_reintegration, {ev::PlanSubmitted{3}, ev::PlanApproved{}}),
+       Merge(OpenCase(true), {{"assistance.delivered", "reintegration.assisting"},
+                              {"monitoring.visit_completed", "reintegration.monitoring"}})},
+      {"reintegration.monitoring",
+       then(to_reintegration, {ev::PlanSubmitted{3}, ev::PlanApproved{}, ev::MonitoringVisitCompleted{}}),
+       Merge(OpenCase(true), {{"assistance.delivered", "reintegration.monitoring"},
+                              {"monitoring.visit_completed", "reintegration.monitoring"}})},
+      {"suspended", then(to_counselling, {ev::CaseSuspended{SuspensionReason::kLegalImpediment}}),
+       {{"case.resumed", "counselling.awaiting_session"}, {"consent.withdrawn", "closed"}, {"case.closed", "closed"}}},
+      {"closed", then(to_counselling, {ev::ConsentWithdrawn{}}), {{"case.reopened", "referral.received"}}},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("every event in every stable state has the specified outcome", "[workflow][specification]") {
+  std::size_t pairs = 0;
+  for (const auto& spec : Specification()) {
+    Driver reached(AdultContext());
+    spec.recipe(reached);
+    const auto states = reached.Get().ActiveStates();
+    INFO("state " << spec.state);
+    REQUIRE(std::find(states.begin(), states.end(), spec.state) != states.end());
+    const auto saved = reached.Get().Save();
+
+    for (const auto& [name, event] : CanonicalEvents()) {
+      INFO("event " << name);
+      Driver driver(Case::Restore(saved));
+      const auto result = driver.Send(event);
+      const auto expected = spec.expectations.find(name);
+      ++pairs;
+      if (expected == spec.expectations.end()) {
+        const auto refusal = spec.state == "suspended" ? Verdict::kSuspended
+                             : spec.state == "closed"  ? Verdict::kClosed
+                                                       : Verdict::kNotAllowed;
+        CHECK(Name(result.verdict) == Name(refusal));
+        CHECK(driver.Get().Save() == saved);  // a refused event changes nothing
+      } else if (expected->second.starts_with("refused:")) {
+        CHECK(Name(result.verdict) == "guard_refused");
+        CHECK(result.reason == expected->second.substr(8));
+        CHECK(driver.Get().Save() == saved);
+      } else {
+        REQUIRE(Name(result.verdict) == "applied");
+        const auto& to = result.to;
+        CHECK(std::find(to.begin(), to.end(), expected->second) != to.end());
+      }
+    }
+  }
+  CHECK(pairs == Specification().size() * CanonicalEvents().size());
+}
+
+TEST_CASE("the specification covers every event the machine knows", "[workflow][specification]") {
+  for (const auto name : AllEventNames()) {
+    INFO(name);
+    CHECK(CanonicalEvents().contains(std::string(name)));
+  }
+  CHECK(CanonicalEvents().size() == AllEventNames().size());
+}
+
+TEST_CASE("allowed events are exactly those the specification accepts or guards", "[workflow][specification]") {
+  for (const auto& spec : Specification()) {
+    Driver reached(AdultContext());
+    spec.recipe(reached);
+    INFO("state " << spec.state);
+    std::vector<std::string> expected;
+    for (const auto& [event, outcome] : spec.expectations) expected.push_back(event);
+    std::vector<std::string> allowed;
+    for (const auto event : reached.Get().AllowedEvents()) allowed.emplace_back(event);
+    std::sort(allowed.begin(), allowed.end());
+    CHECK(allowed == expected);
+  }
+}
+
+}  // namespace returnflow::testing
