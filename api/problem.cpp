@@ -24,6 +24,7 @@ const std::vector<ProblemInfo>& ProblemCatalogue() {
     {ProblemKind::kCaseClosed,           "case-closed",            http::status::conflict,                        "The case is closed"},
     {ProblemKind::kVersionConflict,      "version-conflict",       http::status::conflict,                        "The case has changed since the version given in If-Match"},
     {ProblemKind::kIdempotencyConflict,  "idempotency-conflict",   http::status::conflict,                        "An event with this source and id was already recorded with different content"},
+    {ProblemKind::kConflict,             "conflict",               http::status::conflict,                        "The request conflicts with the current state of the resource"},
     {ProblemKind::kGuardRefused,         "guard-refused",          http::status::unprocessable_entity,            "A workflow rule refused the event"},
     {ProblemKind::kPayloadTooLarge,      "payload-too-large",      http::status::payload_too_large,               "The request body is larger than the server accepts"},
     {ProblemKind::kHeadersTooLarge,      "headers-too-large",      http::status::request_header_fields_too_large, "The request headers are larger than the server accepts"},

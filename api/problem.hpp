@@ -27,6 +27,7 @@ enum class ProblemKind {
   kCaseClosed,
   kVersionConflict,
   kIdempotencyConflict,
+  kConflict,
   kGuardRefused,
   kPayloadTooLarge,
   kHeadersTooLarge,

@@ -19,7 +19,7 @@ const std::vector<Route>& Routes() {
     {RouteId::kWorkflow,      http::verb::get,    "/workflow",                     "workflow",        true},
     {RouteId::kCreateToken,   http::verb::post,   "/tokens",                       "create_token",    true},
     {RouteId::kListTokens,    http::verb::get,    "/tokens",                       "list_tokens",     true},
-    {RouteId::kRevokeToken,   http::verb::delete_, "/tokens/{token_id}",           "revoke_token",    true},
+    {RouteId::kRevokeToken,   http::verb::delete_, "/tokens/{token_name}",         "revoke_token",    true},
     {RouteId::kHealthz,       http::verb::get,    "/healthz",                      "healthz",         false},
     {RouteId::kReadyz,        http::verb::get,    "/readyz",                       "readyz",          false},
     {RouteId::kMetrics,       http::verb::get,    "/metrics",                      "metrics",         false},

@@ -7,4 +7,7 @@ namespace returnflow::cli {
 /// `workflow` (export the definition) and `demo` (walk a synthetic case through its lifecycle).
 void AddWorkflowCommands(CLI::App& app);
 
+/// `serve` (the event API) and `token create|list|revoke`.
+void AddServerCommands(CLI::App& app);
+
 }  // namespace returnflow::cli

@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   CLI::App app{"returnflow: a workflow engine for assisted voluntary return and reintegration cases"};
   app.require_subcommand(1);
   returnflow::cli::AddWorkflowCommands(app);
+  returnflow::cli::AddServerCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

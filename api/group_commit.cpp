@@ -1,0 +1,99 @@
+#include "api/group_commit.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "api/metrics.hpp"
+
+namespace returnflow::api {
+
+namespace net = boost::asio;
+
+GroupCommitter::GroupCommitter(persistence::CaseRepository& repository, net::thread_pool& workers,
+                               int max_groups_in_flight, std::size_t max_group, Metrics* metrics)
+    : repository_(repository),
+      workers_(workers),
+      max_groups_in_flight_(std::max(1, max_groups_in_flight)),
+      max_group_(std::max<std::size_t>(1, max_group)),
+      metrics_(metrics) {}
+
+std::size_t GroupCommitter::PendingCount() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size() + in_flight_events_;
+}
+
+void GroupCommitter::Enqueue(Waiter pending) {
+  bool start_group = false;
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(pending));
+    if (groups_in_flight_ < max_groups_in_flight_) {
+      ++groups_in_flight_;
+      start_group = true;
+    }
+  }
+  if (start_group) net::post(workers_, [this] { RunGroups(); });
+}
+
+void GroupCommitter::Complete(Waiter& pending, persistence::GroupItemResult result) {
+  auto work = std::move(pending.work);
+  net::post(work, [handler = std::move(pending.handler), result = std::move(result)]() mutable {
+    std::move(handler)(std::move(result));
+  });
+}
+
+void GroupCommitter::RunGroups() {
+  for (;;) {
+    std::vector<Waiter> group;
+    {
+      std::lock_guard lock(mutex_);
+      // Take queued events in arrival order, skipping cases another group is committing (their events
+      // wait, in order, for that group to finish). Several events of one case may share a group:
+      // ApplyGroup applies them in the order given.
+      std::set<std::string, std::less<>> blocked;
+      for (auto it = queue_.begin(); it != queue_.end() && group.size() < max_group_;) {
+        const auto& case_id = it->item.case_id;
+        if (cases_in_flight_.contains(case_id) || blocked.contains(case_id)) {
+          blocked.insert(case_id);
+          ++it;
+          continue;
+        }
+        group.push_back(std::move(*it));
+        it = queue_.erase(it);
+      }
+      if (group.empty()) {
+        --groups_in_flight_;
+        return;
+      }
+      for (const auto& pending : group) cases_in_flight_.insert(pending.item.case_id);
+      in_flight_events_ += group.size();
+    }
+
+    std::vector<persistence::GroupItem> items;
+    items.reserve(group.size());
+    for (auto& pending : group) items.push_back(pending.item);
+    std::vector<persistence::GroupItemResult> results;
+    try {
+      results = repository_.ApplyGroup(items);
+    } catch (const persistence::PersistenceError& error) {
+      spdlog::warn("event=group_commit_failed size={} error=\"{}\"", group.size(), error.what());
+      results.assign(group.size(), persistence::GroupItemResult{std::nullopt, error.Kind(), error.what()});
+    } catch (const std::exception& error) {
+      spdlog::error("event=group_commit_failed size={} error=\"{}\"", group.size(), error.what());
+      results.assign(group.size(),
+                     persistence::GroupItemResult{std::nullopt, persistence::ErrorKind::kUnavailable, "internal error"});
+    }
+    if (results.size() != group.size()) {
+      results.resize(group.size(), persistence::GroupItemResult{std::nullopt, persistence::ErrorKind::kUnavailable,
+                                                                "group commit returned too few results"});
+    }
+    if (metrics_) metrics_->GroupCommitted(group.size());
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& pending : group) cases_in_flight_.erase(pending.item.case_id);
+      in_flight_events_ -= group.size();
+    }
+    for (std::size_t index = 0; index < group.size(); ++index) Complete(group[index], std::move(results[index]));
+  }
+}
+
+}  // namespace returnflow::api

@@ -1,0 +1,77 @@
+#pragma once
+/// Group commit: events of different cases committed together in one transaction.
+///
+/// Events queue here; whenever a worker is free it takes every queued event (up to `max_group`) whose
+/// case is not already being committed by another group, and hands them to CaseRepository::ApplyGroup,
+/// where each runs in its own savepoint. Under light load a group is one event (no added latency);
+/// under heavy load events accumulate while earlier groups commit, and the groups grow. Each waiting
+/// request is resumed only after the transaction holding its event has committed; events of one case
+/// keep their arrival order.
+#include <deque>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "persistence/repository.hpp"
+
+namespace returnflow::api {
+
+class Metrics;
+
+class GroupCommitter {
+ public:
+  using Signature = void(persistence::GroupItemResult);
+
+  GroupCommitter(persistence::CaseRepository& repository, boost::asio::thread_pool& workers, int max_groups_in_flight,
+                 std::size_t max_group, Metrics* metrics);
+
+  /// Queues one event; completes with its result once its group has committed (or failed).
+  template <typename CompletionToken>
+  auto AsyncApply(persistence::GroupItem item, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, Signature>(
+        [this](auto handler, persistence::GroupItem queued) {
+          auto executor = boost::asio::get_associated_executor(handler, workers_.get_executor());
+          Waiter waiter{std::move(queued),
+                          boost::asio::any_io_executor(boost::asio::prefer(
+                              executor, boost::asio::execution::outstanding_work.tracked)),
+                          boost::asio::any_completion_handler<Signature>(std::move(handler))};
+          Enqueue(std::move(waiter));
+        },
+        token, std::move(item));
+  }
+
+  /// Events queued or being committed (for tests and metrics).
+  std::size_t PendingCount() const;
+
+ private:
+  struct Waiter {
+    persistence::GroupItem item;
+    boost::asio::any_io_executor work;  ///< keeps the waiter's executor alive until completion
+    boost::asio::any_completion_handler<Signature> handler;
+  };
+  void Enqueue(Waiter waiter);
+  void RunGroups();
+  static void Complete(Waiter& waiter, persistence::GroupItemResult result);
+
+  persistence::CaseRepository& repository_;
+  boost::asio::thread_pool& workers_;
+  const int max_groups_in_flight_;
+  const std::size_t max_group_;
+  Metrics* metrics_;
+  mutable std::mutex mutex_;
+  std::deque<Waiter> queue_;
+  std::set<std::string, std::less<>> cases_in_flight_;
+  int groups_in_flight_ = 0;
+  std::size_t in_flight_events_ = 0;
+};
+
+}  // namespace returnflow::api

@@ -1,0 +1,86 @@
+#include "api/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace returnflow::api {
+
+namespace {
+prometheus::Histogram::BucketBoundaries LatencyBuckets() {
+  return {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+}  // namespace
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_(prometheus::BuildCounter()
+                    .Name("returnflow_http_requests_total")
+                    .Help("HTTP requests answered, by route and status")
+                    .Register(*registry_)),
+      latency_(prometheus::BuildHistogram()
+                   .Name("returnflow_http_request_duration_seconds")
+                   .Help("Time from a request's last byte read to its response, by route")
+                   .Register(*registry_)),
+      events_(prometheus::BuildCounter()
+                  .Name("returnflow_events_total")
+                  .Help("Events recorded, by type, outcome (applied or the refusal kind) and reason code")
+                  .Register(*registry_)),
+      group_size_(prometheus::BuildHistogram()
+                      .Name("returnflow_group_commit_events")
+                      .Help("Events committed per group-commit transaction")
+                      .Register(*registry_)
+                      .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256})),
+      connections_(prometheus::BuildGauge()
+                       .Name("returnflow_http_open_connections")
+                       .Help("Open client connections")
+                       .Register(*registry_)
+                       .Add({})),
+      refused_(prometheus::BuildCounter()
+                   .Name("returnflow_http_refused_total")
+                   .Help("Connections or requests refused before routing, by reason")
+                   .Register(*registry_)),
+      pool_in_use_(prometheus::BuildGauge()
+                       .Name("returnflow_db_pool_in_use")
+                       .Help("Database sessions leased at scrape time")
+                       .Register(*registry_)
+                       .Add({})),
+      pool_size_(prometheus::BuildGauge()
+                     .Name("returnflow_db_pool_size")
+                     .Help("Database connection pool size")
+                     .Register(*registry_)
+                     .Add({})) {}
+
+void Metrics::RequestFinished(std::string_view route, int status, std::chrono::steady_clock::duration latency) {
+  const std::string route_label(route);
+  requests_.Add({{"route", route_label}, {"status", std::to_string(status)}}).Increment();
+  latency_.Add({{"route", route_label}}, LatencyBuckets())
+      .Observe(std::chrono::duration<double>(latency).count());
+}
+
+void Metrics::EventOutcome(std::string_view type, std::string_view outcome, std::string_view reason, bool replayed) {
+  events_
+      .Add({{"type", std::string(type)},
+            {"outcome", std::string(outcome)},
+            {"reason", std::string(reason)},
+            {"replayed", replayed ? "true" : "false"}})
+      .Increment();
+}
+
+void Metrics::GroupCommitted(std::size_t size) { group_size_.Observe(static_cast<double>(size)); }
+
+void Metrics::ConnectionsChanged(int open) { connections_.Set(open); }
+
+void Metrics::ConnectionRefused(std::string_view reason) {
+  refused_.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void Metrics::PoolUsage(std::size_t in_use, std::size_t size) {
+  pool_in_use_.Set(static_cast<double>(in_use));
+  pool_size_.Set(static_cast<double>(size));
+}
+
+std::string Metrics::Serialize() const {
+  prometheus::TextSerializer serializer;
+  return serializer.Serialize(registry_->Collect());
+}
+
+}  // namespace returnflow::api

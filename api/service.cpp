@@ -1,0 +1,81 @@
+#include "api/service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "api/application.hpp"
+#include "api/auth.hpp"
+#include "api/http_server.hpp"
+#include "api/metrics.hpp"
+#include "persistence/repository.hpp"
+
+namespace returnflow::api {
+
+persistence::DatabaseOptions ToDatabaseOptions(const config::Settings& settings) {
+  persistence::DatabaseOptions options;
+  std::string url = settings.database.url;
+  if (url.starts_with("postgres://")) url = "postgresql://" + url.substr(std::string_view("postgres://").size());
+  if (!url.starts_with("postgresql://") && !url.starts_with("sqlite:")) url = "sqlite:" + url;
+  options.url = url;
+  options.pool_size = static_cast<std::size_t>(settings.database.pool_size);
+  options.busy_timeout = settings.database.busy_timeout;
+  options.sqlite_synchronous = settings.database.sqlite_synchronous == "normal" ? persistence::SqliteSynchronous::kNormal
+                                                                                 : persistence::SqliteSynchronous::kFull;
+  return options;
+}
+
+Service::Service(config::Settings settings) : settings_(std::move(settings)) {
+  database_ = std::make_unique<persistence::Database>(ToDatabaseOptions(settings_));
+  int applied = database_->Migrate();
+  spdlog::info("event=database_ready backend={} schema_version={} migrations_applied={} pool_size={}",
+               database_->GetBackend() == persistence::Backend::kSqlite ? "sqlite" : "postgresql",
+               database_->SchemaVersion(), applied, database_->PoolSize());
+  workers_ = std::make_unique<boost::asio::thread_pool>(static_cast<std::size_t>(settings_.EffectiveWorkerThreads()));
+  metrics_ = std::make_unique<Metrics>();
+  application_ = std::make_unique<Application>(*database_, settings_, *metrics_, *workers_);
+  ServerObservers observers;
+  observers.connections_changed = [metrics = metrics_.get()](int open) { metrics->ConnectionsChanged(open); };
+  observers.connection_refused = [metrics = metrics_.get()](std::string_view reason) { metrics->ConnectionRefused(reason); };
+  server_ = std::make_unique<HttpServer>(
+      settings_.server,
+      [application = application_.get()](Request& request, RequestInfo& info) {
+        return application->Handle(request, info);
+      },
+      std::move(observers));
+}
+
+Service::~Service() {
+  if (!waited_) {
+    Stop();
+    Wait();
+  }
+}
+
+std::optional<std::string> Service::BootstrapAdminToken() {
+  persistence::TokenRepository tokens(*database_);
+  if (tokens.Count() > 0) return std::nullopt;
+  std::string secret = GenerateToken();
+  tokens.Create("admin", persistence::TokenRole::kAdmin, {}, secret);
+  spdlog::info("event=admin_token_created name=admin");
+  return secret;
+}
+
+void Service::Start() {
+  server_->Start();
+  spdlog::info("event=listening address={} port={} io_threads={} worker_threads={} group_commit={}",
+               settings_.server.listen_address, server_->Port(), settings_.server.io_threads,
+               settings_.EffectiveWorkerThreads(), settings_.group_commit.enabled);
+}
+
+std::uint16_t Service::Port() const { return server_->Port(); }
+void Service::StopOnSignals() { server_->StopOnSignals(); }
+void Service::Stop() { server_->Stop(); }
+
+void Service::Wait() {
+  server_->Wait();
+  // Every request has been answered, so no work is left queued for the workers.
+  workers_->join();
+  waited_ = true;
+  spdlog::info("event=stopped");
+}
+
+}  // namespace returnflow::api

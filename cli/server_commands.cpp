@@ -1,0 +1,176 @@
+// `returnflow serve` runs the event API; `returnflow token create|list|revoke` manages API tokens.
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "api/auth.hpp"
+#include "api/dto.hpp"
+#include "api/service.hpp"
+#include "cli/commands.hpp"
+#include "config/settings.hpp"
+#include "persistence/repository.hpp"
+
+namespace returnflow::cli {
+namespace {
+
+struct CommonOptions {
+  std::string config_file;
+  std::string database;
+};
+
+config::Settings LoadSettings(const CommonOptions& options) {
+  std::optional<std::string> path;
+  if (!options.config_file.empty()) path = options.config_file;
+  auto settings = config::LoadSettings(path);
+  if (!options.database.empty()) settings.database.url = options.database;
+  return settings;
+}
+
+void ConfigureLogging(const config::Settings& settings) {
+  spdlog::set_level(spdlog::level::from_str(settings.log.level));
+  // key=value fields after the level: structured enough for log shippers, readable on a terminal.
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ level=%l %v", spdlog::pattern_time_type::utc);
+}
+
+void AddConfigOptions(CLI::App& command, CommonOptions& options) {
+  command.add_option("--config", options.config_file, "TOML settings file (see config/returnflow.toml)")
+      ->check(CLI::ExistingFile);
+  command.add_option("--database", options.database,
+                     "database URL (sqlite:FILE or postgresql://...); overrides the file and RETURNFLOW_DATABASE");
+}
+
+void Serve(const CommonOptions& options, const std::string& listen) {
+  auto settings = LoadSettings(options);
+  if (!listen.empty()) config::ParseListen(listen, settings.server, "--listen");
+  ConfigureLogging(settings);
+  api::Service service(settings);
+  if (auto secret = service.BootstrapAdminToken()) {
+    std::cout << "No API token existed, so an admin token was created. It is shown only this once:\n\n    "
+              << *secret
+              << "\n\nCreate caseworker, partner and supervisor tokens with it (POST /tokens) or with "
+                 "`returnflow token create`.\n"
+              << std::flush;
+  }
+  service.StopOnSignals();
+  service.Start();
+  std::cout << fmt::format("returnflow listening on http://{}:{} (Ctrl-C stops)\n", settings.server.listen_address,
+                           service.Port())
+            << std::flush;
+  service.Wait();
+}
+
+std::unique_ptr<persistence::Database> OpenDatabase(const config::Settings& settings) {
+  auto options = api::ToDatabaseOptions(settings);
+  options.pool_size = 1;
+  auto database = std::make_unique<persistence::Database>(options);
+  database->Migrate();
+  return database;
+}
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  while (start <= text.size() && !text.empty()) {
+    auto comma = text.find(',', start);
+    auto item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) items.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return items;
+}
+
+struct TokenOptions {
+  std::string name, role, office, organisation, event_types, countries;
+};
+
+void CreateToken(const CommonOptions& options, const TokenOptions& token) {
+  auto settings = LoadSettings(options);
+  spdlog::set_level(spdlog::level::warn);
+  boost::json::object request{{"name", token.name}, {"role", token.role}};
+  boost::json::object scope;
+  if (!token.office.empty()) scope["office"] = token.office;
+  if (!token.organisation.empty()) scope["organisation"] = token.organisation;
+  if (!token.event_types.empty()) scope["event_types"] = boost::json::value_from(SplitList(token.event_types));
+  if (!token.countries.empty()) scope["countries"] = boost::json::value_from(SplitList(token.countries));
+  request["scope"] = std::move(scope);
+  auto parsed = api::ParseCreateToken(request);
+  if (auto* problem = std::get_if<api::Problem>(&parsed)) throw std::runtime_error(problem->detail);
+  const auto& valid = std::get<api::CreateTokenRequest>(parsed);
+  auto database = OpenDatabase(settings);
+  persistence::TokenRepository tokens(*database);
+  std::string secret = api::GenerateToken();
+  tokens.Create(valid.name, api::ToTokenRole(valid.principal.role), api::ToTokenScope(valid.principal), secret);
+  std::cout << secret << "\n";
+  std::cerr << fmt::format("token '{}' ({}) created; the secret above is shown only once\n", valid.name, token.role);
+}
+
+void ListTokens(const CommonOptions& options) {
+  auto settings = LoadSettings(options);
+  spdlog::set_level(spdlog::level::warn);
+  auto database = OpenDatabase(settings);
+  persistence::TokenRepository tokens(*database);
+  std::cout << fmt::format("{:<24} {:<11} {:<8} {}\n", "NAME", "ROLE", "STATUS", "SCOPE");
+  for (const auto& record : tokens.List()) {
+    std::cout << fmt::format("{:<24} {:<11} {:<8} {}\n", record.name, persistence::Name(record.role),
+                             record.Active() ? "active" : "revoked",
+                             boost::json::serialize(api::ScopeToJson(api::PrincipalFromToken(record))));
+  }
+}
+
+void RevokeToken(const CommonOptions& options, const std::string& name) {
+  auto settings = LoadSettings(options);
+  spdlog::set_level(spdlog::level::warn);
+  auto database = OpenDatabase(settings);
+  persistence::TokenRepository tokens(*database);
+  if (!tokens.Revoke(name)) throw std::runtime_error(fmt::format("no active token named '{}'", name));
+  std::cerr << fmt::format("token '{}' revoked (running servers stop accepting it within auth.token_cache_ttl_ms)\n", name);
+}
+
+}  // namespace
+
+void AddServerCommands(CLI::App& app) {
+  auto options = std::make_shared<CommonOptions>();
+  auto listen = std::make_shared<std::string>();
+  std::string environment_help = "Environment overrides:\n";
+  for (const auto& [name, meaning] : config::EnvironmentVariables()) {
+    environment_help += fmt::format("  {:<30} {}\n", name, meaning);
+  }
+  auto* serve = app.add_subcommand("serve", "Run the event API (default: SQLite returnflow.db, 127.0.0.1:8080)");
+  serve->footer(environment_help);
+  AddConfigOptions(*serve, *options);
+  serve->add_option("--listen", *listen, "host:port to listen on (overrides the file and RETURNFLOW_LISTEN)");
+  serve->callback([options, listen] { Serve(*options, *listen); });
+
+  auto* token = app.add_subcommand("token", "Manage API tokens (stored as SHA-256 hashes only)");
+  token->require_subcommand(1);
+  auto token_options = std::make_shared<TokenOptions>();
+  auto* create = token->add_subcommand("create", "Create a token and print its secret once");
+  AddConfigOptions(*create, *options);
+  create->add_option("--name", token_options->name, "unique name; the pseudonymous actor id")->required();
+  create->add_option("--role", token_options->role, "caseworker, partner, supervisor or admin")
+      ->required()
+      ->check(CLI::IsMember({"caseworker", "partner", "supervisor", "admin"}));
+  create->add_option("--office", token_options->office, "caseworker: the office");
+  create->add_option("--organisation", token_options->organisation, "partner: the organisation");
+  create->add_option("--event-types", token_options->event_types, "partner: comma-separated event types");
+  create->add_option("--countries", token_options->countries, "supervisor: comma-separated ISO codes (default all)");
+  create->callback([options, token_options] { CreateToken(*options, *token_options); });
+
+  auto* list = token->add_subcommand("list", "List tokens (never their secrets)");
+  AddConfigOptions(*list, *options);
+  list->callback([options] { ListTokens(*options); });
+
+  auto revoke_name = std::make_shared<std::string>();
+  auto* revoke = token->add_subcommand("revoke", "Revoke a token by name");
+  AddConfigOptions(*revoke, *options);
+  revoke->add_option("name", *revoke_name, "the token's name")->required();
+  revoke->callback([options, revoke_name] { RevokeToken(*options, *revoke_name); });
+}
+
+}  // namespace returnflow::cli

@@ -1,0 +1,176 @@
+#include "tests/api/support.hpp"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+#include <boost/beast/http.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "api/auth.hpp"
+#include "api/dto.hpp"
+#include "persistence/repository.hpp"
+
+namespace returnflow::test {
+
+namespace http = boost::beast::http;
+namespace json = boost::json;
+using tcp = boost::asio::ip::tcp;
+
+json::value HttpResult::Json() const {
+  boost::system::error_code ec;
+  auto value = json::parse(body, ec);
+  if (ec) throw std::runtime_error("response body is not JSON: " + body.substr(0, 200));
+  return value;
+}
+
+std::string HttpResult::Header(const std::string& name) const {
+  auto found = headers.find(name);
+  return found == headers.end() ? std::string() : found->second;
+}
+
+std::string HttpResult::ProblemType() const {
+  if (Header("content-type") != "application/problem+json") return {};
+  auto value = Json();
+  std::string type(value.at("type").as_string());
+  constexpr std::string_view kPrefix = "urn:returnflow:problem:";
+  return type.starts_with(kPrefix) ? type.substr(kPrefix.size()) : type;
+}
+
+HttpClient::HttpClient(std::uint16_t port, std::string token) : port_(port), token_(std::move(token)) {}
+
+HttpClient::~HttpClient() { Close(); }
+
+void HttpClient::Close() {
+  if (stream_) {
+    boost::system::error_code ignored;
+    stream_->socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_->socket().close(ignored);
+    stream_.reset();
+  }
+  buffer_.clear();
+}
+
+void HttpClient::Connect() {
+  stream_ = std::make_unique<boost::beast::tcp_stream>(context_);
+  stream_->connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port_));
+  // A safety net against a hung server: the blocking reads give up after 60 s.
+  timeval timeout{60, 0};
+  ::setsockopt(stream_->socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  stream_->socket().set_option(tcp::no_delay(true));
+}
+
+HttpResult HttpClient::Request(http::verb method, const std::string& target, const std::string& body,
+                               const std::string& content_type,
+                               const std::vector<std::pair<std::string, std::string>>& headers) {
+  if (!stream_) Connect();
+  http::request<http::string_body> request{method, target, 11};
+  request.set(http::field::host, "127.0.0.1");
+  request.keep_alive(true);
+  if (!token_.empty()) request.set(http::field::authorization, "Bearer " + token_);
+  if (!content_type.empty()) request.set(http::field::content_type, content_type);
+  for (const auto& [name, value] : headers) request.set(name, value);
+  request.body() = body;
+  request.prepare_payload();
+  http::write(stream_->socket(), request);
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 << 20);
+  http::read(stream_->socket(), buffer_, parser);
+  auto response = parser.release();
+  HttpResult result;
+  result.status = static_cast<int>(response.result_int());
+  for (const auto& field : response) {
+    std::string name(field.name_string());
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    result.headers[name] = std::string(field.value());
+  }
+  result.body = std::move(response.body());
+  if (!response.keep_alive()) Close();
+  return result;
+}
+
+const char* Name(Backend backend) { return backend == Backend::kSqlite ? "sqlite" : "postgresql"; }
+
+std::vector<Backend> Backends() { return {Backend::kSqlite, Backend::kPostgresql}; }
+
+std::string Unique(const std::string& prefix) {
+  static std::atomic<int> counter{0};
+  static const unsigned salt = std::random_device{}();
+  return fmt::format("{}-{:x}-{}-{}", prefix, salt, ::getpid(), ++counter);
+}
+
+TestServer::TestServer(Backend backend, std::function<void(config::Settings&)> adjust) {
+  static bool quiet = [] {
+    spdlog::set_level(std::getenv("RETURNFLOW_TEST_LOG") ? spdlog::level::info : spdlog::level::warn);
+    return true;
+  }();
+  (void)quiet;
+  config::Settings settings;
+  settings.server.listen_address = "127.0.0.1";
+  settings.server.listen_port = 0;
+  settings.server.io_threads = 2;
+  settings.database.pool_size = 4;
+  settings.log.access_log = std::getenv("RETURNFLOW_TEST_LOG") != nullptr;
+  if (backend == Backend::kSqlite) {
+    sqlite_path_ = (std::filesystem::temp_directory_path() / (Unique("returnflow-api-test") + ".db")).string();
+    settings.database.url = "sqlite:" + sqlite_path_;
+  } else {
+    const char* url = std::getenv("RETURNFLOW_TEST_PG_URL");
+    if (!url || !*url) {
+      throw std::runtime_error(
+          "RETURNFLOW_TEST_PG_URL is not set: the API tests run on PostgreSQL too. Run ./scripts/test.sh, or "
+          "`source scripts/pg-throwaway.sh; pg_throwaway_start; export RETURNFLOW_TEST_PG_URL=$PG_THROWAWAY_URL`");
+    }
+    settings.database.url = url;
+  }
+  if (adjust) adjust(settings);
+  service_ = std::make_unique<api::Service>(settings);
+  service_->Start();
+}
+
+TestServer::~TestServer() {
+  Stop();
+  if (!sqlite_path_.empty()) {
+    std::error_code ignored;
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(sqlite_path_ + suffix, ignored);
+  }
+}
+
+void TestServer::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  service_->Stop();
+  service_->Wait();
+}
+
+std::string TestServer::Token(const std::string& role, const json::object& scope, const std::string& name) {
+  json::object request{{"name", Unique(name.empty() ? role : name)}, {"role", role}, {"scope", scope}};
+  auto parsed = api::ParseCreateToken(request);
+  if (auto* problem = std::get_if<api::Problem>(&parsed)) throw std::runtime_error("bad test token: " + problem->detail);
+  const auto& valid = std::get<api::CreateTokenRequest>(parsed);
+  std::string secret = api::GenerateToken();
+  persistence::TokenRepository tokens(service_->Database());
+  tokens.Create(valid.name, api::ToTokenRole(valid.principal.role), api::ToTokenScope(valid.principal), secret);
+  return secret;
+}
+
+json::object CloudEvent(const std::string& type, const std::string& subject, json::object data, const std::string& time,
+                        const std::string& source) {
+  static std::atomic<int> counter{0};
+  return json::object{{"specversion", "1.0"},
+                      {"id", Unique("evt") + "-" + std::to_string(++counter)},
+                      {"source", source},
+                      {"type", type},
+                      {"subject", subject},
+                      {"time", time},
+                      {"datacontenttype", "application/json"},
+                      {"data", std::move(data)}};
+}
+
+}  // namespace returnflow::test
