@@ -613,9 +613,12 @@ std::vector<HistoryEntry> CaseRepository::History(std::string_view case_id_view,
     int exists = 0;
     sql << "SELECT COUNT(*) FROM cases WHERE case_id = :case_id", soci::use(case_id, "case_id"), soci::into(exists);
     if (exists == 0) throw PersistenceError(ErrorKind::kNotFound, fmt::format("history case={}: not_found", case_id));
-    std::vector<long long> sequence(limit), occurred_at(limit), recorded_at(limit), version_after(limit);
-    std::vector<std::string> source(limit), event_id(limit), type(limit), actor(limit), payload(limit), verdict(limit),
-        reason(limit), states_before(limit), states_after(limit), changes(limit);
+    // SOCI 4.0's SQLite backend fetches nothing into vectors of size 1, so never ask it for one row that
+    // way; LIMIT keeps the count right.
+    const std::size_t rows = std::max<std::size_t>(limit, 2);
+    std::vector<long long> sequence(rows), occurred_at(rows), recorded_at(rows), version_after(rows);
+    std::vector<std::string> source(rows), event_id(rows), type(rows), actor(rows), payload(rows), verdict(rows),
+        reason(rows), states_before(rows), states_after(rows), changes(rows);
     long long after = after_sequence;
     long long row_limit = static_cast<long long>(limit);
     soci::statement statement =

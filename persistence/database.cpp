@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
 #include <fmt/format.h>
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
@@ -99,6 +101,39 @@ bool IsConnectionFailure() {
   }
 }
 
+/// libpq keyword/value form of a postgresql:// URL. SOCI 4.0's PostgreSQL backend scans the connect
+/// string for its own options and mangles URIs, so the URL is taken apart here (Boost.URL) instead.
+}  // namespace
+
+std::string LibpqConnectString(const std::string& url) {
+  const auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) throw PersistenceError(ErrorKind::kInvalidData, "database: malformed postgresql URL");
+  const auto quote = [](std::string_view value) {
+    std::string quoted = "'";
+    for (const char character : value) {
+      if (character == '\\' || character == '\'') quoted += '\\';
+      quoted += character;
+    }
+    return quoted + "'";
+  };
+  std::string connect;
+  const auto add = [&](std::string_view key, std::string_view value) {
+    if (value.empty()) return;
+    if (!connect.empty()) connect += ' ';
+    connect.append(key).append("=").append(quote(value));
+  };
+  add("host", parsed->host_address());
+  add("port", parsed->port());
+  add("user", parsed->user());
+  add("password", parsed->password());
+  std::string path = parsed->path();
+  if (!path.empty() && path.front() == '/') path.erase(0, 1);
+  add("dbname", path);
+  for (const auto param : parsed->params()) add(param.key, param.value);
+  return connect;
+}
+
+namespace {
 }  // namespace
 
 // --- SessionLease ------------------------------------------------------------------------------------
@@ -159,8 +194,7 @@ void Database::Connect(soci::session& sql) {
     sql << fmt::format("PRAGMA synchronous = {}", SynchronousPragma(options_.sqlite_synchronous));
     sql << "PRAGMA foreign_keys = ON";
   } else {
-    // libpq takes the whole URI (SOCI's own "backend://" parsing would cut it).
-    sql.open(soci::connection_parameters(*soci::factory_postgresql(), options_.url));
+    sql.open(soci::connection_parameters(*soci::factory_postgresql(), LibpqConnectString(options_.url)));
     // Acknowledged means flushed, whatever the server default says.
     sql << "SET synchronous_commit TO on";
   }

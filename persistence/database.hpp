@@ -67,6 +67,11 @@ struct DatabaseOptions {
 
 class Database;
 
+/// The libpq keyword/value form ("host='..' port='..' dbname='..'") of a postgresql:// URL, which is what
+/// SOCI 4.0's PostgreSQL backend needs (it mangles URIs). Query parameters become keywords, so
+/// `?options=-csearch_path%3Dx` works. kInvalidData for a malformed URL.
+std::string LibpqConnectString(const std::string& url);
+
 /// A session leased from the pool for one unit of work; returned to the pool on destruction.
 /// Reconnects first if the session lost its connection.
 class SessionLease {
@@ -82,6 +87,11 @@ class SessionLease {
 
  private:
   friend class Database;
+
+/// The libpq keyword/value form ("host='..' port='..' dbname='..'") of a postgresql:// URL, which is what
+/// SOCI 4.0's PostgreSQL backend needs (it mangles URIs). Query parameters become keywords, so
+/// `?options=-csearch_path%3Dx` works. kInvalidData for a malformed URL.
+std::string LibpqConnectString(const std::string& url);
   SessionLease(Database* database, std::size_t position);
   Database* database_;
   std::size_t position_;

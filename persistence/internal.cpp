@@ -136,7 +136,8 @@ std::string DocumentsToJson(const std::vector<IdentityDocument>& documents) {
 
 std::vector<IdentityDocument> DocumentsFromJson(std::string_view json_text) {
   std::vector<IdentityDocument> documents;
-  for (const auto& element : boost::json::parse(json_text).as_array()) {
+  const auto parsed = boost::json::parse(json_text);
+  for (const auto& element : parsed.as_array()) {
     const auto& object = element.as_object();
     documents.push_back({std::string(object.at("type").as_string()), std::string(object.at("number").as_string())});
   }
@@ -153,7 +154,8 @@ std::string ContactsToJson(const std::vector<Contact>& contacts) {
 
 std::vector<Contact> ContactsFromJson(std::string_view json_text) {
   std::vector<Contact> contacts;
-  for (const auto& element : boost::json::parse(json_text).as_array()) {
+  const auto parsed = boost::json::parse(json_text);
+  for (const auto& element : parsed.as_array()) {
     const auto& object = element.as_object();
     contacts.push_back({std::string(object.at("kind").as_string()), std::string(object.at("value").as_string())});
   }

@@ -1,0 +1,54 @@
+#include <catch2/catch.hpp>
+
+#include "tests/persistence/support.hpp"
+
+using namespace returnflow::persistence;
+using returnflow::persistence::testing::BackendName;
+using returnflow::persistence::testing::TestDatabase;
+
+TEST_CASE("migrations create the schema from empty and a re-run is a no-op", "[persistence][migrations]") {
+  const auto backend = GENERATE(Backend::kSqlite, Backend::kPostgresql);
+  INFO(BackendName(backend));
+  TestDatabase test(backend, 2, /*migrate=*/false);
+  REQUIRE(test.Db().SchemaVersion() == 0);
+
+  CHECK(test.Db().Migrate() == Database::LatestSchemaVersion());
+  CHECK(test.Db().SchemaVersion() == Database::LatestSchemaVersion());
+  CHECK(test.QueryNumber("SELECT COUNT(*) FROM cases") == 0);
+
+  CHECK(test.Db().Migrate() == 0);
+  CHECK(test.QueryNumber("SELECT COUNT(*) FROM schema_migrations") == Database::LatestSchemaVersion());
+
+  // Another process starting against the same database finds nothing to do either.
+  auto another = test.OpenAnother();
+  CHECK(another->Migrate() == 0);
+}
+
+TEST_CASE("a database newer than the program is refused", "[persistence][migrations]") {
+  const auto backend = GENERATE(Backend::kSqlite, Backend::kPostgresql);
+  INFO(BackendName(backend));
+  TestDatabase test(backend);
+  const int future = Database::LatestSchemaVersion() + 1;
+  test.Execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (" + std::to_string(future) +
+               ", 'from the future', 0)");
+  try {
+    test.Db().Migrate();
+    FAIL("Migrate accepted a newer schema");
+  } catch (const PersistenceError& error) {
+    CHECK(error.Kind() == ErrorKind::kUnavailable);
+    CHECK_THAT(error.what(), Catch::Contains("newer than this program"));
+  }
+  CHECK(test.Db().SchemaVersion() == future);
+}
+
+TEST_CASE("a URL with an unknown scheme is refused without echoing it", "[persistence][migrations]") {
+  DatabaseOptions options;
+  options.url = "mysql://user:secret@host/db";
+  try {
+    Database database(options);
+    FAIL("accepted an unsupported URL");
+  } catch (const PersistenceError& error) {
+    CHECK(error.Kind() == ErrorKind::kInvalidData);
+    CHECK_THAT(error.what(), !Catch::Contains("secret"));
+  }
+}
