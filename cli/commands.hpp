@@ -10,4 +10,7 @@ void AddWorkflowCommands(CLI::App& app);
 /// `serve` (the event API) and `token create|list|revoke`.
 void AddServerCommands(CLI::App& app);
 
+/// `migrate` (apply schema migrations) and `verify` (replay histories, report differing saved states).
+void AddDatabaseCommands(CLI::App& app);
+
 }  // namespace returnflow::cli

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   returnflow::cli::AddWorkflowCommands(app);
   returnflow::cli::AddServerCommands(app);
+  returnflow::cli::AddDatabaseCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
