@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/storage_ptr.hpp>
 #include <boost/json/fwd.hpp>
 
 #include "workflow/context.hpp"
@@ -63,7 +64,8 @@ class Case {
   ApplyResult Apply(const Event& event, const EventMeta& meta);
 
   /// The complete state: active state of every region, history, context, as JSON.
-  boost::json::value SaveJson() const;
+  /// `storage` lets hot paths build the document in an arena (see Save).
+  boost::json::value SaveJson(boost::json::storage_ptr storage = {}) const;
   std::string Save() const;
 
   /// Active leaf states, outermost region first, e.g. {"documentation.travel_document.requested", ...}.

@@ -11,8 +11,9 @@ namespace json = boost::json;
 using namespace json_util;
 
 template <typename Enum, std::size_t N>
-json::array EnumArray(const std::set<Enum>& values, const std::array<std::string_view, N>& names) {
-  json::array array;
+json::array EnumArray(const std::set<Enum>& values, const std::array<std::string_view, N>& names,
+                      const json::storage_ptr& storage) {
+  json::array array(storage);
   for (const auto value : values) array.emplace_back(NameOf(value, names));
   return array;
 }
@@ -78,12 +79,12 @@ bool CaseContext::HasUnaccompaniedOrSeparatedChild() const {
 }
 
 void tag_invoke(const json::value_from_tag&, json::value& json, const HouseholdMember& member) {
-  json::object object;
+  json::object object(json.storage());
   object["member_id"] = member.member_id;
   object["relationship"] = Name(member.relationship);
   object["sex"] = Name(member.sex);
   object["birth_year"] = member.birth_year;
-  object["vulnerabilities"] = EnumArray(member.vulnerabilities, kVulnerabilityNames);
+  object["vulnerabilities"] = EnumArray(member.vulnerabilities, kVulnerabilityNames, json.storage());
   json = std::move(object);
 }
 
@@ -104,9 +105,10 @@ HouseholdMember tag_invoke(const json::value_to_tag<HouseholdMember>&, const jso
 }
 
 void tag_invoke(const json::value_from_tag&, json::value& json, const CaseContext& context) {
-  json::object object;
-  json::object programme;
-  json::array unsafe;
+  const auto& storage = json.storage();
+  json::object object(32, storage);
+  json::object programme(storage);
+  json::array unsafe(storage);
   for (const auto& code : context.programme.unsafe_destinations) unsafe.emplace_back(code);
   programme["unsafe_destinations"] = std::move(unsafe);
   programme["no_show_limit"] = context.programme.no_show_limit;
@@ -115,7 +117,7 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const CaseContex
   object["host_country"] = context.host_country;
   object["origin_country"] = context.origin_country;
   if (!context.destination_country.empty()) object["destination_country"] = context.destination_country;
-  object["household"] = json::value_from(context.household);
+  object["household"] = json::value_from(context.household, storage);
   object["opened_at"] = FormatInstant(context.opened_at);
 
   if (context.counselling_sessions) object["counselling_sessions"] = context.counselling_sessions;
@@ -123,9 +125,9 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const CaseContex
   PutEnum(object, "consent", context.consent, kConsentKindNames);
   PutInstant(object, "consent_at", context.consent_at);
   if (!context.best_interests.empty()) {
-    json::object determinations;
+    json::object determinations(storage);
     for (const auto& [member_id, bid] : context.best_interests) {
-      json::object entry;
+      json::object entry(storage);
       entry["in_child_interest"] = bid.in_child_interest;
       if (bid.approved_by) entry["approved_by"] = *bid.approved_by;
       entry["guardian_recorded"] = bid.guardian_recorded;
@@ -144,7 +146,7 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const CaseContex
   if (context.medical_escort_assigned) object["medical_escort_assigned"] = true;
   if (context.voluntariness_reconfirmed) object["voluntariness_reconfirmed"] = true;
   if (context.no_shows) object["no_shows"] = context.no_shows;
-  if (!context.caregivers_confirmed.empty()) object["caregivers_confirmed"] = json::value_from(context.caregivers_confirmed);
+  if (!context.caregivers_confirmed.empty()) object["caregivers_confirmed"] = json::value_from(context.caregivers_confirmed, storage);
   PutInstant(object, "departed_at", context.departed_at);
   PutInstant(object, "arrived_at", context.arrived_at);
 
@@ -153,7 +155,7 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const CaseContex
   if (context.monitoring_visits_required) object["monitoring_visits_required"] = context.monitoring_visits_required;
   if (context.monitoring_visits_done) object["monitoring_visits_done"] = context.monitoring_visits_done;
   if (!context.assistance_delivered.empty()) {
-    json::object assistance;
+    json::object assistance(storage);
     for (const auto& [kind, count] : context.assistance_delivered) assistance[Name(kind)] = count;
     object["assistance_delivered"] = std::move(assistance);
   }

@@ -2,7 +2,6 @@
 
 #include <charconv>
 
-#include <fmt/format.h>
 
 namespace returnflow::workflow {
 namespace {
@@ -67,18 +66,47 @@ std::optional<Instant> ParseInstant(std::string_view text) {
   return Instant{*date} + hours{hour} + minutes{minute} + seconds{second} - minutes{offset_minutes};
 }
 
-std::string FormatDate(Date date) {
+namespace {
+
+// Formatting sits on the hot path of every save, so digits are written by hand rather than through fmt.
+void PutDigits(char* out, unsigned value, int width) {
+  for (int index = width - 1; index >= 0; --index) {
+    out[index] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+}
+
+void PutDate(char* out, Date date) {
   const std::chrono::year_month_day ymd{date};
-  return fmt::format("{:04}-{:02}-{:02}", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                     static_cast<unsigned>(ymd.day()));
+  PutDigits(out, static_cast<unsigned>(static_cast<int>(ymd.year())), 4);
+  out[4] = '-';
+  PutDigits(out + 5, static_cast<unsigned>(ymd.month()), 2);
+  out[7] = '-';
+  PutDigits(out + 8, static_cast<unsigned>(ymd.day()), 2);
+}
+
+}  // namespace
+
+std::string FormatDate(Date date) {
+  std::string text(10, '\0');
+  PutDate(text.data(), date);
+  return text;
 }
 
 std::string FormatInstant(Instant instant) {
   using namespace std::chrono;
   const auto day = floor<days>(instant);
-  const hh_mm_ss time{instant - day};
-  return fmt::format("{}T{:02}:{:02}:{:02}Z", FormatDate(day), time.hours().count(), time.minutes().count(),
-                     time.seconds().count());
+  const auto seconds_of_day = static_cast<unsigned>((instant - day).count());
+  std::string text(20, '\0');
+  PutDate(text.data(), day);
+  text[10] = 'T';
+  PutDigits(text.data() + 11, seconds_of_day / 3600, 2);
+  text[13] = ':';
+  PutDigits(text.data() + 14, seconds_of_day / 60 % 60, 2);
+  text[16] = ':';
+  PutDigits(text.data() + 17, seconds_of_day % 60, 2);
+  text[19] = 'Z';
+  return text;
 }
 
 }  // namespace returnflow::workflow

@@ -98,12 +98,19 @@ class StateNames {
 };
 
 template <typename Sm>
-json::array NamesOf(const int* ids) {
-  json::array names;
+json::array NamesOf(const int* ids, const json::storage_ptr& storage) {
+  json::array names(storage);
   for (std::size_t region = 0; region < Sm::nr_regions::value; ++region) {
     names.emplace_back(StateNames<Sm>::Get().NameOf(ids[region]));
   }
   return names;
+}
+
+/// True when a machine's active states are its initial ones. Such a machine is left out of the saved form.
+template <typename Sm>
+bool IsInitial(const Sm& sm) {
+  static const Sm fresh;
+  return std::equal(fresh.current_state(), fresh.current_state() + Sm::nr_regions::value, sm.current_state());
 }
 
 /// Maps saved names to this definition's ids; refuses names it does not know or that moved region.
@@ -193,30 +200,30 @@ Case Case::Open(CaseContext context) {
 
 Case Case::Restore(const json::value& saved) {
   const auto* root = saved.if_object();
-  const auto* machines = root ? root->if_contains("machines") : nullptr;
+  const auto* states = root ? root->if_contains("states") : nullptr;
   const auto* context = root ? root->if_contains("context") : nullptr;
-  if (machines == nullptr || !machines->is_object() || context == nullptr) {
-    throw RestoreFailed("saved case lacks 'machines' or 'context'");
+  if (states == nullptr || !states->is_object() || context == nullptr) {
+    throw RestoreFailed("saved case lacks 'states' or 'context'");
   }
   auto impl = std::make_unique<Impl>();
   std::size_t restored = 0;
-  // Writes the active and history state ids straight into each machine: no replay, no entry actions.
+  // Writes each machine's active state ids straight into it: no replay, no entry actions. A machine the
+  // saved form does not name is in its initial configuration, as a fresh machine already is.
   ForEachMachine(impl->machine, [&]<typename Sm>(Sm& sm) {
-    const std::string_view name = Sm::kName;
-    const auto* entry = machines->as_object().if_contains(name);
-    const auto* object = entry ? entry->if_object() : nullptr;
-    if (object == nullptr || !object->contains("active") || !object->contains("history")) {
-      throw RestoreFailed(fmt::format("saved case lacks machine '{}'", name));
-    }
+    const auto* names = states->as_object().if_contains(Sm::kName);
+    if (names == nullptr) return;
     int ids[Sm::nr_regions::value];
-    IdsFrom<Sm>(object->at("active"), name, "active states", ids);
+    IdsFrom<Sm>(*names, Sm::kName, "states", ids);
     // current_state() exposes the machine's own (non-const) state array; MSM has no other setter.
     std::copy_n(ids, Sm::nr_regions::value, const_cast<int*>(sm.current_state()));
-    IdsFrom<Sm>(object->at("history"), name, "history", ids);
+    // History: MSM records a machine's configuration when it is exited and never changes the active
+    // array of an inactive machine, so the history of every inactive machine equals its active states
+    // (for a machine left out, both are initial). An active machine's history is rewritten on its next
+    // exit before anything can read it. So the saved active states carry the history too.
     sm.get_history().history_exit(ids);
     ++restored;
   });
-  if (restored != machines->as_object().size()) {
+  if (restored != states->as_object().size()) {
     throw RestoreFailed("saved case names machines this definition lacks");
   }
   try {
@@ -228,27 +235,32 @@ Case Case::Restore(const json::value& saved) {
 }
 
 Case Case::Restore(std::string_view saved_json) {
+  // A saved case is a few kilobytes: parse it into one stack arena instead of a malloc per node.
+  unsigned char arena[16384];
+  json::monotonic_resource resource(arena, sizeof(arena));
   boost::system::error_code error;
-  const auto saved = json::parse(saved_json, error);
+  const auto saved = json::parse(saved_json, error, &resource);
   if (error) throw RestoreFailed(fmt::format("saved case is not JSON: {}", error.message()));
   return Restore(saved);
 }
 
-json::value Case::SaveJson() const {
-  json::object machines;
+json::value Case::SaveJson(json::storage_ptr storage) const {
+  json::object states(storage);
   ForEachMachine(impl_->machine, [&]<typename Sm>(Sm& sm) {
-    json::object entry;
-    entry["active"] = NamesOf<Sm>(sm.current_state());
-    entry["history"] = NamesOf<Sm>(sm.get_history().history_entry(events::CaseResumed{}));
-    machines[Sm::kName] = std::move(entry);
+    if (IsInitial(sm)) return;
+    states.emplace(Sm::kName, NamesOf<Sm>(sm.current_state(), storage));
   });
-  json::object saved;
-  saved["machines"] = std::move(machines);
-  saved["context"] = json::value_from(impl_->runtime.context);
+  json::object saved(storage);
+  saved.emplace("states", std::move(states));
+  saved.emplace("context", json::value_from(impl_->runtime.context, storage));
   return saved;
 }
 
-std::string Case::Save() const { return json::serialize(SaveJson()); }
+std::string Case::Save() const {
+  unsigned char arena[16384];
+  json::monotonic_resource resource(arena, sizeof(arena));
+  return json::serialize(SaveJson(&resource));
+}
 
 std::vector<std::string> Case::ActiveStates() const {
   std::vector<std::string> leaves;

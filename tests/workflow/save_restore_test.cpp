@@ -107,18 +107,22 @@ TEST_CASE("save and restore from every reachable state continues identically", "
 TEST_CASE("the saved form holds names, never numeric state ids", "[workflow][persistence-form]") {
   Driver driver(AdultContext());
   driver.ToDocumentation();
+  driver.Send(ev::TravelDocumentRequested{});
   const auto saved = boost::json::parse(driver.Get().Save());
-  const auto& documentation = saved.at("machines").at("documentation");
-  REQUIRE(documentation.at("active").as_array().size() == 3);
-  for (const auto& name : documentation.at("active").as_array()) {
+  const auto& documentation = saved.at("states").at("documentation");
+  REQUIRE(documentation.as_array().size() == 3);
+  for (const auto& name : documentation.as_array()) {
     CHECK(name.as_string().starts_with("documentation."));
   }
-  CHECK(saved.at("machines").at("return_case").at("active").at(0).as_string() == "open");
+  CHECK(saved.at("states").at("open").at(0).as_string() == "documentation");
+  // Machines still in their initial configuration are left out: a fresh machine already is there.
+  CHECK_FALSE(saved.at("states").as_object().contains("travel"));
 }
 
 TEST_CASE("restore refuses a saved state that does not fit the definition", "[workflow][persistence-form]") {
   Driver driver(AdultContext());
   driver.ToDocumentation();
+  driver.Send(ev::TravelDocumentRequested{});
   const auto good = boost::json::parse(driver.Get().Save());
 
   const auto refuses = [](boost::json::value saved, std::string_view fragment) {
@@ -130,16 +134,16 @@ TEST_CASE("restore refuses a saved state that does not fit the definition", "[wo
     }
   };
   auto unknown_state = good;
-  unknown_state.at("machines").at("documentation").at("active").as_array()[0] = "documentation.travel_document.lost";
+  unknown_state.at("states").at("documentation").as_array()[0] = "documentation.travel_document.lost";
   refuses(unknown_state, "lacks");
   auto wrong_region = good;
-  wrong_region.at("machines").at("documentation").at("active").as_array()[0] = "documentation.medical.fit";
+  wrong_region.at("states").at("documentation").as_array()[0] = "documentation.medical.fit";
   refuses(wrong_region, "region 0");
-  auto missing_machine = good;
-  missing_machine.at("machines").as_object().erase("travel");
-  refuses(missing_machine, "lacks machine 'travel'");
+  auto too_few_regions = good;
+  too_few_regions.at("states").at("documentation").as_array().pop_back();
+  refuses(too_few_regions, "does not have 3 region(s)");
   auto extra_machine = good;
-  extra_machine.at("machines").as_object()["repatriation"] = extra_machine.at("machines").at("travel");
+  extra_machine.at("states").as_object()["repatriation"] = extra_machine.at("states").at("open");
   refuses(extra_machine, "machines this definition lacks");
   auto bad_context = good;
   bad_context.at("context").as_object()["departure_date"] = "2026-02-30";
