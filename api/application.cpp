@@ -123,6 +123,9 @@ EventAnswer AnswerFor(const persistence::ApplyOutcome& outcome, const CloudEvent
       detail = "the case is closed; only case.reopened is accepted";
       break;
   }
+  // In a problem document `type` is the problem's; the event's type travels as `event_type`.
+  body["event_type"] = body["type"];
+  body.erase("type");
   Problem problem(*kind, detail, std::move(body));
   return EventAnswer{static_cast<int>(problem.Status()), problem.ToJson({}), true};
 }
@@ -257,7 +260,8 @@ net::awaitable<Principal> Application::Authenticate(const Request& request) {
       token_cache_.erase(found);
     }
   }
-  auto record = co_await Blocking([this, hash] { return tokens_.FindByHash(hash); });
+  auto lookup_token = [this, hash] { return tokens_.FindByHash(hash); };
+  auto record = co_await Blocking(std::move(lookup_token));
   // The lookup is by hash (an index), so timing reveals nothing about the secret; the stored digest is
   // still compared in constant time before it is trusted.
   if (!record || !record->Active() || !DigestsEqual(record->hash_hex, hash)) {
@@ -282,7 +286,8 @@ void Application::RememberScope(const persistence::CaseRecord& record) {
 }
 
 net::awaitable<persistence::CaseRecord> Application::VisibleCase(const Principal& principal, const std::string& case_id) {
-  auto record = co_await Blocking([this, case_id] { return cases_.Find(case_id); });
+  auto find_case = [this, case_id] { return cases_.Find(case_id); };
+  auto record = co_await Blocking(std::move(find_case));
   if (!record) NotFound();
   RememberScope(*record);
   if (!CanSeeCase(principal, CaseScope{record->office, record->host_country, record->origin_country, record->partners})) {
@@ -302,7 +307,8 @@ net::awaitable<CaseScope> Application::VisibleScope(const Principal& principal, 
     }
   }
   if (!scope) {
-    auto record = co_await Blocking([this, case_id] { return cases_.Find(case_id); });
+    auto find_scope = [this, case_id] { return cases_.Find(case_id); };
+    auto record = co_await Blocking(std::move(find_scope));
     if (!record) NotFound();
     RememberScope(*record);
     scope = CaseScope{record->office, record->host_country, record->origin_country, record->partners};
@@ -358,11 +364,12 @@ net::awaitable<Response> Application::CreateCase(Call& call) {
     new_case.request_source = "token:" + principal.actor;
     new_case.request_id = std::string(key);
   }
-  auto [record, view] = co_await Blocking([this, new_case = std::move(new_case), principal]() {
+  auto create_case = [this, new_case = std::move(new_case), principal]() {
     auto created = cases_.Create(new_case);
     auto machine = workflow::Case::Restore(created.saved_state);
     return std::pair{created, CaseToJson(created, machine, CaseView::kFull, principal)};
-  });
+  };
+  auto [record, view] = co_await Blocking(std::move(create_case));
   RememberScope(record);
   call.log.case_id = record.case_id;
   auto response = JsonResponse(http::status::created, view, call.request.version());
@@ -392,7 +399,7 @@ net::awaitable<Response> Application::GetCase(Call& call) {
   std::string purpose = call.target.Query("purpose").value_or("caseworker_view");
   if (purpose.size() > 100) throw ProblemException(Problem(ProblemKind::kInvalidRequest, "purpose is too long"));
   auto view = principal.role == Role::kPartner ? CaseView::kPartner : CaseView::kFull;
-  auto body = co_await Blocking([this, record, view, principal, with_personal_data, purpose] {
+  auto render_case = [this, record, view, principal, with_personal_data, purpose] {
     auto machine = workflow::Case::Restore(record.saved_state);
     auto object = CaseToJson(record, machine, view, principal);
     if (with_personal_data) {
@@ -400,7 +407,8 @@ net::awaitable<Response> Application::GetCase(Call& call) {
       object["personal_data"] = PeopleToJson(people_.Read(record.case_id, {principal.actor, purpose}));
     }
     return object;
-  });
+  };
+  auto body = co_await Blocking(std::move(render_case));
   if (with_personal_data) spdlog::info("event=personal_data_read actor={} case={} purpose={}", principal.actor, case_id, purpose);
   auto response = JsonResponse(http::status::ok, body, call.request.version());
   response.set(http::field::etag, ETag(record.version));
@@ -416,9 +424,10 @@ net::awaitable<Response> Application::CaseHistory(Call& call) {
   auto after = QueryInteger(call.target, "after", 0, INT64_MAX).value_or(0);
   auto limit = QueryInteger(call.target, "limit", 1, settings_.server.max_page_size)
                    .value_or(settings_.server.default_page_size);
-  auto entries = co_await Blocking([this, case_id, after, limit] {
+  auto read_history = [this, case_id, after, limit] {
     return cases_.History(case_id, after, static_cast<std::size_t>(limit));
-  });
+  };
+  auto entries = co_await Blocking(std::move(read_history));
   json::array items;
   for (const auto& entry : entries) items.push_back(HistoryEntryToJson(entry));
   json::object body{{"case_id", case_id}, {"entries", std::move(items)}};
@@ -473,7 +482,7 @@ net::awaitable<Response> Application::SearchCases(Call& call) {
   if (empty_scope) {
     body = json::object{{"cases", json::array()}, {"next_cursor", nullptr}, {"counts_by_stage", json::object()}};
   } else {
-    body = co_await Blocking([this, query, with_counts] {
+    auto search = [this, query, with_counts] {
       auto page = cases_.Search(query);
       json::array cases;
       for (const auto& record : page.cases) cases.push_back(CaseSummaryToJson(record));
@@ -485,16 +494,19 @@ net::awaitable<Response> Application::SearchCases(Call& call) {
       }
       result["counts_by_stage"] = std::move(counts);
       return result;
-    });
+    };
+    body = co_await Blocking(std::move(search));
   }
   co_return JsonResponse(http::status::ok, body, call.request.version());
 }
 
-net::awaitable<persistence::ApplyOutcome> Application::ApplyEvent(std::string case_id, persistence::IncomingEvent event) {
+net::awaitable<persistence::ApplyOutcome> Application::ApplyEvent(const std::string& case_id, persistence::IncomingEvent& event) {
   if (!committer_) {
-    co_return co_await Blocking([this, case_id, event = std::move(event)] { return cases_.Apply(case_id, event); });
+    auto apply_event = [this, case_id, event = std::move(event)] { return cases_.Apply(case_id, event); };
+    co_return co_await Blocking(std::move(apply_event));
   }
-  auto result = co_await committer_->AsyncApply(persistence::GroupItem{case_id, std::move(event)}, net::use_awaitable);
+  persistence::GroupItem item{case_id, std::move(event)};
+  auto result = co_await committer_->AsyncApply(std::move(item), net::use_awaitable);
   if (result.outcome) co_return std::move(*result.outcome);
   throw persistence::PersistenceError(result.error.value_or(persistence::ErrorKind::kUnavailable), result.error_message);
 }
@@ -518,7 +530,7 @@ net::awaitable<EventAnswer> Application::ProcessEvent(const Principal& principal
     const auto& known = workflow::AllEventNames();
     if (std::find(known.begin(), known.end(), event.type) == known.end()) {
       co_return AnswerFor(Problem(ProblemKind::kUnknownEventType, "see GET /workflow for the event types",
-                                  {{"type", event.type}}));
+                                  {{"event_type", event.type}}));
     }
     if (!CanSendEvent(principal, event.type)) {
       spdlog::info("event=authorization_refused actor={} case={} type={} reason=event_type", principal.actor,
@@ -542,7 +554,7 @@ net::awaitable<EventAnswer> Application::ProcessEvent(const Principal& principal
     incoming.meta.actor = principal.actor;
     incoming.meta.occurred_at = event.time;
     incoming.expected_version = if_match;
-    auto outcome = co_await ApplyEvent(event.subject, std::move(incoming));
+    auto outcome = co_await ApplyEvent(event.subject, incoming);
     metrics_.EventOutcome(event.type, workflow::Name(outcome.result.verdict), outcome.result.reason, outcome.replayed);
     log.outcome = std::string(workflow::Name(outcome.result.verdict)) + (outcome.replayed ? "+replayed" : "");
     log.reason = outcome.result.reason;
@@ -567,7 +579,8 @@ net::awaitable<Response> Application::PostCaseEvent(Call& call) {
     if (!if_match) throw ProblemException(Problem(ProblemKind::kInvalidRequest, "If-Match must be a case version, e.g. \"3\""));
   }
   auto body = ParseJsonBody(call.request);
-  auto answer = co_await ProcessEvent(principal, body, call.Param("case_id"), if_match, call.log);
+  const std::optional<std::string> url_case_id = call.Param("case_id");
+  auto answer = co_await ProcessEvent(principal, body, url_case_id, if_match, call.log);
   auto response = JsonResponse(static_cast<http::status>(answer.status), answer.body, call.request.version());
   if (answer.problem) {
     response.set(http::field::content_type, kProblemContentType);
@@ -584,7 +597,8 @@ net::awaitable<Response> Application::PostEvents(Call& call) {
   const bool batch = MediaType(call.request[http::field::content_type]) == kCloudEventBatchContentType;
   if (!batch) {
     auto body = ParseJsonBody(call.request);
-    auto answer = co_await ProcessEvent(principal, body, std::nullopt, std::nullopt, call.log);
+    const std::optional<std::string> no_case;
+    auto answer = co_await ProcessEvent(principal, body, no_case, std::nullopt, call.log);
     auto response = JsonResponse(static_cast<http::status>(answer.status), answer.body, call.request.version());
     if (answer.problem) response.set(http::field::content_type, kProblemContentType);
     co_return response;
@@ -616,7 +630,8 @@ net::awaitable<Response> Application::PostEvents(Call& call) {
           for (auto index : indices) {
             LogFields ignored;
             try {
-              answers[index] = co_await ProcessEvent(principal, events[index], std::nullopt, std::nullopt, ignored);
+              const std::optional<std::string> no_case;
+              answers[index] = co_await ProcessEvent(principal, events[index], no_case, std::nullopt, ignored);
             } catch (const std::exception& error) {
               spdlog::error("request_id={} event=batch_item_failed error=\"{}\"", call.info.request_id, error.what());
               answers[index] = AnswerFor(Problem(ProblemKind::kInternal, ""));
@@ -662,9 +677,10 @@ net::awaitable<Response> Application::CreateToken(Call& call) {
   if (auto* problem = std::get_if<Problem>(&parsed)) throw ProblemException(std::move(*problem));
   auto request = std::move(std::get<CreateTokenRequest>(parsed));
   std::string secret = GenerateToken();
-  auto record = co_await Blocking([this, request, secret] {
+  auto create_token = [this, request, secret] {
     return tokens_.Create(request.name, ToTokenRole(request.principal.role), ToTokenScope(request.principal), secret);
-  });
+  };
+  auto record = co_await Blocking(std::move(create_token));
   auto body = TokenToJson(record);
   body["token"] = secret;  // shown once; only its hash is stored
   spdlog::info("event=token_created actor={} name={} role={}", call.Caller().actor, record.name, Name(request.principal.role));
@@ -673,7 +689,8 @@ net::awaitable<Response> Application::CreateToken(Call& call) {
 
 net::awaitable<Response> Application::ListTokens(Call& call) {
   if (!CanManageTokens(call.Caller())) Forbid("only admin tokens manage tokens");
-  auto records = co_await Blocking([this] { return tokens_.List(); });
+  auto list_tokens = [this] { return tokens_.List(); };
+  auto records = co_await Blocking(std::move(list_tokens));
   json::array tokens;
   for (const auto& record : records) tokens.push_back(TokenToJson(record));
   co_return JsonResponse(http::status::ok, json::object{{"tokens", std::move(tokens)}}, call.request.version());
@@ -682,7 +699,8 @@ net::awaitable<Response> Application::ListTokens(Call& call) {
 net::awaitable<Response> Application::RevokeToken(Call& call) {
   if (!CanManageTokens(call.Caller())) Forbid("only admin tokens manage tokens");
   std::string name = call.Param("token_name");
-  bool revoked = co_await Blocking([this, name] { return tokens_.Revoke(name); });
+  auto revoke_token = [this, name] { return tokens_.Revoke(name); };
+  bool revoked = co_await Blocking(std::move(revoke_token));
   if (!revoked) throw ProblemException(Problem(ProblemKind::kNotFound, "no active token with this name"));
   {
     std::lock_guard lock(token_cache_mutex_);
@@ -694,7 +712,8 @@ net::awaitable<Response> Application::RevokeToken(Call& call) {
 }
 
 net::awaitable<Response> Application::Ready(Call& call) {
-  bool ready = co_await Blocking([this] { return database_.Ping(); });
+  auto ping = [this] { return database_.Ping(); };
+  bool ready = co_await Blocking(std::move(ping));
   if (!ready) throw ProblemException(Problem(ProblemKind::kUnavailable, "the database does not answer"));
   co_return JsonResponse(http::status::ok, json::object{{"status", "ready"}}, call.request.version());
 }

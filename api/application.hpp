@@ -56,12 +56,16 @@ class Application {
   struct Call;  // one request being handled
 
   /// Runs blocking work on the worker pool and resumes on the caller's executor.
+  ///
+  /// Call it with a named callable (`auto work = [..] {..}; co_await Blocking(std::move(work));`):
+  /// GCC 12 may destroy a class-type temporary of a co_await full-expression twice, so no temporary
+  /// that owns memory may appear in one. The callable is moved into co_spawn's own frame.
   template <typename Function>
-  boost::asio::awaitable<std::invoke_result_t<Function&>> Blocking(Function function) {
-    using Result = std::invoke_result_t<Function&>;
-    co_return co_await boost::asio::co_spawn(
+  boost::asio::awaitable<std::invoke_result_t<std::decay_t<Function>&>> Blocking(Function&& function) {
+    using Result = std::invoke_result_t<std::decay_t<Function>&>;
+    return boost::asio::co_spawn(
         workers_.get_executor(),
-        [function = std::move(function)]() mutable -> boost::asio::awaitable<Result> { co_return function(); },
+        [work = std::forward<Function>(function)]() mutable -> boost::asio::awaitable<Result> { co_return work(); },
         boost::asio::use_awaitable);
   }
 
@@ -88,7 +92,7 @@ class Application {
   boost::asio::awaitable<EventAnswer> ProcessEvent(const Principal& principal, const boost::json::value& raw,
                                                    const std::optional<std::string>& url_case_id,
                                                    std::optional<std::int64_t> if_match, LogFields& log);
-  boost::asio::awaitable<persistence::ApplyOutcome> ApplyEvent(std::string case_id, persistence::IncomingEvent event);
+  boost::asio::awaitable<persistence::ApplyOutcome> ApplyEvent(const std::string& case_id, persistence::IncomingEvent& event);
 
   persistence::Database& database_;
   const config::Settings& settings_;

@@ -36,7 +36,7 @@ class GroupCommitter {
 
   /// Queues one event; completes with its result once its group has committed (or failed).
   template <typename CompletionToken>
-  auto AsyncApply(persistence::GroupItem item, CompletionToken&& token) {
+  auto AsyncApply(persistence::GroupItem&& item, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, Signature>(
         [this](auto handler, persistence::GroupItem queued) {
           auto executor = boost::asio::get_associated_executor(handler, workers_.get_executor());

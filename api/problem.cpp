@@ -50,7 +50,8 @@ boost::json::object Problem::ToJson(std::string_view instance) const {
   body["status"] = static_cast<int>(info.status);
   if (!detail.empty()) body["detail"] = detail;
   if (!instance.empty()) body["instance"] = instance;
-  for (const auto& [key, value] : extensions) body[key] = value;
+  // Extensions never override the standard members.
+  for (const auto& [key, value] : extensions) body.emplace(key, value);
   return body;
 }
 

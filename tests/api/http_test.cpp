@@ -71,8 +71,8 @@ TEST_CASE("a single adult's case is driven from referral to closure over HTTP by
     CHECK(final_case.at("stage") == "closed");
     CHECK(final_case.at("outcome") == "reintegrated");
     auto history = client.Get("/cases/" + id + "/history?limit=200").Json();
-    const auto& entries = history.at("entries").as_array();
-    CHECK(entries.size() == 1 + 21);  // case.opened, 19 applied events, two refusals
+    const auto& entries = history.at("entries").as_array();  // `history` is a named value: no dangling
+    CHECK(entries.size() == 1 + 20 + 2);  // case.opened, 20 applied events, two refusals
     CHECK(entries.front().at("type") == "case.opened");
     CHECK(entries.back().at("type") == "case.closed");
     for (const auto& entry : entries) CHECK(entry.as_object().contains("actor"));
@@ -209,7 +209,8 @@ TEST_CASE("bad requests are answered with problem documents of a stable type", "
     auto not_allowed = client.PostEvent(id, CloudEvent("travel.departed", id));
     CHECK(not_allowed.status == 409);
     CHECK(not_allowed.ProblemType() == "event-not-allowed");
-    const auto& allowed = not_allowed.Json().at("allowed_events").as_array();
+    const auto not_allowed_body = not_allowed.Json();
+    const auto& allowed = not_allowed_body.at("allowed_events").as_array();
     CHECK(std::find(allowed.begin(), allowed.end(), json::value("eligibility.review_started")) != allowed.end());
 
     Apply(server, cast.caseworker, id, "eligibility.review_started");
