@@ -413,7 +413,8 @@ TEST_CASE("health, readiness, metrics and the served OpenAPI document", "[api][h
     CHECK(served.Json() == api::OpenApiDocument());
     // Every documented operation is routed: it never answers "no such resource" or 405.
     auto client = server.Client(cast.caseworker);
-    for (const auto& [path, item] : served.Json().at("paths").as_object()) {
+    const auto document = served.Json();
+    for (const auto& [path, item] : document.at("paths").as_object()) {
       for (const auto& [method, operation] : item.as_object()) {
         std::string target(path);
         for (const char* param : {"{case_id}", "{token_name}"}) {
