@@ -9,7 +9,7 @@
 #include <boost/mpl/size.hpp>
 
 #include "workflow/case.hpp"
-#include "workflow/machine_def.hpp"
+#include "workflow/machine_dispatch.hpp"
 
 namespace returnflow::workflow {
 
@@ -296,8 +296,14 @@ ApplyResult Case::Apply(const Event& event, const EventMeta& meta) {
 
   ApplyResult result;
   result.from = ActiveStates();
-  const auto handled =
-      std::visit([&](const auto& typed) { return impl_->machine.process_event(typed); }, event);
+  msmb::HandledEnum handled = msmb::HANDLED_FALSE;
+  switch (m::GroupOf(EventName(event))) {
+    case m::EventGroup::kIntake: handled = m::Dispatch<m::EventGroup::kIntake>(impl_->machine, event); break;
+    case m::EventGroup::kDocumentation:
+      handled = m::Dispatch<m::EventGroup::kDocumentation>(impl_->machine, event);
+      break;
+    case m::EventGroup::kTravel: handled = m::Dispatch<m::EventGroup::kTravel>(impl_->machine, event); break;
+  }
   runtime.meta = nullptr;
 
   if ((handled & msmb::HANDLED_TRUE) != 0) {
