@@ -139,13 +139,31 @@ void InsertHistoryRow(soci::session& sql, const HistoryRowInput& row) {
 ApplyOutcome ApplyInTransaction(soci::session& sql, Backend backend, const std::string& case_id,
                                 const IncomingEvent& incoming, const std::string& payload,
                                 const std::string& request_hash) {
+  // One round trip takes the case lock and looks up the idempotency key. A concurrent duplicate for this
+  // case waits on the lock; if the join, evaluated from the statement's snapshot, missed the first
+  // delivery's row, the unique key on (source, event_id) stops the insert and the retry finds it.
   CaseRow row;
-  if (!internal::LoadCase(sql, backend, case_id, /*for_update=*/true, row)) {
+  std::string seen_hash;
+  soci::indicator seen_indicator = soci::i_null;
+  std::string query =
+      "SELECT c.case_id, c.programme, c.host_country, c.origin_country, c.office, c.partners, c.stage, "
+      "c.active_states, c.saved_state, c.vulnerability_flags, c.version, c.last_sequence, c.created_at, c.updated_at, "
+      "c.stage_entered_at, c.next_deadline, e.request_hash FROM cases c LEFT JOIN case_events e "
+      "ON e.source = :source AND e.event_id = :event_id WHERE c.case_id = :case_id";
+  if (backend == Backend::kPostgresql) query += " FOR UPDATE OF c";
+  sql << query, soci::use(incoming.source, "source"), soci::use(incoming.event_id, "event_id"),
+      soci::use(case_id, "case_id"), soci::into(row.case_id), soci::into(row.programme), soci::into(row.host_country),
+      soci::into(row.origin_country), soci::into(row.office), soci::into(row.partners), soci::into(row.stage),
+      soci::into(row.active_states), soci::into(row.saved_state), soci::into(row.vulnerability_flags),
+      soci::into(row.version), soci::into(row.last_sequence), soci::into(row.created_at), soci::into(row.updated_at),
+      soci::into(row.stage_entered_at), soci::into(row.next_deadline, row.next_deadline_indicator),
+      soci::into(seen_hash, seen_indicator);
+  if (!sql.got_data()) {
     throw PersistenceError(ErrorKind::kNotFound, fmt::format("apply case={}: not_found", case_id));
   }
-  // Deduplicate after taking the case lock: a concurrent duplicate for this case waits on the lock and
-  // then finds the first delivery's row here. (A duplicate aimed at another case meets the unique key.)
-  if (auto stored = FindByIdempotencyKey(sql, incoming.source, incoming.event_id)) {
+  if (seen_indicator != soci::i_ok) {
+    // Nothing seen; fall through to apply.
+  } else if (auto stored = FindByIdempotencyKey(sql, incoming.source, incoming.event_id)) {
     if (stored->request_hash != request_hash) {
       throw PersistenceError(ErrorKind::kConflict,
                              fmt::format("apply case={}: conflict (event id reused with different content)", case_id));
