@@ -1,0 +1,10 @@
+# Fails when docs/workflow.md does not hold exactly the Mermaid the machine exports now.
+execute_process(COMMAND ${RETURNFLOW} workflow --format mermaid OUTPUT_VARIABLE exported RESULT_VARIABLE status)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "returnflow workflow --format mermaid failed (${status})")
+endif()
+file(READ ${DOC} document)
+string(FIND "${document}" "```mermaid\n${exported}```" position)
+if(position EQUAL -1)
+  message(FATAL_ERROR "docs/workflow.md is out of date: run ./scripts/render-workflow.sh")
+endif()
