@@ -107,7 +107,7 @@ TEST_CASE("batch bodies must be non-empty arrays within the event limit", "[api]
   CHECK(MediaType(" Application/CloudEvents+JSON ; charset=utf-8") == "application/cloudevents+json");
 }
 
-TEST_CASE("case visibility follows office, assignment and supervisor countries; admins see no case", "[api][auth]") {
+TEST_CASE("case visibility follows office, assignment and supervisor countries, and admins see no case", "[api][auth]") {
   CaseScope scope{"jakarta", "ID", "BD", {"embassy-bd", "clinic-1"}};
   Principal caseworker{"t1", "cw", Role::kCaseworker, "jakarta", "", {}, {}};
   Principal other_caseworker{"t2", "cw2", Role::kCaseworker, "surabaya", "", {}, {}};
