@@ -1,10 +1,10 @@
 // `returnflow migrate` and `returnflow verify`: schema migrations and history replay, for operators.
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <spdlog/spdlog.h>
 
 #include "cli/commands.hpp"
 #include "config/settings.hpp"
@@ -20,8 +20,8 @@ struct DatabaseCommandOptions {
 
 /// Settings file and environment first (as `serve` reads them), then --database on top.
 persistence::DatabaseOptions ResolveDatabase(const DatabaseCommandOptions& options) {
-  const auto settings = config::LoadSettings(options.config_file.empty() ? std::nullopt
-                                                                         : std::optional<std::string>(options.config_file));
+  const auto settings = config::LoadSettings(
+      options.config_file.empty() ? std::nullopt : std::optional<std::string>(options.config_file));
   persistence::DatabaseOptions database;
   database.url = options.database_url.empty() ? settings.database.url : options.database_url;
   if (database.url.find(':') == std::string::npos) database.url = "sqlite:" + database.url;  // a plain file path

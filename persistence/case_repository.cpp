@@ -1,11 +1,11 @@
-#include <algorithm>
-#include <deque>
-#include <numeric>
-
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <soci/soci.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <deque>
+#include <numeric>
 
 #include "persistence/case_rows.hpp"
 #include "persistence/deadlines.hpp"
@@ -25,9 +25,7 @@ namespace {
 constexpr std::string_view kOpenedType = "case.opened";
 constexpr std::string_view kEngineSource = "returnflow";
 
-std::vector<std::string> ToStrings(const std::vector<std::string_view>& views) {
-  return {views.begin(), views.end()};
-}
+std::vector<std::string> ToStrings(const std::vector<std::string_view>& views) { return {views.begin(), views.end()}; }
 
 /// Maps stored event names back to the static names the workflow hands out (ApplyResult holds views).
 std::vector<std::string_view> ToEventNameViews(const std::vector<std::string>& names) {
@@ -41,9 +39,9 @@ std::vector<std::string_view> ToEventNameViews(const std::vector<std::string>& n
 }
 
 std::optional<workflow::Verdict> VerdictFromName(std::string_view name) {
-  for (const auto verdict : {workflow::Verdict::kApplied, workflow::Verdict::kNotAllowed,
-                             workflow::Verdict::kGuardRefused, workflow::Verdict::kSuspended,
-                             workflow::Verdict::kClosed}) {
+  for (const auto verdict :
+       {workflow::Verdict::kApplied, workflow::Verdict::kNotAllowed, workflow::Verdict::kGuardRefused,
+        workflow::Verdict::kSuspended, workflow::Verdict::kClosed}) {
     if (workflow::Name(verdict) == name) return verdict;
   }
   return std::nullopt;
@@ -51,7 +49,8 @@ std::optional<workflow::Verdict> VerdictFromName(std::string_view name) {
 
 std::set<workflow::Vulnerability> HouseholdVulnerabilities(const workflow::CaseContext& context) {
   std::set<workflow::Vulnerability> flags;
-  for (const auto& member : context.household) flags.insert(member.vulnerabilities.begin(), member.vulnerabilities.end());
+  for (const auto& member : context.household)
+    flags.insert(member.vulnerabilities.begin(), member.vulnerabilities.end());
   return flags;
 }
 
@@ -61,7 +60,6 @@ std::string RequestHash(std::string_view type, std::string_view subject, std::st
   material.append(type).append("\n").append(subject).append("\n").append(canonical_data);
   return Sha256Hex(material);
 }
-
 
 /// The idempotency record of (source, event_id), if the event was seen before.
 struct StoredOutcome {
@@ -223,11 +221,10 @@ ApplyOutcome ApplyInTransaction(soci::session& sql, Backend backend, const std::
            "next_deadline = :deadline WHERE case_id = :case_id AND version = :version AND "
            "last_sequence = :last_sequence RETURNING version",
         soci::use(outcome.sequence, "sequence"), soci::use(saved, "saved"), soci::use(stage, "stage"),
-        soci::use(active_states, "active_states"), soci::use(flags, "flags"),
-        soci::use(context.host_country, "host"), soci::use(context.origin_country, "origin"),
-        soci::use(now, "now"), soci::use(stage_entered_at, "stage_entered_at"),
-        soci::use(next_deadline, deadline_indicator, "deadline"), soci::use(case_id, "case_id"),
-        soci::use(row.version, "version"), soci::use(row.last_sequence, "last_sequence"),
+        soci::use(active_states, "active_states"), soci::use(flags, "flags"), soci::use(context.host_country, "host"),
+        soci::use(context.origin_country, "origin"), soci::use(now, "now"),
+        soci::use(stage_entered_at, "stage_entered_at"), soci::use(next_deadline, deadline_indicator, "deadline"),
+        soci::use(case_id, "case_id"), soci::use(row.version, "version"), soci::use(row.last_sequence, "last_sequence"),
         soci::into(updated_version);
   } else {
     // A rejection changes nothing about the case but the position of its history.
@@ -328,8 +325,8 @@ void AddFilters(const CaseQuery& query, FilteredQuery& filtered) {
   }
   if (query.office) filtered.Where("office = " + filtered.Bind(*query.office));
   if (query.partner) {
-    filtered.Where("case_id IN (SELECT case_id FROM case_partners WHERE organisation = " +
-                   filtered.Bind(*query.partner) + ")");
+    filtered.Where(
+        "case_id IN (SELECT case_id FROM case_partners WHERE organisation = " + filtered.Bind(*query.partner) + ")");
   }
   if (query.vulnerability) {
     const long long bit = 1LL << static_cast<int>(*query.vulnerability);
@@ -357,9 +354,12 @@ bool DecodeCursor(std::string_view cursor, long long& created_at, std::string& c
     for (std::size_t offset = 0; offset < 2; ++offset) {
       const char digit = cursor[index + offset];
       value <<= 4;
-      if (digit >= '0' && digit <= '9') value |= digit - '0';
-      else if (digit >= 'a' && digit <= 'f') value |= digit - 'a' + 10;
-      else return false;
+      if (digit >= '0' && digit <= '9')
+        value |= digit - '0';
+      else if (digit >= 'a' && digit <= 'f')
+        value |= digit - 'a' + 10;
+      else
+        return false;
     }
     plain += static_cast<char>(value);
   }
@@ -407,9 +407,9 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
   const int flags = internal::VulnerabilityBits(HouseholdVulnerabilities(machine.Context()));
   const std::string partners_joined = JoinList(partners);
   // The request hash covers the workflow data of the request, never the personal data.
-  const std::string request_hash = RequestHash(
-      kOpenedType, "",
-      internal::CanonicalJson(context_json) + "\n" + new_case.programme + "\n" + new_case.office + "\n" + partners_joined);
+  const std::string request_hash = RequestHash(kOpenedType, "",
+                                               internal::CanonicalJson(context_json) + "\n" + new_case.programme +
+                                                   "\n" + new_case.office + "\n" + partners_joined);
   const long long occurred_at =
       ToMicros(std::chrono::time_point_cast<std::chrono::microseconds>(new_case.meta.occurred_at));
 
@@ -572,9 +572,9 @@ std::vector<GroupItemResult> CaseRepository::ApplyGroup(const std::vector<GroupI
         for (int attempt = 1;; ++attempt) {
           sql << "SAVEPOINT group_item";
           try {
-            results[index].outcome = ApplyInTransaction(sql, database_.GetBackend(), items[index].case_id,
-                                                        items[index].event, prepared[index].payload,
-                                                        prepared[index].request_hash);
+            results[index].outcome =
+                ApplyInTransaction(sql, database_.GetBackend(), items[index].case_id, items[index].event,
+                                   prepared[index].payload, prepared[index].request_hash);
             sql << "RELEASE SAVEPOINT group_item";
             break;
           } catch (...) {
@@ -639,15 +639,16 @@ std::vector<HistoryEntry> CaseRepository::History(std::string_view case_id_view,
         reason(rows), states_before(rows), states_after(rows), changes(rows);
     long long after = after_sequence;
     long long row_limit = static_cast<long long>(limit);
-    soci::statement statement =
-        (sql.prepare << "SELECT sequence, source, event_id, type, actor, occurred_at, recorded_at, payload, verdict, "
-                        "reason, states_before, states_after, changes, version_after FROM case_events "
-                        "WHERE case_id = :case_id AND sequence > :after ORDER BY sequence LIMIT :row_limit",
-         soci::use(case_id, "case_id"), soci::use(after, "after"), soci::use(row_limit, "row_limit"),
-         soci::into(sequence), soci::into(source), soci::into(event_id), soci::into(type), soci::into(actor),
-         soci::into(occurred_at), soci::into(recorded_at), soci::into(payload), soci::into(verdict),
-         soci::into(reason), soci::into(states_before), soci::into(states_after), soci::into(changes),
-         soci::into(version_after));
+    soci::statement statement(sql);
+    internal::PrepareOnce(statement,
+                          "SELECT sequence, source, event_id, type, actor, occurred_at, recorded_at, payload, verdict, "
+                          "reason, states_before, states_after, changes, version_after FROM case_events "
+                          "WHERE case_id = :case_id AND sequence > :after ORDER BY sequence LIMIT :row_limit",
+                          soci::use(case_id, "case_id"), soci::use(after, "after"), soci::use(row_limit, "row_limit"),
+                          soci::into(sequence), soci::into(source), soci::into(event_id), soci::into(type),
+                          soci::into(actor), soci::into(occurred_at), soci::into(recorded_at), soci::into(payload),
+                          soci::into(verdict), soci::into(reason), soci::into(states_before), soci::into(states_after),
+                          soci::into(changes), soci::into(version_after));
     statement.execute(true);
     for (std::size_t row = 0; row < sequence.size(); ++row) {
       HistoryEntry entry;
@@ -685,8 +686,8 @@ CasePage CaseRepository::Search(const CaseQuery& query) {
     }
     const auto created = filtered.Bind(created_at);
     const auto created_again = filtered.Bind(created_at);
-    filtered.Where("(created_at > " + created + " OR (created_at = " + created_again +
-                   " AND case_id > " + filtered.Bind(case_id) + "))");
+    filtered.Where("(created_at > " + created + " OR (created_at = " + created_again + " AND case_id > " +
+                   filtered.Bind(case_id) + "))");
   }
   const auto limit = filtered.Bind(static_cast<long long>(page_size + 1));
   const std::string text = std::string("SELECT ") + internal::kCaseColumns + " FROM cases" + filtered.WhereClause() +
@@ -698,9 +699,7 @@ CasePage CaseRepository::Search(const CaseQuery& query) {
     soci::statement statement(sql);
     filtered.BindUses(statement);
     rows.BindInto(statement);
-    statement.alloc();
-    statement.prepare(text);
-    statement.define_and_bind();
+    internal::PrepareOnce(statement, text);
     statement.execute(true);
     for (std::size_t row = 0; row < rows.Size() && row < page_size; ++row) page.cases.push_back(rows.ToRecord(row));
     if (rows.Size() > page_size) page.next_cursor = EncodeCursor(page.cases.back());
@@ -723,9 +722,7 @@ std::vector<StageCount> CaseRepository::CountByStage(const CaseQuery& query) {
     filtered.BindUses(statement);
     statement.exchange(soci::into(stages));
     statement.exchange(soci::into(numbers));
-    statement.alloc();
-    statement.prepare(text);
-    statement.define_and_bind();
+    internal::PrepareOnce(statement, text);
     statement.execute(true);
     for (std::size_t row = 0; row < stages.size(); ++row) counts.push_back({stages[row], numbers[row]});
   });

@@ -33,15 +33,28 @@ CaseRecord MakeRecord(const std::string& case_id, const std::string& programme, 
 
 CaseRecord CaseRow::ToRecord() const {
   return MakeRecord(case_id, programme, host_country, origin_country, office, partners, stage, active_states,
-                    saved_state, vulnerability_flags, version, last_sequence, created_at, updated_at,
-                    stage_entered_at, next_deadline, next_deadline_indicator);
+                    saved_state, vulnerability_flags, version, last_sequence, created_at, updated_at, stage_entered_at,
+                    next_deadline, next_deadline_indicator);
 }
 
 CaseRows::CaseRows(std::size_t capacity)
-    : case_id(capacity), programme(capacity), host_country(capacity), origin_country(capacity), office(capacity),
-      partners(capacity), stage(capacity), active_states(capacity), saved_state(capacity),
-      vulnerability_flags(capacity), version(capacity), last_sequence(capacity), created_at(capacity),
-      updated_at(capacity), stage_entered_at(capacity), next_deadline(capacity), next_deadline_indicator(capacity) {}
+    : case_id(capacity),
+      programme(capacity),
+      host_country(capacity),
+      origin_country(capacity),
+      office(capacity),
+      partners(capacity),
+      stage(capacity),
+      active_states(capacity),
+      saved_state(capacity),
+      vulnerability_flags(capacity),
+      version(capacity),
+      last_sequence(capacity),
+      created_at(capacity),
+      updated_at(capacity),
+      stage_entered_at(capacity),
+      next_deadline(capacity),
+      next_deadline_indicator(capacity) {}
 
 void CaseRows::BindInto(soci::statement& statement) {
   statement.exchange(soci::into(case_id));

@@ -1,9 +1,9 @@
 #pragma once
 // Row mapping for the cases table, shared by the case repository and verify. Not public.
+#include <soci/soci.h>
+
 #include <string>
 #include <vector>
-
-#include <soci/soci.h>
 
 #include "persistence/repository.hpp"
 

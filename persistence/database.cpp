@@ -1,10 +1,5 @@
 #include "persistence/database.hpp"
 
-#include <algorithm>
-#include <cctype>
-
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
 #include <fmt/format.h>
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
@@ -12,22 +7,29 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <cctype>
+
 #include "persistence/internal.hpp"
 #include "persistence/migrations/migrations.hpp"
 #include "workflow/case.hpp"
 
 namespace returnflow::persistence {
 
-Timestamp Now() {
-  return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-}
+Timestamp Now() { return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()); }
 
 std::string_view Name(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kNotFound: return "not_found";
-    case ErrorKind::kConflict: return "conflict";
-    case ErrorKind::kUnavailable: return "unavailable";
-    case ErrorKind::kInvalidData: return "invalid_data";
+    case ErrorKind::kNotFound:
+      return "not_found";
+    case ErrorKind::kConflict:
+      return "conflict";
+    case ErrorKind::kUnavailable:
+      return "unavailable";
+    case ErrorKind::kInvalidData:
+      return "invalid_data";
   }
   return "unknown";
 }
@@ -40,10 +42,14 @@ bool StartsWith(std::string_view text, std::string_view prefix) { return text.su
 
 std::string_view SynchronousPragma(SqliteSynchronous mode) {
   switch (mode) {
-    case SqliteSynchronous::kOff: return "OFF";
-    case SqliteSynchronous::kNormal: return "NORMAL";
-    case SqliteSynchronous::kFull: return "FULL";
-    case SqliteSynchronous::kExtra: return "EXTRA";
+    case SqliteSynchronous::kOff:
+      return "OFF";
+    case SqliteSynchronous::kNormal:
+      return "NORMAL";
+    case SqliteSynchronous::kFull:
+      return "FULL";
+    case SqliteSynchronous::kExtra:
+      return "EXTRA";
   }
   return "FULL";
 }
@@ -64,11 +70,14 @@ ErrorKind KindOfSqlstate(std::string_view sqlstate) {
 
 ErrorKind KindOfSqliteResult(int result) {
   switch (result & 0xff) {
-    case SQLITE_CONSTRAINT: return ErrorKind::kConflict;
+    case SQLITE_CONSTRAINT:
+      return ErrorKind::kConflict;
     case SQLITE_MISMATCH:
     case SQLITE_TOOBIG:
-    case SQLITE_RANGE: return ErrorKind::kInvalidData;
-    default: return ErrorKind::kUnavailable;  // BUSY, LOCKED, IOERR, FULL, CANTOPEN, CORRUPT, ...
+    case SQLITE_RANGE:
+      return ErrorKind::kInvalidData;
+    default:
+      return ErrorKind::kUnavailable;  // BUSY, LOCKED, IOERR, FULL, CANTOPEN, CORRUPT, ...
   }
 }
 
@@ -133,8 +142,7 @@ std::string LibpqConnectString(const std::string& url) {
   return connect;
 }
 
-namespace {
-}  // namespace
+namespace {}  // namespace
 
 // --- SessionLease ------------------------------------------------------------------------------------
 
@@ -150,13 +158,15 @@ void SessionLease::MarkBroken() { database_->broken_[position_].store(true); }
 // --- Database ----------------------------------------------------------------------------------------
 
 Database::Database(DatabaseOptions options) : options_(std::move(options)) {
-  if (options_.pool_size == 0) throw PersistenceError(ErrorKind::kInvalidData, "database: pool size must be at least 1");
+  if (options_.pool_size == 0)
+    throw PersistenceError(ErrorKind::kInvalidData, "database: pool size must be at least 1");
   if (StartsWith(options_.url, kSqlitePrefix)) {
     backend_ = Backend::kSqlite;
     const auto path = std::string_view(options_.url).substr(kSqlitePrefix.size());
     // SOCI's SQLite connect string is "key=value" pairs separated by spaces, so keep paths simple.
-    if (path.empty() || path == ":memory:" ||
-        std::any_of(path.begin(), path.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)) || c == '"' || c == '\''; })) {
+    if (path.empty() || path == ":memory:" || std::any_of(path.begin(), path.end(), [](char c) {
+          return std::isspace(static_cast<unsigned char>(c)) || c == '"' || c == '\'';
+        })) {
       throw PersistenceError(ErrorKind::kInvalidData,
                              "database: sqlite URL needs a file path without spaces or quotes (sqlite:path)");
     }
@@ -309,7 +319,8 @@ void Database::Rethrow(std::string_view operation, std::string_view case_id) {
   } catch (const PersistenceError&) {
     throw;
   } catch (const internal::RetryTransaction&) {
-    throw PersistenceError(ErrorKind::kConflict, Describe(operation, case_id, ErrorKind::kConflict, "retries exhausted"));
+    throw PersistenceError(ErrorKind::kConflict,
+                           Describe(operation, case_id, ErrorKind::kConflict, "retries exhausted"));
   } catch (const soci::postgresql_soci_error& error) {
     const auto state = error.sqlstate();
     const auto kind = KindOfSqlstate(state);
@@ -323,10 +334,17 @@ void Database::Rethrow(std::string_view operation, std::string_view case_id) {
   } catch (const soci::soci_error& error) {
     ErrorKind kind = ErrorKind::kUnavailable;
     switch (error.get_error_category()) {
-      case soci::soci_error::constraint_violation: kind = ErrorKind::kConflict; break;
-      case soci::soci_error::no_data: kind = ErrorKind::kNotFound; break;
-      case soci::soci_error::unknown: kind = ErrorKind::kInvalidData; break;  // e.g. NULL fetched
-      default: break;
+      case soci::soci_error::constraint_violation:
+        kind = ErrorKind::kConflict;
+        break;
+      case soci::soci_error::no_data:
+        kind = ErrorKind::kNotFound;
+        break;
+      case soci::soci_error::unknown:
+        kind = ErrorKind::kInvalidData;
+        break;  // e.g. NULL fetched
+      default:
+        break;
     }
     spdlog::warn("database: {} failed ({})", operation, Name(kind));
     throw PersistenceError(kind, Describe(operation, case_id, kind, "driver"));
@@ -336,7 +354,8 @@ void Database::Rethrow(std::string_view operation, std::string_view case_id) {
   } catch (const std::bad_alloc&) {
     throw;
   } catch (const std::exception&) {
-    throw PersistenceError(ErrorKind::kInvalidData, Describe(operation, case_id, ErrorKind::kInvalidData, "stored data"));
+    throw PersistenceError(ErrorKind::kInvalidData,
+                           Describe(operation, case_id, ErrorKind::kInvalidData, "stored data"));
   }
 }
 

@@ -88,10 +88,10 @@ class SessionLease {
  private:
   friend class Database;
 
-/// The libpq keyword/value form ("host='..' port='..' dbname='..'") of a postgresql:// URL, which is what
-/// SOCI 4.0's PostgreSQL backend needs (it mangles URIs). Query parameters become keywords, so
-/// `?options=-csearch_path%3Dx` works. kInvalidData for a malformed URL.
-std::string LibpqConnectString(const std::string& url);
+  /// The libpq keyword/value form ("host='..' port='..' dbname='..'") of a postgresql:// URL, which is what
+  /// SOCI 4.0's PostgreSQL backend needs (it mangles URIs). Query parameters become keywords, so
+  /// `?options=-csearch_path%3Dx` works. kInvalidData for a malformed URL.
+  std::string LibpqConnectString(const std::string& url);
   SessionLease(Database* database, std::size_t position);
   Database* database_;
   std::size_t position_;
@@ -108,8 +108,8 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   /// Applies every pending numbered migration in one transaction, serialised across processes
-  /// (PostgreSQL advisory lock; SQLite BEGIN IMMEDIATE). Idempotent. Refuses (kUnavailable) a database whose schema is newer than this program.
-  /// Returns the number of migrations applied now.
+  /// (PostgreSQL advisory lock; SQLite BEGIN IMMEDIATE). Idempotent. Refuses (kUnavailable) a database whose schema is
+  /// newer than this program. Returns the number of migrations applied now.
   int Migrate();
   /// The schema version recorded in the database (0 when empty).
   int SchemaVersion();

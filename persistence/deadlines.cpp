@@ -29,7 +29,8 @@ std::optional<Timestamp> NextDeadline(std::string_view stage, const workflow::Ca
   if (stage == "reintegration") {
     const Timestamp arrived = context.arrived_at ? At(*context.arrived_at) : stage_entered_at;
     if (!context.plan_submitted || !context.plan_approved) return arrived + kPlanWithinAfterArrival;
-    if (context.monitoring_visits_required > 0 && context.monitoring_visits_done >= context.monitoring_visits_required) {
+    if (context.monitoring_visits_required > 0 &&
+        context.monitoring_visits_done >= context.monitoring_visits_required) {
       return std::nullopt;  // everything done; closing the case is the next step, on no clock
     }
     return arrived + kMonitoringEvery * (context.monitoring_visits_done + 1);

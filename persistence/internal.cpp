@@ -1,15 +1,15 @@
 #include "persistence/internal.hpp"
 
-#include <algorithm>
-#include <exception>
-#include <random>
-
-#include <boost/json.hpp>
-#include <boost/uuid/random_generator.hpp>
-#include <boost/uuid/uuid_io.hpp>
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
 #include <sqlite3.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <boost/uuid/random_generator.hpp>
+#include <boost/uuid/uuid_io.hpp>
+#include <exception>
+#include <random>
 
 namespace returnflow::persistence::internal {
 

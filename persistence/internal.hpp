@@ -1,5 +1,7 @@
 #pragma once
 // Helpers shared by the persistence sources; not part of the public interface.
+#include <soci/soci.h>
+
 #include <cstdint>
 #include <set>
 #include <string>
@@ -39,6 +41,18 @@ std::set<workflow::Vulnerability> VulnerabilitiesFromBits(int bits);
 
 /// A valid-looking case id (UUID text); cheap check before touching the database.
 bool LooksLikeCaseId(std::string_view case_id);
+
+/// Binds `elements` (soci::use / soci::into) and prepares `query` as a one-time query. SOCI's default
+/// for multi-row statements is a named server-side prepared statement that its destructor DEALLOCATEs,
+/// and it throws from that destructor when the connection has died meanwhile; one-time queries have
+/// nothing to deallocate.
+template <typename... Elements>
+void PrepareOnce(soci::statement& statement, const std::string& query, Elements&&... elements) {
+  (statement.exchange(std::forward<Elements>(elements)), ...);
+  statement.alloc();
+  statement.prepare(query, soci::details::st_one_time_query);
+  statement.define_and_bind();
+}
 
 /// JSON columns of the people table.
 std::string DocumentsToJson(const std::vector<IdentityDocument>& documents);

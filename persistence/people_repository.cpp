@@ -9,19 +9,23 @@ namespace returnflow::persistence {
 namespace {
 
 void CheckAccess(std::string_view operation, std::string_view case_id, const PersonalDataAccess& access) {
-  if (!internal::LooksLikeCaseId(case_id)) throw PersistenceError(ErrorKind::kNotFound, fmt::format("{}: not_found", operation));
+  if (!internal::LooksLikeCaseId(case_id))
+    throw PersistenceError(ErrorKind::kNotFound, fmt::format("{}: not_found", operation));
   if (access.actor.empty() || access.purpose.empty()) {
-    throw PersistenceError(ErrorKind::kInvalidData, fmt::format("{}: invalid_data (actor and purpose are required)", operation));
+    throw PersistenceError(ErrorKind::kInvalidData,
+                           fmt::format("{}: invalid_data (actor and purpose are required)", operation));
   }
 }
 
 void RequireCase(soci::session& sql, const std::string& case_id, std::string_view operation) {
   int exists = 0;
   sql << "SELECT COUNT(*) FROM cases WHERE case_id = :case_id", soci::use(case_id, "case_id"), soci::into(exists);
-  if (exists == 0) throw PersistenceError(ErrorKind::kNotFound, fmt::format("{} case={}: not_found", operation, case_id));
+  if (exists == 0)
+    throw PersistenceError(ErrorKind::kNotFound, fmt::format("{} case={}: not_found", operation, case_id));
 }
 
-void Audit(soci::session& sql, const std::string& case_id, const PersonalDataAccess& access, std::string_view action_view) {
+void Audit(soci::session& sql, const std::string& case_id, const PersonalDataAccess& access,
+           std::string_view action_view) {
   const std::string access_id = internal::NewUuid();
   const std::string action(action_view);
   const long long now = internal::ToMicros(Now());
@@ -45,11 +49,13 @@ std::vector<PersonalData> PeopleRepository::Read(std::string_view case_id_view, 
     constexpr std::size_t kMaxMembers = 64;  // a household; more would be a data error
     std::vector<std::string> member_id(kMaxMembers), given_names(kMaxMembers), family_name(kMaxMembers),
         date_of_birth(kMaxMembers), documents(kMaxMembers), contacts(kMaxMembers);
-    soci::statement statement =
-        (sql.prepare << "SELECT member_id, given_names, family_name, date_of_birth, documents, contacts FROM people "
-                        "WHERE case_id = :case_id ORDER BY member_id",
-         soci::use(case_id, "case_id"), soci::into(member_id), soci::into(given_names), soci::into(family_name),
-         soci::into(date_of_birth), soci::into(documents), soci::into(contacts));
+    soci::statement statement(sql);
+    internal::PrepareOnce(statement,
+                          "SELECT member_id, given_names, family_name, date_of_birth, documents, contacts FROM people "
+                          "WHERE case_id = :case_id ORDER BY member_id",
+                          soci::use(case_id, "case_id"), soci::into(member_id), soci::into(given_names),
+                          soci::into(family_name), soci::into(date_of_birth), soci::into(documents),
+                          soci::into(contacts));
     statement.execute(true);
     for (std::size_t row = 0; row < member_id.size(); ++row) {
       PersonalData person;
@@ -66,9 +72,11 @@ std::vector<PersonalData> PeopleRepository::Read(std::string_view case_id_view, 
   return people;
 }
 
-void PeopleRepository::Upsert(std::string_view case_id_view, const PersonalData& person, const PersonalDataAccess& access) {
+void PeopleRepository::Upsert(std::string_view case_id_view, const PersonalData& person,
+                              const PersonalDataAccess& access) {
   CheckAccess("write people", case_id_view, access);
-  if (person.member_id.empty()) throw PersistenceError(ErrorKind::kInvalidData, "write people: invalid_data (member id)");
+  if (person.member_id.empty())
+    throw PersistenceError(ErrorKind::kInvalidData, "write people: invalid_data (member id)");
   const std::string case_id(case_id_view);
   const std::string documents = internal::DocumentsToJson(person.documents);
   const std::string contacts = internal::ContactsToJson(person.contacts);
@@ -114,11 +122,12 @@ std::vector<PersonalDataRead> PeopleRepository::AuditTrail(std::string_view case
     constexpr std::size_t kBatch = 100;
     std::vector<std::string> actor(kBatch), purpose(kBatch), action(kBatch);
     std::vector<long long> accessed_at(kBatch);
-    soci::statement statement =
-        (sql.prepare << "SELECT actor, purpose, action, accessed_at FROM personal_data_access "
-                        "WHERE case_id = :case_id ORDER BY accessed_at, access_id",
-         soci::use(case_id, "case_id"), soci::into(actor), soci::into(purpose), soci::into(action),
-         soci::into(accessed_at));
+    soci::statement statement(sql);
+    internal::PrepareOnce(statement,
+                          "SELECT actor, purpose, action, accessed_at FROM personal_data_access "
+                          "WHERE case_id = :case_id ORDER BY accessed_at, access_id",
+                          soci::use(case_id, "case_id"), soci::into(actor), soci::into(purpose), soci::into(action),
+                          soci::into(accessed_at));
     statement.execute();
     while (statement.fetch()) {
       for (std::size_t row = 0; row < actor.size(); ++row) {

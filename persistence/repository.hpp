@@ -22,13 +22,13 @@ namespace returnflow::persistence {
 // Personal data: lives only in the `people` table, never in cases, events, logs or errors.
 
 struct IdentityDocument {
-  std::string type;    ///< e.g. "passport", "national_id", "emergency_travel_document"
+  std::string type;  ///< e.g. "passport", "national_id", "emergency_travel_document"
   std::string number;
   friend bool operator==(const IdentityDocument&, const IdentityDocument&) = default;
 };
 
 struct Contact {
-  std::string kind;   ///< e.g. "phone", "email", "address"
+  std::string kind;  ///< e.g. "phone", "email", "address"
   std::string value;
   friend bool operator==(const Contact&, const Contact&) = default;
 };
@@ -49,8 +49,8 @@ struct PersonalData {
 
 /// What a caseworker's referral creates.
 struct NewCase {
-  std::string programme;  ///< programme code, e.g. "avrr-id-2026"
-  std::string office;     ///< the host-country office that owns the case
+  std::string programme;              ///< programme code, e.g. "avrr-id-2026"
+  std::string office;                 ///< the host-country office that owns the case
   std::vector<std::string> partners;  ///< assigned partner organisations (their token scope names)
   /// The initial context (host and origin country are taken from here, as are vulnerability flags).
   workflow::CaseContext context;
@@ -76,9 +76,9 @@ struct CaseRecord {
   std::int64_t version = 0;                ///< 1 at creation, +1 per applied event (the If-Match value)
   std::int64_t last_sequence = 0;          ///< sequence of the newest history row (applied or not)
   Timestamp created_at{};
-  Timestamp updated_at{};                  ///< time of the last applied event's commit
-  Timestamp stage_entered_at{};            ///< occurred_at of the event that entered the current stage
-  std::optional<Timestamp> next_deadline;  ///< see persistence/deadlines.hpp; none when suspended/closed
+  Timestamp updated_at{};                             ///< time of the last applied event's commit
+  Timestamp stage_entered_at{};                       ///< occurred_at of the event that entered the current stage
+  std::optional<Timestamp> next_deadline;             ///< see persistence/deadlines.hpp; none when suspended/closed
   std::set<workflow::Vulnerability> vulnerabilities;  ///< union over household members, for reporting
 };
 
@@ -142,8 +142,8 @@ inline constexpr std::size_t kDefaultPageSize = 50;
 /// Results are ordered by (created_at, case_id), a key that never changes, so a cursor stays stable
 /// while cases are updated.
 struct CaseQuery {
-  std::optional<std::string> stage;   ///< e.g. "travel"
-  std::optional<std::string> state;   ///< an active leaf state, e.g. "travel.booked"
+  std::optional<std::string> stage;  ///< e.g. "travel"
+  std::optional<std::string> state;  ///< an active leaf state, e.g. "travel.booked"
   std::optional<std::string> host_country;
   std::optional<std::string> origin_country;
   /// Scope for supervisors limited to a list of countries: host or origin country in this list.
@@ -151,9 +151,9 @@ struct CaseQuery {
   std::optional<std::string> office;
   std::optional<std::string> partner;  ///< assigned partner organisation
   std::optional<workflow::Vulnerability> vulnerability;
-  std::optional<Timestamp> overdue_as_of;  ///< next_deadline before this instant
-  std::optional<Timestamp> updated_since;  ///< updated_at at or after this instant
-  std::string cursor;                      ///< empty for the first page; else a page's next_cursor
+  std::optional<Timestamp> overdue_as_of;    ///< next_deadline before this instant
+  std::optional<Timestamp> updated_since;    ///< updated_at at or after this instant
+  std::string cursor;                        ///< empty for the first page; else a page's next_cursor
   std::size_t page_size = kDefaultPageSize;  ///< capped at kMaxPageSize
 };
 

@@ -1,10 +1,10 @@
-#include <algorithm>
-#include <memory>
-
 #include <fmt/format.h>
 #include <openssl/evp.h>
 #include <soci/soci.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <memory>
 
 #include "persistence/internal.hpp"
 #include "persistence/repository.hpp"
@@ -143,17 +143,17 @@ std::vector<TokenRecord> TokenRepository::List() {
         event_types(kBatch), countries(kBatch), token_hash(kBatch);
     std::vector<long long> created_at(kBatch), revoked_at(kBatch);
     std::vector<soci::indicator> revoked_indicator(kBatch);
-    soci::statement statement =
-        (sql.prepare << fmt::format("SELECT {} FROM api_tokens ORDER BY name", kTokenColumns), soci::into(token_id),
-         soci::into(name), soci::into(role), soci::into(office), soci::into(organisation), soci::into(event_types),
-         soci::into(countries), soci::into(token_hash), soci::into(created_at),
-         soci::into(revoked_at, revoked_indicator));
+    soci::statement statement(sql);
+    internal::PrepareOnce(statement, fmt::format("SELECT {} FROM api_tokens ORDER BY name", kTokenColumns),
+                          soci::into(token_id), soci::into(name), soci::into(role), soci::into(office),
+                          soci::into(organisation), soci::into(event_types), soci::into(countries),
+                          soci::into(token_hash), soci::into(created_at), soci::into(revoked_at, revoked_indicator));
     statement.execute();
     while (statement.fetch()) {
       for (std::size_t row = 0; row < token_id.size(); ++row) {
-        TokenRow token{token_id[row],   name[row],       role[row],       office[row],
-                       organisation[row], event_types[row], countries[row], token_hash[row],
-                       created_at[row], revoked_at[row], revoked_indicator[row]};
+        TokenRow token{token_id[row],         name[row],      role[row],       office[row],     organisation[row],
+                       event_types[row],      countries[row], token_hash[row], created_at[row], revoked_at[row],
+                       revoked_indicator[row]};
         tokens.push_back(token.ToRecord());
       }
     }
@@ -177,7 +177,8 @@ bool TokenRepository::Revoke(std::string_view name_view) {
 
 std::size_t TokenRepository::Count() {
   long long count = 0;
-  database_.Read("count tokens", [&](soci::session& sql) { sql << "SELECT COUNT(*) FROM api_tokens", soci::into(count); });
+  database_.Read("count tokens",
+                 [&](soci::session& sql) { sql << "SELECT COUNT(*) FROM api_tokens", soci::into(count); });
   return static_cast<std::size_t>(count);
 }
 

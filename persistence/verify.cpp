@@ -1,7 +1,8 @@
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <soci/soci.h>
 #include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
 
 #include "persistence/case_rows.hpp"
 #include "persistence/internal.hpp"
@@ -25,22 +26,24 @@ std::optional<std::string> Replay(const internal::CaseRow& row, const std::vecto
   }
   std::optional<workflow::Case> machine;
   try {
-    machine.emplace(workflow::Case::Open(
-        boost::json::value_to<workflow::CaseContext>(boost::json::parse(events.front().payload))));
+    machine.emplace(
+        workflow::Case::Open(boost::json::value_to<workflow::CaseContext>(boost::json::parse(events.front().payload))));
   } catch (const std::exception&) {
     return "initial context cannot be read";
   }
   long long applied = 1;
   for (std::size_t index = 1; index < events.size(); ++index) {
     const auto& stored = events[index];
-    if (stored.sequence != static_cast<long long>(index) + 1) return fmt::format("sequence gap before {}", stored.sequence);
+    if (stored.sequence != static_cast<long long>(index) + 1)
+      return fmt::format("sequence gap before {}", stored.sequence);
     workflow::DecodeError error;
     boost::system::error_code parse_error;
     const auto data = boost::json::parse(stored.payload, parse_error);
     if (parse_error) return fmt::format("event {} payload is not JSON", stored.sequence);
     const auto event = workflow::DecodeEvent(stored.type, data, error);
     if (!event) return fmt::format("event {} ({}) no longer decodes: {}", stored.sequence, stored.type, error.detail);
-    workflow::EventMeta meta{stored.actor, std::chrono::floor<std::chrono::seconds>(internal::FromMicros(stored.occurred_at))};
+    workflow::EventMeta meta{stored.actor,
+                             std::chrono::floor<std::chrono::seconds>(internal::FromMicros(stored.occurred_at))};
     const auto result = machine->Apply(*event, meta);
     ++events_replayed;
     if (workflow::Name(result.verdict) != stored.verdict) {
@@ -54,8 +57,10 @@ std::optional<std::string> Replay(const internal::CaseRow& row, const std::vecto
   const auto saved = boost::json::parse(row.saved_state, parse_error);
   if (parse_error) return "saved state is not JSON";
   if (saved != machine->SaveJson()) return "saved state differs from the replayed history";
-  if (machine->Stage() != row.stage) return fmt::format("stage column {} differs from replayed {}", row.stage, machine->Stage());
-  if (internal::JoinList(machine->ActiveStates()) != row.active_states) return "active-state column differs from replay";
+  if (machine->Stage() != row.stage)
+    return fmt::format("stage column {} differs from replayed {}", row.stage, machine->Stage());
+  if (internal::JoinList(machine->ActiveStates()) != row.active_states)
+    return "active-state column differs from replay";
   return std::nullopt;
 }
 
@@ -71,15 +76,18 @@ std::optional<VerifyMismatch> VerifyOne(Database& database, const std::string& c
     constexpr std::size_t kBatch = 500;
     std::vector<long long> sequence(kBatch), occurred_at(kBatch);
     std::vector<std::string> type(kBatch), actor(kBatch), payload(kBatch), verdict(kBatch);
-    soci::statement statement =
-        (sql.prepare << "SELECT sequence, type, actor, payload, verdict, occurred_at FROM case_events "
-                        "WHERE case_id = :case_id AND sequence <= :last ORDER BY sequence",
-         soci::use(case_id, "case_id"), soci::use(row.last_sequence, "last"), soci::into(sequence), soci::into(type),
-         soci::into(actor), soci::into(payload), soci::into(verdict), soci::into(occurred_at));
+    soci::statement statement(sql);
+    internal::PrepareOnce(statement,
+                          "SELECT sequence, type, actor, payload, verdict, occurred_at FROM case_events "
+                          "WHERE case_id = :case_id AND sequence <= :last ORDER BY sequence",
+                          soci::use(case_id, "case_id"), soci::use(row.last_sequence, "last"), soci::into(sequence),
+                          soci::into(type), soci::into(actor), soci::into(payload), soci::into(verdict),
+                          soci::into(occurred_at));
     statement.execute();
     while (statement.fetch()) {
       for (std::size_t index = 0; index < sequence.size(); ++index) {
-        events.push_back({sequence[index], type[index], actor[index], payload[index], verdict[index], occurred_at[index]});
+        events.push_back(
+            {sequence[index], type[index], actor[index], payload[index], verdict[index], occurred_at[index]});
       }
     }
   });
@@ -111,9 +119,11 @@ VerifyReport VerifyAllCases(Database& database) {
     database.Read("verify", [&](soci::session& sql) {
       ids.resize(kBatch);
       long long limit = kBatch;
-      soci::statement statement = (sql.prepare << "SELECT case_id FROM cases WHERE case_id > :after ORDER BY case_id "
-                                                  "LIMIT :limit",
-                                   soci::use(after, "after"), soci::use(limit, "limit"), soci::into(ids));
+      soci::statement statement(sql);
+      internal::PrepareOnce(statement,
+                            "SELECT case_id FROM cases WHERE case_id > :after ORDER BY case_id "
+                            "LIMIT :limit",
+                            soci::use(after, "after"), soci::use(limit, "limit"), soci::into(ids));
       statement.execute(true);
     });
     for (const auto& case_id : ids) {

@@ -9,7 +9,14 @@
 //    check); the ratio. The same thread counts on SQLite (WAL, synchronous=FULL) alongside.
 // 2. apply on a case with 10 history rows vs one with 10,000.
 // 3. load + apply on random cases with 1,000 cases vs after a bulk load to --cases cases; size per case.
+#include <fmt/format.h>
+#include <soci/postgresql/soci-postgresql.h>
+#include <soci/soci.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 #include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -18,13 +25,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <boost/json.hpp>
-#include <fmt/format.h>
-#include <soci/postgresql/soci-postgresql.h>
-#include <soci/soci.h>
-#include <spdlog/spdlog.h>
 
 #include "persistence/repository.hpp"
 
@@ -123,8 +123,8 @@ double ApplyRate(Database& database, int threads, double seconds, const std::str
   std::vector<std::string> ids;
   for (int thread = 0; thread < threads; ++thread) ids.push_back(CounsellingCase(cases, prefix));
   return Measure(threads, seconds, [&](int thread, long long iteration) {
-    const auto outcome = cases.Apply(ids[thread], Event("counselling.session_held", "{}",
-                                                        fmt::format("{}-{}-{}", prefix, thread, iteration)));
+    const auto outcome = cases.Apply(
+        ids[thread], Event("counselling.session_held", "{}", fmt::format("{}-{}-{}", prefix, thread, iteration)));
     if (!outcome.result.Applied()) throw std::runtime_error("event not applied");
   });
 }
@@ -140,9 +140,11 @@ double PgbenchRate(const std::string& url, Database& database, int clients, doub
     auto& sql = lease.Session();
     for (int client = 0; client < clients; ++client) {
       const auto id = fmt::format("pgbench-{}-{}", tag, client);
-      sql << "INSERT INTO cases SELECT '" + id + "', programme, host_country, origin_country, office, partners, stage, "
-             "active_states, saved_state, vulnerability_flags, version, last_sequence, created_at, updated_at, "
-             "stage_entered_at, next_deadline FROM cases WHERE case_id = '" + template_id + "'";
+      sql << "INSERT INTO cases SELECT '" + id +
+                 "', programme, host_country, origin_country, office, partners, stage, "
+                 "active_states, saved_state, vulnerability_flags, version, last_sequence, created_at, updated_at, "
+                 "stage_entered_at, next_deadline FROM cases WHERE case_id = '" +
+                 template_id + "'";
     }
   }
   const auto script_path = dir + fmt::format("/apply-{}.sql", tag);
@@ -150,8 +152,8 @@ double PgbenchRate(const std::string& url, Database& database, int clients, doub
   // The repository's transaction, minus the workflow itself: lock and read the case, insert the
   // history row, write the new saved state with the version check.
   script << "BEGIN;\n"
-         << "SELECT version AS v, last_sequence AS s, saved_state AS st FROM cases WHERE case_id = 'pgbench-"
-         << tag << "-' || :client_id FOR UPDATE \\gset\n"
+         << "SELECT version AS v, last_sequence AS s, saved_state AS st FROM cases WHERE case_id = 'pgbench-" << tag
+         << "-' || :client_id FOR UPDATE \\gset\n"
          << "INSERT INTO case_events (case_id, sequence, source, event_id, type, actor, occurred_at, recorded_at, "
             "payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events, "
             "version_after) VALUES ('pgbench-"
@@ -240,7 +242,8 @@ void HistoryLengthSection(const std::string& pg_url, double seconds) {
   for (int batch = 0; batch < 20; ++batch) {
     std::vector<GroupItem> items;
     for (int index = 0; index < 500; ++index) {
-      items.push_back({long_case, Event("counselling.session_held", "{}", fmt::format("long-fill-{}-{}", batch, index))});
+      items.push_back(
+          {long_case, Event("counselling.session_held", "{}", fmt::format("long-fill-{}-{}", batch, index))});
     }
     cases.ApplyGroup(items);
   }
@@ -251,7 +254,8 @@ void HistoryLengthSection(const std::string& pg_url, double seconds) {
     lease.Session() << "VACUUM ANALYZE cases";
     lease.Session() << "VACUUM ANALYZE case_events";
   }
-  std::printf("history rows: short case %lld, long case %lld\n", static_cast<long long>(cases.Get(short_case).last_sequence),
+  std::printf("history rows: short case %lld, long case %lld\n",
+              static_cast<long long>(cases.Get(short_case).last_sequence),
               static_cast<long long>(cases.Get(long_case).last_sequence));
   double short_rate = 0, long_rate = 0;
   constexpr int kRounds = 4;
@@ -314,12 +318,14 @@ void ScaleSection(const std::string& pg_url, double seconds, long long target_ca
           "updated_at, stage_entered_at, next_deadline FROM cases, generate_series({}, {}) AS i WHERE case_id = '{}'",
           first, last, template_id);
       sql << fmt::format(
-          "INSERT INTO case_events SELECT md5('bench-' || i)::uuid::text, sequence, source, event_id || '-' || i, type, "
+          "INSERT INTO case_events SELECT md5('bench-' || i)::uuid::text, sequence, source, event_id || '-' || i, "
+          "type, "
           "actor, occurred_at, recorded_at, payload, request_hash, verdict, reason, states_before, states_after, "
           "changes, allowed_events, version_after FROM case_events, generate_series({}, {}) AS i WHERE case_id = '{}'",
           first, last, template_id);
       sql << fmt::format(
-          "INSERT INTO case_partners SELECT md5('bench-' || i)::uuid::text, 'embassy-bd' FROM generate_series({}, {}) AS i",
+          "INSERT INTO case_partners SELECT md5('bench-' || i)::uuid::text, 'embassy-bd' FROM generate_series({}, {}) "
+          "AS i",
           first, last);
       sql << "COMMIT";
       std::printf("  bulk load: %lld / %lld cases (%.0f s)\n", last + 1, to,
@@ -363,7 +369,9 @@ int main(int argc, char** argv) {
   long long target_cases = 1000000;
   int scale_threads = 4;
   bool skip_throughput = false, skip_history = false, skip_scale = false;
-  app.add_option("--pg", pg_url, "PostgreSQL URL (postgresql://user@host:port/db)")->required()->envname("RETURNFLOW_BENCH_PG_URL");
+  app.add_option("--pg", pg_url, "PostgreSQL URL (postgresql://user@host:port/db)")
+      ->required()
+      ->envname("RETURNFLOW_BENCH_PG_URL");
   app.add_option("--sqlite-dir", sqlite_dir, "directory for the SQLite files (put it on the disk you care about)");
   app.add_option("--seconds", seconds, "duration of each measurement");
   app.add_option("--cases", target_cases, "cases to bulk load for the scale section");

@@ -1,14 +1,14 @@
 // A second process for the two-process concurrency test: applies `threads x events` counselling
 // sessions to one case and prints how many were applied. Usage:
 //   persistence_apply_worker <database-url> <case-id> <threads> <events-per-thread> <event-id-prefix>
+#include <spdlog/spdlog.h>
+
 #include <atomic>
+#include <boost/json.hpp>
 #include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "persistence/repository.hpp"
 

@@ -1,16 +1,16 @@
 #include "tests/persistence/support.hpp"
 
-#include <cstdlib>
-#include <filesystem>
-#include <random>
-
-#include <boost/json.hpp>
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
 
 namespace returnflow::persistence::testing {
 namespace {
@@ -28,8 +28,9 @@ std::string RandomSuffix() {
 std::string PostgresBaseUrl() {
   const char* url = std::getenv("RETURNFLOW_TEST_PG_URL");
   if (url == nullptr || std::string(url).empty()) {
-    FAIL("RETURNFLOW_TEST_PG_URL is not set: run ./scripts/test.sh, or start a server with "
-         "`source scripts/pg-throwaway.sh; pg_throwaway_start` and export RETURNFLOW_TEST_PG_URL=$PG_THROWAWAY_URL");
+    FAIL(
+        "RETURNFLOW_TEST_PG_URL is not set: run ./scripts/test.sh, or start a server with "
+        "`source scripts/pg-throwaway.sh; pg_throwaway_start` and export RETURNFLOW_TEST_PG_URL=$PG_THROWAWAY_URL");
   }
   return url;
 }
@@ -110,10 +111,9 @@ NewCase SyntheticCase(std::string office, std::vector<std::string> partners) {
   new_case.context.host_country = "ID";
   new_case.context.origin_country = "BD";
   new_case.context.opened_at = *workflow::ParseInstant("2026-01-05T09:00:00Z");
-  new_case.context.household.push_back(
-      {"m1", workflow::Relationship::kPrincipal, workflow::Sex::kMale, 1990, {}});
-  new_case.people.push_back({"m1", "Test Person", "1", "1990-01-01", {{"passport", "TEST0000001"}},
-                             {{"phone", "+00 000 0001"}}});
+  new_case.context.household.push_back({"m1", workflow::Relationship::kPrincipal, workflow::Sex::kMale, 1990, {}});
+  new_case.people.push_back(
+      {"m1", "Test Person", "1", "1990-01-01", {{"passport", "TEST0000001"}}, {{"phone", "+00 000 0001"}}});
   new_case.meta = {"caseworker-1", *workflow::ParseInstant("2026-01-05T09:00:00Z")};
   return new_case;
 }

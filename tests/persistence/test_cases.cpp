@@ -1,8 +1,8 @@
-#include <algorithm>
-#include <thread>
-
-#include <catch2/catch.hpp>
 #include <soci/soci.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <thread>
 
 #include "tests/persistence/support.hpp"
 
@@ -128,8 +128,9 @@ TEST_CASE("applying events records applied, not-allowed and guard-refused outcom
   REQUIRE(tail.size() == 1);
   CHECK(tail[0].sequence == 3);
 
-  CHECK(KindOf([&] { cases.Apply("00000000-0000-4000-8000-000000000000", MakeEvent("travel.departed", "{}", "e9")); }) ==
-        ErrorKind::kNotFound);
+  CHECK(KindOf([&] {
+          cases.Apply("00000000-0000-4000-8000-000000000000", MakeEvent("travel.departed", "{}", "e9"));
+        }) == ErrorKind::kNotFound);
 }
 
 TEST_CASE("an If-Match version that is not current is a conflict and changes nothing", "[persistence][apply]") {
@@ -195,9 +196,11 @@ TEST_CASE("the same event id with another payload, type or case is a conflict", 
   CHECK(KindOf([&] {
           cases.Apply(first_case.case_id, MakeEvent("case.suspended", R"({"reason":"legal_impediment"})", "k-1"));
         }) == ErrorKind::kConflict);
-  CHECK(KindOf([&] { cases.Apply(first_case.case_id, MakeEvent("case.resumed", "{}", "k-1")); }) == ErrorKind::kConflict);
-  CHECK(KindOf([&] { cases.Apply(second_case.case_id, MakeEvent("case.suspended", R"({"reason":"medical"})", "k-1")); }) ==
+  CHECK(KindOf([&] { cases.Apply(first_case.case_id, MakeEvent("case.resumed", "{}", "k-1")); }) ==
         ErrorKind::kConflict);
+  CHECK(KindOf([&] {
+          cases.Apply(second_case.case_id, MakeEvent("case.suspended", R"({"reason":"medical"})", "k-1"));
+        }) == ErrorKind::kConflict);
   CHECK(cases.Get(second_case.case_id).last_sequence == 1);
 }
 

@@ -2,11 +2,10 @@
 #include <sys/wait.h>
 
 #include <array>
-#include <cstdio>
-#include <thread>
-
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <thread>
 
 #include "tests/persistence/support.hpp"
 
@@ -49,9 +48,13 @@ int RunWorker(const std::string& url, const std::string& case_id, int threads, i
   posix_spawn_file_actions_addclose(&actions, pipe_ends[0]);
   const std::string threads_text = std::to_string(threads);
   const std::string events_text = std::to_string(events);
-  std::vector<char*> argv{const_cast<char*>(RETURNFLOW_APPLY_WORKER), const_cast<char*>(url.c_str()),
-                          const_cast<char*>(case_id.c_str()), const_cast<char*>(threads_text.c_str()),
-                          const_cast<char*>(events_text.c_str()), const_cast<char*>(prefix.c_str()), nullptr};
+  std::vector<char*> argv{const_cast<char*>(RETURNFLOW_APPLY_WORKER),
+                          const_cast<char*>(url.c_str()),
+                          const_cast<char*>(case_id.c_str()),
+                          const_cast<char*>(threads_text.c_str()),
+                          const_cast<char*>(events_text.c_str()),
+                          const_cast<char*>(prefix.c_str()),
+                          nullptr};
   pid_t pid = 0;
   const int spawned = posix_spawn(&pid, RETURNFLOW_APPLY_WORKER, &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -126,8 +129,10 @@ TEST_CASE("two processes applying events to one case serialize with no lost upda
   constexpr int kEvents = 500;
   int applied_first = 0, applied_second = 0;
   int status_first = 0, status_second = 0;
-  std::thread first([&] { status_first = RunWorker(test.Url(), created.case_id, kThreads, kEvents, "p1", applied_first); });
-  std::thread second([&] { status_second = RunWorker(test.Url(), created.case_id, kThreads, kEvents, "p2", applied_second); });
+  std::thread first(
+      [&] { status_first = RunWorker(test.Url(), created.case_id, kThreads, kEvents, "p1", applied_first); });
+  std::thread second(
+      [&] { status_second = RunWorker(test.Url(), created.case_id, kThreads, kEvents, "p2", applied_second); });
   first.join();
   second.join();
   CHECK(status_first == 0);

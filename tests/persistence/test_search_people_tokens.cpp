@@ -1,6 +1,5 @@
-#include <set>
-
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "tests/persistence/support.hpp"
 
@@ -176,7 +175,8 @@ TEST_CASE("tokens are stored as SHA-256 hashes, found by hash, listed and revoke
   const auto created = tokens.Create("embassy-bd-1", TokenRole::kPartner, scope, secret);
   CHECK(created.hash_hex == Sha256Hex(secret));
   CHECK(test.QueryNumber("SELECT COUNT(*) FROM api_tokens WHERE token_hash = '" + Sha256Hex(secret) + "'") == 1);
-  CHECK(test.QueryNumber("SELECT COUNT(*) FROM api_tokens WHERE token_hash LIKE '%secret%' OR name LIKE '%secret%'") == 0);
+  CHECK(test.QueryNumber("SELECT COUNT(*) FROM api_tokens WHERE token_hash LIKE '%secret%' OR name LIKE '%secret%'") ==
+        0);
 
   const auto found = tokens.FindBySecret(secret);
   REQUIRE(found);
