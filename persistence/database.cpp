@@ -182,8 +182,9 @@ Database::Database(DatabaseOptions options) : options_(std::move(options)) {
     broken_[position].store(false);
     try {
       Connect(pool_->at(position));
-    } catch (...) {
-      Rethrow("database: connect");
+    } catch (const soci::soci_error&) {
+      // Whatever the driver says (it may quote the connection string), the database cannot be used.
+      throw PersistenceError(ErrorKind::kUnavailable, "database: connect: unavailable (cannot open a session)");
     }
   }
   spdlog::info("database: {} pool of {} sessions ready", backend_ == Backend::kSqlite ? "sqlite" : "postgresql",
@@ -233,8 +234,8 @@ SessionLease Database::Lease() {
   if (broken_[position].load()) {
     try {
       Reconnect(position);
-    } catch (...) {
-      Rethrow("database: reconnect");
+    } catch (const soci::soci_error&) {
+      throw PersistenceError(ErrorKind::kUnavailable, "database: reconnect: unavailable (cannot open a session)");
     }
   }
   return lease;
@@ -267,7 +268,8 @@ void Database::WriteTransaction(std::string_view operation, const std::function<
         Reconnect(lease.position_);
       } catch (...) {
         lease.MarkBroken();
-        Rethrow(operation);
+        throw PersistenceError(ErrorKind::kUnavailable,
+                               Describe(operation, {}, ErrorKind::kUnavailable, "connection lost, reconnect failed"));
       }
       continue;
     }
@@ -340,9 +342,6 @@ void Database::Rethrow(std::string_view operation, std::string_view case_id) {
       case soci::soci_error::no_data:
         kind = ErrorKind::kNotFound;
         break;
-      case soci::soci_error::unknown:
-        kind = ErrorKind::kInvalidData;
-        break;  // e.g. NULL fetched
       default:
         break;
     }

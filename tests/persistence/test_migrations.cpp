@@ -1,3 +1,5 @@
+#include <soci/soci.h>
+
 #include <catch2/catch.hpp>
 
 #include "tests/persistence/support.hpp"
@@ -51,4 +53,48 @@ TEST_CASE("a URL with an unknown scheme is refused without echoing it", "[persis
     CHECK(error.Kind() == ErrorKind::kInvalidData);
     CHECK_THAT(error.what(), !Catch::Contains("secret"));
   }
+}
+
+TEST_CASE("an unreachable PostgreSQL server is reported as unavailable", "[persistence][errors]") {
+  DatabaseOptions options;
+  options.url = "postgresql://returnflow:secret-password@127.0.0.1:1/returnflow_test?connect_timeout=2";
+  try {
+    Database database(options);
+    FAIL("connected to a closed port");
+  } catch (const PersistenceError& error) {
+    CHECK(error.Kind() == ErrorKind::kUnavailable);
+    CHECK_THAT(error.what(), !Catch::Contains("secret-password"));
+  }
+}
+
+TEST_CASE("a SQLite writer busy beyond the busy timeout is unavailable and nothing is written",
+          "[persistence][errors]") {
+  TestDatabase test(Backend::kSqlite);
+  returnflow::persistence::CaseRepository cases(test.Db());
+  const auto created = cases.Create(returnflow::persistence::testing::SyntheticCase());
+
+  // Another process's connection holds the write lock.
+  auto options = test.Options();
+  options.pool_size = 1;
+  Database other(options);
+  auto holder = other.Lease();
+  holder.Session() << "BEGIN IMMEDIATE";
+
+  options.busy_timeout = std::chrono::milliseconds(200);
+  Database impatient(options);
+  returnflow::persistence::CaseRepository impatient_cases(impatient);
+  try {
+    impatient_cases.Apply(created.case_id,
+                          returnflow::persistence::testing::MakeEvent("eligibility.review_started", "{}", "busy-1"));
+    FAIL("applied while another writer held the lock");
+  } catch (const PersistenceError& error) {
+    CHECK(error.Kind() == ErrorKind::kUnavailable);
+  }
+  holder.Session() << "ROLLBACK";
+  CHECK(cases.Get(created.case_id).last_sequence == 1);
+  // Once the lock is free the same event goes through.
+  CHECK(impatient_cases
+            .Apply(created.case_id,
+                   returnflow::persistence::testing::MakeEvent("eligibility.review_started", "{}", "busy-1"))
+            .result.Applied());
 }
