@@ -719,6 +719,7 @@ net::awaitable<Response> Application::Ready(Call& call) {
 }
 
 Response Application::MetricsText(Call& call) {
+  if (!CanReadMetrics(call.Caller())) Forbid("metrics are for admin and supervisor tokens");
   metrics_.PoolUsage(database_.SessionsInUse(), database_.PoolSize());
   Response response{http::status::ok, call.request.version()};
   response.set(http::field::content_type, "text/plain; version=0.0.4");

@@ -84,6 +84,10 @@ bool CanReadWorkflow(const Principal& principal) { return principal.role != Role
 
 bool CanManageTokens(const Principal& principal) { return principal.role == Role::kAdmin; }
 
+bool CanReadMetrics(const Principal& principal) {
+  return principal.role == Role::kAdmin || principal.role == Role::kSupervisor;
+}
+
 std::string GenerateToken() {
   std::array<unsigned char, 32> random{};
   if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {

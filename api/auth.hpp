@@ -44,6 +44,9 @@ bool CanCreateCase(const Principal& principal, std::string_view office);
 bool CanSearch(const Principal& principal);
 bool CanReadWorkflow(const Principal& principal);
 bool CanManageTokens(const Principal& principal);
+/// Prometheus metrics: operators (admin) and supervisors; they count routes, outcomes and reasons
+/// across every office and partner, which caseworkers and partners have no business seeing.
+bool CanReadMetrics(const Principal& principal);
 
 /// Events only a supervisor sends: the second-person approvals.
 const std::set<std::string, std::less<>>& SupervisorEvents();

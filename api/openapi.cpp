@@ -354,10 +354,11 @@ json::value OpenApiDocument() {
   paths["/healthz"] = {{"get", Operation("healthz", "The process is up", {}, {{"200", Reply("up")}}, false)}};
   paths["/readyz"] = {{"get", Operation("readyz", "The database is reachable", {},
                                         {{"200", Reply("ready")}, {"503", ProblemReply("database unreachable")}}, false)}};
-  paths["/metrics"] = {{"get", Operation("metrics", "Prometheus metrics", {},
-                                         {{"200", Reply("text exposition format", json::object{{"type", "string"}}, "text/plain")}},
-                                         false)}};
-  paths["/openapi.json"] = {{"get", Operation("openapi", "This document", {}, {{"200", Reply("OpenAPI 3.1")}}, false)}};
+  paths["/metrics"] = {{"get", Operation("metrics", "Prometheus metrics", {"admin", "supervisor"},
+                                         {{"200", Reply("text exposition format", json::object{{"type", "string"}}, "text/plain")},
+                                          {"403", ProblemReply("not an admin or supervisor")}})}};
+  paths["/openapi.json"] = {{"get", Operation("openapi", "This document", {"any valid token"},
+                                              {{"200", Reply("OpenAPI 3.1")}})}};
 
   json::object document;
   document["openapi"] = "3.1.0";

@@ -22,8 +22,8 @@ const std::vector<Route>& Routes() {
     {RouteId::kRevokeToken,   http::verb::delete_, "/tokens/{token_name}",         "revoke_token",    true},
     {RouteId::kHealthz,       http::verb::get,    "/healthz",                      "healthz",         false},
     {RouteId::kReadyz,        http::verb::get,    "/readyz",                       "readyz",          false},
-    {RouteId::kMetrics,       http::verb::get,    "/metrics",                      "metrics",         false},
-    {RouteId::kOpenApi,       http::verb::get,    "/openapi.json",                 "openapi",         false},
+    {RouteId::kMetrics,       http::verb::get,    "/metrics",                      "metrics",         true},
+    {RouteId::kOpenApi,       http::verb::get,    "/openapi.json",                 "openapi",         true},
   };
   // clang-format on
   return kRoutes;

@@ -33,7 +33,7 @@ struct Route {
   boost::beast::http::verb method;
   std::string_view pattern;  ///< OpenAPI path template, e.g. "/cases/{case_id}/events"
   std::string_view name;     ///< metric label and log field, e.g. "post_case_event"
-  bool authenticated;        ///< false only for health, metrics and the OpenAPI document
+  bool authenticated;        ///< false only for /healthz and /readyz (the house rule)
 };
 
 const std::vector<Route>& Routes();

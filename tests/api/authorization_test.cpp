@@ -52,8 +52,8 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
         {api::RouteId::kRevokeToken,   {        403,   403,   403,   403,   403,   403,   204,   401}},
         {api::RouteId::kHealthz,       {        200,   200,   200,   200,   200,   200,   200,   200}},
         {api::RouteId::kReadyz,        {        200,   200,   200,   200,   200,   200,   200,   200}},
-        {api::RouteId::kMetrics,       {        200,   200,   200,   200,   200,   200,   200,   200}},
-        {api::RouteId::kOpenApi,       {        200,   200,   200,   200,   200,   200,   200,   200}},
+        {api::RouteId::kMetrics,       {        403,   403,   403,   403,   200,   200,   200,   401}},
+        {api::RouteId::kOpenApi,       {        200,   200,   200,   200,   200,   200,   200,   401}},
     };
     // clang-format on
     std::set<api::RouteId> covered;

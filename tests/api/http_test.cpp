@@ -400,7 +400,12 @@ TEST_CASE("health, readiness, metrics and the served OpenAPI document", "[api][h
     auto id = cast.CreateCase();
     Apply(server, cast.caseworker, id, "eligibility.review_started");
     Send(server, cast.caseworker, id, "travel.departed");
-    auto metrics = anonymous.Get("/metrics");
+    // Only health and readiness are anonymous: metrics need an admin or supervisor token.
+    CHECK(anonymous.Get("/metrics").status == 401);
+    CHECK(server.Client(cast.caseworker).Get("/metrics").status == 403);
+    CHECK(server.Client(cast.embassy_token).Get("/metrics").status == 403);
+    CHECK(server.Client(cast.admin).Get("/metrics").status == 200);
+    auto metrics = server.Client(cast.supervisor).Get("/metrics");
     CHECK(metrics.status == 200);
     CHECK(metrics.body.find("returnflow_http_requests_total{route=\"create_case\",status=\"201\"}") != std::string::npos);
     CHECK(metrics.body.find("returnflow_http_request_duration_seconds_bucket") != std::string::npos);
@@ -408,7 +413,8 @@ TEST_CASE("health, readiness, metrics and the served OpenAPI document", "[api][h
     CHECK(metrics.body.find("outcome=\"not_allowed\"") != std::string::npos);
     CHECK(metrics.body.find("returnflow_db_pool_size") != std::string::npos);
 
-    auto served = anonymous.Get("/openapi.json");
+    CHECK(anonymous.Get("/openapi.json").status == 401);
+    auto served = server.Client(cast.embassy_token).Get("/openapi.json");
     REQUIRE(served.status == 200);
     CHECK(served.Json() == api::OpenApiDocument());
     // Every documented operation is routed: it never answers "no such resource" or 405.

@@ -1,6 +1,7 @@
 // Pure logic of the API, tested without a server: routing, CloudEvents validation, authorization
 // decisions, tokens, problem documents, settings, the OpenAPI document.
 #include <set>
+#include <tuple>
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -141,6 +142,13 @@ TEST_CASE("event permissions: partners their types, supervisors approvals only, 
   CHECK(CanSendEvent(supervisor, "best_interests.approved"));
   CHECK(CanSendEvent(supervisor, "case.closed"));
   CHECK_FALSE(CanSendEvent(supervisor, "consent.recorded"));
+}
+
+TEST_CASE("metrics are for admins and supervisors only", "[api][auth]") {
+  CHECK(CanReadMetrics(Principal{"t1", "a", Role::kAdmin, "", "", {}, {}}));
+  CHECK(CanReadMetrics(Principal{"t2", "s", Role::kSupervisor, "", "", {}, {"NP"}}));
+  CHECK_FALSE(CanReadMetrics(Principal{"t3", "cw", Role::kCaseworker, "jakarta", "", {}, {}}));
+  CHECK_FALSE(CanReadMetrics(Principal{"t4", "p", Role::kPartner, "", "embassy-bd", {"travel_document.issued"}, {}}));
 }
 
 TEST_CASE("tokens are random, hashed with SHA-256 and compared in constant time", "[api][auth]") {
@@ -289,18 +297,28 @@ TEST_CASE("the example settings file loads", "[config]") {
 TEST_CASE("the OpenAPI document describes exactly the routes the router serves", "[api][openapi]") {
   auto document = OpenApiDocument();
   CHECK(document.at("openapi") == "3.1.0");
-  std::set<std::pair<std::string, std::string>> documented;
+  // Each (path, method) with whether the document says it is anonymous (`security: []`, overriding the
+  // document-wide bearer requirement), so a route that drops or gains authentication must be
+  // documented that way too.
+  std::set<std::tuple<std::string, std::string, bool>> documented;
   for (const auto& [path, item] : document.at("paths").as_object()) {
     for (const auto& [method, operation] : item.as_object()) {
-      documented.emplace(std::string(path), std::string(method));
+      const auto* security = operation.as_object().if_contains("security");
+      const bool anonymous = security && security->as_array().empty();
+      documented.emplace(std::string(path), std::string(method), !anonymous);
       CHECK(operation.as_object().contains("responses"));
+      if (!anonymous) CHECK(operation.at("responses").as_object().contains("401"));
     }
   }
-  std::set<std::pair<std::string, std::string>> served;
+  std::set<std::tuple<std::string, std::string, bool>> served;
+  std::set<std::string> anonymous_paths;
   for (const auto& route : Routes()) {
     std::string method(http::to_string(route.method));
     std::transform(method.begin(), method.end(), method.begin(), [](unsigned char c) { return std::tolower(c); });
-    served.emplace(std::string(route.pattern), method);
+    served.emplace(std::string(route.pattern), method, route.authenticated);
+    if (!route.authenticated) anonymous_paths.insert(std::string(route.pattern));
   }
   CHECK(documented == served);
+  // The house rule: only health and readiness answer without a token.
+  CHECK(anonymous_paths == std::set<std::string>{"/healthz", "/readyz"});
 }
