@@ -1,5 +1,7 @@
 #include "workflow/context.hpp"
 
+#include <unordered_map>
+
 #include <boost/json.hpp>
 
 #include "workflow/json_util.hpp"
@@ -79,12 +81,14 @@ bool CaseContext::HasUnaccompaniedOrSeparatedChild() const {
 }
 
 void tag_invoke(const json::value_from_tag&, json::value& json, const HouseholdMember& member) {
-  json::object object(json.storage());
-  object["member_id"] = member.member_id;
-  object["relationship"] = Name(member.relationship);
-  object["sex"] = Name(member.sex);
-  object["birth_year"] = member.birth_year;
-  object["vulnerabilities"] = EnumArray(member.vulnerabilities, kVulnerabilityNames, json.storage());
+  json::object object(5, json.storage());
+  object.emplace("member_id", member.member_id);
+  object.emplace("relationship", Name(member.relationship));
+  object.emplace("sex", Name(member.sex));
+  object.emplace("birth_year", member.birth_year);
+  if (!member.vulnerabilities.empty()) {
+    object.emplace("vulnerabilities", EnumArray(member.vulnerabilities, kVulnerabilityNames, json.storage()));
+  }
   json = std::move(object);
 }
 
@@ -168,80 +172,142 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const CaseContex
   json = std::move(object);
 }
 
+namespace {
+
+/// Every key of the saved context. Restoring is on the hot path of every event, so the object is read
+/// in one pass, dispatching on each key present, rather than looking up every possible key in turn.
+enum class ContextKey {
+  kProgramme, kHostCountry, kOriginCountry, kDestinationCountry, kHousehold, kOpenedAt,
+  kCounsellingSessions, kHasCapacity, kConsent, kConsentAt, kBestInterests,
+  kTravelDocumentExpiresOn, kFitnessValidUntil, kMedicalEscortRequired,
+  kDepartureDate, kRoute, kChildEscortAssigned, kMedicalEscortAssigned, kVoluntarinessReconfirmed, kNoShows,
+  kCaregiversConfirmed, kDepartedAt, kArrivedAt,
+  kPlanSubmitted, kPlanApproved, kMonitoringVisitsRequired, kMonitoringVisitsDone, kAssistanceDelivered,
+  kSuspension, kPendingSuspension, kOutcome, kPendingOutcome, kReopenCount,
+};
+
+const std::unordered_map<std::string_view, ContextKey>& ContextKeys() {
+  static const std::unordered_map<std::string_view, ContextKey> keys = {
+      {"programme", ContextKey::kProgramme}, {"host_country", ContextKey::kHostCountry},
+      {"origin_country", ContextKey::kOriginCountry}, {"destination_country", ContextKey::kDestinationCountry},
+      {"household", ContextKey::kHousehold}, {"opened_at", ContextKey::kOpenedAt},
+      {"counselling_sessions", ContextKey::kCounsellingSessions}, {"has_capacity", ContextKey::kHasCapacity},
+      {"consent", ContextKey::kConsent}, {"consent_at", ContextKey::kConsentAt},
+      {"best_interests", ContextKey::kBestInterests},
+      {"travel_document_expires_on", ContextKey::kTravelDocumentExpiresOn},
+      {"fitness_valid_until", ContextKey::kFitnessValidUntil},
+      {"medical_escort_required", ContextKey::kMedicalEscortRequired},
+      {"departure_date", ContextKey::kDepartureDate}, {"route", ContextKey::kRoute},
+      {"child_escort_assigned", ContextKey::kChildEscortAssigned},
+      {"medical_escort_assigned", ContextKey::kMedicalEscortAssigned},
+      {"voluntariness_reconfirmed", ContextKey::kVoluntarinessReconfirmed}, {"no_shows", ContextKey::kNoShows},
+      {"caregivers_confirmed", ContextKey::kCaregiversConfirmed}, {"departed_at", ContextKey::kDepartedAt},
+      {"arrived_at", ContextKey::kArrivedAt}, {"plan_submitted", ContextKey::kPlanSubmitted},
+      {"plan_approved", ContextKey::kPlanApproved},
+      {"monitoring_visits_required", ContextKey::kMonitoringVisitsRequired},
+      {"monitoring_visits_done", ContextKey::kMonitoringVisitsDone},
+      {"assistance_delivered", ContextKey::kAssistanceDelivered}, {"suspension", ContextKey::kSuspension},
+      {"pending_suspension", ContextKey::kPendingSuspension}, {"outcome", ContextKey::kOutcome},
+      {"pending_outcome", ContextKey::kPendingOutcome}, {"reopen_count", ContextKey::kReopenCount},
+  };
+  return keys;
+}
+
+ProgrammeRules ReadProgramme(const json::value& value) {
+  const auto& programme = AsObject(value, "programme");
+  ProgrammeRules rules;
+  if (const auto* unsafe = Find(programme, "unsafe_destinations")) {
+    if (!unsafe->is_array()) throw FieldError("'unsafe_destinations' must be an array");
+    for (const auto& code : unsafe->get_array()) rules.unsafe_destinations.insert(String(code, "unsafe_destinations"));
+  }
+  rules.no_show_limit = GetInt(programme, "no_show_limit", 3);
+  rules.default_monitoring_visits = GetInt(programme, "default_monitoring_visits", 3);
+  return rules;
+}
+
+std::map<std::string, BestInterests> ReadBestInterests(const json::value& value) {
+  std::map<std::string, BestInterests> determinations;
+  for (const auto& [member_id, entry_value] : AsObject(value, "best_interests")) {
+    const auto& entry = AsObject(entry_value, "best_interests");
+    BestInterests bid;
+    bid.in_child_interest = GetBool(entry, "in_child_interest");
+    if (const auto* approver = Find(entry, "approved_by")) bid.approved_by = String(*approver, "approved_by");
+    bid.guardian_recorded = GetBool(entry, "guardian_recorded");
+    determinations.emplace(std::string(member_id), std::move(bid));
+  }
+  return determinations;
+}
+
+std::map<AssistanceKind, int> ReadAssistance(const json::value& value) {
+  std::map<AssistanceKind, int> delivered;
+  for (const auto& [kind, count] : AsObject(value, "assistance_delivered")) {
+    const auto parsed = FromName<AssistanceKind>(kind, kAssistanceKindNames);
+    if (!parsed) throw FieldError("'assistance_delivered' names an unknown assistance kind");
+    delivered[*parsed] = static_cast<int>(Integer(count, "assistance_delivered"));
+  }
+  return delivered;
+}
+
+const json::array& AsArray(const json::value& value, std::string_view key) {
+  if (!value.is_array()) throw FieldError(fmt::format("'{}' must be an array", key));
+  return value.get_array();
+}
+
+}  // namespace
+
 CaseContext tag_invoke(const json::value_to_tag<CaseContext>&, const json::value& json) {
   const auto& object = AsObject(json, "context");
   CaseContext context;
-  if (const auto* programme_value = Find(object, "programme")) {
-    const auto& programme = AsObject(*programme_value, "programme");
-    if (const auto* unsafe = Find(programme, "unsafe_destinations")) {
-      if (!unsafe->is_array()) throw FieldError("'unsafe_destinations' must be an array");
-      for (const auto& code : unsafe->get_array()) {
-        context.programme.unsafe_destinations.insert(String(code, "unsafe_destinations"));
-      }
-    }
-    context.programme.no_show_limit = GetInt(programme, "no_show_limit", 3);
-    context.programme.default_monitoring_visits = GetInt(programme, "default_monitoring_visits", 3);
-  }
-  context.host_country = GetString(object, "host_country");
-  context.origin_country = GetString(object, "origin_country");
-  context.destination_country = GetString(object, "destination_country");
-  if (const auto* household = Find(object, "household")) {
-    if (!household->is_array()) throw FieldError("'household' must be an array");
-    for (const auto& member : household->get_array()) context.household.push_back(json::value_to<HouseholdMember>(member));
-  }
-  context.opened_at = GetInstant(object, "opened_at").value_or(Instant{});
-
-  context.counselling_sessions = GetInt(object, "counselling_sessions");
-  if (const auto* capacity = Find(object, "has_capacity")) context.has_capacity = Bool(*capacity, "has_capacity");
-  context.consent = GetEnum<ConsentKind>(object, "consent", kConsentKindNames);
-  context.consent_at = GetInstant(object, "consent_at");
-  if (const auto* determinations = Find(object, "best_interests")) {
-    for (const auto& [member_id, entry_value] : AsObject(*determinations, "best_interests")) {
-      const auto& entry = AsObject(entry_value, "best_interests");
-      BestInterests bid;
-      bid.in_child_interest = GetBool(entry, "in_child_interest");
-      if (const auto* approver = Find(entry, "approved_by")) bid.approved_by = String(*approver, "approved_by");
-      bid.guardian_recorded = GetBool(entry, "guardian_recorded");
-      context.best_interests.emplace(std::string(member_id), std::move(bid));
-    }
-  }
-
-  context.travel_document_expires_on = GetDate(object, "travel_document_expires_on");
-  context.fitness_valid_until = GetDate(object, "fitness_valid_until");
-  context.medical_escort_required = GetBool(object, "medical_escort_required");
-
-  context.departure_date = GetDate(object, "departure_date");
-  context.route = GetString(object, "route");
-  context.child_escort_assigned = GetBool(object, "child_escort_assigned");
-  context.medical_escort_assigned = GetBool(object, "medical_escort_assigned");
-  context.voluntariness_reconfirmed = GetBool(object, "voluntariness_reconfirmed");
-  context.no_shows = GetInt(object, "no_shows");
-  if (const auto* caregivers = Find(object, "caregivers_confirmed")) {
-    if (!caregivers->is_array()) throw FieldError("'caregivers_confirmed' must be an array");
-    for (const auto& member_id : caregivers->get_array()) {
-      context.caregivers_confirmed.insert(String(member_id, "caregivers_confirmed"));
-    }
-  }
-  context.departed_at = GetInstant(object, "departed_at");
-  context.arrived_at = GetInstant(object, "arrived_at");
-
-  context.plan_submitted = GetBool(object, "plan_submitted");
-  context.plan_approved = GetBool(object, "plan_approved");
-  context.monitoring_visits_required = GetInt(object, "monitoring_visits_required");
-  context.monitoring_visits_done = GetInt(object, "monitoring_visits_done");
-  if (const auto* assistance = Find(object, "assistance_delivered")) {
-    for (const auto& [kind, count] : AsObject(*assistance, "assistance_delivered")) {
-      const auto parsed = FromName<AssistanceKind>(kind, kAssistanceKindNames);
-      if (!parsed) throw FieldError("'assistance_delivered' names an unknown assistance kind");
-      context.assistance_delivered[*parsed] = static_cast<int>(Integer(count, "assistance_delivered"));
+  const auto& keys = ContextKeys();
+  for (const auto& [key, value] : object) {
+    const auto known = keys.find(key);
+    if (known == keys.end()) throw FieldError(fmt::format("'{}' is not a context field", std::string_view(key)));
+    if (value.is_null()) continue;
+    const std::string_view name = key;
+    switch (known->second) {
+      case ContextKey::kProgramme: context.programme = ReadProgramme(value); break;
+      case ContextKey::kHostCountry: context.host_country = String(value, name); break;
+      case ContextKey::kOriginCountry: context.origin_country = String(value, name); break;
+      case ContextKey::kDestinationCountry: context.destination_country = String(value, name); break;
+      case ContextKey::kHousehold:
+        for (const auto& member : AsArray(value, name)) context.household.push_back(json::value_to<HouseholdMember>(member));
+        break;
+      case ContextKey::kOpenedAt: context.opened_at = InstantField(value, name); break;
+      case ContextKey::kCounsellingSessions: context.counselling_sessions = static_cast<int>(Integer(value, name)); break;
+      case ContextKey::kHasCapacity: context.has_capacity = Bool(value, name); break;
+      case ContextKey::kConsent: context.consent = EnumField<ConsentKind>(value, name, kConsentKindNames); break;
+      case ContextKey::kConsentAt: context.consent_at = InstantField(value, name); break;
+      case ContextKey::kBestInterests: context.best_interests = ReadBestInterests(value); break;
+      case ContextKey::kTravelDocumentExpiresOn: context.travel_document_expires_on = DateField(value, name); break;
+      case ContextKey::kFitnessValidUntil: context.fitness_valid_until = DateField(value, name); break;
+      case ContextKey::kMedicalEscortRequired: context.medical_escort_required = Bool(value, name); break;
+      case ContextKey::kDepartureDate: context.departure_date = DateField(value, name); break;
+      case ContextKey::kRoute: context.route = String(value, name); break;
+      case ContextKey::kChildEscortAssigned: context.child_escort_assigned = Bool(value, name); break;
+      case ContextKey::kMedicalEscortAssigned: context.medical_escort_assigned = Bool(value, name); break;
+      case ContextKey::kVoluntarinessReconfirmed: context.voluntariness_reconfirmed = Bool(value, name); break;
+      case ContextKey::kNoShows: context.no_shows = static_cast<int>(Integer(value, name)); break;
+      case ContextKey::kCaregiversConfirmed:
+        for (const auto& member_id : AsArray(value, name)) context.caregivers_confirmed.insert(String(member_id, name));
+        break;
+      case ContextKey::kDepartedAt: context.departed_at = InstantField(value, name); break;
+      case ContextKey::kArrivedAt: context.arrived_at = InstantField(value, name); break;
+      case ContextKey::kPlanSubmitted: context.plan_submitted = Bool(value, name); break;
+      case ContextKey::kPlanApproved: context.plan_approved = Bool(value, name); break;
+      case ContextKey::kMonitoringVisitsRequired:
+        context.monitoring_visits_required = static_cast<int>(Integer(value, name));
+        break;
+      case ContextKey::kMonitoringVisitsDone: context.monitoring_visits_done = static_cast<int>(Integer(value, name)); break;
+      case ContextKey::kAssistanceDelivered: context.assistance_delivered = ReadAssistance(value); break;
+      case ContextKey::kSuspension: context.suspension = EnumField<SuspensionReason>(value, name, kSuspensionReasonNames); break;
+      case ContextKey::kPendingSuspension:
+        context.pending_suspension = EnumField<SuspensionReason>(value, name, kSuspensionReasonNames);
+        break;
+      case ContextKey::kOutcome: context.outcome = EnumField<Outcome>(value, name, kOutcomeNames); break;
+      case ContextKey::kPendingOutcome: context.pending_outcome = EnumField<Outcome>(value, name, kOutcomeNames); break;
+      case ContextKey::kReopenCount: context.reopen_count = static_cast<int>(Integer(value, name)); break;
     }
   }
-
-  context.suspension = GetEnum<SuspensionReason>(object, "suspension", kSuspensionReasonNames);
-  context.pending_suspension = GetEnum<SuspensionReason>(object, "pending_suspension", kSuspensionReasonNames);
-  context.outcome = GetEnum<Outcome>(object, "outcome", kOutcomeNames);
-  context.pending_outcome = GetEnum<Outcome>(object, "pending_outcome", kOutcomeNames);
-  context.reopen_count = GetInt(object, "reopen_count");
   return context;
 }
 
