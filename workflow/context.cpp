@@ -40,14 +40,6 @@ void PutEnum(json::object& object, std::string_view key, const std::optional<Enu
   if (value) object[key] = NameOf(*value, names);
 }
 
-std::optional<Date> GetDate(const json::object& object, std::string_view key) {
-  const auto* value = Find(object, key);
-  return value ? std::optional(DateField(*value, key)) : std::nullopt;
-}
-std::optional<Instant> GetInstant(const json::object& object, std::string_view key) {
-  const auto* value = Find(object, key);
-  return value ? std::optional(InstantField(*value, key)) : std::nullopt;
-}
 template <typename Enum, std::size_t N>
 std::optional<Enum> GetEnum(const json::object& object, std::string_view key,
                             const std::array<std::string_view, N>& names) {
@@ -61,10 +53,6 @@ int GetInt(const json::object& object, std::string_view key, int fallback = 0) {
 bool GetBool(const json::object& object, std::string_view key) {
   const auto* value = Find(object, key);
   return value ? Bool(*value, key) : false;
-}
-std::string GetString(const json::object& object, std::string_view key) {
-  const auto* value = Find(object, key);
-  return value ? String(*value, key) : std::string();
 }
 const json::object& AsObject(const json::value& value, std::string_view what) {
   if (!value.is_object()) throw FieldError(fmt::format("'{}' must be an object", what));
