@@ -68,25 +68,43 @@ bool CaseContext::HasUnaccompaniedOrSeparatedChild() const {
   return false;
 }
 
+// A member is saved as a compact array, [member_id, relationship, sex, birth_year, [vulnerabilities...]]:
+// households are read and written on every event, and an array needs no key lookups. An object with
+// those keys (as the API and older saved forms use) is read too.
 void tag_invoke(const json::value_from_tag&, json::value& json, const HouseholdMember& member) {
-  json::object object(5, json.storage());
-  object.emplace("member_id", member.member_id);
-  object.emplace("relationship", Name(member.relationship));
-  object.emplace("sex", Name(member.sex));
-  object.emplace("birth_year", member.birth_year);
-  if (!member.vulnerabilities.empty()) {
-    object.emplace("vulnerabilities", EnumArray(member.vulnerabilities, kVulnerabilityNames, json.storage()));
-  }
-  json = std::move(object);
+  json::array array(json.storage());
+  array.reserve(5);
+  array.emplace_back(member.member_id);
+  array.emplace_back(Name(member.relationship));
+  array.emplace_back(Name(member.sex));
+  array.emplace_back(member.birth_year);
+  array.emplace_back(EnumArray(member.vulnerabilities, kVulnerabilityNames, json.storage()));
+  json = std::move(array);
 }
 
+namespace {
+
+std::string MemberId(const json::value& value) {
+  auto member_id = String(value, "member_id");
+  if (member_id.empty() || member_id.size() > 64) throw FieldError("'member_id' must be 1 to 64 characters");
+  return member_id;
+}
+
+}  // namespace
+
 HouseholdMember tag_invoke(const json::value_to_tag<HouseholdMember>&, const json::value& json) {
-  const auto& object = AsObject(json, "household member");
   HouseholdMember member;
-  member.member_id = String(Require(object, "member_id"), "member_id");
-  if (member.member_id.empty() || member.member_id.size() > 64) {
-    throw FieldError("'member_id' must be 1 to 64 characters");
+  if (const auto* array = json.if_array()) {
+    if (array->size() != 5) throw FieldError("a household member must have 5 fields");
+    member.member_id = MemberId((*array)[0]);
+    member.relationship = EnumField<Relationship>((*array)[1], "relationship", kRelationshipNames);
+    member.sex = EnumField<Sex>((*array)[2], "sex", kSexNames);
+    member.birth_year = static_cast<int>(Integer((*array)[3], "birth_year"));
+    member.vulnerabilities = EnumSet<Vulnerability>((*array)[4], "vulnerabilities", kVulnerabilityNames);
+    return member;
   }
+  const auto& object = AsObject(json, "household member");
+  member.member_id = MemberId(Require(object, "member_id"));
   member.relationship = GetEnum<Relationship>(object, "relationship", kRelationshipNames).value_or(Relationship::kPrincipal);
   member.sex = GetEnum<Sex>(object, "sex", kSexNames).value_or(Sex::kUnknown);
   member.birth_year = GetInt(object, "birth_year");

@@ -51,3 +51,19 @@ TEST_CASE("dates and instants parse strictly", "[workflow][codec]") {
 }
 
 }  // namespace returnflow::testing
+
+namespace returnflow::testing {
+
+TEST_CASE("household members round-trip in the compact form and are read from objects too", "[workflow][codec]") {
+  const HouseholdMember member{"m2", Relationship::kDependant, Sex::kFemale, 2016, {Vulnerability::kSeparatedChild}};
+  const auto compact = boost::json::value_from(member);
+  CHECK(boost::json::serialize(compact) == R"(["m2","dependant","female",2016,["separated_child"]])");
+  CHECK(boost::json::value_to<HouseholdMember>(compact) == member);
+  const auto object = boost::json::parse(
+      R"({"member_id":"m2","relationship":"dependant","sex":"female","birth_year":2016,"vulnerabilities":["separated_child"]})");
+  CHECK(boost::json::value_to<HouseholdMember>(object) == member);
+  CHECK_THROWS_WITH(boost::json::value_to<HouseholdMember>(boost::json::parse(R"(["m2","dependant"])")),
+                    Catch::Contains("5 fields"));
+}
+
+}  // namespace returnflow::testing
