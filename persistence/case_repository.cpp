@@ -10,6 +10,7 @@
 #include "persistence/case_rows.hpp"
 #include "persistence/deadlines.hpp"
 #include "persistence/internal.hpp"
+#include "persistence/pg_statements.hpp"
 #include "persistence/repository.hpp"
 
 namespace returnflow::persistence {
@@ -110,53 +111,105 @@ struct HistoryRowInput {
   long long version_after = 0;
 };
 
-void InsertHistoryRow(soci::session& sql, const HistoryRowInput& row) {
+constexpr const char* kInsertHistorySql =
+    "INSERT INTO case_events (case_id, sequence, source, event_id, type, actor, occurred_at, recorded_at, payload, "
+    "request_hash, verdict, reason, states_before, states_after, changes, allowed_events, version_after) VALUES "
+    "(:h_case_id, :h_sequence, :h_source, :h_event_id, :h_type, :h_actor, :h_occurred_at, :h_recorded_at, :h_payload, "
+    ":h_request_hash, :h_verdict, :h_reason, :h_states_before, :h_states_after, :h_changes, :h_allowed_events, "
+    ":h_version_after)";
+
+void BindHistory(soci::statement& statement, const HistoryRowInput& row) {
+  statement.exchange(soci::use(row.case_id, "h_case_id"));
+  statement.exchange(soci::use(row.sequence, "h_sequence"));
+  statement.exchange(soci::use(row.source, "h_source"));
+  statement.exchange(soci::use(row.event_id, "h_event_id"));
+  statement.exchange(soci::use(row.type, "h_type"));
+  statement.exchange(soci::use(row.actor, "h_actor"));
+  statement.exchange(soci::use(row.occurred_at, "h_occurred_at"));
+  statement.exchange(soci::use(row.recorded_at, "h_recorded_at"));
+  statement.exchange(soci::use(row.payload, "h_payload"));
+  statement.exchange(soci::use(row.request_hash, "h_request_hash"));
+  statement.exchange(soci::use(row.verdict, "h_verdict"));
+  statement.exchange(soci::use(row.reason, "h_reason"));
+  statement.exchange(soci::use(row.states_before, "h_states_before"));
+  statement.exchange(soci::use(row.states_after, "h_states_after"));
+  statement.exchange(soci::use(row.changes, "h_changes"));
+  statement.exchange(soci::use(row.allowed_events, "h_allowed_events"));
+  statement.exchange(soci::use(row.version_after, "h_version_after"));
+}
+
+/// Executes a statement that inserts a history row; a constraint violation means the same (source,
+/// event_id) is being recorded for another case at this very moment (the only constraint a correct
+/// caller can hit): run the transaction again and find it.
+void ExecuteHistoryInsert(soci::statement& statement) {
   try {
-    sql << "INSERT INTO case_events (case_id, sequence, source, event_id, type, actor, occurred_at, recorded_at, "
-           "payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events, "
-           "version_after) VALUES (:case_id, :sequence, :source, :event_id, :type, :actor, :occurred_at, "
-           ":recorded_at, :payload, :request_hash, :verdict, :reason, :states_before, :states_after, :changes, "
-           ":allowed_events, :version_after)",
-        soci::use(row.case_id, "case_id"), soci::use(row.sequence, "sequence"), soci::use(row.source, "source"),
-        soci::use(row.event_id, "event_id"), soci::use(row.type, "type"), soci::use(row.actor, "actor"),
-        soci::use(row.occurred_at, "occurred_at"), soci::use(row.recorded_at, "recorded_at"),
-        soci::use(row.payload, "payload"), soci::use(row.request_hash, "request_hash"),
-        soci::use(row.verdict, "verdict"), soci::use(row.reason, "reason"),
-        soci::use(row.states_before, "states_before"), soci::use(row.states_after, "states_after"),
-        soci::use(row.changes, "changes"), soci::use(row.allowed_events, "allowed_events"),
-        soci::use(row.version_after, "version_after");
+    statement.execute(true);
   } catch (...) {
-    // The only constraint a correct caller can hit is the (source, event_id) key, when the same event
-    // is being recorded for another case at this very moment: run again and find it.
     if (internal::IsConstraintViolation()) throw internal::RetryTransaction{};
     throw;
   }
 }
 
+void InsertHistoryRow(soci::session& sql, const HistoryRowInput& row) {
+  soci::statement statement(sql);
+  BindHistory(statement, row);
+  internal::PrepareOnce(statement, kInsertHistorySql);
+  ExecuteHistoryInsert(statement);
+}
+
 /// The body of Apply, inside a transaction that the caller owns.
-ApplyOutcome ApplyInTransaction(soci::session& sql, Backend backend, const std::string& case_id,
+ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const std::string& case_id,
                                 const IncomingEvent& incoming, const std::string& payload,
                                 const std::string& request_hash) {
   // One round trip takes the case lock and looks up the idempotency key. A concurrent duplicate for this
   // case waits on the lock; if the join, evaluated from the statement's snapshot, missed the first
   // delivery's row, the unique key on (source, event_id) stops the insert and the retry finds it.
+  const Backend backend = database.GetBackend();
+  if (backend == Backend::kPostgresql) database.EnsurePrepared(sql, &internal::PreparePostgresStatements);
   CaseRow row;
+  bool found = false;
   std::string seen_hash;
   soci::indicator seen_indicator = soci::i_null;
-  std::string query =
-      "SELECT c.case_id, c.programme, c.host_country, c.origin_country, c.office, c.partners, c.stage, "
-      "c.active_states, c.saved_state, c.vulnerability_flags, c.version, c.last_sequence, c.created_at, c.updated_at, "
-      "c.stage_entered_at, c.next_deadline, e.request_hash FROM cases c LEFT JOIN case_events e "
-      "ON e.source = :source AND e.event_id = :event_id WHERE c.case_id = :case_id";
-  if (backend == Backend::kPostgresql) query += " FOR UPDATE OF c";
-  sql << query, soci::use(incoming.source, "source"), soci::use(incoming.event_id, "event_id"),
-      soci::use(case_id, "case_id"), soci::into(row.case_id), soci::into(row.programme), soci::into(row.host_country),
-      soci::into(row.origin_country), soci::into(row.office), soci::into(row.partners), soci::into(row.stage),
-      soci::into(row.active_states), soci::into(row.saved_state), soci::into(row.vulnerability_flags),
-      soci::into(row.version), soci::into(row.last_sequence), soci::into(row.created_at), soci::into(row.updated_at),
-      soci::into(row.stage_entered_at), soci::into(row.next_deadline, row.next_deadline_indicator),
-      soci::into(seen_hash, seen_indicator);
-  if (!sql.got_data()) {
+  if (backend == Backend::kPostgresql) {
+    internal::PgRows rows(sql, internal::kPgApplyLock,
+                          {incoming.source.c_str(), incoming.event_id.c_str(), case_id.c_str()});
+    found = rows.Count() == 1;
+    if (found) {
+      row.case_id = rows.Text(0, 0);
+      row.programme = rows.Text(0, 1);
+      row.host_country = rows.Text(0, 2);
+      row.origin_country = rows.Text(0, 3);
+      row.office = rows.Text(0, 4);
+      row.partners = rows.Text(0, 5);
+      row.stage = rows.Text(0, 6);
+      row.active_states = rows.Text(0, 7);
+      row.saved_state = rows.Text(0, 8);
+      row.vulnerability_flags = static_cast<int>(rows.Number(0, 9));
+      row.version = rows.Number(0, 10);
+      row.last_sequence = rows.Number(0, 11);
+      row.created_at = rows.Number(0, 12);
+      row.updated_at = rows.Number(0, 13);
+      row.stage_entered_at = rows.Number(0, 14);
+      row.next_deadline_indicator = rows.IsNull(0, 15) ? soci::i_null : soci::i_ok;
+      if (!rows.IsNull(0, 15)) row.next_deadline = rows.Number(0, 15);
+      seen_indicator = rows.IsNull(0, 16) ? soci::i_null : soci::i_ok;
+      if (!rows.IsNull(0, 16)) seen_hash = rows.Text(0, 16);
+    }
+  } else {
+    sql << "SELECT c.case_id, c.programme, c.host_country, c.origin_country, c.office, c.partners, c.stage, "
+           "c.active_states, c.saved_state, c.vulnerability_flags, c.version, c.last_sequence, c.created_at, "
+           "c.updated_at, c.stage_entered_at, c.next_deadline, e.request_hash FROM cases c LEFT JOIN case_events e "
+           "ON e.source = :source AND e.event_id = :event_id WHERE c.case_id = :case_id",
+        soci::use(incoming.source, "source"), soci::use(incoming.event_id, "event_id"), soci::use(case_id, "case_id"),
+        soci::into(row.case_id), soci::into(row.programme), soci::into(row.host_country),
+        soci::into(row.origin_country), soci::into(row.office), soci::into(row.partners), soci::into(row.stage),
+        soci::into(row.active_states), soci::into(row.saved_state), soci::into(row.vulnerability_flags),
+        soci::into(row.version), soci::into(row.last_sequence), soci::into(row.created_at), soci::into(row.updated_at),
+        soci::into(row.stage_entered_at), soci::into(row.next_deadline, row.next_deadline_indicator),
+        soci::into(seen_hash, seen_indicator);
+    found = sql.got_data();
+  }
+  if (!found) {
     throw PersistenceError(ErrorKind::kNotFound, fmt::format("apply case={}: not_found", case_id));
   }
   if (seen_indicator != soci::i_ok) {
@@ -202,38 +255,112 @@ ApplyOutcome ApplyInTransaction(soci::session& sql, Backend backend, const std::
   history.changes = JoinList(result.changes);
   history.allowed_events = JoinList(ToStrings(result.allowed_events));
   history.version_after = outcome.version;
-  InsertHistoryRow(sql, history);
+  // Values of the case update, bound by reference below.
+  std::string stage, saved, active_states;
+  long long stage_entered_at = 0, next_deadline = 0;
+  soci::indicator deadline_indicator = soci::i_null;
+  int flags = 0;
+  const auto& context = machine.Context();
+  if (applied) {
+    stage = std::string(machine.Stage());
+    stage_entered_at = stage == stage_before ? row.stage_entered_at : history.occurred_at;
+    if (const auto deadline = NextDeadline(stage, context, FromMicros(stage_entered_at))) {
+      next_deadline = ToMicros(*deadline);
+      deadline_indicator = soci::i_ok;
+    }
+    saved = machine.Save();
+    active_states = JoinList(machine.ActiveStates());
+    flags = internal::VulnerabilityBits(HouseholdVulnerabilities(context));
+  }
 
   long long updated_version = 0;
-  if (applied) {
-    const std::string stage(machine.Stage());
-    const auto& context = machine.Context();
-    const long long stage_entered_at = stage == stage_before ? row.stage_entered_at : history.occurred_at;
-    const auto deadline = NextDeadline(stage, context, FromMicros(stage_entered_at));
-    long long next_deadline = deadline ? ToMicros(*deadline) : 0;
-    soci::indicator deadline_indicator = deadline ? soci::i_ok : soci::i_null;
-    const std::string saved = machine.Save();
-    const std::string active_states = JoinList(machine.ActiveStates());
-    const int flags = internal::VulnerabilityBits(HouseholdVulnerabilities(context));
-    sql << "UPDATE cases SET version = version + 1, last_sequence = :sequence, saved_state = :saved, stage = :stage, "
-           "active_states = :active_states, vulnerability_flags = :flags, host_country = :host, "
-           "origin_country = :origin, updated_at = :now, stage_entered_at = :stage_entered_at, "
-           "next_deadline = :deadline WHERE case_id = :case_id AND version = :version AND "
-           "last_sequence = :last_sequence RETURNING version",
-        soci::use(outcome.sequence, "sequence"), soci::use(saved, "saved"), soci::use(stage, "stage"),
-        soci::use(active_states, "active_states"), soci::use(flags, "flags"), soci::use(context.host_country, "host"),
-        soci::use(context.origin_country, "origin"), soci::use(now, "now"),
-        soci::use(stage_entered_at, "stage_entered_at"), soci::use(next_deadline, deadline_indicator, "deadline"),
-        soci::use(case_id, "case_id"), soci::use(row.version, "version"), soci::use(row.last_sequence, "last_sequence"),
-        soci::into(updated_version);
+  bool updated = false;
+  if (backend == Backend::kPostgresql) {
+    // The history insert rides in the same statement as the case update (a data-modifying CTE), one
+    // plan prepared at connect time: one round trip, no parsing per event.
+    const std::string sequence_text = std::to_string(history.sequence),
+                      occurred_text = std::to_string(history.occurred_at),
+                      recorded_text = std::to_string(history.recorded_at),
+                      version_after_text = std::to_string(history.version_after),
+                      version_text = std::to_string(row.version),
+                      last_sequence_text = std::to_string(row.last_sequence);
+    std::vector<const char*> parameters{history.case_id.c_str(),
+                                        sequence_text.c_str(),
+                                        history.source.c_str(),
+                                        history.event_id.c_str(),
+                                        history.type.c_str(),
+                                        history.actor.c_str(),
+                                        occurred_text.c_str(),
+                                        recorded_text.c_str(),
+                                        history.payload.c_str(),
+                                        history.request_hash.c_str(),
+                                        history.verdict.c_str(),
+                                        history.reason.c_str(),
+                                        history.states_before.c_str(),
+                                        history.states_after.c_str(),
+                                        history.changes.c_str(),
+                                        history.allowed_events.c_str(),
+                                        version_after_text.c_str(),
+                                        sequence_text.c_str(),
+                                        case_id.c_str(),
+                                        version_text.c_str(),
+                                        last_sequence_text.c_str()};
+    const std::string flags_text = std::to_string(flags), now_text = std::to_string(now),
+                      stage_entered_text = std::to_string(stage_entered_at),
+                      deadline_text = std::to_string(next_deadline);
+    if (applied) {
+      for (const char* value :
+           {saved.c_str(), stage.c_str(), active_states.c_str(), flags_text.c_str(), context.host_country.c_str(),
+            context.origin_country.c_str(), now_text.c_str(), stage_entered_text.c_str()}) {
+        parameters.push_back(value);
+      }
+      parameters.push_back(deadline_indicator == soci::i_ok ? deadline_text.c_str() : nullptr);
+    }
+    try {
+      internal::PgRows rows(sql, applied ? internal::kPgApplyApplied : internal::kPgApplyRejected, parameters);
+      updated = rows.Count() == 1;
+      if (updated) updated_version = rows.Number(0, 0);
+    } catch (...) {
+      if (internal::IsConstraintViolation()) throw internal::RetryTransaction{};
+      throw;
+    }
   } else {
-    // A rejection changes nothing about the case but the position of its history.
-    sql << "UPDATE cases SET last_sequence = :sequence WHERE case_id = :case_id AND version = :version AND "
-           "last_sequence = :last_sequence RETURNING version",
-        soci::use(outcome.sequence, "sequence"), soci::use(case_id, "case_id"), soci::use(row.version, "version"),
-        soci::use(row.last_sequence, "last_sequence"), soci::into(updated_version);
+    InsertHistoryRow(sql, history);
+    soci::statement statement(sql);
+    std::string text;
+    if (applied) {
+      text =
+          "UPDATE cases SET version = version + 1, last_sequence = :sequence, saved_state = :saved, stage = :stage, "
+          "active_states = :active_states, vulnerability_flags = :flags, host_country = :host, "
+          "origin_country = :origin, updated_at = :now, stage_entered_at = :stage_entered_at, "
+          "next_deadline = :deadline WHERE case_id = :case_id AND version = :version AND "
+          "last_sequence = :last_sequence RETURNING version";
+      statement.exchange(soci::use(outcome.sequence, "sequence"));
+      statement.exchange(soci::use(saved, "saved"));
+      statement.exchange(soci::use(stage, "stage"));
+      statement.exchange(soci::use(active_states, "active_states"));
+      statement.exchange(soci::use(flags, "flags"));
+      statement.exchange(soci::use(context.host_country, "host"));
+      statement.exchange(soci::use(context.origin_country, "origin"));
+      statement.exchange(soci::use(now, "now"));
+      statement.exchange(soci::use(stage_entered_at, "stage_entered_at"));
+      statement.exchange(soci::use(next_deadline, deadline_indicator, "deadline"));
+    } else {
+      // A rejection changes nothing about the case but the position of its history.
+      text =
+          "UPDATE cases SET last_sequence = :sequence WHERE case_id = :case_id AND version = :version AND "
+          "last_sequence = :last_sequence RETURNING version";
+      statement.exchange(soci::use(outcome.sequence, "sequence"));
+    }
+    statement.exchange(soci::use(case_id, "case_id"));
+    statement.exchange(soci::use(row.version, "version"));
+    statement.exchange(soci::use(row.last_sequence, "last_sequence"));
+    statement.exchange(soci::into(updated_version));
+    internal::PrepareOnce(statement, text);
+    statement.execute(true);
+    updated = statement.got_data();
   }
-  if (!sql.got_data() || updated_version != outcome.version) {
+  if (!updated || updated_version != outcome.version) {
     // Cannot happen while the lock discipline holds; if it ever does, it is a lost race, never an overwrite.
     throw PersistenceError(ErrorKind::kConflict, fmt::format("apply case={}: conflict (concurrent update)", case_id));
   }
@@ -523,7 +650,7 @@ ApplyOutcome CaseRepository::Apply(std::string_view case_id_view, const Incoming
   ApplyOutcome outcome;
   try {
     database_.WriteTransaction("apply", [&](soci::session& sql) {
-      outcome = ApplyInTransaction(sql, database_.GetBackend(), case_id, incoming, payload, request_hash);
+      outcome = ApplyInTransaction(sql, database_, case_id, incoming, payload, request_hash);
     });
   } catch (...) {
     Database::Rethrow("apply", case_id);
@@ -572,9 +699,8 @@ std::vector<GroupItemResult> CaseRepository::ApplyGroup(const std::vector<GroupI
         for (int attempt = 1;; ++attempt) {
           sql << "SAVEPOINT group_item";
           try {
-            results[index].outcome =
-                ApplyInTransaction(sql, database_.GetBackend(), items[index].case_id, items[index].event,
-                                   prepared[index].payload, prepared[index].request_hash);
+            results[index].outcome = ApplyInTransaction(sql, database_, items[index].case_id, items[index].event,
+                                                        prepared[index].payload, prepared[index].request_hash);
             sql << "RELEASE SAVEPOINT group_item";
             break;
           } catch (...) {

@@ -14,6 +14,7 @@
 
 #include "persistence/internal.hpp"
 #include "persistence/migrations/migrations.hpp"
+#include "persistence/pg_statements.hpp"
 #include "workflow/case.hpp"
 
 namespace returnflow::persistence {
@@ -178,8 +179,10 @@ Database::Database(DatabaseOptions options) : options_(std::move(options)) {
   }
   pool_ = std::make_unique<soci::connection_pool>(options_.pool_size);
   broken_ = std::make_unique<std::atomic<bool>[]>(options_.pool_size);
+  prepared_ = std::make_unique<std::atomic<bool>[]>(options_.pool_size);
   for (std::size_t position = 0; position < options_.pool_size; ++position) {
     broken_[position].store(false);
+    prepared_[position].store(false);
     try {
       Connect(pool_->at(position));
     } catch (const soci::soci_error&) {
@@ -218,6 +221,7 @@ void Database::Reconnect(std::size_t position) {
   } catch (...) {
     // The old connection is being thrown away; a failure to close it cleanly changes nothing.
   }
+  prepared_[position].store(false);
   Connect(sql);
   broken_[position].store(false);
   spdlog::warn("database: session {} reconnected", position);
@@ -355,6 +359,18 @@ void Database::Rethrow(std::string_view operation, std::string_view case_id) {
   } catch (const std::exception&) {
     throw PersistenceError(ErrorKind::kInvalidData,
                            Describe(operation, case_id, ErrorKind::kInvalidData, "stored data"));
+  }
+}
+
+void Database::EnsurePrepared(soci::session& sql, void (*prepare)(soci::session&)) {
+  for (std::size_t position = 0; position < options_.pool_size; ++position) {
+    if (&pool_->at(position) != &sql) continue;
+    // The session is leased to the caller alone, so the flag needs no lock of its own.
+    if (!prepared_[position].load()) {
+      prepare(sql);
+      prepared_[position].store(true);
+    }
+    return;
   }
 }
 

@@ -138,6 +138,11 @@ class Database {
   /// same error mapping and reconnection.
   void Read(std::string_view operation, const std::function<void(soci::session&)>& work);
 
+  /// Runs `prepare` on the leased session `sql` once per connection (again after a reconnect), for
+  /// statements prepared server-side with SQL PREPARE, which live as long as the connection. Used by
+  /// the repositories; callers hold the lease.
+  void EnsurePrepared(soci::session& sql, void (*prepare)(soci::session&));
+
   /// Maps any exception from SOCI or the standard library to a PersistenceError; used by repositories.
   [[noreturn]] static void Rethrow(std::string_view operation, std::string_view case_id = {});
 
@@ -151,6 +156,7 @@ class Database {
   Backend backend_;
   std::unique_ptr<soci::connection_pool> pool_;
   std::unique_ptr<std::atomic<bool>[]> broken_;
+  std::unique_ptr<std::atomic<bool>[]> prepared_;
   std::atomic<std::size_t> in_use_{0};
   /// SQLite has one writer at a time; threads of this process queue here instead of spinning in
   /// SQLite's busy handler. Other processes are still kept out by BEGIN IMMEDIATE and busy_timeout.

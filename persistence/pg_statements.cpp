@@ -1,0 +1,89 @@
+#include "persistence/pg_statements.hpp"
+
+#include <libpq-fe.h>
+#include <soci/postgresql/soci-postgresql.h>
+
+#include <cstdlib>
+
+namespace returnflow::persistence::internal {
+namespace {
+
+// Same SQL as the portable path in case_repository.cpp; keep them in step.
+constexpr const char* kPrepareLock =
+    "PREPARE rf_apply_lock (text, text, text) AS "
+    "SELECT c.case_id, c.programme, c.host_country, c.origin_country, c.office, c.partners, c.stage, "
+    "c.active_states, c.saved_state, c.vulnerability_flags, c.version, c.last_sequence, c.created_at, c.updated_at, "
+    "c.stage_entered_at, c.next_deadline, e.request_hash FROM cases c LEFT JOIN case_events e "
+    "ON e.source = $1 AND e.event_id = $2 WHERE c.case_id = $3 FOR UPDATE OF c";
+
+#define RF_HISTORY_INSERT                                                                                       \
+  "WITH history AS (INSERT INTO case_events (case_id, sequence, source, event_id, type, actor, occurred_at, "   \
+  "recorded_at, payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events, " \
+  "version_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)) "
+#define RF_HISTORY_TYPES \
+  "text, bigint, text, text, text, text, bigint, bigint, text, text, text, text, text, text, text, text, bigint"
+
+// $18 sequence, $19 case id, $20 version, $21 last sequence, then the applied-only values.
+constexpr const char* kPrepareApplied =
+    "PREPARE rf_apply_applied (" RF_HISTORY_TYPES
+    ", bigint, text, bigint, bigint, text, text, text, integer, text, text, bigint, bigint, bigint) "
+    "AS " RF_HISTORY_INSERT
+    "UPDATE cases SET version = version + 1, last_sequence = $18, saved_state = $22, stage = $23, "
+    "active_states = $24, vulnerability_flags = $25, host_country = $26, origin_country = $27, updated_at = $28, "
+    "stage_entered_at = $29, next_deadline = $30 "
+    "WHERE case_id = $19 AND version = $20 AND last_sequence = $21 RETURNING version";
+
+constexpr const char* kPrepareRejected =
+    "PREPARE rf_apply_rejected (" RF_HISTORY_TYPES ", bigint, text, bigint, bigint) AS " RF_HISTORY_INSERT
+    "UPDATE cases SET last_sequence = $18 WHERE case_id = $19 AND version = $20 AND last_sequence = $21 "
+    "RETURNING version";
+
+#undef RF_HISTORY_INSERT
+#undef RF_HISTORY_TYPES
+
+PGconn* Connection(soci::session& sql) {
+  return static_cast<soci::postgresql_session_backend*>(sql.get_backend())->conn_;
+}
+
+}  // namespace
+
+void PreparePostgresStatements(soci::session& sql) {
+  sql << kPrepareLock;
+  sql << kPrepareApplied;
+  sql << kPrepareRejected;
+}
+
+PgRows::PgRows(soci::session& sql, const char* statement, const std::vector<const char*>& parameters) {
+  PGresult* result = PQexecPrepared(Connection(sql), statement, static_cast<int>(parameters.size()), parameters.data(),
+                                    nullptr, nullptr, 0);
+  const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    const char* sqlstate = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    std::string state = sqlstate ? sqlstate : "08006";  // no result at all: the connection is gone
+    if (PQstatus(Connection(sql)) == CONNECTION_BAD) state = "08006";
+    if (result) PQclear(result);
+    // The same exception SOCI throws, so error mapping, retries and reconnection treat both alike. The
+    // server's message is not carried: it can quote values.
+    throw soci::postgresql_soci_error("prepared statement failed", state.c_str());
+  }
+  result_ = result;
+}
+
+PgRows::~PgRows() { PQclear(static_cast<PGresult*>(result_)); }
+
+int PgRows::Count() const { return PQntuples(static_cast<const PGresult*>(result_)); }
+
+bool PgRows::IsNull(int row, int column) const {
+  return PQgetisnull(static_cast<const PGresult*>(result_), row, column) != 0;
+}
+
+std::string PgRows::Text(int row, int column) const {
+  const auto* result = static_cast<const PGresult*>(result_);
+  return std::string(PQgetvalue(result, row, column), PQgetlength(result, row, column));
+}
+
+long long PgRows::Number(int row, int column) const {
+  return std::strtoll(PQgetvalue(static_cast<const PGresult*>(result_), row, column), nullptr, 10);
+}
+
+}  // namespace returnflow::persistence::internal
