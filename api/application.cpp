@@ -183,7 +183,8 @@ Application::Application(persistence::Database& database, const config::Settings
       workflow_json_(json::serialize(workflow::DefinitionToJson(workflow::GetDefinition()))),
       openapi_json_(json::serialize(OpenApiDocument())) {
   if (settings.group_commit.enabled) {
-    committer_ = std::make_unique<GroupCommitter>(cases_, workers_, static_cast<int>(database.PoolSize()),
+    committer_ = std::make_unique<GroupCommitter>(cases_, workers_,
+                                                  settings.group_commit.EffectiveMaxInFlight(static_cast<int>(database.PoolSize())),
                                                   static_cast<std::size_t>(settings.group_commit.max_group), &metrics_);
   }
 }

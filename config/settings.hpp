@@ -1,6 +1,7 @@
 #pragma once
 /// Runtime settings of the engine: a TOML file plus RETURNFLOW_* environment overrides, over defaults
 /// that work with no configuration at all (embedded SQLite in the working directory, 127.0.0.1:8080).
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +34,10 @@ struct ServerSettings {
 struct GroupCommitSettings {
   bool enabled = true;
   int max_group = 64;  ///< events in one transaction
+  /// Group transactions committing at once; 0 = the database pool size. Fewer groups in flight make
+  /// each group larger under load (fewer commits and WAL flushes per event).
+  int max_in_flight = 0;
+  int EffectiveMaxInFlight(int pool_size) const { return max_in_flight > 0 ? std::min(max_in_flight, pool_size) : pool_size; }
 };
 
 struct DatabaseSettings {

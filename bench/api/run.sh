@@ -5,7 +5,7 @@
 # the same server, and prints events/s, latency percentiles, server peak RSS and the ratios. Then a
 # paced run at half of the group-commit peak for its p99, and SQLite figures alongside.
 #
-#   bench/api/run.sh                 # CLIENTS=32 SECONDS_PER_RUN=20 CASES=512 POOL=8 IO_THREADS=2
+#   bench/api/run.sh                 # CLIENTS=32 SECONDS_PER_RUN=20 CASES=512 POOL=8 IO_THREADS=2 IN_FLIGHT=0
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -14,6 +14,7 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 CASES=${CASES:-512}
 POOL=${POOL:-8}
 IO_THREADS=${IO_THREADS:-2}
+IN_FLIGHT=${IN_FLIGHT:-0}   # group transactions committing at once; 0 = the pool size
 BUILD_DIR=${BUILD_DIR:-build}
 
 ./scripts/install-deps.sh
@@ -47,6 +48,7 @@ start_server() {
   admin=$(cd "$workdir" && "$RETURNFLOW" token create --database "$database" --name "bench-admin-$RANDOM$RANDOM" --role admin 2>/dev/null)
   (cd "$workdir" && RETURNFLOW_DATABASE=$database RETURNFLOW_GROUP_COMMIT=$group_commit RETURNFLOW_ACCESS_LOG=false \
      RETURNFLOW_LOG_LEVEL=warn RETURNFLOW_DB_POOL_SIZE=$POOL RETURNFLOW_IO_THREADS=$IO_THREADS \
+     RETURNFLOW_GROUP_COMMIT_IN_FLIGHT=$IN_FLIGHT \
      exec "$RETURNFLOW" serve --listen "127.0.0.1:$port" >"$workdir/server.log" 2>&1) &
   server_pid=$!
   for _ in $(seq 1 200); do
@@ -73,7 +75,7 @@ run_api() {
 
 field() { grep "label=$1 " "$RESULTS" | tr ' ' '\n' | awk -F= -v key="$2" '$1 == key {print $2}'; }
 
-echo "== PostgreSQL, $CLIENTS clients, ${SECONDS_PER_RUN}s per run, $CASES cases, pool $POOL, io threads $IO_THREADS"
+echo "== PostgreSQL, $CLIENTS clients, ${SECONDS_PER_RUN}s per run, $CASES cases, pool $POOL, io threads $IO_THREADS, groups in flight $IN_FLIGHT"
 run_api pg_one_tx_per_event "$PG_URL" false
 run_api pg_group_commit "$PG_URL" true
 

@@ -269,6 +269,17 @@ TEST_CASE("settings: zero-config defaults, TOML file, environment overrides, cle
   CHECK(overridden.database.url == "postgresql://u@127.0.0.1:5432/db");
   CHECK(overridden.server.listen_port == 7070);
 
+  // Group transactions in flight: 0 means the pool size, and never more than the pool.
+  CHECK(defaults.group_commit.EffectiveMaxInFlight(8) == 8);
+  auto in_flight = config::LoadSettingsFromString("[group_commit]\nmax_in_flight = 2\n", "test.toml", NoEnvironment());
+  CHECK(in_flight.group_commit.EffectiveMaxInFlight(8) == 2);
+  CHECK(in_flight.group_commit.EffectiveMaxInFlight(1) == 1);
+  auto in_flight_environment = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "RETURNFLOW_GROUP_COMMIT_IN_FLIGHT") return "3";
+    return std::nullopt;
+  };
+  CHECK(config::LoadSettings(std::nullopt, in_flight_environment).group_commit.max_in_flight == 3);
+
   auto error_of = [](std::string_view text) {
     try {
       config::LoadSettingsFromString(text, "bad.toml", NoEnvironment());
