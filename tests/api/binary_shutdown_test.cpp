@@ -372,14 +372,7 @@ TEST_CASE("returnflow serve on SIGTERM with clients posting: exits 0 and every a
   persistence::CaseRepository repository(reopened);
   int checked = 0;
   for (int index = 0; index < kClients; ++index) {
-    std::set<std::string> durable;
-    std::int64_t after = 0;
-    for (;;) {
-      auto page = repository.History(cases[index], after, persistence::kMaxPageSize);
-      for (const auto& entry : page) durable.insert(entry.event_id);
-      if (page.size() < persistence::kMaxPageSize) break;
-      after = page.back().sequence;
-    }
+    const auto durable = test::RecordedEventIds(repository, cases[index]);
     for (const auto& id : acknowledged[index]) {
       CHECK(durable.contains(id));
       ++checked;

@@ -71,14 +71,7 @@ TEST_CASE("SIGTERM with requests in flight: nothing acknowledged is lost and the
     int checked = 0;
     for (int index = 0; index < kClients; ++index) {
       CHECK(errors[index] == 0);
-      std::set<std::string> durable;
-      std::int64_t after = 0;
-      for (;;) {
-        auto page = repository.History(cases[index], after, persistence::kMaxPageSize);
-        for (const auto& entry : page) durable.insert(entry.event_id);
-        if (page.size() < persistence::kMaxPageSize) break;
-        after = page.back().sequence;
-      }
+      const auto durable = RecordedEventIds(repository, cases[index]);
       for (const auto& id : acknowledged[index]) {
         CHECK(durable.contains(id));
         ++checked;

@@ -187,4 +187,16 @@ json::object CloudEvent(const std::string& type, const std::string& subject, jso
                       {"data", std::move(data)}};
 }
 
+std::set<std::string> RecordedEventIds(persistence::CaseRepository& repository, const std::string& case_id) {
+  std::set<std::string> recorded;
+  std::int64_t after = 0;
+  for (;;) {
+    auto page = repository.History(case_id, after, persistence::kMaxPageSize);
+    for (const auto& entry : page) recorded.insert(entry.event_id);
+    if (page.size() < persistence::kMaxPageSize) break;
+    after = page.back().sequence;
+  }
+  return recorded;
+}
+
 }  // namespace returnflow::test

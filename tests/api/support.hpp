@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 
 #include "api/service.hpp"
 #include "config/settings.hpp"
+#include "persistence/repository.hpp"
 
 namespace returnflow::test {
 
@@ -96,5 +98,8 @@ boost::json::object CloudEvent(const std::string& type, const std::string& subje
 /// The backends every HTTP test runs on; PostgreSQL needs RETURNFLOW_TEST_PG_URL (the test fails
 /// clearly when it is unset).
 std::vector<Backend> Backends();
+
+/// The event ids recorded in a case's history, read page by page.
+std::set<std::string> RecordedEventIds(persistence::CaseRepository& repository, const std::string& case_id);
 
 }  // namespace returnflow::test
