@@ -157,6 +157,114 @@ void InsertHistoryRow(soci::session& sql, const HistoryRowInput& row) {
   ExecuteHistoryInsert(statement);
 }
 
+/// Columns offset..offset+15 of a lock statement's row (kCaseColumns, in that order) into a CaseRow.
+void CaseRowFromPg(const internal::PgRows& rows, int at, int offset, CaseRow& row) {
+  row.case_id = rows.Text(at, offset + 0);
+  row.programme = rows.Text(at, offset + 1);
+  row.host_country = rows.Text(at, offset + 2);
+  row.origin_country = rows.Text(at, offset + 3);
+  row.office = rows.Text(at, offset + 4);
+  row.partners = rows.Text(at, offset + 5);
+  row.stage = rows.Text(at, offset + 6);
+  row.active_states = rows.Text(at, offset + 7);
+  row.saved_state = rows.Text(at, offset + 8);
+  row.vulnerability_flags = static_cast<int>(rows.Number(at, offset + 9));
+  row.version = rows.Number(at, offset + 10);
+  row.last_sequence = rows.Number(at, offset + 11);
+  row.created_at = rows.Number(at, offset + 12);
+  row.updated_at = rows.Number(at, offset + 13);
+  row.stage_entered_at = rows.Number(at, offset + 14);
+  row.next_deadline_indicator = rows.IsNull(at, offset + 15) ? soci::i_null : soci::i_ok;
+  row.next_deadline = rows.IsNull(at, offset + 15) ? 0 : rows.Number(at, offset + 15);
+}
+
+/// What applying one event writes: its history row and, when applied, the case's new values. The
+/// update is checked against the version and last sequence read under the lock.
+struct PlannedWrite {
+  HistoryRowInput history;
+  bool applied = false;
+  long long expected_version = 0, expected_last_sequence = 0;
+  std::string stage, saved, active_states, host_country, origin_country;
+  long long now = 0, stage_entered_at = 0, next_deadline = 0;
+  bool has_deadline = false;
+  int flags = 0;
+};
+
+/// The decision of Apply on a locked case row, shared by the one-event path and the batched group path:
+/// deduplicate on (source, event_id) (a replay returns the stored outcome; the same key with another
+/// request is a kConflict), check If-Match (kConflict), then restore the machine and apply the event.
+/// Returns false when `outcome` is a replay (nothing to write); true when `plan` must be written, and
+/// `outcome` is what the event's result will be once it is.
+bool PlanApply(soci::session& sql, const std::string& case_id, const IncomingEvent& incoming,
+               const std::string& payload, const std::string& request_hash, const CaseRow& row, bool seen,
+               ApplyOutcome& outcome, PlannedWrite& plan) {
+  if (!seen) {
+    // Nothing seen; fall through to apply.
+  } else if (auto stored = FindByIdempotencyKey(sql, incoming.source, incoming.event_id)) {
+    if (stored->request_hash != request_hash) {
+      throw PersistenceError(ErrorKind::kConflict,
+                             fmt::format("apply case={}: conflict (event id reused with different content)", case_id));
+    }
+    outcome = ReplayedOutcome(*stored);
+    return false;
+  }
+  if (incoming.expected_version && *incoming.expected_version != row.version) {
+    throw PersistenceError(ErrorKind::kConflict, fmt::format("apply case={}: conflict (version is {}, expected {})",
+                                                             case_id, row.version, *incoming.expected_version));
+  }
+
+  auto machine = workflow::Case::Restore(row.saved_state);
+  const std::string stage_before(machine.Stage());
+  auto result = machine.Apply(incoming.event, incoming.meta);
+  const bool applied = result.Applied();
+
+  outcome = ApplyOutcome{};
+  outcome.case_id = case_id;
+  outcome.sequence = row.last_sequence + 1;
+  outcome.version = applied ? row.version + 1 : row.version;
+  const long long now = ToMicros(Now());
+
+  plan = PlannedWrite{};
+  HistoryRowInput& history = plan.history;
+  history.case_id = case_id;
+  history.sequence = outcome.sequence;
+  history.source = incoming.source;
+  history.event_id = incoming.event_id;
+  history.type = incoming.type;
+  history.actor = incoming.meta.actor;
+  history.occurred_at = ToMicros(std::chrono::time_point_cast<std::chrono::microseconds>(incoming.meta.occurred_at));
+  history.recorded_at = now;
+  history.payload = payload;
+  history.request_hash = request_hash;
+  history.verdict = std::string(workflow::Name(result.verdict));
+  history.reason = result.reason;
+  history.states_before = JoinList(result.from);
+  history.states_after = JoinList(result.to);
+  history.changes = JoinList(result.changes);
+  history.allowed_events = JoinList(ToStrings(result.allowed_events));
+  history.version_after = outcome.version;
+  plan.applied = applied;
+  plan.expected_version = row.version;
+  plan.expected_last_sequence = row.last_sequence;
+  plan.now = now;
+  if (applied) {
+    const auto& context = machine.Context();
+    plan.stage = std::string(machine.Stage());
+    plan.stage_entered_at = plan.stage == stage_before ? row.stage_entered_at : history.occurred_at;
+    if (const auto deadline = NextDeadline(plan.stage, context, FromMicros(plan.stage_entered_at))) {
+      plan.next_deadline = ToMicros(*deadline);
+      plan.has_deadline = true;
+    }
+    plan.saved = machine.Save();
+    plan.active_states = JoinList(machine.ActiveStates());
+    plan.flags = internal::VulnerabilityBits(HouseholdVulnerabilities(context));
+    plan.host_country = context.host_country;
+    plan.origin_country = context.origin_country;
+  }
+  outcome.result = std::move(result);
+  return true;
+}
+
 /// The body of Apply, inside a transaction that the caller owns.
 ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const std::string& case_id,
                                 const IncomingEvent& incoming, const std::string& payload,
@@ -175,25 +283,8 @@ ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const st
                           {incoming.source.c_str(), incoming.event_id.c_str(), case_id.c_str()});
     found = rows.Count() == 1;
     if (found) {
-      row.case_id = rows.Text(0, 0);
-      row.programme = rows.Text(0, 1);
-      row.host_country = rows.Text(0, 2);
-      row.origin_country = rows.Text(0, 3);
-      row.office = rows.Text(0, 4);
-      row.partners = rows.Text(0, 5);
-      row.stage = rows.Text(0, 6);
-      row.active_states = rows.Text(0, 7);
-      row.saved_state = rows.Text(0, 8);
-      row.vulnerability_flags = static_cast<int>(rows.Number(0, 9));
-      row.version = rows.Number(0, 10);
-      row.last_sequence = rows.Number(0, 11);
-      row.created_at = rows.Number(0, 12);
-      row.updated_at = rows.Number(0, 13);
-      row.stage_entered_at = rows.Number(0, 14);
-      row.next_deadline_indicator = rows.IsNull(0, 15) ? soci::i_null : soci::i_ok;
-      if (!rows.IsNull(0, 15)) row.next_deadline = rows.Number(0, 15);
+      CaseRowFromPg(rows, 0, 0, row);
       seen_indicator = rows.IsNull(0, 16) ? soci::i_null : soci::i_ok;
-      if (!rows.IsNull(0, 16)) seen_hash = rows.Text(0, 16);
     }
   } else {
     sql << "SELECT c.case_id, c.programme, c.host_country, c.origin_country, c.office, c.partners, c.stage, "
@@ -212,66 +303,13 @@ ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const st
   if (!found) {
     throw PersistenceError(ErrorKind::kNotFound, fmt::format("apply case={}: not_found", case_id));
   }
-  if (seen_indicator != soci::i_ok) {
-    // Nothing seen; fall through to apply.
-  } else if (auto stored = FindByIdempotencyKey(sql, incoming.source, incoming.event_id)) {
-    if (stored->request_hash != request_hash) {
-      throw PersistenceError(ErrorKind::kConflict,
-                             fmt::format("apply case={}: conflict (event id reused with different content)", case_id));
-    }
-    return ReplayedOutcome(*stored);
-  }
-  if (incoming.expected_version && *incoming.expected_version != row.version) {
-    throw PersistenceError(ErrorKind::kConflict, fmt::format("apply case={}: conflict (version is {}, expected {})",
-                                                             case_id, row.version, *incoming.expected_version));
-  }
-
-  auto machine = workflow::Case::Restore(row.saved_state);
-  const std::string stage_before(machine.Stage());
-  auto result = machine.Apply(incoming.event, incoming.meta);
-  const bool applied = result.Applied();
-
   ApplyOutcome outcome;
-  outcome.case_id = case_id;
-  outcome.sequence = row.last_sequence + 1;
-  outcome.version = applied ? row.version + 1 : row.version;
-  const long long now = ToMicros(Now());
-
-  HistoryRowInput history;
-  history.case_id = case_id;
-  history.sequence = outcome.sequence;
-  history.source = incoming.source;
-  history.event_id = incoming.event_id;
-  history.type = incoming.type;
-  history.actor = incoming.meta.actor;
-  history.occurred_at = ToMicros(std::chrono::time_point_cast<std::chrono::microseconds>(incoming.meta.occurred_at));
-  history.recorded_at = now;
-  history.payload = payload;
-  history.request_hash = request_hash;
-  history.verdict = std::string(workflow::Name(result.verdict));
-  history.reason = result.reason;
-  history.states_before = JoinList(result.from);
-  history.states_after = JoinList(result.to);
-  history.changes = JoinList(result.changes);
-  history.allowed_events = JoinList(ToStrings(result.allowed_events));
-  history.version_after = outcome.version;
-  // Values of the case update, bound by reference below.
-  std::string stage, saved, active_states;
-  long long stage_entered_at = 0, next_deadline = 0;
-  soci::indicator deadline_indicator = soci::i_null;
-  int flags = 0;
-  const auto& context = machine.Context();
-  if (applied) {
-    stage = std::string(machine.Stage());
-    stage_entered_at = stage == stage_before ? row.stage_entered_at : history.occurred_at;
-    if (const auto deadline = NextDeadline(stage, context, FromMicros(stage_entered_at))) {
-      next_deadline = ToMicros(*deadline);
-      deadline_indicator = soci::i_ok;
-    }
-    saved = machine.Save();
-    active_states = JoinList(machine.ActiveStates());
-    flags = internal::VulnerabilityBits(HouseholdVulnerabilities(context));
+  PlannedWrite plan;
+  if (!PlanApply(sql, case_id, incoming, payload, request_hash, row, seen_indicator == soci::i_ok, outcome, plan)) {
+    return outcome;
   }
+  const HistoryRowInput& history = plan.history;
+  const bool applied = plan.applied;
 
   long long updated_version = 0;
   bool updated = false;
@@ -282,8 +320,8 @@ ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const st
                       occurred_text = std::to_string(history.occurred_at),
                       recorded_text = std::to_string(history.recorded_at),
                       version_after_text = std::to_string(history.version_after),
-                      version_text = std::to_string(row.version),
-                      last_sequence_text = std::to_string(row.last_sequence);
+                      version_text = std::to_string(plan.expected_version),
+                      last_sequence_text = std::to_string(plan.expected_last_sequence);
     std::vector<const char*> parameters{history.case_id.c_str(),
                                         sequence_text.c_str(),
                                         history.source.c_str(),
@@ -305,16 +343,16 @@ ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const st
                                         case_id.c_str(),
                                         version_text.c_str(),
                                         last_sequence_text.c_str()};
-    const std::string flags_text = std::to_string(flags), now_text = std::to_string(now),
-                      stage_entered_text = std::to_string(stage_entered_at),
-                      deadline_text = std::to_string(next_deadline);
+    const std::string flags_text = std::to_string(plan.flags), now_text = std::to_string(plan.now),
+                      stage_entered_text = std::to_string(plan.stage_entered_at),
+                      deadline_text = std::to_string(plan.next_deadline);
     if (applied) {
-      for (const char* value :
-           {saved.c_str(), stage.c_str(), active_states.c_str(), flags_text.c_str(), context.host_country.c_str(),
-            context.origin_country.c_str(), now_text.c_str(), stage_entered_text.c_str()}) {
+      for (const char* value : {plan.saved.c_str(), plan.stage.c_str(), plan.active_states.c_str(), flags_text.c_str(),
+                                plan.host_country.c_str(), plan.origin_country.c_str(), now_text.c_str(),
+                                stage_entered_text.c_str()}) {
         parameters.push_back(value);
       }
-      parameters.push_back(deadline_indicator == soci::i_ok ? deadline_text.c_str() : nullptr);
+      parameters.push_back(plan.has_deadline ? deadline_text.c_str() : nullptr);
     }
     try {
       internal::PgRows rows(sql, applied ? internal::kPgApplyApplied : internal::kPgApplyRejected, parameters);
@@ -328,6 +366,7 @@ ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const st
     InsertHistoryRow(sql, history);
     soci::statement statement(sql);
     std::string text;
+    soci::indicator deadline_indicator = plan.has_deadline ? soci::i_ok : soci::i_null;
     if (applied) {
       text =
           "UPDATE cases SET version = version + 1, last_sequence = :sequence, saved_state = :saved, stage = :stage, "
@@ -336,15 +375,15 @@ ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const st
           "next_deadline = :deadline WHERE case_id = :case_id AND version = :version AND "
           "last_sequence = :last_sequence RETURNING version";
       statement.exchange(soci::use(outcome.sequence, "sequence"));
-      statement.exchange(soci::use(saved, "saved"));
-      statement.exchange(soci::use(stage, "stage"));
-      statement.exchange(soci::use(active_states, "active_states"));
-      statement.exchange(soci::use(flags, "flags"));
-      statement.exchange(soci::use(context.host_country, "host"));
-      statement.exchange(soci::use(context.origin_country, "origin"));
-      statement.exchange(soci::use(now, "now"));
-      statement.exchange(soci::use(stage_entered_at, "stage_entered_at"));
-      statement.exchange(soci::use(next_deadline, deadline_indicator, "deadline"));
+      statement.exchange(soci::use(plan.saved, "saved"));
+      statement.exchange(soci::use(plan.stage, "stage"));
+      statement.exchange(soci::use(plan.active_states, "active_states"));
+      statement.exchange(soci::use(plan.flags, "flags"));
+      statement.exchange(soci::use(plan.host_country, "host"));
+      statement.exchange(soci::use(plan.origin_country, "origin"));
+      statement.exchange(soci::use(plan.now, "now"));
+      statement.exchange(soci::use(plan.stage_entered_at, "stage_entered_at"));
+      statement.exchange(soci::use(plan.next_deadline, deadline_indicator, "deadline"));
     } else {
       // A rejection changes nothing about the case but the position of its history.
       text =
@@ -353,8 +392,8 @@ ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const st
       statement.exchange(soci::use(outcome.sequence, "sequence"));
     }
     statement.exchange(soci::use(case_id, "case_id"));
-    statement.exchange(soci::use(row.version, "version"));
-    statement.exchange(soci::use(row.last_sequence, "last_sequence"));
+    statement.exchange(soci::use(plan.expected_version, "version"));
+    statement.exchange(soci::use(plan.expected_last_sequence, "last_sequence"));
     statement.exchange(soci::into(updated_version));
     internal::PrepareOnce(statement, text);
     statement.execute(true);
@@ -364,7 +403,6 @@ ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const st
     // Cannot happen while the lock discipline holds; if it ever does, it is a lost race, never an overwrite.
     throw PersistenceError(ErrorKind::kConflict, fmt::format("apply case={}: conflict (concurrent update)", case_id));
   }
-  outcome.result = std::move(result);
   return outcome;
 }
 
@@ -660,19 +698,270 @@ ApplyOutcome CaseRepository::Apply(std::string_view case_id_view, const Incoming
   return outcome;
 }
 
+namespace {
+
+/// One item of a group after the checks that need no database.
+struct PreparedItem {
+  std::string request_hash;
+  std::string payload;
+  bool ready = false;
+};
+
+/// Records the current exception (inside a catch) as the item's error, mapped like Apply's errors.
+void RecordItemError(GroupItemResult& result, const std::string& case_id) {
+  try {
+    Database::Rethrow("apply", case_id);
+  } catch (const PersistenceError& error) {
+    result.outcome.reset();
+    result.error = error.Kind();
+    result.error_message = error.what();
+  }
+}
+
+/// A PostgreSQL array literal, built element by element (text elements quoted and escaped).
+class PgArray {
+ public:
+  void AddText(std::string_view value) {
+    Separate();
+    text_ += '"';
+    for (const char ch : value) {
+      if (ch == '"' || ch == '\\') text_ += '\\';
+      text_ += ch;
+    }
+    text_ += '"';
+  }
+  void AddNumber(long long value) {
+    Separate();
+    text_ += std::to_string(value);
+  }
+  void AddBool(bool value) {
+    Separate();
+    text_ += value ? "t" : "f";
+  }
+  void AddNull() {
+    Separate();
+    text_ += "NULL";
+  }
+  const char* Finish() {
+    text_ += '}';
+    return text_.c_str();
+  }
+
+ private:
+  void Separate() {
+    if (!first_) text_ += ',';
+    first_ = false;
+  }
+  std::string text_ = "{";
+  bool first_ = true;
+};
+
+/// Set when the batched path gave up on a group (the transaction is rolled back).
+struct BatchFallback {};
+
+/// The PostgreSQL batched group path: one statement locks every case of the group (in case-id order) and
+/// reads the idempotency matches, PlanApply decides each item in C++ exactly as Apply does, and one
+/// statement writes all history rows and case updates: BEGIN, lock, write, COMMIT whatever the group's
+/// size (plus one look-up per redelivered event). Returns false, with nothing written, when the caller
+/// must use the one-by-one path instead: a group holding one case or one idempotency key twice (those
+/// items depend on each other), or any failure of the batched statements (a lost race, an idempotency key
+/// taken meanwhile, an error): one bad event never fails its batch-mates.
+bool ApplyGroupBatched(Database& database, const std::vector<GroupItem>& items,
+                       const std::vector<PreparedItem>& prepared, const std::vector<std::size_t>& order,
+                       std::vector<GroupItemResult>& results) {
+  std::vector<std::size_t> ready;
+  for (const auto index : order) {
+    if (prepared[index].ready) ready.push_back(index);
+  }
+  if (ready.empty()) return false;
+  {
+    std::set<std::string_view> case_ids;
+    std::set<std::pair<std::string_view, std::string_view>> keys;
+    for (const auto index : ready) {
+      const auto& item = items[index];
+      if (!case_ids.insert(item.case_id).second) return false;
+      if (!keys.insert({item.event.source, item.event.event_id}).second) return false;
+    }
+  }
+
+  bool fall_back = false;
+  std::vector<GroupItemResult> batch_results;
+  try {
+    database.WriteTransaction("apply group", [&](soci::session& sql) {
+      fall_back = false;
+      batch_results = results;
+      try {
+        database.EnsurePrepared(sql, &internal::PreparePostgresStatements);
+        PgArray lock_ids, lock_sources, lock_event_ids;
+        for (const auto index : ready) {
+          lock_ids.AddText(items[index].case_id);
+          lock_sources.AddText(items[index].event.source);
+          lock_event_ids.AddText(items[index].event.event_id);
+        }
+        internal::PgRows locked(sql, internal::kPgApplyGroupLock,
+                                {lock_ids.Finish(), lock_sources.Finish(), lock_event_ids.Finish()});
+        std::vector<int> row_of(ready.size(), -1);
+        for (int row = 0; row < locked.Count(); ++row) {
+          const long long position = locked.Number(row, 17);
+          if (position < 1 || position > static_cast<long long>(ready.size())) throw BatchFallback{};
+          row_of[static_cast<std::size_t>(position - 1)] = row;
+        }
+
+        std::vector<PlannedWrite> plans;
+        for (std::size_t k = 0; k < ready.size(); ++k) {
+          const auto index = ready[k];
+          const auto& item = items[index];
+          auto& result = batch_results[index];
+          result = GroupItemResult{};
+          try {
+            if (row_of[k] < 0) {
+              throw PersistenceError(ErrorKind::kNotFound, fmt::format("apply case={}: not_found", item.case_id));
+            }
+            CaseRow row;
+            CaseRowFromPg(locked, row_of[k], 0, row);
+            ApplyOutcome outcome;
+            PlannedWrite plan;
+            if (PlanApply(sql, item.case_id, item.event, prepared[index].payload, prepared[index].request_hash, row,
+                          !locked.IsNull(row_of[k], 16), outcome, plan)) {
+              plans.push_back(std::move(plan));
+            }
+            result.outcome = std::move(outcome);
+          } catch (const soci::soci_error&) {
+            throw;  // a failed statement aborts the transaction: give up on the batch
+          } catch (...) {
+            RecordItemError(result, item.case_id);
+          }
+        }
+        if (plans.empty()) return;
+
+        std::vector<PgArray> columns(28);
+        for (const auto& plan : plans) {
+          const auto& history = plan.history;
+          columns[0].AddText(history.case_id);
+          columns[1].AddNumber(history.sequence);
+          columns[2].AddText(history.source);
+          columns[3].AddText(history.event_id);
+          columns[4].AddText(history.type);
+          columns[5].AddText(history.actor);
+          columns[6].AddNumber(history.occurred_at);
+          columns[7].AddNumber(history.recorded_at);
+          columns[8].AddText(history.payload);
+          columns[9].AddText(history.request_hash);
+          columns[10].AddText(history.verdict);
+          columns[11].AddText(history.reason);
+          columns[12].AddText(history.states_before);
+          columns[13].AddText(history.states_after);
+          columns[14].AddText(history.changes);
+          columns[15].AddText(history.allowed_events);
+          columns[16].AddNumber(history.version_after);
+          columns[17].AddNumber(plan.expected_version);
+          columns[18].AddNumber(plan.expected_last_sequence);
+          columns[19].AddBool(plan.applied);
+          columns[20].AddText(plan.saved);
+          columns[21].AddText(plan.stage);
+          columns[22].AddText(plan.active_states);
+          columns[23].AddNumber(plan.flags);
+          columns[24].AddText(plan.host_country);
+          columns[25].AddText(plan.origin_country);
+          columns[26].AddNumber(plan.stage_entered_at);
+          if (plan.applied && plan.has_deadline) {
+            columns[27].AddNumber(plan.next_deadline);
+          } else {
+            columns[27].AddNull();
+          }
+        }
+        std::vector<const char*> parameters;
+        parameters.reserve(columns.size());
+        for (auto& column : columns) parameters.push_back(column.Finish());
+        internal::PgRows written(sql, internal::kPgApplyGroupWrite, parameters);
+        const auto expected = static_cast<long long>(plans.size());
+        if (written.Count() != 1 || written.Number(0, 0) != expected || written.Number(0, 1) != expected) {
+          throw BatchFallback{};
+        }
+      } catch (...) {
+        fall_back = true;
+        throw;
+      }
+    });
+  } catch (const BatchFallback&) {
+    spdlog::debug("apply group: batched write incomplete, applying {} events one by one", ready.size());
+    return false;
+  } catch (const PersistenceError& error) {
+    if (fall_back) {
+      spdlog::debug("apply group: batched path gave up ({}), applying {} events one by one", error.what(),
+                    ready.size());
+      return false;
+    }
+    // The commit (or the transaction as a whole) failed: nothing of this group is durable.
+    for (auto& result : batch_results) {
+      if (result.outcome) {
+        result.outcome.reset();
+        result.error = error.Kind();
+        result.error_message = error.what();
+      }
+    }
+  }
+  results = std::move(batch_results);
+  return true;
+}
+
+/// The portable group path: each event in its own savepoint (4 round trips per event on PostgreSQL).
+void ApplyGroupOneByOne(Database& database, const std::vector<GroupItem>& items,
+                        const std::vector<PreparedItem>& prepared, const std::vector<std::size_t>& order,
+                        std::vector<GroupItemResult>& results) {
+  try {
+    database.WriteTransaction("apply group", [&](soci::session& sql) {
+      for (const auto index : order) {
+        if (!prepared[index].ready) continue;
+        results[index] = GroupItemResult{};
+        for (int attempt = 1;; ++attempt) {
+          sql << "SAVEPOINT group_item";
+          try {
+            results[index].outcome = ApplyInTransaction(sql, database, items[index].case_id, items[index].event,
+                                                        prepared[index].payload, prepared[index].request_hash);
+            sql << "RELEASE SAVEPOINT group_item";
+            break;
+          } catch (...) {
+            sql << "ROLLBACK TO SAVEPOINT group_item";
+            sql << "RELEASE SAVEPOINT group_item";
+            bool retry = false;
+            try {
+              throw;
+            } catch (const internal::RetryTransaction&) {
+              // The same (source, id) was just committed for another case: look again, once.
+              retry = attempt == 1;
+              if (!retry) {
+                results[index].error = ErrorKind::kConflict;
+                results[index].error_message = fmt::format("apply case={}: conflict", items[index].case_id);
+              }
+            } catch (...) {
+              RecordItemError(results[index], items[index].case_id);
+            }
+            if (!retry) break;
+          }
+        }
+      }
+    });
+  } catch (const PersistenceError& error) {
+    // The commit (or the transaction as a whole) failed: nothing of this group is durable.
+    for (auto& result : results) {
+      if (result.outcome) {
+        result.outcome.reset();
+        result.error = error.Kind();
+        result.error_message = error.what();
+      }
+    }
+  }
+}
+
+}  // namespace
+
 std::vector<GroupItemResult> CaseRepository::ApplyGroup(const std::vector<GroupItem>& items) {
   std::vector<GroupItemResult> results(items.size());
   if (items.empty()) return results;
 
-  struct Prepared {
-    std::size_t index;
-    std::string request_hash;
-    std::string payload;
-    bool ready = false;
-  };
-  std::vector<Prepared> prepared(items.size());
+  std::vector<PreparedItem> prepared(items.size());
   for (std::size_t index = 0; index < items.size(); ++index) {
-    prepared[index].index = index;
     try {
       CheckIncoming(items[index].case_id, items[index].event);
       prepared[index].request_hash = RequestHash(items[index].event.type, items[index].case_id,
@@ -691,54 +980,11 @@ std::vector<GroupItemResult> CaseRepository::ApplyGroup(const std::vector<GroupI
   std::stable_sort(order.begin(), order.end(),
                    [&](std::size_t left, std::size_t right) { return items[left].case_id < items[right].case_id; });
 
-  try {
-    database_.WriteTransaction("apply group", [&](soci::session& sql) {
-      for (const auto index : order) {
-        if (!prepared[index].ready) continue;
-        results[index] = GroupItemResult{};
-        for (int attempt = 1;; ++attempt) {
-          sql << "SAVEPOINT group_item";
-          try {
-            results[index].outcome = ApplyInTransaction(sql, database_, items[index].case_id, items[index].event,
-                                                        prepared[index].payload, prepared[index].request_hash);
-            sql << "RELEASE SAVEPOINT group_item";
-            break;
-          } catch (...) {
-            sql << "ROLLBACK TO SAVEPOINT group_item";
-            sql << "RELEASE SAVEPOINT group_item";
-            bool retry = false;
-            try {
-              throw;
-            } catch (const internal::RetryTransaction&) {
-              // The same (source, id) was just committed for another case: look again, once.
-              retry = attempt == 1;
-              if (!retry) {
-                results[index].error = ErrorKind::kConflict;
-                results[index].error_message = fmt::format("apply case={}: conflict", items[index].case_id);
-              }
-            } catch (...) {
-              try {
-                Database::Rethrow("apply", items[index].case_id);
-              } catch (const PersistenceError& error) {
-                results[index].error = error.Kind();
-                results[index].error_message = error.what();
-              }
-            }
-            if (!retry) break;
-          }
-        }
-      }
-    });
-  } catch (const PersistenceError& error) {
-    // The commit (or the transaction as a whole) failed: nothing of this group is durable.
-    for (auto& result : results) {
-      if (result.outcome) {
-        result.outcome.reset();
-        result.error = error.Kind();
-        result.error_message = error.what();
-      }
-    }
+  if (database_.GetBackend() == Backend::kPostgresql &&
+      ApplyGroupBatched(database_, items, prepared, order, results)) {
+    return results;
   }
+  ApplyGroupOneByOne(database_, items, prepared, order, results);
   return results;
 }
 

@@ -38,6 +38,51 @@ constexpr const char* kPrepareRejected =
     "UPDATE cases SET last_sequence = $18 WHERE case_id = $19 AND version = $20 AND last_sequence = $21 "
     "RETURNING version";
 
+constexpr const char* kPrepareGroupLock =
+    "PREPARE rf_apply_group_lock (text[], text[], text[]) AS "
+    "SELECT c.case_id, c.programme, c.host_country, c.origin_country, c.office, c.partners, c.stage, "
+    "c.active_states, c.saved_state, c.vulnerability_flags, c.version, c.last_sequence, c.created_at, c.updated_at, "
+    "c.stage_entered_at, c.next_deadline, e.request_hash, i.n "
+    "FROM unnest($1, $2, $3) WITH ORDINALITY AS i (case_id, source, event_id, n) "
+    "JOIN cases c ON c.case_id = i.case_id "
+    "LEFT JOIN case_events e ON e.source = i.source AND e.event_id = i.event_id "
+    "ORDER BY c.case_id FOR UPDATE OF c";
+
+// One row per item: the history row ($1-$17), the case's version and last sequence read under the lock
+// ($18, $19), whether the event was applied ($20) and the applied-only case values ($21-$28). A case
+// whose version or last sequence moved is not updated and its history row not written; a history row
+// whose (source, event_id) was taken meanwhile is not written: the caller compares both counts with
+// the number of items and falls back to the one-by-one path when they differ.
+constexpr const char* kPrepareGroupWrite =
+    "PREPARE rf_apply_group_write (text[], bigint[], text[], text[], text[], text[], bigint[], bigint[], text[], "
+    "text[], text[], text[], text[], text[], text[], text[], bigint[], bigint[], bigint[], boolean[], text[], text[], "
+    "text[], integer[], text[], text[], bigint[], bigint[]) AS "
+    "WITH input AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
+    "$18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) AS i (case_id, sequence, source, event_id, type, actor, "
+    "occurred_at, recorded_at, payload, request_hash, verdict, reason, states_before, states_after, changes, "
+    "allowed_events, version_after, expected_version, expected_last_sequence, applied, saved_state, stage, "
+    "active_states, flags, host_country, origin_country, stage_entered_at, next_deadline)), "
+    "updated AS (UPDATE cases c SET version = i.version_after, last_sequence = i.sequence, "
+    "saved_state = CASE WHEN i.applied THEN i.saved_state ELSE c.saved_state END, "
+    "stage = CASE WHEN i.applied THEN i.stage ELSE c.stage END, "
+    "active_states = CASE WHEN i.applied THEN i.active_states ELSE c.active_states END, "
+    "vulnerability_flags = CASE WHEN i.applied THEN i.flags ELSE c.vulnerability_flags END, "
+    "host_country = CASE WHEN i.applied THEN i.host_country ELSE c.host_country END, "
+    "origin_country = CASE WHEN i.applied THEN i.origin_country ELSE c.origin_country END, "
+    "updated_at = CASE WHEN i.applied THEN i.recorded_at ELSE c.updated_at END, "
+    "stage_entered_at = CASE WHEN i.applied THEN i.stage_entered_at ELSE c.stage_entered_at END, "
+    "next_deadline = CASE WHEN i.applied THEN i.next_deadline ELSE c.next_deadline END "
+    "FROM input i WHERE c.case_id = i.case_id AND c.version = i.expected_version "
+    "AND c.last_sequence = i.expected_last_sequence "
+    "AND i.version_after = c.version + CASE WHEN i.applied THEN 1 ELSE 0 END RETURNING c.case_id), "
+    "history AS (INSERT INTO case_events (case_id, sequence, source, event_id, type, actor, occurred_at, "
+    "recorded_at, payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events, "
+    "version_after) SELECT i.case_id, i.sequence, i.source, i.event_id, i.type, i.actor, i.occurred_at, "
+    "i.recorded_at, i.payload, i.request_hash, i.verdict, i.reason, i.states_before, i.states_after, i.changes, "
+    "i.allowed_events, i.version_after FROM input i WHERE i.case_id IN (SELECT case_id FROM updated) "
+    "ON CONFLICT (source, event_id) DO NOTHING RETURNING case_id) "
+    "SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM history)";
+
 #undef RF_HISTORY_INSERT
 #undef RF_HISTORY_TYPES
 
@@ -51,6 +96,8 @@ void PreparePostgresStatements(soci::session& sql) {
   sql << kPrepareLock;
   sql << kPrepareApplied;
   sql << kPrepareRejected;
+  sql << kPrepareGroupLock;
+  sql << kPrepareGroupWrite;
 }
 
 PgRows::PgRows(soci::session& sql, const char* statement, const std::vector<const char*>& parameters) {

@@ -284,6 +284,248 @@ TEST_CASE("a group commit applies each event in its own savepoint", "[persistenc
   CHECK(cases.Get(second.case_id).last_sequence == 3);
 }
 
+namespace {
+/// The cases of the group-semantics test, in one database: each gets one event of the group.
+struct GroupScenario {
+  std::vector<std::string> case_ids;  // one per item; the last is a case that does not exist
+  std::vector<IncomingEvent> events;
+};
+
+GroupScenario SetUpGroupScenario(CaseRepository& cases) {
+  GroupScenario scenario;
+  auto add = [&](const std::string& case_id, IncomingEvent event) {
+    scenario.case_ids.push_back(case_id);
+    scenario.events.push_back(std::move(event));
+  };
+  const auto applied = cases.Create(SyntheticCase());
+  add(applied.case_id, MakeEvent("eligibility.review_started", "{}", "g-applied"));
+  const auto refused = cases.Create(SyntheticCase());
+  cases.Apply(refused.case_id, MakeEvent("eligibility.review_started", "{}", "pre-refused"));
+  add(refused.case_id, MakeEvent("eligibility.confirmed", R"({"destination_country":"XX"})", "g-refused"));
+  const auto not_allowed = cases.Create(SyntheticCase());
+  add(not_allowed.case_id, MakeEvent("travel.departed", "{}", "g-not-allowed"));
+  const auto replayed = cases.Create(SyntheticCase());
+  cases.Apply(replayed.case_id, MakeEvent("eligibility.review_started", "{}", "pre-replayed"));
+  add(replayed.case_id, MakeEvent("eligibility.review_started", "{}", "pre-replayed"));
+  const auto reused = cases.Create(SyntheticCase());
+  cases.Apply(reused.case_id, MakeEvent("eligibility.review_started", "{}", "pre-reused"));
+  add(reused.case_id, MakeEvent("eligibility.confirmed", R"({"destination_country":"BD"})", "pre-reused"));
+  const auto stale = cases.Create(SyntheticCase());
+  auto stale_event = MakeEvent("eligibility.review_started", "{}", "g-stale");
+  stale_event.expected_version = 9;
+  add(stale.case_id, stale_event);
+  const auto matching = cases.Create(SyntheticCase());
+  cases.Apply(matching.case_id, MakeEvent("eligibility.review_started", "{}", "pre-matching"));
+  auto matching_event = MakeEvent("eligibility.confirmed", R"({"destination_country":"BD"})", "g-matching");
+  matching_event.expected_version = 2;
+  add(matching.case_id, matching_event);
+  add("00000000-0000-4000-8000-000000000000", MakeEvent("eligibility.review_started", "{}", "g-missing"));
+  return scenario;
+}
+
+void CheckSameOutcome(const GroupItemResult& group, const GroupItemResult& single) {
+  CHECK(group.error == single.error);
+  REQUIRE(group.outcome.has_value() == single.outcome.has_value());
+  if (!group.outcome) return;
+  const auto& left = *group.outcome;
+  const auto& right = *single.outcome;
+  CHECK(left.result.verdict == right.result.verdict);
+  CHECK(left.result.reason == right.result.reason);
+  CHECK(left.result.from == right.result.from);
+  CHECK(left.result.to == right.result.to);
+  CHECK(left.result.changes == right.result.changes);
+  CHECK(left.result.allowed_events == right.result.allowed_events);
+  CHECK(left.sequence == right.sequence);
+  CHECK(left.version == right.version);
+  CHECK(left.replayed == right.replayed);
+}
+
+void CheckSameCase(CaseRepository& group_cases, const std::string& group_id, CaseRepository& single_cases,
+                   const std::string& single_id) {
+  const auto left = group_cases.Get(group_id);
+  const auto right = single_cases.Get(single_id);
+  CHECK(left.stage == right.stage);
+  CHECK(left.active_states == right.active_states);
+  CHECK(left.saved_state == right.saved_state);
+  CHECK(left.version == right.version);
+  CHECK(left.last_sequence == right.last_sequence);
+  CHECK(left.stage_entered_at == right.stage_entered_at);
+  CHECK(left.next_deadline == right.next_deadline);
+  CHECK(left.vulnerabilities == right.vulnerabilities);
+  CHECK(left.host_country == right.host_country);
+  CHECK(left.origin_country == right.origin_country);
+  const auto left_history = group_cases.History(group_id);
+  const auto right_history = single_cases.History(single_id);
+  REQUIRE(left_history.size() == right_history.size());
+  for (std::size_t row = 1; row < left_history.size(); ++row) {  // row 0: case.opened, its event id is the case id
+    INFO("history row " << row);
+    CHECK(left_history[row].sequence == right_history[row].sequence);
+    CHECK(left_history[row].source == right_history[row].source);
+    CHECK(left_history[row].event_id == right_history[row].event_id);
+    CHECK(left_history[row].type == right_history[row].type);
+    CHECK(left_history[row].actor == right_history[row].actor);
+    CHECK(left_history[row].occurred_at == right_history[row].occurred_at);
+    CHECK(left_history[row].payload_json == right_history[row].payload_json);
+    CHECK(left_history[row].verdict == right_history[row].verdict);
+    CHECK(left_history[row].reason == right_history[row].reason);
+    CHECK(left_history[row].states_before == right_history[row].states_before);
+    CHECK(left_history[row].states_after == right_history[row].states_after);
+    CHECK(left_history[row].changes == right_history[row].changes);
+    CHECK(left_history[row].version_after == right_history[row].version_after);
+  }
+}
+}  // namespace
+
+TEST_CASE("a group of different cases ends exactly as applying its events one by one",
+          "[persistence][apply][group]") {
+  const auto backend = GENERATE(Backend::kSqlite, Backend::kPostgresql);
+  INFO(BackendName(backend));
+  TestDatabase group_test(backend);
+  TestDatabase single_test(backend);
+  CaseRepository group_cases(group_test.Db());
+  CaseRepository single_cases(single_test.Db());
+  const auto group_scenario = SetUpGroupScenario(group_cases);
+  const auto single_scenario = SetUpGroupScenario(single_cases);
+  const std::size_t count = group_scenario.events.size();
+
+  // The group in an order that is not the case-id order.
+  std::vector<GroupItem> items;
+  for (std::size_t index = 0; index < count; ++index) {
+    const std::size_t at = (index * 3 + 1) % count;
+    items.push_back({group_scenario.case_ids[at], group_scenario.events[at]});
+  }
+  const auto results = group_cases.ApplyGroup(items);
+  REQUIRE(results.size() == count);
+
+  for (std::size_t index = 0; index < count; ++index) {
+    const std::size_t at = (index * 3 + 1) % count;
+    INFO("item " << at);
+    GroupItemResult single;
+    try {
+      single.outcome = single_cases.Apply(single_scenario.case_ids[at], single_scenario.events[at]);
+    } catch (const PersistenceError& error) {
+      single.error = error.Kind();
+    }
+    CheckSameOutcome(results[index], single);
+    if (results[index].outcome) CHECK(results[index].outcome->case_id == group_scenario.case_ids[at]);
+    if (results[index].error) CHECK(results[index].error_message.find("Test Person") == std::string::npos);
+    if (at + 1 < count) {
+      CheckSameCase(group_cases, group_scenario.case_ids[at], single_cases, single_scenario.case_ids[at]);
+    }
+  }
+  // Each item got its own verdict (the scenario order: applied, guard refused, not allowed, replayed,
+  // key reused, If-Match stale, If-Match matching, no such case).
+  auto result_of = [&](std::size_t at) -> const GroupItemResult& {
+    for (std::size_t index = 0; index < count; ++index) {
+      if ((index * 3 + 1) % count == at) return results[index];
+    }
+    FAIL("no result");
+    return results[0];
+  };
+  REQUIRE(result_of(0).outcome);
+  CHECK(result_of(0).outcome->result.verdict == workflow::Verdict::kApplied);
+  REQUIRE(result_of(1).outcome);
+  CHECK(result_of(1).outcome->result.verdict == workflow::Verdict::kGuardRefused);
+  REQUIRE(result_of(2).outcome);
+  CHECK(result_of(2).outcome->result.verdict == workflow::Verdict::kNotAllowed);
+  REQUIRE(result_of(3).outcome);
+  CHECK(result_of(3).outcome->replayed);
+  CHECK(result_of(4).error == ErrorKind::kConflict);
+  CHECK(result_of(5).error == ErrorKind::kConflict);
+  REQUIRE(result_of(6).outcome);
+  CHECK(result_of(6).outcome->result.verdict == workflow::Verdict::kApplied);
+  CHECK(result_of(7).error == ErrorKind::kNotFound);
+  CHECK(group_test.QueryNumber("SELECT COUNT(*) FROM case_events") ==
+        single_test.QueryNumber("SELECT COUNT(*) FROM case_events"));
+
+  // The same group again: every event is now a redelivery (or the same error).
+  const auto again = group_cases.ApplyGroup(items);
+  REQUIRE(again.size() == count);
+  for (std::size_t index = 0; index < count; ++index) {
+    CHECK(again[index].error == results[index].error);
+    if (results[index].outcome) {
+      REQUIRE(again[index].outcome);
+      CHECK(again[index].outcome->replayed);
+      CHECK(again[index].outcome->sequence == results[index].outcome->sequence);
+      CHECK(again[index].outcome->result.verdict == results[index].outcome->result.verdict);
+    }
+  }
+}
+
+TEST_CASE("a group item whose idempotency key another case holds is a conflict, its batch-mate applies",
+          "[persistence][apply][group]") {
+  const auto backend = GENERATE(Backend::kSqlite, Backend::kPostgresql);
+  INFO(BackendName(backend));
+  TestDatabase test(backend);
+  CaseRepository cases(test.Db());
+  const auto first = cases.Create(SyntheticCase());
+  const auto second = cases.Create(SyntheticCase());
+  // A key already used by another case, inside a group of otherwise fresh events.
+  cases.Apply(second.case_id, MakeEvent("eligibility.review_started", "{}", "taken"));
+  const std::vector<GroupItem> items{
+      {first.case_id, MakeEvent("eligibility.review_started", "{}", "taken")},
+      {second.case_id, MakeEvent("eligibility.confirmed", R"({"destination_country":"BD"})", "fresh")},
+  };
+  const auto results = cases.ApplyGroup(items);
+  REQUIRE(results.size() == 2);
+  CHECK(results[0].error == ErrorKind::kConflict);  // same key, other subject
+  REQUIRE(results[1].outcome);
+  CHECK(results[1].outcome->result.Applied());
+  CHECK(cases.Get(first.case_id).last_sequence == 1);
+  CHECK(cases.Get(second.case_id).version == 3);
+  CHECK(cases.Get(second.case_id).last_sequence == 3);
+}
+
+TEST_CASE("concurrent groups racing for one idempotency key record it once and keep their batch-mates",
+          "[persistence][apply][group][concurrency]") {
+  const auto backend = GENERATE(Backend::kSqlite, Backend::kPostgresql);
+  INFO(BackendName(backend));
+  TestDatabase test(backend, 8);
+  CaseRepository cases(test.Db());
+  constexpr int kThreads = 6;
+  constexpr int kRounds = 15;
+  std::vector<std::string> racing, own;
+  for (int thread = 0; thread < kThreads; ++thread) {
+    racing.push_back(cases.Create(SyntheticCase()).case_id);
+    own.push_back(cases.Create(SyntheticCase()).case_id);
+  }
+  std::vector<int> fresh(kThreads, 0), conflicts(kThreads, 0), failures(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int thread = 0; thread < kThreads; ++thread) {
+    threads.emplace_back([&, thread] {
+      for (int round = 0; round < kRounds; ++round) {
+        // The racing case's event is never applied (a new case cannot depart), so every round starts alike.
+        const std::vector<GroupItem> items{
+            {racing[thread], MakeEvent("travel.departed", "{}", "race-" + std::to_string(round))},
+            {own[thread], MakeEvent("travel.departed", "{}", "own-" + std::to_string(thread) + "-" +
+                                                                  std::to_string(round))},
+        };
+        const auto results = cases.ApplyGroup(items);
+        if (results.size() != 2 || !results[1].outcome || results[1].outcome->replayed) ++failures[thread];
+        if (results.size() == 2 && results[0].outcome && !results[0].outcome->replayed) ++fresh[thread];
+        if (results.size() == 2 && results[0].error == ErrorKind::kConflict) ++conflicts[thread];
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  int total_fresh = 0, total_conflicts = 0;
+  for (int thread = 0; thread < kThreads; ++thread) {
+    CHECK(failures[thread] == 0);
+    total_fresh += fresh[thread];
+    total_conflicts += conflicts[thread];
+  }
+  CHECK(total_fresh == kRounds);
+  CHECK(total_conflicts == kRounds * (kThreads - 1));
+  CHECK(test.QueryNumber("SELECT COUNT(*) FROM case_events WHERE event_id LIKE 'race-%'") == kRounds);
+  long long racing_sequences = 0;
+  for (int thread = 0; thread < kThreads; ++thread) {
+    racing_sequences += cases.Get(racing[thread]).last_sequence - 1;
+    CHECK(cases.Get(own[thread]).last_sequence == 1 + kRounds);
+    CHECK(cases.Get(own[thread]).version == 1);
+  }
+  CHECK(racing_sequences == kRounds);
+}
+
 TEST_CASE("verify replays every case and reports a tampered saved state", "[persistence][verify]") {
   const auto backend = GENERATE(Backend::kSqlite, Backend::kPostgresql);
   INFO(BackendName(backend));
