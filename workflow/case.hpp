@@ -63,7 +63,8 @@ class Case {
 
   ApplyResult Apply(const Event& event, const EventMeta& meta);
 
-  /// The complete state: active state of every region, history, context, as JSON.
+  /// The complete state as JSON: the active state names of every machine not in its initial
+  /// configuration (each machine's history equals them; see Restore) and the context.
   /// `storage` lets hot paths build the document in an arena (see Save).
   boost::json::value SaveJson(boost::json::storage_ptr storage = {}) const;
   std::string Save() const;
