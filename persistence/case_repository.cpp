@@ -613,17 +613,7 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
       sql << "INSERT INTO case_partners (case_id, organisation) VALUES (:case_id, :organisation)",
           soci::use(case_id, "case_id"), soci::use(partner, "organisation");
     }
-    for (const auto& person : new_case.people) {
-      const std::string documents = internal::DocumentsToJson(person.documents);
-      const std::string contacts = internal::ContactsToJson(person.contacts);
-      sql << "INSERT INTO people (case_id, member_id, given_names, family_name, date_of_birth, documents, contacts, "
-             "updated_at) VALUES (:case_id, :member_id, :given_names, :family_name, :date_of_birth, :documents, "
-             ":contacts, :updated_at)",
-          soci::use(case_id, "case_id"), soci::use(person.member_id, "member_id"),
-          soci::use(person.given_names, "given_names"), soci::use(person.family_name, "family_name"),
-          soci::use(person.date_of_birth, "date_of_birth"), soci::use(documents, "documents"),
-          soci::use(contacts, "contacts"), soci::use(now, "updated_at");
-    }
+    for (const auto& person : new_case.people) internal::InsertPerson(sql, case_id, person, now);
     if (!new_case.people.empty()) {
       const std::string access_id = internal::NewUuid();
       const std::string purpose = "referral";

@@ -162,4 +162,16 @@ std::vector<Contact> ContactsFromJson(std::string_view json_text) {
   return contacts;
 }
 
+void InsertPerson(soci::session& sql, const std::string& case_id, const PersonalData& person, long long updated_at) {
+  const std::string documents = DocumentsToJson(person.documents);
+  const std::string contacts = ContactsToJson(person.contacts);
+  sql << "INSERT INTO people (case_id, member_id, given_names, family_name, date_of_birth, documents, contacts, "
+         "updated_at) VALUES (:case_id, :member_id, :given_names, :family_name, :date_of_birth, :documents, "
+         ":contacts, :updated_at)",
+      soci::use(case_id, "case_id"), soci::use(person.member_id, "member_id"),
+      soci::use(person.given_names, "given_names"), soci::use(person.family_name, "family_name"),
+      soci::use(person.date_of_birth, "date_of_birth"), soci::use(documents, "documents"),
+      soci::use(contacts, "contacts"), soci::use(updated_at, "updated_at");
+}
+
 }  // namespace returnflow::persistence::internal

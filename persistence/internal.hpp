@@ -60,4 +60,7 @@ std::vector<IdentityDocument> DocumentsFromJson(std::string_view json_text);
 std::string ContactsToJson(const std::vector<Contact>& contacts);
 std::vector<Contact> ContactsFromJson(std::string_view json_text);
 
+/// Inserts one person's row into `people`, the only table that holds personal data.
+void InsertPerson(soci::session& sql, const std::string& case_id, const PersonalData& person, long long updated_at);
+
 }  // namespace returnflow::persistence::internal

@@ -78,20 +78,12 @@ void PeopleRepository::Upsert(std::string_view case_id_view, const PersonalData&
   if (person.member_id.empty())
     throw PersistenceError(ErrorKind::kInvalidData, "write people: invalid_data (member id)");
   const std::string case_id(case_id_view);
-  const std::string documents = internal::DocumentsToJson(person.documents);
-  const std::string contacts = internal::ContactsToJson(person.contacts);
   database_.WriteTransaction("write people", [&](soci::session& sql) {
     RequireCase(sql, case_id, "write people");
     const long long now = internal::ToMicros(Now());
     sql << "DELETE FROM people WHERE case_id = :case_id AND member_id = :member_id", soci::use(case_id, "case_id"),
         soci::use(person.member_id, "member_id");
-    sql << "INSERT INTO people (case_id, member_id, given_names, family_name, date_of_birth, documents, contacts, "
-           "updated_at) VALUES (:case_id, :member_id, :given_names, :family_name, :date_of_birth, :documents, "
-           ":contacts, :updated_at)",
-        soci::use(case_id, "case_id"), soci::use(person.member_id, "member_id"),
-        soci::use(person.given_names, "given_names"), soci::use(person.family_name, "family_name"),
-        soci::use(person.date_of_birth, "date_of_birth"), soci::use(documents, "documents"),
-        soci::use(contacts, "contacts"), soci::use(now, "updated_at");
+    internal::InsertPerson(sql, case_id, person, now);
     Audit(sql, case_id, access, "write");
   });
 }
