@@ -177,7 +177,7 @@ Application::Application(persistence::Database& database, const config::Settings
       settings_(settings),
       metrics_(metrics),
       workers_(workers),
-      cases_(database),
+      cases_(database, static_cast<std::size_t>(settings.group_commit.cached_cases)),
       people_(database),
       tokens_(database),
       workflow_json_(json::serialize(workflow::DefinitionToJson(workflow::GetDefinition()))),

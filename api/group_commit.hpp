@@ -1,12 +1,13 @@
 #pragma once
 /// Group commit: events of different cases committed together in one transaction.
 ///
-/// Events queue here; whenever a worker is free it takes every queued event (up to `max_group`) whose
-/// case is not already being committed by another group, and hands them to CaseRepository::ApplyGroup,
-/// where each runs in its own savepoint. Under light load a group is one event (no added latency);
-/// under heavy load events accumulate while earlier groups commit, and the groups grow. Each waiting
-/// request is resumed only after the transaction holding its event has committed; events of one case
-/// keep their arrival order.
+/// Events queue here. A worker takes every queued event (up to `max_group`) whose case is not already
+/// being committed by another group and hands them to CaseRepository::ApplyGroup; when that group has
+/// committed it takes the next. One group is in flight at a time unless more than `max_group` events
+/// are waiting (then up to `max_in_flight`). Under light load a group is one event (no added latency);
+/// under heavy load events accumulate while a group commits, and the next group takes them all. Each
+/// waiting request is resumed only after the transaction holding its event has committed; a failed
+/// event does not fail its batch-mates; events of one case keep their arrival order.
 #include <deque>
 #include <mutex>
 #include <set>

@@ -21,7 +21,8 @@ class Metrics {
   void RequestFinished(std::string_view route, int status, std::chrono::steady_clock::duration latency);
   /// An event's outcome: "applied", "not_allowed", "guard_refused", ..., with the reason code (or "").
   void EventOutcome(std::string_view type, std::string_view outcome, std::string_view reason, bool replayed);
-  void GroupCommitted(std::size_t size);
+  /// A group-commit transaction of `size` events, written by `path` (persistence::Name(GroupPath)).
+  void GroupCommitted(std::size_t size, std::string_view path);
   void ConnectionsChanged(int open);
   void ConnectionRefused(std::string_view reason);
   void PoolUsage(std::size_t in_use, std::size_t size);
@@ -34,7 +35,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& latency_;
   prometheus::Family<prometheus::Counter>& events_;
-  prometheus::Histogram& group_size_;
+  prometheus::Family<prometheus::Histogram>& group_size_;
   prometheus::Gauge& connections_;
   prometheus::Family<prometheus::Counter>& refused_;
   prometheus::Gauge& pool_in_use_;

@@ -100,7 +100,7 @@ void CheckUnknownKeys(const toml::table& root, std::string_view origin) {
         "idle_timeout_ms", "shutdown_grace_ms", "max_connections", "max_page_size", "default_page_size",
         "max_batch_events"}},
       {"database", {"url", "pool_size", "sqlite_synchronous", "busy_timeout_ms"}},
-      {"group_commit", {"enabled", "max_group", "max_in_flight"}},
+      {"group_commit", {"enabled", "max_group", "max_in_flight", "cached_cases"}},
       {"auth", {"token_cache_ttl_ms"}},
       {"log", {"level", "access_log"}},
   };
@@ -142,6 +142,7 @@ void ApplyToml(const toml::table& root, std::string_view origin, Settings& setti
   reader.Bool("group_commit.enabled", settings.group_commit.enabled);
   reader.Integer("group_commit.max_group", settings.group_commit.max_group, 1, 10'000);
   reader.Integer("group_commit.max_in_flight", settings.group_commit.max_in_flight, 0, 512);
+  reader.Integer("group_commit.cached_cases", settings.group_commit.cached_cases, 0, 10'000'000);
   reader.Milliseconds("auth.token_cache_ttl_ms", settings.auth.token_cache_ttl, 0, 3'600'000);
   reader.String("log.level", settings.log.level);
   reader.Bool("log.access_log", settings.log.access_log);
@@ -162,6 +163,7 @@ void ApplyEnvironment(const EnvironmentLookup& environment, Settings& settings) 
   integer("RETURNFLOW_BODY_LIMIT", settings.server.body_limit, 1024, 1LL << 30);
   integer("RETURNFLOW_GROUP_COMMIT_MAX", settings.group_commit.max_group, 1, 10'000);
   integer("RETURNFLOW_GROUP_COMMIT_IN_FLIGHT", settings.group_commit.max_in_flight, 0, 512);
+  integer("RETURNFLOW_GROUP_COMMIT_CACHED_CASES", settings.group_commit.cached_cases, 0, 10'000'000);
   if (auto value = environment("RETURNFLOW_GROUP_COMMIT")) {
     settings.group_commit.enabled = ParseBool(*value, "environment", "RETURNFLOW_GROUP_COMMIT");
   }
@@ -244,6 +246,7 @@ const std::vector<std::pair<std::string, std::string>>& EnvironmentVariables() {
       {"RETURNFLOW_GROUP_COMMIT", "group_commit.enabled (true/false)"},
       {"RETURNFLOW_GROUP_COMMIT_MAX", "group_commit.max_group"},
       {"RETURNFLOW_GROUP_COMMIT_IN_FLIGHT", "group_commit.max_in_flight (0 = database.pool_size)"},
+      {"RETURNFLOW_GROUP_COMMIT_CACHED_CASES", "group_commit.cached_cases (0 = no cache)"},
       {"RETURNFLOW_SQLITE_SYNCHRONOUS", "database.sqlite_synchronous (full/normal)"},
       {"RETURNFLOW_LOG_LEVEL", "log.level"},
       {"RETURNFLOW_ACCESS_LOG", "log.access_log (true/false)"},

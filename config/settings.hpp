@@ -34,9 +34,12 @@ struct ServerSettings {
 struct GroupCommitSettings {
   bool enabled = true;
   int max_group = 64;  ///< events in one transaction
-  /// Group transactions committing at once; 0 = the database pool size. Fewer groups in flight make
-  /// each group larger under load (fewer commits and WAL flushes per event).
+  /// Group transactions committing at once when more than `max_group` events are waiting (otherwise one
+  /// at a time, which makes each group as large as the load allows); 0 = the database pool size.
   int max_in_flight = 0;
+  /// PostgreSQL: cases whose last written state is kept in memory (about 2 KB each), so that a group of
+  /// them is written in one round trip without reading them first; 0 turns the cache off.
+  int cached_cases = 10'000;
   int EffectiveMaxInFlight(int pool_size) const { return max_in_flight > 0 ? std::min(max_in_flight, pool_size) : pool_size; }
 };
 

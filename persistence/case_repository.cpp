@@ -7,6 +7,7 @@
 #include <deque>
 #include <numeric>
 
+#include "persistence/apply_plan.hpp"
 #include "persistence/case_rows.hpp"
 #include "persistence/deadlines.hpp"
 #include "persistence/internal.hpp"
@@ -15,7 +16,10 @@
 
 namespace returnflow::persistence {
 
+using internal::ApplyInTransaction;
 using internal::CaseRow;
+using internal::CheckIncoming;
+using internal::RequestHash;
 using internal::FromMicros;
 using internal::JoinList;
 using internal::SplitList;
@@ -54,6 +58,10 @@ std::set<workflow::Vulnerability> HouseholdVulnerabilities(const workflow::CaseC
     flags.insert(member.vulnerabilities.begin(), member.vulnerabilities.end());
   return flags;
 }
+
+}  // namespace
+
+namespace internal {
 
 std::string RequestHash(std::string_view type, std::string_view subject, std::string_view canonical_data) {
   std::string material;
@@ -100,16 +108,6 @@ ApplyOutcome ReplayedOutcome(const StoredOutcome& stored) {
   outcome.result.allowed_events = ToEventNameViews(SplitList(stored.allowed_events));
   return outcome;
 }
-
-/// Everything about a history row except the case-specific numbers.
-struct HistoryRowInput {
-  std::string case_id;
-  long long sequence = 0;
-  std::string source, event_id, type, actor;
-  long long occurred_at = 0, recorded_at = 0;
-  std::string payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events;
-  long long version_after = 0;
-};
 
 constexpr const char* kInsertHistorySql =
     "INSERT INTO case_events (case_id, sequence, source, event_id, type, actor, occurred_at, recorded_at, payload, "
@@ -178,25 +176,13 @@ void CaseRowFromPg(const internal::PgRows& rows, int at, int offset, CaseRow& ro
   row.next_deadline = rows.IsNull(at, offset + 15) ? 0 : rows.Number(at, offset + 15);
 }
 
-/// What applying one event writes: its history row and, when applied, the case's new values. The
-/// update is checked against the version and last sequence read under the lock.
-struct PlannedWrite {
-  HistoryRowInput history;
-  bool applied = false;
-  long long expected_version = 0, expected_last_sequence = 0;
-  std::string stage, saved, active_states, host_country, origin_country;
-  long long now = 0, stage_entered_at = 0, next_deadline = 0;
-  bool has_deadline = false;
-  int flags = 0;
-};
-
 /// The decision of Apply on a locked case row, shared by the one-event path and the batched group path:
 /// deduplicate on (source, event_id) (a replay returns the stored outcome; the same key with another
 /// request is a kConflict), check If-Match (kConflict), then restore the machine and apply the event.
 /// Returns false when `outcome` is a replay (nothing to write); true when `plan` must be written, and
 /// `outcome` is what the event's result will be once it is.
 bool PlanApply(soci::session& sql, const std::string& case_id, const IncomingEvent& incoming,
-               const std::string& payload, const std::string& request_hash, const CaseRow& row, bool seen,
+               const std::string& payload, const std::string& request_hash, const CaseState& state, bool seen,
                ApplyOutcome& outcome, PlannedWrite& plan) {
   if (!seen) {
     // Nothing seen; fall through to apply.
@@ -208,20 +194,20 @@ bool PlanApply(soci::session& sql, const std::string& case_id, const IncomingEve
     outcome = ReplayedOutcome(*stored);
     return false;
   }
-  if (incoming.expected_version && *incoming.expected_version != row.version) {
+  if (incoming.expected_version && *incoming.expected_version != state.version) {
     throw PersistenceError(ErrorKind::kConflict, fmt::format("apply case={}: conflict (version is {}, expected {})",
-                                                             case_id, row.version, *incoming.expected_version));
+                                                             case_id, state.version, *incoming.expected_version));
   }
 
-  auto machine = workflow::Case::Restore(row.saved_state);
+  auto machine = workflow::Case::Restore(state.saved_state);
   const std::string stage_before(machine.Stage());
   auto result = machine.Apply(incoming.event, incoming.meta);
   const bool applied = result.Applied();
 
   outcome = ApplyOutcome{};
   outcome.case_id = case_id;
-  outcome.sequence = row.last_sequence + 1;
-  outcome.version = applied ? row.version + 1 : row.version;
+  outcome.sequence = state.last_sequence + 1;
+  outcome.version = applied ? state.version + 1 : state.version;
   const long long now = ToMicros(Now());
 
   plan = PlannedWrite{};
@@ -244,13 +230,13 @@ bool PlanApply(soci::session& sql, const std::string& case_id, const IncomingEve
   history.allowed_events = JoinList(ToStrings(result.allowed_events));
   history.version_after = outcome.version;
   plan.applied = applied;
-  plan.expected_version = row.version;
-  plan.expected_last_sequence = row.last_sequence;
+  plan.expected_version = state.version;
+  plan.expected_last_sequence = state.last_sequence;
   plan.now = now;
   if (applied) {
     const auto& context = machine.Context();
     plan.stage = std::string(machine.Stage());
-    plan.stage_entered_at = plan.stage == stage_before ? row.stage_entered_at : history.occurred_at;
+    plan.stage_entered_at = plan.stage == stage_before ? state.stage_entered_at : history.occurred_at;
     if (const auto deadline = NextDeadline(plan.stage, context, FromMicros(plan.stage_entered_at))) {
       plan.next_deadline = ToMicros(*deadline);
       plan.has_deadline = true;
@@ -305,7 +291,8 @@ ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const st
   }
   ApplyOutcome outcome;
   PlannedWrite plan;
-  if (!PlanApply(sql, case_id, incoming, payload, request_hash, row, seen_indicator == soci::i_ok, outcome, plan)) {
+  if (!PlanApply(sql, case_id, incoming, payload, request_hash, CaseState::Of(row), seen_indicator == soci::i_ok, outcome,
+                 plan)) {
     return outcome;
   }
   const HistoryRowInput& history = plan.history;
@@ -418,6 +405,14 @@ void CheckIncoming(std::string_view case_id, const IncomingEvent& incoming) {
   }
 }
 
+}  // namespace internal
+
+using internal::FindByIdempotencyKey;
+using internal::HistoryRowInput;
+using internal::InsertHistoryRow;
+
+namespace {
+
 /// A query with a WHERE clause assembled from optional filters, its parameters bound by name.
 class FilteredQuery {
  public:
@@ -500,7 +495,14 @@ void AddFilters(const CaseQuery& query, FilteredQuery& filtered) {
   if (query.overdue_as_of) {
     filtered.Where("next_deadline IS NOT NULL AND next_deadline < " + filtered.Bind(ToMicros(*query.overdue_as_of)));
   }
-  if (query.updated_since) filtered.Where("updated_at >= " + filtered.Bind(ToMicros(*query.updated_since)));
+  if (query.updated_since) {
+    // updated_at is not indexed (an index on it would make every case update touch all of the table's
+    // indexes). Every value it takes is the recorded_at of a history row of the case, so the cases with a
+    // history row recorded since then, found through case_events_by_recorded, are a superset to filter.
+    const long long since = ToMicros(*query.updated_since);
+    filtered.Where("updated_at >= " + filtered.Bind(since));
+    filtered.Where("case_id IN (SELECT case_id FROM case_events WHERE recorded_at >= " + filtered.Bind(since) + ")");
+  }
 }
 
 // Cursor: hex of "<created_at micros>/<case id>". Opaque to clients, checked on the way in.
@@ -666,6 +668,11 @@ CaseRecord CaseRepository::Get(std::string_view case_id) {
   return std::move(*record);
 }
 
+CaseRepository::CaseRepository(Database& database, std::size_t cached_cases)
+    : database_(database), state_cache_(std::make_unique<internal::CaseStateCache>(cached_cases)) {}
+
+CaseRepository::~CaseRepository() = default;
+
 // --- Apply -------------------------------------------------------------------------------------------
 
 ApplyOutcome CaseRepository::Apply(std::string_view case_id_view, const IncomingEvent& incoming) {
@@ -680,302 +687,14 @@ ApplyOutcome CaseRepository::Apply(std::string_view case_id_view, const Incoming
     database_.WriteTransaction("apply", [&](soci::session& sql) {
       outcome = ApplyInTransaction(sql, database_, case_id, incoming, payload, request_hash);
     });
+    state_cache_->Forget(case_id);  // group commit's cached state of this case is stale now
   } catch (...) {
+    state_cache_->Forget(case_id);
     Database::Rethrow("apply", case_id);
   }
   spdlog::debug("case={} event={} {} seq={} v={}{}", case_id, incoming.type, workflow::Name(outcome.result.verdict),
                 outcome.sequence, outcome.version, outcome.replayed ? " replayed" : "");
   return outcome;
-}
-
-namespace {
-
-/// One item of a group after the checks that need no database.
-struct PreparedItem {
-  std::string request_hash;
-  std::string payload;
-  bool ready = false;
-};
-
-/// Records the current exception (inside a catch) as the item's error, mapped like Apply's errors.
-void RecordItemError(GroupItemResult& result, const std::string& case_id) {
-  try {
-    Database::Rethrow("apply", case_id);
-  } catch (const PersistenceError& error) {
-    result.outcome.reset();
-    result.error = error.Kind();
-    result.error_message = error.what();
-  }
-}
-
-/// A PostgreSQL array literal, built element by element (text elements quoted and escaped).
-class PgArray {
- public:
-  void AddText(std::string_view value) {
-    Separate();
-    text_ += '"';
-    for (const char ch : value) {
-      if (ch == '"' || ch == '\\') text_ += '\\';
-      text_ += ch;
-    }
-    text_ += '"';
-  }
-  void AddNumber(long long value) {
-    Separate();
-    text_ += std::to_string(value);
-  }
-  void AddBool(bool value) {
-    Separate();
-    text_ += value ? "t" : "f";
-  }
-  void AddNull() {
-    Separate();
-    text_ += "NULL";
-  }
-  const char* Finish() {
-    text_ += '}';
-    return text_.c_str();
-  }
-
- private:
-  void Separate() {
-    if (!first_) text_ += ',';
-    first_ = false;
-  }
-  std::string text_ = "{";
-  bool first_ = true;
-};
-
-/// Set when the batched path gave up on a group (the transaction is rolled back).
-struct BatchFallback {};
-
-/// The PostgreSQL batched group path: one statement locks every case of the group (in case-id order) and
-/// reads the idempotency matches, PlanApply decides each item in C++ exactly as Apply does, and one
-/// statement writes all history rows and case updates: BEGIN, lock, write, COMMIT whatever the group's
-/// size (plus one look-up per redelivered event). Returns false, with nothing written, when the caller
-/// must use the one-by-one path instead: a group holding one case or one idempotency key twice (those
-/// items depend on each other), or any failure of the batched statements (a lost race, an idempotency key
-/// taken meanwhile, an error): one bad event never fails its batch-mates.
-bool ApplyGroupBatched(Database& database, const std::vector<GroupItem>& items,
-                       const std::vector<PreparedItem>& prepared, const std::vector<std::size_t>& order,
-                       std::vector<GroupItemResult>& results) {
-  std::vector<std::size_t> ready;
-  for (const auto index : order) {
-    if (prepared[index].ready) ready.push_back(index);
-  }
-  if (ready.empty()) return false;
-  {
-    std::set<std::string_view> case_ids;
-    std::set<std::pair<std::string_view, std::string_view>> keys;
-    for (const auto index : ready) {
-      const auto& item = items[index];
-      if (!case_ids.insert(item.case_id).second) return false;
-      if (!keys.insert({item.event.source, item.event.event_id}).second) return false;
-    }
-  }
-
-  bool fall_back = false;
-  std::vector<GroupItemResult> batch_results;
-  try {
-    database.WriteTransaction("apply group", [&](soci::session& sql) {
-      fall_back = false;
-      batch_results = results;
-      try {
-        database.EnsurePrepared(sql, &internal::PreparePostgresStatements);
-        PgArray lock_ids, lock_sources, lock_event_ids;
-        for (const auto index : ready) {
-          lock_ids.AddText(items[index].case_id);
-          lock_sources.AddText(items[index].event.source);
-          lock_event_ids.AddText(items[index].event.event_id);
-        }
-        internal::PgRows locked(sql, internal::kPgApplyGroupLock,
-                                {lock_ids.Finish(), lock_sources.Finish(), lock_event_ids.Finish()});
-        std::vector<int> row_of(ready.size(), -1);
-        for (int row = 0; row < locked.Count(); ++row) {
-          const long long position = locked.Number(row, 17);
-          if (position < 1 || position > static_cast<long long>(ready.size())) throw BatchFallback{};
-          row_of[static_cast<std::size_t>(position - 1)] = row;
-        }
-
-        std::vector<PlannedWrite> plans;
-        for (std::size_t k = 0; k < ready.size(); ++k) {
-          const auto index = ready[k];
-          const auto& item = items[index];
-          auto& result = batch_results[index];
-          result = GroupItemResult{};
-          try {
-            if (row_of[k] < 0) {
-              throw PersistenceError(ErrorKind::kNotFound, fmt::format("apply case={}: not_found", item.case_id));
-            }
-            CaseRow row;
-            CaseRowFromPg(locked, row_of[k], 0, row);
-            ApplyOutcome outcome;
-            PlannedWrite plan;
-            if (PlanApply(sql, item.case_id, item.event, prepared[index].payload, prepared[index].request_hash, row,
-                          !locked.IsNull(row_of[k], 16), outcome, plan)) {
-              plans.push_back(std::move(plan));
-            }
-            result.outcome = std::move(outcome);
-          } catch (const soci::soci_error&) {
-            throw;  // a failed statement aborts the transaction: give up on the batch
-          } catch (...) {
-            RecordItemError(result, item.case_id);
-          }
-        }
-        if (plans.empty()) return;
-
-        std::vector<PgArray> columns(28);
-        for (const auto& plan : plans) {
-          const auto& history = plan.history;
-          columns[0].AddText(history.case_id);
-          columns[1].AddNumber(history.sequence);
-          columns[2].AddText(history.source);
-          columns[3].AddText(history.event_id);
-          columns[4].AddText(history.type);
-          columns[5].AddText(history.actor);
-          columns[6].AddNumber(history.occurred_at);
-          columns[7].AddNumber(history.recorded_at);
-          columns[8].AddText(history.payload);
-          columns[9].AddText(history.request_hash);
-          columns[10].AddText(history.verdict);
-          columns[11].AddText(history.reason);
-          columns[12].AddText(history.states_before);
-          columns[13].AddText(history.states_after);
-          columns[14].AddText(history.changes);
-          columns[15].AddText(history.allowed_events);
-          columns[16].AddNumber(history.version_after);
-          columns[17].AddNumber(plan.expected_version);
-          columns[18].AddNumber(plan.expected_last_sequence);
-          columns[19].AddBool(plan.applied);
-          columns[20].AddText(plan.saved);
-          columns[21].AddText(plan.stage);
-          columns[22].AddText(plan.active_states);
-          columns[23].AddNumber(plan.flags);
-          columns[24].AddText(plan.host_country);
-          columns[25].AddText(plan.origin_country);
-          columns[26].AddNumber(plan.stage_entered_at);
-          if (plan.applied && plan.has_deadline) {
-            columns[27].AddNumber(plan.next_deadline);
-          } else {
-            columns[27].AddNull();
-          }
-        }
-        std::vector<const char*> parameters;
-        parameters.reserve(columns.size());
-        for (auto& column : columns) parameters.push_back(column.Finish());
-        internal::PgRows written(sql, internal::kPgApplyGroupWrite, parameters);
-        const auto expected = static_cast<long long>(plans.size());
-        if (written.Count() != 1 || written.Number(0, 0) != expected || written.Number(0, 1) != expected) {
-          throw BatchFallback{};
-        }
-      } catch (...) {
-        fall_back = true;
-        throw;
-      }
-    });
-  } catch (const BatchFallback&) {
-    spdlog::debug("apply group: batched write incomplete, applying {} events one by one", ready.size());
-    return false;
-  } catch (const PersistenceError& error) {
-    if (fall_back) {
-      spdlog::debug("apply group: batched path gave up ({}), applying {} events one by one", error.what(),
-                    ready.size());
-      return false;
-    }
-    // The commit (or the transaction as a whole) failed: nothing of this group is durable.
-    for (auto& result : batch_results) {
-      if (result.outcome) {
-        result.outcome.reset();
-        result.error = error.Kind();
-        result.error_message = error.what();
-      }
-    }
-  }
-  results = std::move(batch_results);
-  return true;
-}
-
-/// The portable group path: each event in its own savepoint (4 round trips per event on PostgreSQL).
-void ApplyGroupOneByOne(Database& database, const std::vector<GroupItem>& items,
-                        const std::vector<PreparedItem>& prepared, const std::vector<std::size_t>& order,
-                        std::vector<GroupItemResult>& results) {
-  try {
-    database.WriteTransaction("apply group", [&](soci::session& sql) {
-      for (const auto index : order) {
-        if (!prepared[index].ready) continue;
-        results[index] = GroupItemResult{};
-        for (int attempt = 1;; ++attempt) {
-          sql << "SAVEPOINT group_item";
-          try {
-            results[index].outcome = ApplyInTransaction(sql, database, items[index].case_id, items[index].event,
-                                                        prepared[index].payload, prepared[index].request_hash);
-            sql << "RELEASE SAVEPOINT group_item";
-            break;
-          } catch (...) {
-            sql << "ROLLBACK TO SAVEPOINT group_item";
-            sql << "RELEASE SAVEPOINT group_item";
-            bool retry = false;
-            try {
-              throw;
-            } catch (const internal::RetryTransaction&) {
-              // The same (source, id) was just committed for another case: look again, once.
-              retry = attempt == 1;
-              if (!retry) {
-                results[index].error = ErrorKind::kConflict;
-                results[index].error_message = fmt::format("apply case={}: conflict", items[index].case_id);
-              }
-            } catch (...) {
-              RecordItemError(results[index], items[index].case_id);
-            }
-            if (!retry) break;
-          }
-        }
-      }
-    });
-  } catch (const PersistenceError& error) {
-    // The commit (or the transaction as a whole) failed: nothing of this group is durable.
-    for (auto& result : results) {
-      if (result.outcome) {
-        result.outcome.reset();
-        result.error = error.Kind();
-        result.error_message = error.what();
-      }
-    }
-  }
-}
-
-}  // namespace
-
-std::vector<GroupItemResult> CaseRepository::ApplyGroup(const std::vector<GroupItem>& items) {
-  std::vector<GroupItemResult> results(items.size());
-  if (items.empty()) return results;
-
-  std::vector<PreparedItem> prepared(items.size());
-  for (std::size_t index = 0; index < items.size(); ++index) {
-    try {
-      CheckIncoming(items[index].case_id, items[index].event);
-      prepared[index].request_hash = RequestHash(items[index].event.type, items[index].case_id,
-                                                 internal::CanonicalJson(items[index].event.data_json));
-      prepared[index].payload = items[index].event.data_json.empty() ? "null" : items[index].event.data_json;
-      prepared[index].ready = true;
-    } catch (const PersistenceError& error) {
-      results[index].error = error.Kind();
-      results[index].error_message = error.what();
-    }
-  }
-  // Lock cases in one global order (case id) so two groups cannot deadlock; a stable sort keeps the
-  // events of one case in the order given.
-  std::vector<std::size_t> order(items.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t left, std::size_t right) { return items[left].case_id < items[right].case_id; });
-
-  if (database_.GetBackend() == Backend::kPostgresql &&
-      ApplyGroupBatched(database_, items, prepared, order, results)) {
-    return results;
-  }
-  ApplyGroupOneByOne(database_, items, prepared, order, results);
-  return results;
 }
 
 // --- History -----------------------------------------------------------------------------------------

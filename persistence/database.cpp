@@ -96,7 +96,12 @@ bool IsRetryable() {
   }
 }
 
-/// True when the failure suggests the connection itself is gone.
+/// libpq keyword/value form of a postgresql:// URL. SOCI 4.0's PostgreSQL backend scans the connect
+/// string for its own options and mangles URIs, so the URL is taken apart here (Boost.URL) instead.
+}  // namespace
+
+namespace internal {
+
 bool IsConnectionFailure() {
   try {
     throw;
@@ -111,9 +116,7 @@ bool IsConnectionFailure() {
   }
 }
 
-/// libpq keyword/value form of a postgresql:// URL. SOCI 4.0's PostgreSQL backend scans the connect
-/// string for its own options and mangles URIs, so the URL is taken apart here (Boost.URL) instead.
-}  // namespace
+}  // namespace internal
 
 std::string LibpqConnectString(const std::string& url) {
   const auto parsed = boost::urls::parse_uri(url);
@@ -265,7 +268,7 @@ void Database::WriteTransaction(std::string_view operation, const std::function<
       // A pooled connection that died while idle shows up here, before anything was written: reconnect
       // and start again once. SQLite's "busy beyond busy_timeout" is reported as unavailable.
       if (backend_ == Backend::kSqlite || attempt > 1) {
-        if (IsConnectionFailure()) lease.MarkBroken();
+        if (internal::IsConnectionFailure()) lease.MarkBroken();
         Rethrow(operation);
       }
       try {
@@ -283,7 +286,7 @@ void Database::WriteTransaction(std::string_view operation, const std::function<
       return;
     } catch (...) {
       const bool retry = IsRetryable();
-      const bool connection_lost = IsConnectionFailure();
+      const bool connection_lost = internal::IsConnectionFailure();
       try {
         sql << "ROLLBACK";
       } catch (...) {
@@ -303,7 +306,7 @@ void Database::Read(std::string_view operation, const std::function<void(soci::s
       work(lease.Session());
       return;
     } catch (...) {
-      if (IsConnectionFailure()) {
+      if (internal::IsConnectionFailure()) {
         lease.MarkBroken();
         if (attempt == 1) {
           // Reads have no effect to lose: reconnect and read again once.
@@ -402,6 +405,9 @@ int Database::Migrate() {
     for (const auto& migration : migrations::All()) {
       if (migration.version <= current) continue;
       for (const auto statement : migration.statements) sql << std::string(statement);
+      if (backend_ == Backend::kPostgresql) {
+        for (const auto statement : migration.postgresql_statements) sql << std::string(statement);
+      }
       const long long applied_at = internal::ToMicros(Now());
       const std::string name(migration.name);
       sql << "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:version, :name, :applied_at)",

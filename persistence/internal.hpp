@@ -22,6 +22,9 @@ struct RetryTransaction {};
 /// True when the current exception (inside a catch) is a unique/constraint violation.
 bool IsConstraintViolation();
 
+/// True when the current exception (inside a catch) suggests the connection itself is gone.
+bool IsConnectionFailure();
+
 long long ToMicros(Timestamp timestamp);
 Timestamp FromMicros(long long micros);
 

@@ -4,6 +4,7 @@
 #include <soci/postgresql/soci-postgresql.h>
 
 #include <cstdlib>
+#include <utility>
 
 namespace returnflow::persistence::internal {
 namespace {
@@ -52,22 +53,36 @@ constexpr const char* kPrepareGroupLock =
 // estimate better than the generic plan and so be chosen, and re-planned, on every execution (about a
 // fifth of the statements' cost); hidden from the planner, the generic plan wins after five executions.
 
-// One row per item: the history row ($1-$17), the case's version and last sequence read under the lock
-// ($18, $19), whether the event was applied ($20) and the applied-only case values ($21-$28). A case
-// whose version or last sequence moved is not updated and its history row not written; a history row
-// whose (source, event_id) was taken meanwhile is not written: the caller compares both counts with
-// the number of items and falls back to the one-by-one path when they differ.
+// Run at the start of every group transaction, before the two statements below. Their generic plan is
+// made once per connection and kept; made while the tables are small (a fresh database, the first
+// minutes of a server), the planner prefers hash joins over sequential scans of `cases`, and that plan
+// then stays while the table grows and fills with dead rows until autovacuum's next ANALYZE (seen: a
+// third of the engine's throughput lost for minutes). Both statements touch a handful of rows by key,
+// so index lookups in nested loops are right at every size; these settings last until the transaction ends.
+constexpr const char* kPrepareNestedLoops =
+    "PREPARE rf_nested_loops AS SELECT set_config('enable_seqscan', 'off', true), "
+    "set_config('enable_bitmapscan', 'off', true), set_config('enable_hashjoin', 'off', true), "
+    "set_config('enable_mergejoin', 'off', true)";
+
+// One row per item: the history row ($1-$17), the case's version and last sequence the event was decided
+// on ($18, $19), whether it was applied ($20) and the applied-only case values ($21-$28); $29 the number
+// of items. A case whose version or last sequence moved since is not updated; then the final cast fails,
+// the whole statement with it (SQLSTATE 22P02, "group write incomplete"), and so does the commit sent
+// behind it: nothing of the group is written and the caller takes the next, more careful path. A history
+// row whose (source, event_id) or (case_id, sequence) is taken fails the statement the same way (unique
+// violation). Checking inside the statement is what lets the commit travel in the same round trip.
 constexpr const char* kPrepareGroupWrite =
     "PREPARE rf_apply_group_write (text[], bigint[], text[], text[], text[], text[], bigint[], bigint[], text[], "
     "text[], text[], text[], text[], text[], text[], text[], bigint[], bigint[], bigint[], boolean[], text[], text[], "
-    "text[], integer[], text[], text[], bigint[], bigint[]) AS "
+    "text[], integer[], text[], text[], bigint[], bigint[], bigint) AS "
     "WITH input AS (SELECT * FROM unnest((SELECT $1), (SELECT $2), (SELECT $3), (SELECT $4), (SELECT $5), "
     "(SELECT $6), (SELECT $7), (SELECT $8), (SELECT $9), (SELECT $10), (SELECT $11), (SELECT $12), (SELECT $13), "
     "(SELECT $14), (SELECT $15), (SELECT $16), (SELECT $17), (SELECT $18), (SELECT $19), (SELECT $20), (SELECT $21), "
-    "(SELECT $22), (SELECT $23), (SELECT $24), (SELECT $25), (SELECT $26), (SELECT $27), (SELECT $28)) AS i (case_id, sequence, source, event_id, type, actor, "
-    "occurred_at, recorded_at, payload, request_hash, verdict, reason, states_before, states_after, changes, "
-    "allowed_events, version_after, expected_version, expected_last_sequence, applied, saved_state, stage, "
-    "active_states, flags, host_country, origin_country, stage_entered_at, next_deadline)), "
+    "(SELECT $22), (SELECT $23), (SELECT $24), (SELECT $25), (SELECT $26), (SELECT $27), (SELECT $28)) AS i (case_id, "
+    "sequence, source, event_id, type, actor, occurred_at, recorded_at, payload, request_hash, verdict, reason, "
+    "states_before, states_after, changes, allowed_events, version_after, expected_version, expected_last_sequence, "
+    "applied, saved_state, stage, active_states, flags, host_country, origin_country, stage_entered_at, "
+    "next_deadline)), "
     "updated AS (UPDATE cases c SET version = i.version_after, last_sequence = i.sequence, "
     "saved_state = CASE WHEN i.applied THEN i.saved_state ELSE c.saved_state END, "
     "stage = CASE WHEN i.applied THEN i.stage ELSE c.stage END, "
@@ -85,9 +100,9 @@ constexpr const char* kPrepareGroupWrite =
     "recorded_at, payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events, "
     "version_after) SELECT i.case_id, i.sequence, i.source, i.event_id, i.type, i.actor, i.occurred_at, "
     "i.recorded_at, i.payload, i.request_hash, i.verdict, i.reason, i.states_before, i.states_after, i.changes, "
-    "i.allowed_events, i.version_after FROM input i WHERE i.case_id IN (SELECT case_id FROM updated) "
-    "ON CONFLICT (source, event_id) DO NOTHING RETURNING case_id) "
-    "SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM history)";
+    "i.allowed_events, i.version_after FROM input i RETURNING case_id) "
+    "SELECT (CASE WHEN (SELECT count(*) FROM updated) = $29 AND (SELECT count(*) FROM history) = $29 THEN '0' "
+    "ELSE 'group write incomplete' END)::integer";
 
 #undef RF_HISTORY_INSERT
 #undef RF_HISTORY_TYPES
@@ -102,27 +117,104 @@ void PreparePostgresStatements(soci::session& sql) {
   sql << kPrepareLock;
   sql << kPrepareApplied;
   sql << kPrepareRejected;
+  sql << kPrepareNestedLoops;
   sql << kPrepareGroupLock;
   sql << kPrepareGroupWrite;
 }
+
+namespace {
+
+/// The SQLSTATE of a failed result, or the connection-failure class when there is no usable answer.
+std::string FailureState(PGconn* connection, const PGresult* result) {
+  const char* sqlstate = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  if (PQstatus(connection) == CONNECTION_BAD || sqlstate == nullptr) return "08006";
+  return sqlstate;
+}
+
+[[noreturn]] void ThrowFailure(const std::string& state) {
+  // The same exception SOCI throws, so error mapping, retries and reconnection treat both alike. The
+  // server's message is not carried: it can quote values.
+  throw soci::postgresql_soci_error("prepared statement failed", state.c_str());
+}
+
+}  // namespace
 
 PgRows::PgRows(soci::session& sql, const char* statement, const std::vector<const char*>& parameters) {
   PGresult* result = PQexecPrepared(Connection(sql), statement, static_cast<int>(parameters.size()), parameters.data(),
                                     nullptr, nullptr, 0);
   const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
   if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-    const char* sqlstate = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
-    std::string state = sqlstate ? sqlstate : "08006";  // no result at all: the connection is gone
-    if (PQstatus(Connection(sql)) == CONNECTION_BAD) state = "08006";
+    const auto state = FailureState(Connection(sql), result);
     if (result) PQclear(result);
-    // The same exception SOCI throws, so error mapping, retries and reconnection treat both alike. The
-    // server's message is not carried: it can quote values.
-    throw soci::postgresql_soci_error("prepared statement failed", state.c_str());
+    ThrowFailure(state);
   }
   result_ = result;
 }
 
-PgRows::~PgRows() { PQclear(static_cast<PGresult*>(result_)); }
+PgRows::PgRows(PgRows&& other) noexcept : result_(std::exchange(other.result_, nullptr)) {}
+
+void PgPipeline::Add(const char* text) { queued_.push_back({text, false, {}}); }
+
+void PgPipeline::AddPrepared(const char* statement, std::vector<const char*> parameters) {
+  queued_.push_back({statement, true, std::move(parameters)});
+}
+
+std::vector<PgRows> PgPipeline::Run() {
+  PGconn* connection = Connection(sql_);
+  if (PQenterPipelineMode(connection) != 1) ThrowFailure(FailureState(connection, nullptr));
+  bool sent = true;
+  for (const auto& queued : queued_) {
+    const int count = static_cast<int>(queued.parameters.size());
+    sent = queued.prepared ? PQsendQueryPrepared(connection, queued.text, count, queued.parameters.data(), nullptr,
+                                                 nullptr, 0) == 1
+                           : PQsendQueryParams(connection, queued.text, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+    if (!sent) break;
+  }
+  sent = sent && PQpipelineSync(connection) == 1;
+  if (!sent) {
+    // Nothing can be read back from a connection that refused to send: the caller reconnects it.
+    PQexitPipelineMode(connection);
+    ThrowFailure("08006");
+  }
+
+  // Each statement's answer is its result followed by a null; the batch ends with the sync's result.
+  // A statement after a failed one answers PGRES_PIPELINE_ABORTED.
+  std::vector<PgRows> rows;
+  rows.reserve(queued_.size());
+  std::string failure;
+  std::size_t answered = 0;
+  for (;;) {
+    PGresult* result = PQgetResult(connection);
+    if (result == nullptr) {
+      // More ends than statements, or a dead connection, means the sync's answer will never come.
+      if (++answered > queued_.size() || PQstatus(connection) == CONNECTION_BAD) {
+        failure = "08006";
+        break;
+      }
+      continue;
+    }
+    const auto status = PQresultStatus(result);
+    if (status == PGRES_PIPELINE_SYNC) {
+      PQclear(result);
+      break;
+    }
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+      rows.push_back(PgRows(result));
+    } else {
+      if (failure.empty() && status != PGRES_PIPELINE_ABORTED) failure = FailureState(connection, result);
+      PQclear(result);
+    }
+  }
+  PQexitPipelineMode(connection);
+  queued_.clear();
+  if (!failure.empty()) ThrowFailure(failure);
+  if (rows.size() != answered) ThrowFailure("08006");  // a statement without an answer: the stream is out of step
+  return rows;
+}
+
+PgRows::~PgRows() {
+  if (result_) PQclear(static_cast<PGresult*>(result_));
+}
 
 int PgRows::Count() const { return PQntuples(static_cast<const PGresult*>(result_)); }
 

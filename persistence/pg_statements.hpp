@@ -17,9 +17,13 @@ inline constexpr const char* kPgApplyRejected = "rf_apply_rejected";
 /// idempotency key. $1 case ids, $2 sources, $3 event ids (text arrays, one element per item). Columns
 /// 0..15 as kCaseColumns, 16 the seen request hash (NULL: not seen), 17 the item's 1-based position.
 inline constexpr const char* kPgApplyGroupLock = "rf_apply_group_lock";
-/// Group commit: writes every item's history row and case update in one statement (28 arrays, see
-/// pg_statements.cpp). Returns one row: (cases updated, history rows inserted); both equal the number
-/// of items unless a case moved under the caller (lost race) or an idempotency key was taken meanwhile.
+/// Group commit: makes the two group statements plan as index lookups in nested loops for the rest of
+/// the transaction (see pg_statements.cpp for why). No parameters.
+inline constexpr const char* kPgNestedLoops = "rf_nested_loops";
+/// Group commit: writes every item's history row and case update in one statement (28 arrays and the
+/// item count, see pg_statements.cpp). Fails as a whole unless every case was updated and every history
+/// row inserted: SQLSTATE 22P02 when a case moved since the decision (a lost race, a stale cached
+/// state), 23505 when an idempotency key or history position is taken.
 inline constexpr const char* kPgApplyGroupWrite = "rf_apply_group_write";
 
 /// Prepares the statements above on a freshly opened PostgreSQL session.
@@ -28,8 +32,12 @@ void PreparePostgresStatements(soci::session& sql);
 /// The rows of one prepared-statement execution, as text.
 class PgRows {
  public:
+  /// Executes `statement` (a name prepared above) and waits for its rows: one round trip. Throws
+  /// soci::postgresql_soci_error with the server's SQLSTATE (never its message) when it fails.
   PgRows(soci::session& sql, const char* statement, const std::vector<const char*>& parameters);
   ~PgRows();
+  PgRows(PgRows&& other) noexcept;
+  PgRows& operator=(PgRows&&) = delete;
   PgRows(const PgRows&) = delete;
   PgRows& operator=(const PgRows&) = delete;
   int Count() const;
@@ -38,7 +46,35 @@ class PgRows {
   long long Number(int row, int column) const;
 
  private:
+  friend class PgPipeline;
+  explicit PgRows(void* result) : result_(result) {}
   void* result_;  // PGresult*, kept out of this header
+};
+
+/// Statements sent together and answered together: one round trip for all of them (libpq pipeline
+/// mode). Inside an explicit transaction (a "BEGIN" sent first) the transaction outlives `Run`; a
+/// failing statement makes the server skip the rest of the batch, and the transaction must then be
+/// rolled back.
+class PgPipeline {
+ public:
+  explicit PgPipeline(soci::session& sql) : sql_(sql) {}
+  /// Queues a statement without parameters ("BEGIN", "COMMIT").
+  void Add(const char* text);
+  /// Queues the execution of a statement prepared by PreparePostgresStatements.
+  void AddPrepared(const char* statement, std::vector<const char*> parameters);
+  /// Sends everything queued, waits for every answer and returns one result per statement, in order.
+  /// When a statement fails, throws soci::postgresql_soci_error with its SQLSTATE (never the server's
+  /// message, which can quote values) after reading the whole batch, so the session stays usable.
+  std::vector<PgRows> Run();
+
+ private:
+  struct Queued {
+    const char* text;  // SQL text, or the prepared statement's name
+    bool prepared;
+    std::vector<const char*> parameters;
+  };
+  soci::session& sql_;
+  std::vector<Queued> queued_;
 };
 
 }  // namespace returnflow::persistence::internal

@@ -4,7 +4,9 @@
 ///
 /// Every call blocks and leases its own session for the duration of one unit of work: call from a
 /// worker pool, from any number of threads. Failures throw PersistenceError (see database.hpp).
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -17,6 +19,10 @@
 #include "workflow/events.hpp"
 
 namespace returnflow::persistence {
+
+namespace internal {
+class CaseStateCache;
+}  // namespace internal
 
 // ---------------------------------------------------------------------------------------------------
 // Personal data: lives only in the `people` table, never in cases, events, logs or errors.
@@ -110,6 +116,14 @@ struct GroupItem {
   IncomingEvent event;
 };
 
+/// How CaseRepository::ApplyGroup wrote a group, cheapest first.
+enum class GroupPath {
+  kFromCache,  ///< PostgreSQL: decided on cached case states, written and committed in one round trip
+  kLocked,     ///< PostgreSQL: cases locked and read, then written and committed: two round trips
+  kOneByOne,   ///< each event in its own savepoint (SQLite; groups repeating a case or an event id)
+};
+std::string_view Name(GroupPath path);
+
 /// Per-item result of ApplyGroup: exactly one of `outcome` / `error` is set.
 struct GroupItemResult {
   std::optional<ApplyOutcome> outcome;
@@ -170,7 +184,14 @@ struct StageCount {
 /// Cases and their history. Every method is one transaction.
 class CaseRepository {
  public:
-  explicit CaseRepository(Database& database) : database_(database) {}
+  /// Cases whose last known state group commit keeps in memory (PostgreSQL), so that a group of them is
+  /// written in one round trip without reading them first; about 2 KB each.
+  static constexpr std::size_t kDefaultCachedCases = 10'000;
+
+  explicit CaseRepository(Database& database, std::size_t cached_cases = kDefaultCachedCases);
+  ~CaseRepository();
+  CaseRepository(const CaseRepository&) = delete;
+  CaseRepository& operator=(const CaseRepository&) = delete;
 
   /// Creates a case with a fresh pseudonymous id, its people and its `case.opened` history row
   /// (sequence 1, payload = the initial context, which `verify` replays from). Returns the record.
@@ -192,11 +213,13 @@ class CaseRepository {
   /// does not fail the others, and every item gets the result Apply would have given it. Events of one
   /// case are applied in the order given. Results are in input order. If the commit itself fails, every
   /// item reports the error. Cases are locked in case-id order to avoid deadlocks with other groups.
-  /// On PostgreSQL a group of distinct cases and idempotency keys costs a constant number of round trips
-  /// (lock and read all, decide in C++, write all); a group that repeats a case or a key, or whose batched
-  /// write does not go through cleanly, is applied one by one, each event inside its own savepoint (the
-  /// SQLite path).
-  std::vector<GroupItemResult> ApplyGroup(const std::vector<GroupItem>& items);
+  /// On PostgreSQL a group of distinct cases and idempotency keys is written in one round trip when the
+  /// cases' states are cached (each write checked against the case's version), else in two (lock and
+  /// read all, decide in C++, write all and commit); a group that repeats a case or a key, or whose
+  /// batched write does not go through cleanly, is applied one by one, each event inside its own
+  /// savepoint (the SQLite path). See group_apply.cpp.
+  /// `path`, when given, is set to the path that wrote the group.
+  std::vector<GroupItemResult> ApplyGroup(const std::vector<GroupItem>& items, GroupPath* path = nullptr);
 
   /// History rows with sequence > after_sequence, oldest first, at most `limit` (capped at
   /// kMaxPageSize; page with after_sequence). kNotFound when the case does not exist.
@@ -214,6 +237,7 @@ class CaseRepository {
 
  private:
   Database& database_;
+  std::unique_ptr<internal::CaseStateCache> state_cache_;
 };
 
 // ---------------------------------------------------------------------------------------------------

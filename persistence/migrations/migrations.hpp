@@ -12,6 +12,8 @@ struct Migration {
   int version;
   std::string_view name;
   std::vector<std::string_view> statements;
+  /// Storage settings with no SQLite counterpart (never schema: tables, columns and indexes stay common).
+  std::vector<std::string_view> postgresql_statements = {};
 };
 
 /// All migrations, by ascending version (1, 2, ...; no gaps).

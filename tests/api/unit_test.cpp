@@ -280,6 +280,16 @@ TEST_CASE("settings: zero-config defaults, TOML file, environment overrides, cle
   };
   CHECK(config::LoadSettings(std::nullopt, in_flight_environment).group_commit.max_in_flight == 3);
 
+  // The case-state cache of group commit: on by default, sized or turned off by file or environment.
+  CHECK(defaults.group_commit.cached_cases == 10'000);
+  CHECK(config::LoadSettingsFromString("[group_commit]\ncached_cases = 0\n", "test.toml", NoEnvironment())
+            .group_commit.cached_cases == 0);
+  auto cache_environment = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "RETURNFLOW_GROUP_COMMIT_CACHED_CASES") return "500";
+    return std::nullopt;
+  };
+  CHECK(config::LoadSettings(std::nullopt, cache_environment).group_commit.cached_cases == 500);
+
   auto error_of = [](std::string_view text) {
     try {
       config::LoadSettingsFromString(text, "bad.toml", NoEnvironment());

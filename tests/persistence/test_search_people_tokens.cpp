@@ -68,6 +68,14 @@ TEST_CASE("search filters cases and pages through them with a stable cursor", "[
   query = {};
   query.updated_since = cases.Get(a.case_id).updated_at;
   CHECK(Ids(cases.Search(query)) == std::set<std::string>{a.case_id});
+  // A refused event is recorded in the history but does not update the case: "updated since" still
+  // means the case's last change, not its last history row.
+  const auto refused = cases.Apply(a.case_id, MakeEvent("travel.departed", "{}", "a-refused"));
+  REQUIRE_FALSE(refused.result.Applied());
+  CHECK(Ids(cases.Search(query)) == std::set<std::string>{a.case_id});
+  query.updated_since = cases.Get(a.case_id).updated_at + std::chrono::microseconds(1);
+  CHECK(cases.Search(query).cases.empty());
+  CHECK(cases.CountByStage(query).empty());
 
   // Referral deadlines run 7 days from the referral (2026-01-05); counselling 21 days from entering it.
   query = {};

@@ -1,0 +1,101 @@
+#pragma once
+// How one event is decided and what it writes, shared by CaseRepository::Apply (case_repository.cpp) and
+// the group paths (group_apply.cpp). Not public.
+#include <soci/soci.h>
+
+#include <cstddef>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "persistence/case_rows.hpp"
+#include "persistence/pg_statements.hpp"
+#include "persistence/repository.hpp"
+
+namespace returnflow::persistence::internal {
+
+/// What deciding an event needs of its case: the saved machine, and the numbers its write is checked
+/// against (a write applies only while the case still has this version and last sequence).
+struct CaseState {
+  std::string saved_state;
+  long long version = 0, last_sequence = 0, stage_entered_at = 0;
+
+  static CaseState Of(const CaseRow& row) { return {row.saved_state, row.version, row.last_sequence, row.stage_entered_at}; }
+};
+
+/// Everything about a history row except the case-specific numbers.
+struct HistoryRowInput {
+  std::string case_id;
+  long long sequence = 0;
+  std::string source, event_id, type, actor;
+  long long occurred_at = 0, recorded_at = 0;
+  std::string payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events;
+  long long version_after = 0;
+};
+
+/// What applying one event writes: its history row and, when applied, the case's new values. The
+/// update is checked against the version and last sequence the decision was made on.
+struct PlannedWrite {
+  HistoryRowInput history;
+  bool applied = false;
+  long long expected_version = 0, expected_last_sequence = 0;
+  std::string stage, saved, active_states, host_country, origin_country;
+  long long now = 0, stage_entered_at = 0, next_deadline = 0;
+  bool has_deadline = false;
+  int flags = 0;
+
+  /// The case as this write leaves it.
+  CaseState After() const;
+};
+
+/// kInvalidData / kNotFound for an event that cannot be applied whatever the database holds.
+void CheckIncoming(std::string_view case_id, const IncomingEvent& incoming);
+
+/// The idempotency fingerprint of an event: SHA-256 of type, subject and canonical data.
+std::string RequestHash(std::string_view type, std::string_view subject, std::string_view canonical_data);
+
+/// The decision of Apply on a case's state, shared by the one-event path and the group paths:
+/// deduplicate on (source, event_id) when `seen` (a replay returns the stored outcome; the same key with
+/// another request is a kConflict), check If-Match (kConflict), then restore the machine and apply the
+/// event. Returns false when `outcome` is a replay (nothing to write); true when `plan` must be written,
+/// and `outcome` is what the event's result will be once it is.
+bool PlanApply(soci::session& sql, const std::string& case_id, const IncomingEvent& incoming,
+               const std::string& payload, const std::string& request_hash, const CaseState& state, bool seen,
+               ApplyOutcome& outcome, PlannedWrite& plan);
+
+/// Columns offset..offset+15 of a lock statement's row (kCaseColumns, in that order) into a CaseRow.
+void CaseRowFromPg(const PgRows& rows, int at, int offset, CaseRow& row);
+
+/// The body of Apply (lock, decide, write one event), inside a transaction that the caller owns.
+ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const std::string& case_id,
+                                const IncomingEvent& incoming, const std::string& payload,
+                                const std::string& request_hash);
+
+/// The last known state of recently written cases, so that a group of them can be decided without
+/// reading them first (group_apply.cpp). Entries may be stale (another process, another path wrote
+/// since): every write made from them is checked against the database's version and last sequence,
+/// and a stale entry only costs the group a second try the careful way. Least recently used entries
+/// go first. Thread-safe.
+class CaseStateCache {
+ public:
+  explicit CaseStateCache(std::size_t capacity) : capacity_(capacity) {}
+  std::optional<CaseState> Find(const std::string& case_id);
+  void Remember(const std::string& case_id, CaseState state);
+  void Forget(const std::string& case_id);
+
+ private:
+  using Order = std::list<std::string>;
+  struct Entry {
+    CaseState state;
+    Order::iterator position;
+  };
+  const std::size_t capacity_;
+  std::mutex mutex_;
+  Order order_;  // most recently used first
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+}  // namespace returnflow::persistence::internal

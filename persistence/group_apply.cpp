@@ -1,0 +1,520 @@
+// CaseRepository::ApplyGroup: events of different cases committed together. Three paths, tried in order:
+//
+//   from the cache (PostgreSQL)  every case's state is cached: decide in C++, then one round trip writes
+//                                the whole group and commits it (the write checks each case's version);
+//   under row locks (PostgreSQL) one round trip locks and reads the group's cases with their
+//                                idempotency matches, decide in C++, one round trip writes and commits;
+//   one by one (both backends)   each event in its own savepoint, as Apply would apply it alone.
+//
+// A path that cannot finish cleanly leaves nothing written and hands the whole group to the next, so
+// one bad event never fails its batch-mates and every event gets the answer Apply would give it.
+#include <fmt/format.h>
+#include <soci/soci.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <numeric>
+#include <set>
+
+#include "persistence/apply_plan.hpp"
+#include "persistence/internal.hpp"
+#include "persistence/pg_statements.hpp"
+#include "persistence/repository.hpp"
+
+namespace returnflow::persistence {
+
+using internal::CaseRow;
+using internal::CaseState;
+using internal::CaseStateCache;
+using internal::PlannedWrite;
+
+namespace internal {
+
+CaseState PlannedWrite::After() const {
+  // Only meaningful for an applied event; a refused one leaves the machine as it was.
+  return {saved, history.version_after, history.sequence, stage_entered_at};
+}
+
+std::optional<CaseState> CaseStateCache::Find(const std::string& case_id) {
+  std::lock_guard lock(mutex_);
+  const auto found = entries_.find(case_id);
+  if (found == entries_.end()) return std::nullopt;
+  order_.splice(order_.begin(), order_, found->second.position);
+  return found->second.state;
+}
+
+void CaseStateCache::Remember(const std::string& case_id, CaseState state) {
+  if (capacity_ == 0) return;
+  std::lock_guard lock(mutex_);
+  const auto found = entries_.find(case_id);
+  if (found != entries_.end()) {
+    found->second.state = std::move(state);
+    order_.splice(order_.begin(), order_, found->second.position);
+    return;
+  }
+  if (entries_.size() >= capacity_) {
+    entries_.erase(order_.back());
+    order_.pop_back();
+  }
+  order_.push_front(case_id);
+  entries_.emplace(case_id, Entry{std::move(state), order_.begin()});
+}
+
+void CaseStateCache::Forget(const std::string& case_id) {
+  std::lock_guard lock(mutex_);
+  const auto found = entries_.find(case_id);
+  if (found == entries_.end()) return;
+  order_.erase(found->second.position);
+  entries_.erase(found);
+}
+
+}  // namespace internal
+
+namespace {
+
+/// One item of a group after the checks that need no database.
+struct PreparedItem {
+  std::string request_hash;
+  std::string payload;
+  bool ready = false;
+};
+
+/// Records the current exception (inside a catch) as the item's error, mapped like Apply's errors.
+void RecordItemError(GroupItemResult& result, const std::string& case_id) {
+  try {
+    Database::Rethrow("apply", case_id);
+  } catch (const PersistenceError& error) {
+    result.outcome.reset();
+    result.error = error.Kind();
+    result.error_message = error.what();
+  }
+}
+
+/// A PostgreSQL array literal, built element by element (text elements quoted and escaped).
+class PgArray {
+ public:
+  void AddText(std::string_view value) {
+    Separate();
+    text_ += '"';
+    for (const char ch : value) {
+      if (ch == '"' || ch == '\\') text_ += '\\';
+      text_ += ch;
+    }
+    text_ += '"';
+  }
+  void AddNumber(long long value) {
+    Separate();
+    text_ += std::to_string(value);
+  }
+  void AddBool(bool value) {
+    Separate();
+    text_ += value ? "t" : "f";
+  }
+  void AddNull() {
+    Separate();
+    text_ += "NULL";
+  }
+  const char* Finish() {
+    text_ += '}';
+    return text_.c_str();
+  }
+
+ private:
+  void Separate() {
+    if (!first_) text_ += ',';
+    first_ = false;
+  }
+  std::string text_ = "{";
+  bool first_ = true;
+};
+
+/// The parameters of kPgApplyGroupWrite for `plans`: 28 arrays (one element per planned write) and the
+/// number of writes. `parameters` points into `columns` and `count`.
+struct GroupWrite {
+  std::vector<PgArray> columns = std::vector<PgArray>(28);
+  std::string count;
+  std::vector<const char*> parameters;
+
+  explicit GroupWrite(const std::vector<PlannedWrite>& plans) {
+    for (const auto& plan : plans) {
+      const auto& history = plan.history;
+      columns[0].AddText(history.case_id);
+      columns[1].AddNumber(history.sequence);
+      columns[2].AddText(history.source);
+      columns[3].AddText(history.event_id);
+      columns[4].AddText(history.type);
+      columns[5].AddText(history.actor);
+      columns[6].AddNumber(history.occurred_at);
+      columns[7].AddNumber(history.recorded_at);
+      columns[8].AddText(history.payload);
+      columns[9].AddText(history.request_hash);
+      columns[10].AddText(history.verdict);
+      columns[11].AddText(history.reason);
+      columns[12].AddText(history.states_before);
+      columns[13].AddText(history.states_after);
+      columns[14].AddText(history.changes);
+      columns[15].AddText(history.allowed_events);
+      columns[16].AddNumber(history.version_after);
+      columns[17].AddNumber(plan.expected_version);
+      columns[18].AddNumber(plan.expected_last_sequence);
+      columns[19].AddBool(plan.applied);
+      columns[20].AddText(plan.saved);
+      columns[21].AddText(plan.stage);
+      columns[22].AddText(plan.active_states);
+      columns[23].AddNumber(plan.flags);
+      columns[24].AddText(plan.host_country);
+      columns[25].AddText(plan.origin_country);
+      columns[26].AddNumber(plan.stage_entered_at);
+      if (plan.applied && plan.has_deadline) {
+        columns[27].AddNumber(plan.next_deadline);
+      } else {
+        columns[27].AddNull();
+      }
+    }
+    count = std::to_string(plans.size());
+    for (auto& column : columns) parameters.push_back(column.Finish());
+    parameters.push_back(count.c_str());
+  }
+};
+
+/// What a batched path learned about each case it wrote, for the cache once the commit is through.
+struct CaseAfter {
+  const std::string* case_id;
+  CaseState state;
+};
+
+/// The case as `plan` leaves it, from the state it was decided on.
+CaseState StateAfter(const CaseState& before, const PlannedWrite& plan) {
+  if (plan.applied) return plan.After();
+  return {before.saved_state, before.version, plan.history.sequence, before.stage_entered_at};
+}
+
+/// The explicit transaction of the locked path, which sends BEGIN and COMMIT inside pipelines of its
+/// own rather than through Database::WriteTransaction. Rolls back unless told the transaction ended; a
+/// session that cannot even roll back is reconnected before its next use.
+class GroupTransaction {
+ public:
+  explicit GroupTransaction(SessionLease& lease) : lease_(lease) {}
+  GroupTransaction(const GroupTransaction&) = delete;
+  GroupTransaction& operator=(const GroupTransaction&) = delete;
+  ~GroupTransaction() {
+    if (!open_) return;
+    try {
+      lease_.Session() << "ROLLBACK";
+    } catch (...) {
+      lease_.MarkBroken();
+    }
+  }
+  void Begun() { open_ = true; }
+  void Ended() { open_ = false; }
+
+ private:
+  SessionLease& lease_;
+  bool open_ = false;
+};
+
+/// The items a batched path may take: ready, in case-id order, with no case and no idempotency key twice
+/// (those items depend on each other, which only the one-by-one path handles). Empty when there is none
+/// or when the group repeats a case or a key.
+std::vector<std::size_t> BatchableItems(const std::vector<GroupItem>& items, const std::vector<PreparedItem>& prepared,
+                                        const std::vector<std::size_t>& order) {
+  std::vector<std::size_t> ready;
+  std::set<std::string_view> case_ids;
+  std::set<std::pair<std::string_view, std::string_view>> keys;
+  for (const auto index : order) {
+    if (!prepared[index].ready) continue;
+    const auto& item = items[index];
+    if (!case_ids.insert(item.case_id).second || !keys.insert({item.event.source, item.event.event_id}).second) {
+      return {};
+    }
+    ready.push_back(index);
+  }
+  return ready;
+}
+
+/// The path from the cache (see the top of this file): when every case of `ready` is cached, decides each
+/// event on its cached state as if it had not been seen before, and sends the planner settings and the
+/// group write in one pipeline, whose Sync commits them as one implicit transaction: one round trip.
+/// Returns false, with nothing written, when a case is not cached, when deciding an event fails (an
+/// If-Match the cached version contradicts, say), or when the write does not go through: an entry was
+/// stale (another process or path wrote the case since) or an event is a redelivery (its key is in the
+/// history already). A connection lost meanwhile leaves the outcome unknown; the locked path, run next,
+/// finds whatever was committed as recorded events. Cache entries of a group that failed are forgotten.
+bool ApplyGroupFromCache(Database& database, CaseStateCache& cache, const std::vector<GroupItem>& items,
+                         const std::vector<PreparedItem>& prepared, const std::vector<std::size_t>& ready,
+                         std::vector<GroupItemResult>& results) {
+  std::vector<CaseState> states;
+  states.reserve(ready.size());
+  for (const auto index : ready) {
+    auto state = cache.Find(items[index].case_id);
+    if (!state) return false;
+    states.push_back(std::move(*state));
+  }
+  const auto forget_all = [&] {
+    for (const auto index : ready) cache.Forget(items[index].case_id);
+  };
+
+  auto lease = database.Lease();
+  auto& sql = lease.Session();
+  std::vector<GroupItemResult> batch_results = results;
+  std::vector<PlannedWrite> plans;
+  std::vector<CaseAfter> after;
+  plans.reserve(ready.size());
+  for (std::size_t k = 0; k < ready.size(); ++k) {
+    const auto index = ready[k];
+    ApplyOutcome outcome;
+    PlannedWrite plan;
+    try {
+      internal::PlanApply(sql, items[index].case_id, items[index].event, prepared[index].payload,
+                          prepared[index].request_hash, states[k], /*seen=*/false, outcome, plan);
+    } catch (...) {
+      forget_all();
+      return false;
+    }
+    after.push_back({&items[index].case_id, StateAfter(states[k], plan)});
+    plans.push_back(std::move(plan));
+    batch_results[index] = GroupItemResult{std::move(outcome), std::nullopt, {}};
+  }
+
+  GroupWrite write(plans);
+  try {
+    database.EnsurePrepared(sql, &internal::PreparePostgresStatements);
+    internal::PgPipeline pipeline(sql);
+    pipeline.AddPrepared(internal::kPgNestedLoops, {});
+    pipeline.AddPrepared(internal::kPgApplyGroupWrite, std::move(write.parameters));
+    pipeline.Run();
+  } catch (const soci::soci_error&) {
+    if (internal::IsConnectionFailure()) lease.MarkBroken();
+    spdlog::debug("apply group: the write from cached states did not go through; deciding {} events under locks",
+                  ready.size());
+    forget_all();
+    return false;
+  }
+  for (auto& entry : after) cache.Remember(*entry.case_id, std::move(entry.state));
+  results = std::move(batch_results);
+  return true;
+}
+
+/// The locked path (see the top of this file), two round trips whatever the group's size: (BEGIN,
+/// planner settings, one statement locking every case of `ready` in case-id order and reading the
+/// idempotency matches), then PlanApply decides each item in C++ exactly as Apply does, then (one
+/// statement writing all history rows and case updates, COMMIT); plus one look-up per redelivered event.
+/// Returns false, with nothing written (or, after a lost connection, nothing known), when the caller must
+/// use the one-by-one path instead: any failure of the batched statements (a lost race, an idempotency key
+/// taken meanwhile, an error, a lost connection).
+bool ApplyGroupLocked(Database& database, CaseStateCache& cache, const std::vector<GroupItem>& items,
+                      const std::vector<PreparedItem>& prepared, const std::vector<std::size_t>& ready,
+                      std::vector<GroupItemResult>& results) {
+  PgArray lock_ids, lock_sources, lock_event_ids;
+  for (const auto index : ready) {
+    lock_ids.AddText(items[index].case_id);
+    lock_sources.AddText(items[index].event.source);
+    lock_event_ids.AddText(items[index].event.event_id);
+  }
+  const std::vector<const char*> lock_parameters{lock_ids.Finish(), lock_sources.Finish(), lock_event_ids.Finish()};
+
+  for (int attempt = 1;; ++attempt) {
+    auto lease = database.Lease();
+    auto& sql = lease.Session();
+    GroupTransaction transaction(lease);
+    std::vector<GroupItemResult> batch_results = results;
+    std::vector<PlannedWrite> plans;
+    std::vector<CaseAfter> after;
+    try {
+      database.EnsurePrepared(sql, &internal::PreparePostgresStatements);
+      internal::PgPipeline begin(sql);
+      begin.Add("BEGIN");
+      begin.AddPrepared(internal::kPgNestedLoops, {});
+      begin.AddPrepared(internal::kPgApplyGroupLock, lock_parameters);
+      transaction.Begun();
+      auto answers = begin.Run();
+      const auto& locked = answers.at(2);
+
+      std::vector<int> row_of(ready.size(), -1);
+      for (int row = 0; row < locked.Count(); ++row) {
+        const long long position = locked.Number(row, 17);
+        if (position < 1 || position > static_cast<long long>(ready.size())) return false;
+        row_of[static_cast<std::size_t>(position - 1)] = row;
+      }
+      for (std::size_t k = 0; k < ready.size(); ++k) {
+        const auto index = ready[k];
+        const auto& item = items[index];
+        auto& result = batch_results[index];
+        result = GroupItemResult{};
+        try {
+          if (row_of[k] < 0) {
+            throw PersistenceError(ErrorKind::kNotFound, fmt::format("apply case={}: not_found", item.case_id));
+          }
+          CaseRow row;
+          internal::CaseRowFromPg(locked, row_of[k], 0, row);
+          auto state = CaseState::Of(row);
+          ApplyOutcome outcome;
+          PlannedWrite plan;
+          if (internal::PlanApply(sql, item.case_id, item.event, prepared[index].payload,
+                                  prepared[index].request_hash, state, !locked.IsNull(row_of[k], 16), outcome, plan)) {
+            after.push_back({&item.case_id, StateAfter(state, plan)});
+            plans.push_back(std::move(plan));
+          } else {
+            after.push_back({&item.case_id, std::move(state)});  // a replay: the case is as read
+          }
+          result.outcome = std::move(outcome);
+        } catch (const soci::soci_error&) {
+          throw;  // a failed statement aborts the transaction: give up on the batch
+        } catch (...) {
+          RecordItemError(result, item.case_id);
+        }
+      }
+    } catch (const soci::soci_error&) {
+      if (internal::IsConnectionFailure()) {
+        lease.MarkBroken();
+        transaction.Ended();
+        // Nothing was written yet: once more on a fresh connection, then the one-by-one path decides.
+        if (attempt == 1) continue;
+      }
+      spdlog::debug("apply group: locked path gave up before writing, applying {} events one by one", ready.size());
+      return false;
+    }
+
+    if (!plans.empty()) {
+      GroupWrite write(plans);
+      try {
+        internal::PgPipeline commit(sql);
+        commit.AddPrepared(internal::kPgApplyGroupWrite, std::move(write.parameters));
+        commit.Add("COMMIT");
+        commit.Run();
+        transaction.Ended();
+      } catch (const soci::soci_error&) {
+        // The write refused (a case moved, a key was taken meanwhile) or failed, and the COMMIT behind it
+        // was skipped: nothing of the group is durable, the guard rolls back. Or the connection went away
+        // with the COMMIT possibly through: the one-by-one path finds whatever was committed as recorded
+        // events (answered as replays) and applies the rest.
+        if (internal::IsConnectionFailure()) {
+          lease.MarkBroken();
+          transaction.Ended();
+        }
+        spdlog::debug("apply group: locked write did not go through, applying {} events one by one", ready.size());
+        return false;
+      }
+    }
+    // With no plans (only replays and refusals) nothing was written and the guard rolls back.
+    for (auto& entry : after) cache.Remember(*entry.case_id, std::move(entry.state));
+    results = std::move(batch_results);
+    return true;
+  }
+}
+
+/// The portable group path: each event in its own savepoint (4 round trips per event on PostgreSQL).
+void ApplyGroupOneByOne(Database& database, const std::vector<GroupItem>& items,
+                        const std::vector<PreparedItem>& prepared, const std::vector<std::size_t>& order,
+                        std::vector<GroupItemResult>& results) {
+  try {
+    database.WriteTransaction("apply group", [&](soci::session& sql) {
+      for (const auto index : order) {
+        if (!prepared[index].ready) continue;
+        results[index] = GroupItemResult{};
+        for (int attempt = 1;; ++attempt) {
+          sql << "SAVEPOINT group_item";
+          try {
+            results[index].outcome = internal::ApplyInTransaction(sql, database, items[index].case_id,
+                                                                  items[index].event, prepared[index].payload,
+                                                                  prepared[index].request_hash);
+            sql << "RELEASE SAVEPOINT group_item";
+            break;
+          } catch (...) {
+            sql << "ROLLBACK TO SAVEPOINT group_item";
+            sql << "RELEASE SAVEPOINT group_item";
+            bool retry = false;
+            try {
+              throw;
+            } catch (const internal::RetryTransaction&) {
+              // The same (source, id) was just committed for another case: look again, once.
+              retry = attempt == 1;
+              if (!retry) {
+                results[index].error = ErrorKind::kConflict;
+                results[index].error_message = fmt::format("apply case={}: conflict", items[index].case_id);
+              }
+            } catch (...) {
+              RecordItemError(results[index], items[index].case_id);
+            }
+            if (!retry) break;
+          }
+        }
+      }
+    });
+  } catch (const PersistenceError& error) {
+    // The commit (or the transaction as a whole) failed: nothing of this group is durable.
+    for (auto& result : results) {
+      if (result.outcome) {
+        result.outcome.reset();
+        result.error = error.Kind();
+        result.error_message = error.what();
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string_view Name(GroupPath path) {
+  switch (path) {
+    case GroupPath::kFromCache:
+      return "from_cache";
+    case GroupPath::kLocked:
+      return "locked";
+    case GroupPath::kOneByOne:
+      return "one_by_one";
+  }
+  return "unknown";
+}
+
+std::vector<GroupItemResult> CaseRepository::ApplyGroup(const std::vector<GroupItem>& items, GroupPath* path) {
+  GroupPath ignored = GroupPath::kOneByOne;
+  GroupPath& taken = path ? *path : ignored;
+  taken = GroupPath::kOneByOne;
+  std::vector<GroupItemResult> results(items.size());
+  if (items.empty()) return results;
+
+  std::vector<PreparedItem> prepared(items.size());
+  for (std::size_t index = 0; index < items.size(); ++index) {
+    try {
+      internal::CheckIncoming(items[index].case_id, items[index].event);
+      prepared[index].request_hash = internal::RequestHash(items[index].event.type, items[index].case_id,
+                                                           internal::CanonicalJson(items[index].event.data_json));
+      prepared[index].payload = items[index].event.data_json.empty() ? "null" : items[index].event.data_json;
+      prepared[index].ready = true;
+    } catch (const PersistenceError& error) {
+      results[index].error = error.Kind();
+      results[index].error_message = error.what();
+    }
+  }
+  // Lock cases in one global order (case id) so two groups cannot deadlock; a stable sort keeps the
+  // events of one case in the order given.
+  std::vector<std::size_t> order(items.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t left, std::size_t right) { return items[left].case_id < items[right].case_id; });
+
+  if (database_.GetBackend() == Backend::kPostgresql) {
+    const auto ready = BatchableItems(items, prepared, order);
+    if (!ready.empty()) {
+      try {
+        taken = GroupPath::kFromCache;
+        if (ApplyGroupFromCache(database_, *state_cache_, items, prepared, ready, results)) return results;
+        taken = GroupPath::kLocked;
+        if (ApplyGroupLocked(database_, *state_cache_, items, prepared, ready, results)) return results;
+      } catch (const PersistenceError& error) {
+        // No session to be had (the pool stayed exhausted past its lease timeout): nothing was written.
+        for (const auto index : ready) {
+          results[index] = GroupItemResult{std::nullopt, error.Kind(), error.what()};
+        }
+        return results;
+      }
+    }
+  }
+  taken = GroupPath::kOneByOne;
+  for (const auto index : order) state_cache_->Forget(items[index].case_id);
+  ApplyGroupOneByOne(database_, items, prepared, order, results);
+  return results;
+}
+
+}  // namespace returnflow::persistence
