@@ -676,6 +676,16 @@ CaseRepository::~CaseRepository() = default;
 // --- Apply -------------------------------------------------------------------------------------------
 
 ApplyOutcome CaseRepository::Apply(std::string_view case_id_view, const IncomingEvent& incoming) {
+  if (database_.GetBackend() == Backend::kPostgresql) {
+    // Still one transaction for the one event, with the group paths' round trips: one when the case's
+    // state is cached, two under its row lock otherwise (instead of BEGIN, lock, write, COMMIT).
+    auto results = ApplyGroup({GroupItem{std::string(case_id_view), incoming}});
+    auto& result = results.front();
+    if (!result.outcome) {
+      throw PersistenceError(result.error.value_or(ErrorKind::kUnavailable), result.error_message);
+    }
+    return std::move(*result.outcome);
+  }
   CheckIncoming(case_id_view, incoming);
   const std::string case_id(case_id_view);
   const std::string canonical = internal::CanonicalJson(incoming.data_json);
@@ -687,9 +697,7 @@ ApplyOutcome CaseRepository::Apply(std::string_view case_id_view, const Incoming
     database_.WriteTransaction("apply", [&](soci::session& sql) {
       outcome = ApplyInTransaction(sql, database_, case_id, incoming, payload, request_hash);
     });
-    state_cache_->Forget(case_id);  // group commit's cached state of this case is stale now
   } catch (...) {
-    state_cache_->Forget(case_id);
     Database::Rethrow("apply", case_id);
   }
   spdlog::debug("case={} event={} {} seq={} v={}{}", case_id, incoming.type, workflow::Name(outcome.result.verdict),

@@ -102,14 +102,6 @@ class PgArray {
     }
     text_ += '"';
   }
-  void AddNumber(long long value) {
-    Separate();
-    text_ += std::to_string(value);
-  }
-  void AddBool(bool value) {
-    Separate();
-    text_ += value ? "t" : "f";
-  }
   void AddNull() {
     Separate();
     text_ += "NULL";
@@ -128,47 +120,69 @@ class PgArray {
   bool first_ = true;
 };
 
-/// The parameters of kPgApplyGroupWrite for `plans`: 28 arrays (one element per planned write) and the
-/// number of writes. `parameters` points into `columns` and `count`.
+/// One planned write as text, in the column order of kPgApplyGroupWrite (and parameter order of
+/// kPgApplyOne); only the deadline of an event that sets none is NULL.
+std::vector<std::optional<std::string>> WriteValues(const PlannedWrite& plan) {
+  const auto& history = plan.history;
+  std::optional<std::string> deadline;
+  if (plan.applied && plan.has_deadline) deadline = std::to_string(plan.next_deadline);
+  return {history.case_id,
+          std::to_string(history.sequence),
+          history.source,
+          history.event_id,
+          history.type,
+          history.actor,
+          std::to_string(history.occurred_at),
+          std::to_string(history.recorded_at),
+          history.payload,
+          history.request_hash,
+          history.verdict,
+          history.reason,
+          history.states_before,
+          history.states_after,
+          history.changes,
+          history.allowed_events,
+          std::to_string(history.version_after),
+          std::to_string(plan.expected_version),
+          std::to_string(plan.expected_last_sequence),
+          plan.applied ? "t" : "f",
+          plan.saved,
+          plan.stage,
+          plan.active_states,
+          std::to_string(plan.flags),
+          plan.host_country,
+          plan.origin_country,
+          std::to_string(plan.stage_entered_at),
+          std::move(deadline)};
+}
+
+/// The statement writing `plans` and its parameters: kPgApplyOne for one write, else kPgApplyGroupWrite
+/// (one array per column, one element per write, and the number of writes). `parameters` points into
+/// the other members.
 struct GroupWrite {
-  std::vector<PgArray> columns = std::vector<PgArray>(28);
+  const char* statement;
+  std::vector<std::optional<std::string>> values;
+  std::vector<PgArray> columns;
   std::string count;
   std::vector<const char*> parameters;
 
   explicit GroupWrite(const std::vector<PlannedWrite>& plans) {
+    if (plans.size() == 1) {
+      statement = internal::kPgApplyOne;
+      values = WriteValues(plans.front());
+      for (const auto& value : values) parameters.push_back(value ? value->c_str() : nullptr);
+      return;
+    }
+    statement = internal::kPgApplyGroupWrite;
     for (const auto& plan : plans) {
-      const auto& history = plan.history;
-      columns[0].AddText(history.case_id);
-      columns[1].AddNumber(history.sequence);
-      columns[2].AddText(history.source);
-      columns[3].AddText(history.event_id);
-      columns[4].AddText(history.type);
-      columns[5].AddText(history.actor);
-      columns[6].AddNumber(history.occurred_at);
-      columns[7].AddNumber(history.recorded_at);
-      columns[8].AddText(history.payload);
-      columns[9].AddText(history.request_hash);
-      columns[10].AddText(history.verdict);
-      columns[11].AddText(history.reason);
-      columns[12].AddText(history.states_before);
-      columns[13].AddText(history.states_after);
-      columns[14].AddText(history.changes);
-      columns[15].AddText(history.allowed_events);
-      columns[16].AddNumber(history.version_after);
-      columns[17].AddNumber(plan.expected_version);
-      columns[18].AddNumber(plan.expected_last_sequence);
-      columns[19].AddBool(plan.applied);
-      columns[20].AddText(plan.saved);
-      columns[21].AddText(plan.stage);
-      columns[22].AddText(plan.active_states);
-      columns[23].AddNumber(plan.flags);
-      columns[24].AddText(plan.host_country);
-      columns[25].AddText(plan.origin_country);
-      columns[26].AddNumber(plan.stage_entered_at);
-      if (plan.applied && plan.has_deadline) {
-        columns[27].AddNumber(plan.next_deadline);
-      } else {
-        columns[27].AddNull();
+      auto row = WriteValues(plan);
+      if (columns.empty()) columns.resize(row.size());
+      for (std::size_t column = 0; column < row.size(); ++column) {
+        if (row[column]) {
+          columns[column].AddText(*row[column]);
+        } else {
+          columns[column].AddNull();
+        }
       }
     }
     count = std::to_string(plans.size());
@@ -281,7 +295,7 @@ bool ApplyGroupFromCache(Database& database, CaseStateCache& cache, const std::v
     database.EnsurePrepared(sql, &internal::PreparePostgresStatements);
     internal::PgPipeline pipeline(sql);
     pipeline.AddPrepared(internal::kPgNestedLoops, {});
-    pipeline.AddPrepared(internal::kPgApplyGroupWrite, std::move(write.parameters));
+    pipeline.AddPrepared(write.statement, std::move(write.parameters));
     pipeline.Run();
   } catch (const soci::soci_error&) {
     if (internal::IsConnectionFailure()) lease.MarkBroken();
@@ -379,7 +393,7 @@ bool ApplyGroupLocked(Database& database, CaseStateCache& cache, const std::vect
       GroupWrite write(plans);
       try {
         internal::PgPipeline commit(sql);
-        commit.AddPrepared(internal::kPgApplyGroupWrite, std::move(write.parameters));
+        commit.AddPrepared(write.statement, std::move(write.parameters));
         commit.Add("COMMIT");
         commit.Run();
         transaction.Ended();

@@ -25,6 +25,8 @@ inline constexpr const char* kPgNestedLoops = "rf_nested_loops";
 /// row inserted: SQLSTATE 22P02 when a case moved since the decision (a lost race, a stale cached
 /// state), 23505 when an idempotency key or history position is taken.
 inline constexpr const char* kPgApplyGroupWrite = "rf_apply_group_write";
+/// kPgApplyGroupWrite for one item: its 28 values as scalars (no item count), same checks.
+inline constexpr const char* kPgApplyOne = "rf_apply_one";
 
 /// Prepares the statements above on a freshly opened PostgreSQL session.
 void PreparePostgresStatements(soci::session& sql);

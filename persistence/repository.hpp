@@ -203,7 +203,8 @@ class CaseRepository {
 
   /// Applies one event in one transaction: lock the case, deduplicate on (source, event_id), check
   /// If-Match, restore the saved machine, apply, append the history row, update the case with a
-  /// checked version + 1, commit. Returns only after the commit.
+  /// checked version + 1, commit. Returns only after the commit. On PostgreSQL this is ApplyGroup with
+  /// one item (one round trip when the case's state is cached, two otherwise).
   /// Throws kNotFound (no case), kConflict (If-Match mismatch; same key with another payload, type
   /// or subject), kInvalidData (type does not match the event, saved state cannot be restored),
   /// kUnavailable.

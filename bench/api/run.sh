@@ -5,16 +5,18 @@
 # the same server, and prints events/s, latency percentiles, server peak RSS and the ratios. Then a
 # paced run at half of the group-commit peak for its p99, and SQLite figures alongside.
 #
-#   bench/api/run.sh                 # CLIENTS=32 SECONDS_PER_RUN=20 CASES=512 POOL=8 IO_THREADS=2 IN_FLIGHT=0
+#   bench/api/run.sh                 # CLIENTS=32 SECONDS_PER_RUN=20 CASES=512 POOL=16 IO_THREADS=2 IN_FLIGHT=0
+#
+# POOL is the engine's connection pool (and worker threads); pgbench gets one connection per client.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 CLIENTS=${CLIENTS:-32}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 CASES=${CASES:-512}
-POOL=${POOL:-8}
+POOL=${POOL:-16}
 IO_THREADS=${IO_THREADS:-2}
-IN_FLIGHT=${IN_FLIGHT:-0}   # group transactions committing at once; 0 = the pool size
+IN_FLIGHT=${IN_FLIGHT:-0}   # group transactions at once when a backlog exceeds a group; 0 = the pool size
 BUILD_DIR=${BUILD_DIR:-build}
 
 ./scripts/install-deps.sh
@@ -69,7 +71,13 @@ run_api() {
   local line
   line=$("$LOADGEN" --port "$port" --admin-token "$admin" --clients "$CLIENTS" --cases "$CASES" \
            --seconds "$SECONDS_PER_RUN" --rate "$rate" --label "$label" | grep '^RESULT')
-  echo "$line rss_mb=$(peak_rss_mb)" | tee -a "$RESULTS"
+  # Which group-commit path wrote the groups (groups and events per path, from the server's /metrics).
+  local paths
+  paths=$(curl -s -H "Authorization: Bearer $admin" "http://127.0.0.1:$port/metrics" |
+            awk -F'[{}"= ]+' '/^returnflow_group_commit_events_(count|sum)\{/ {
+                               kind = ($1 ~ /count$/) ? "groups" : "events"; v[$3 "_" kind] = $4 }
+                             END { for (k in v) printf "%s%s=%d", (n++ ? "," : ""), k, v[k] }')
+  echo "$line rss_mb=$(peak_rss_mb)${paths:+ paths=$paths}" | tee -a "$RESULTS"
   stop_server
 }
 
