@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
   libsoci-dev libpq-dev libsqlite3-dev sqlite3
-  libspdlog-dev libfmt-dev catch2 libcli11-dev libtomlplusplus-dev prometheus-cpp-dev libssl-dev libjemalloc-dev
+  libspdlog-dev libfmt-dev catch2 libcli11-dev libtomlplusplus-dev prometheus-cpp-dev libssl-dev
   postgresql postgresql-contrib curl
 )
 
