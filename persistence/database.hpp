@@ -88,10 +88,6 @@ class SessionLease {
  private:
   friend class Database;
 
-  /// The libpq keyword/value form ("host='..' port='..' dbname='..'") of a postgresql:// URL, which is what
-  /// SOCI 4.0's PostgreSQL backend needs (it mangles URIs). Query parameters become keywords, so
-  /// `?options=-csearch_path%3Dx` works. kInvalidData for a malformed URL.
-  std::string LibpqConnectString(const std::string& url);
   SessionLease(Database* database, std::size_t position);
   Database* database_;
   std::size_t position_;
