@@ -46,9 +46,6 @@ struct PlannedWrite {
   long long now = 0, stage_entered_at = 0, next_deadline = 0;
   bool has_deadline = false;
   int flags = 0;
-
-  /// The case as this write leaves it.
-  CaseState After() const;
 };
 
 /// kInvalidData / kNotFound for an event that cannot be applied whatever the database holds.

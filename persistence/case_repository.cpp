@@ -176,11 +176,7 @@ void CaseRowFromPg(const internal::PgRows& rows, int at, int offset, CaseRow& ro
   row.next_deadline = rows.IsNull(at, offset + 15) ? 0 : rows.Number(at, offset + 15);
 }
 
-/// The decision of Apply on a locked case row, shared by the one-event path and the batched group path:
-/// deduplicate on (source, event_id) (a replay returns the stored outcome; the same key with another
-/// request is a kConflict), check If-Match (kConflict), then restore the machine and apply the event.
-/// Returns false when `outcome` is a replay (nothing to write); true when `plan` must be written, and
-/// `outcome` is what the event's result will be once it is.
+// Documented in apply_plan.hpp.
 bool PlanApply(soci::session& sql, const std::string& case_id, const IncomingEvent& incoming,
                const std::string& payload, const std::string& request_hash, const CaseState& state, bool seen,
                ApplyOutcome& outcome, PlannedWrite& plan) {

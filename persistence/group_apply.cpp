@@ -30,11 +30,6 @@ using internal::PlannedWrite;
 
 namespace internal {
 
-CaseState PlannedWrite::After() const {
-  // Only meaningful for an applied event; a refused one leaves the machine as it was.
-  return {saved, history.version_after, history.sequence, stage_entered_at};
-}
-
 std::optional<CaseState> CaseStateCache::Find(const std::string& case_id) {
   std::lock_guard lock(mutex_);
   const auto found = entries_.find(case_id);
@@ -199,7 +194,7 @@ struct CaseAfter {
 
 /// The case as `plan` leaves it, from the state it was decided on.
 CaseState StateAfter(const CaseState& before, const PlannedWrite& plan) {
-  if (plan.applied) return plan.After();
+  if (plan.applied) return {plan.saved, plan.history.version_after, plan.history.sequence, plan.stage_entered_at};
   return {before.saved_state, before.version, plan.history.sequence, before.stage_entered_at};
 }
 
