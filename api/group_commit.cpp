@@ -48,7 +48,7 @@ void GroupCommitter::Complete(Waiter& pending, persistence::GroupItemResult resu
 
 void GroupCommitter::RunGroups() {
   for (;;) {
-    std::vector<Waiter> group;
+    std::list<Waiter> group;
     {
       std::lock_guard lock(mutex_);
       // Take queued events in arrival order, skipping cases another group is committing (their events
@@ -62,8 +62,8 @@ void GroupCommitter::RunGroups() {
           ++it;
           continue;
         }
-        group.push_back(std::move(*it));
-        it = queue_.erase(it);
+        const auto taken = it++;
+        group.splice(group.end(), queue_, taken);
       }
       if (group.empty()) {
         --groups_in_flight_;
@@ -98,7 +98,8 @@ void GroupCommitter::RunGroups() {
       for (const auto& pending : group) cases_in_flight_.erase(pending.item.case_id);
       in_flight_events_ -= group.size();
     }
-    for (std::size_t index = 0; index < group.size(); ++index) Complete(group[index], std::move(results[index]));
+    std::size_t index = 0;
+    for (auto& pending : group) Complete(pending, std::move(results[index++]));
   }
 }
 

@@ -8,7 +8,7 @@
 /// under heavy load events accumulate while a group commits, and the next group takes them all. Each
 /// waiting request is resumed only after the transaction holding its event has committed; a failed
 /// event does not fail its batch-mates; events of one case keep their arrival order.
-#include <deque>
+#include <list>
 #include <mutex>
 #include <set>
 #include <string>
@@ -69,7 +69,10 @@ class GroupCommitter {
   const std::size_t max_group_;
   Metrics* metrics_;
   mutable std::mutex mutex_;
-  std::deque<Waiter> queue_;
+  /// A list, moved between by splice only: Boost 1.81's any_completion_handler move-assignment
+  /// recurses without end (it re-wraps its lvalue operand), and erasing from the middle of a deque or
+  /// vector move-assigns the elements behind it. Waiters are never assigned, only constructed.
+  std::list<Waiter> queue_;
   std::set<std::string, std::less<>> cases_in_flight_;
   int groups_in_flight_ = 0;
   std::size_t in_flight_events_ = 0;
