@@ -2,19 +2,17 @@
 
 #include <charconv>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "api/auth.hpp"
 #include "api/cloudevents.hpp"
 #include "api/dto.hpp"
 #include "api/openapi.hpp"
-#include "workflow/case.hpp"
+#include "engine/authorization.hpp"
+#include "engine/log_text.hpp"
 #include "workflow/definition.hpp"
 
 namespace returnflow::api {
@@ -22,16 +20,28 @@ namespace returnflow::api {
 namespace net = boost::asio;
 namespace http = boost::beast::http;
 namespace json = boost::json;
+using engine::Caller;
+using engine::Failure;
+using engine::FailureKind;
+
+/// Fields of the structured access log line; pseudonymous ids and caller text escaped only.
+struct LogFields {
+  std::string case_id;
+  std::string event_type;
+  std::string outcome;
+  std::string reason;
+  std::string actor;
+};
 
 struct Application::Call {
   Request& request;
   RequestInfo& info;
   Target target;
   RouteMatch match;
-  std::optional<Principal> principal;
+  std::optional<engine::Principal> principal;
   LogFields log;
 
-  const Principal& Caller() const { return *principal; }
+  const engine::Principal& Caller() const { return *principal; }
   const std::string& Param(const std::string& name) const { return match.params.at(name); }
 };
 
@@ -57,28 +67,39 @@ Response ProblemResponse(const Problem& problem, std::string_view instance, unsi
 
 std::string ETag(std::int64_t version) { return fmt::format("\"{}\"", version); }
 
-void RequireMediaType(const Request& request, std::initializer_list<std::string_view> accepted) {
-  auto media_type = MediaType(request[http::field::content_type]);
-  for (auto type : accepted) {
-    if (media_type == type) return;
+[[noreturn]] void Throw(Problem problem) { throw ProblemException(std::move(problem)); }
+
+void RequireMediaType(const Request& request, std::string_view accepted) {
+  if (MediaType(request[http::field::content_type]) == accepted) {
+    const auto charset = Charset(request[http::field::content_type]);
+    if (charset.empty() || charset == "utf-8") return;
   }
-  std::string list;
-  for (auto type : accepted) list += (list.empty() ? "" : ", ") + std::string(type);
-  throw ProblemException(Problem(ProblemKind::kUnsupportedMediaType, "send " + list,
-                                 {{"accepted", json::value_from(std::vector<std::string>(accepted.begin(), accepted.end()))}}));
+  Throw(Problem(ProblemKind::kUnsupportedMediaType, "send " + std::string(accepted) + " (UTF-8)",
+                {{"accepted", json::array{accepted}}}));
 }
 
 json::value ParseJsonBody(const Request& request) {
   boost::system::error_code ec;
   json::value body = json::parse(request.body(), ec);
-  if (ec) throw ProblemException(Problem(ProblemKind::kMalformedJson, "the body is not valid JSON"));
+  if (ec) Throw(Problem(ProblemKind::kMalformedJson, "the body is not valid JSON"));
   return body;
 }
 
-void Forbid(std::string detail) { throw ProblemException(Problem(ProblemKind::kForbidden, std::move(detail))); }
+[[noreturn]] void Forbid(std::string detail) { Throw(Problem(ProblemKind::kForbidden, std::move(detail))); }
 
-[[noreturn]] void NotFound() {
-  throw ProblemException(Problem(ProblemKind::kNotFound, "no case with this id is visible to the caller"));
+Problem InvalidParameter(const std::string& key, std::string_view why) {
+  return Problem(ProblemKind::kInvalidRequest, fmt::format("query parameter '{}' {}", key, why), {{"parameter", key}});
+}
+
+/// Refuses query parameters a route does not define (a misspelt filter must not silently widen a search).
+void OnlyParameters(const Target& target, std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : target.query) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      Throw(Problem(ProblemKind::kInvalidRequest, "the request has a query parameter this route does not define",
+                    {{"accepted", json::value_from(std::vector<std::string>(known.begin(), known.end()))}}));
+    }
+    if (target.query.count(key) > 1) Throw(InvalidParameter(key, "is given more than once"));
+  }
 }
 
 std::optional<std::int64_t> QueryInteger(const Target& target, const std::string& key, std::int64_t low,
@@ -88,50 +109,52 @@ std::optional<std::int64_t> QueryInteger(const Target& target, const std::string
   std::int64_t value = 0;
   auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
   if (ec != std::errc{} || ptr != text->data() + text->size() || value < low || value > high) {
-    throw ProblemException(Problem(ProblemKind::kInvalidRequest,
-                                   fmt::format("query parameter '{}' must be an integer in [{}, {}]", key, low, high),
-                                   {{"field", key}}));
+    Throw(InvalidParameter(key, fmt::format("must be an integer from {} to {}", low, high)));
   }
   return value;
 }
 
-/// The HTTP answer for a durable event outcome: applied is 200; refusals are problems carrying the
-/// outcome (they are recorded in the history too, and a redelivery answers the same).
-EventAnswer AnswerFor(const persistence::ApplyOutcome& outcome, const CloudEvent& event) {
-  json::object body = OutcomeToJson(outcome, event.id, event.source, event.type);
-  using workflow::Verdict;
-  std::optional<ProblemKind> kind;
-  std::string detail;
-  switch (outcome.result.verdict) {
-    case Verdict::kApplied:
-      return EventAnswer{200, std::move(body), false};
-    case Verdict::kNotAllowed:
-      kind = ProblemKind::kNotAllowedInState;
-      detail = fmt::format("'{}' is not allowed in the case's current state", event.type);
-      break;
-    case Verdict::kGuardRefused:
-      kind = ProblemKind::kGuardRefused;
-      detail = fmt::format("'{}' was refused: {}", event.type, outcome.result.reason);
-      break;
-    case Verdict::kSuspended:
-      kind = ProblemKind::kCaseSuspended;
-      detail = fmt::format("the case is suspended ({}); only resume, withdrawal and closure are accepted",
-                           outcome.result.reason);
-      break;
-    case Verdict::kClosed:
-      kind = ProblemKind::kCaseClosed;
-      detail = "the case is closed; only case.reopened is accepted";
-      break;
-  }
-  // In a problem document `type` is the problem's; the event's type travels as `event_type`.
-  body["event_type"] = body["type"];
-  body.erase("type");
-  Problem problem(*kind, detail, std::move(body));
-  return EventAnswer{static_cast<int>(problem.Status()), problem.ToJson({}), true};
+/// A query value that is a short plain word (a country, an office, a stage or state name).
+std::optional<std::string> QueryWord(const Target& target, const std::string& key, std::size_t limit = 100) {
+  auto text = target.Query(key);
+  if (!text) return std::nullopt;
+  const bool plain = !text->empty() && text->size() <= limit && std::all_of(text->begin(), text->end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+  if (!plain) Throw(InvalidParameter(key, fmt::format("must be 1 to {} letters, digits, '-', '_' or '.'", limit)));
+  return text;
 }
 
-EventAnswer AnswerFor(const Problem& problem) {
-  return EventAnswer{static_cast<int>(problem.Status()), problem.ToJson({}), true};
+/// The path of a matched route as the problem's `instance`, when every parameter is a plain word;
+/// otherwise none (a problem never carries back what the caller typed).
+std::string InstanceOf(const RouteMatch& match, const std::string& path) {
+  for (const auto& [name, value] : match.params) {
+    const bool plain = !value.empty() && value.size() <= 64 && std::all_of(value.begin(), value.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
+    if (!plain) return {};
+  }
+  return path;
+}
+
+workflow::Instant ReceivedNow() { return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()); }
+
+EventRequestInput EventInput(const Request& request, std::optional<std::string> url_case_id, bool allow_batch,
+                             std::size_t max_batch_events) {
+  EventRequestInput input;
+  input.content_type = request[http::field::content_type];
+  for (const auto& field : request) {
+    const auto name = field.name_string();
+    if (name.size() > 3 && (name[0] == 'c' || name[0] == 'C') && (name[1] == 'e' || name[1] == 'E') && name[2] == '-') {
+      input.ce_headers.emplace_back(std::string(name), std::string(field.value()));
+    }
+  }
+  input.body = request.body();
+  input.url_case_id = std::move(url_case_id);
+  input.allow_batch = allow_batch;
+  input.max_batch_events = max_batch_events;
+  input.received_at = ReceivedNow();
+  return input;
 }
 
 }  // namespace
@@ -145,49 +168,51 @@ std::optional<std::int64_t> ParseIfMatch(std::string_view value) {
   return version;
 }
 
-Problem Application::FromPersistence(const persistence::PersistenceError& error, bool had_if_match) {
-  using persistence::ErrorKind;
-  switch (error.Kind()) {
-    case ErrorKind::kNotFound:
-      return Problem(ProblemKind::kNotFound, "no such resource is visible to the caller");
-    case ErrorKind::kConflict: {
-      std::string_view message = error.what();
-      if (had_if_match && message.find("version") != std::string_view::npos) {
-        return Problem(ProblemKind::kVersionConflict, "the case version differs from If-Match; fetch it again");
-      }
-      if (message.find("reused") != std::string_view::npos || message.find("payload") != std::string_view::npos ||
-          message.find("duplicate") != std::string_view::npos) {
-        return Problem(ProblemKind::kIdempotencyConflict,
-                       "this (source, id) was already recorded with a different type, subject or data");
-      }
-      if (had_if_match) return Problem(ProblemKind::kVersionConflict, "the case version differs from If-Match");
-      return Problem(ProblemKind::kConflict, error.what());
-    }
-    case ErrorKind::kUnavailable:
-      return Problem(ProblemKind::kUnavailable, "the database is unavailable; retry later");
-    case ErrorKind::kInvalidData:
-      return Problem(ProblemKind::kInvalidRequest, error.what());
+/// A durable outcome is 200 when applied; refusals are problems carrying the outcome (they are recorded
+/// in the history too, and a redelivery answers the same).
+EventAnswer AnswerFor(const engine::EventResult& result) {
+  if (result.failure) {
+    const auto problem = ProblemFor(*result.failure);
+    return EventAnswer{static_cast<int>(problem.Status()), problem.ToJson({}), true};
   }
-  return Problem(ProblemKind::kInternal, "");
+  const auto& outcome = *result.outcome;
+  json::object body = OutcomeToJson(outcome, result.event);
+  using workflow::Verdict;
+  ProblemKind kind = ProblemKind::kInternal;
+  std::string detail;
+  switch (outcome.result.verdict) {
+    case Verdict::kApplied:
+      return EventAnswer{200, std::move(body), false};
+    case Verdict::kNotAllowed:
+      kind = ProblemKind::kNotAllowedInState;
+      detail = "the event is not allowed in the case's current state; allowed_events lists those that are";
+      break;
+    case Verdict::kGuardRefused:
+      kind = ProblemKind::kGuardRefused;
+      detail = fmt::format("a workflow rule refused the event: {}", outcome.result.reason);
+      break;
+    case Verdict::kSuspended:
+      kind = ProblemKind::kCaseSuspended;
+      detail = "the case is suspended; only resume, withdrawal and closure are accepted";
+      break;
+    case Verdict::kClosed:
+      kind = ProblemKind::kCaseClosed;
+      detail = "the case is closed; only case.reopened is accepted";
+      break;
+  }
+  // In a problem document `type` is the problem's; the event's type travels as `event_type`.
+  body["event_type"] = body["type"];
+  body.erase("type");
+  Problem problem(kind, detail, std::move(body));
+  return EventAnswer{static_cast<int>(problem.Status()), problem.ToJson({}), true};
 }
 
-Application::Application(persistence::Database& database, const config::Settings& settings, Metrics& metrics,
-                         net::thread_pool& workers)
-    : database_(database),
+Application::Application(engine::Engine& engine, const config::Settings& settings, Metrics& metrics)
+    : engine_(engine),
       settings_(settings),
       metrics_(metrics),
-      workers_(workers),
-      cases_(database, static_cast<std::size_t>(settings.group_commit.cached_cases)),
-      people_(database),
-      tokens_(database),
       workflow_json_(json::serialize(workflow::DefinitionToJson(workflow::GetDefinition()))),
-      openapi_json_(json::serialize(OpenApiDocument())) {
-  if (settings.group_commit.enabled) {
-    committer_ = std::make_unique<GroupCommitter>(cases_, workers_,
-                                                  settings.group_commit.EffectiveMaxInFlight(static_cast<int>(database.PoolSize())),
-                                                  static_cast<std::size_t>(settings.group_commit.max_group), &metrics_);
-  }
-}
+      openapi_json_(json::serialize(OpenApiDocument())) {}
 
 net::awaitable<Response> Application::Handle(Request& request, RequestInfo& info) {
   const auto started = std::chrono::steady_clock::now();
@@ -197,22 +222,25 @@ net::awaitable<Response> Application::Handle(Request& request, RequestInfo& info
   LogFields log;
   try {
     auto target = ParseTarget(request.target());
-    if (!target) throw ProblemException(Problem(ProblemKind::kInvalidRequest, "the request target is not valid"));
-    instance = target->path;
+    if (!target) Throw(Problem(ProblemKind::kInvalidRequest, "the request target is not valid"));
     auto match = MatchRoute(request.method(), target->path);
     if (!match.route) {
       if (match.path_known) {
         Problem problem(ProblemKind::kMethodNotAllowed, fmt::format("allowed: {}", match.allow));
-        response = ProblemResponse(problem, instance, request.version());
+        response = ProblemResponse(problem, {}, request.version());
         response.set(http::field::allow, match.allow);
       } else {
-        response = ProblemResponse(Problem(ProblemKind::kNotFound, "no such resource"), instance, request.version());
+        response = ProblemResponse(Problem(ProblemKind::kNotFound, "no such resource"), {}, request.version());
       }
     } else {
       route_name = match.route->name;
+      instance = InstanceOf(match, target->path);
       Call call{request, info, std::move(*target), std::move(match), std::nullopt, {}};
       if (call.match.route->authenticated) {
-        call.principal = co_await Authenticate(request);
+        const auto token = BearerToken(request[http::field::authorization]);
+        if (!token) Throw(Problem(ProblemKind::kUnauthenticated, "send Authorization: Bearer <token>"));
+        std::string secret(*token);
+        call.principal = co_await engine_.Authenticate(std::move(secret));
         call.log.actor = call.principal->actor;
       }
       response = co_await Dispatch(call);
@@ -223,102 +251,31 @@ net::awaitable<Response> Application::Handle(Request& request, RequestInfo& info
     if (error.problem().kind == ProblemKind::kUnauthenticated) {
       response.set(http::field::www_authenticate, "Bearer realm=\"returnflow\"");
     }
-  } catch (const persistence::PersistenceError& error) {
-    spdlog::warn("request_id={} route={} event=persistence_error error=\"{}\"", info.request_id, route_name, error.what());
-    response = ProblemResponse(FromPersistence(error), instance, request.version());
-  } catch (const workflow::RestoreFailed& error) {
-    spdlog::error("request_id={} route={} event=restore_failed error=\"{}\"", info.request_id, route_name, error.what());
-    response = ProblemResponse(Problem(ProblemKind::kInternal, "the stored case could not be restored"), instance,
-                               request.version());
+  } catch (const Failure& failure) {
+    if (failure.Kind() == FailureKind::kInternal || failure.Kind() == FailureKind::kCorruptCase) {
+      spdlog::error("request_id={} route={} event=use_case_failed kind={}", info.request_id, route_name,
+                    Info(ProblemFor(failure).kind).slug);
+    }
+    response = ProblemResponse(ProblemFor(failure), instance, request.version());
+    if (failure.Kind() == FailureKind::kUnauthenticated) {
+      response.set(http::field::www_authenticate, "Bearer realm=\"returnflow\"");
+    }
   } catch (const std::exception& error) {
-    spdlog::error("request_id={} route={} event=handler_failed error=\"{}\"", info.request_id, route_name, error.what());
+    spdlog::error("request_id={} route={} event=handler_failed error=\"{}\"", info.request_id, route_name,
+                  Caller{error.what()});
     response = ProblemResponse(Problem(ProblemKind::kInternal, ""), instance, request.version());
   }
   const auto latency = std::chrono::steady_clock::now() - started;
   const int status = static_cast<int>(response.result_int());
   metrics_.RequestFinished(route_name, status, latency);
   if (settings_.log.access_log) {
+    const auto field = [](const std::string& value) { return value.empty() ? std::string("-") : engine::EscapeForLog(value); };
     spdlog::info("request_id={} method={} route={} status={} actor={} case={} event={} outcome={} reason={} latency_us={}",
-                 info.request_id, std::string_view(request.method_string()), route_name, status,
-                 log.actor.empty() ? "-" : log.actor, log.case_id.empty() ? "-" : log.case_id,
-                 log.event_type.empty() ? "-" : log.event_type, log.outcome.empty() ? "-" : log.outcome,
-                 log.reason.empty() ? "-" : log.reason,
+                 info.request_id, Caller{request.method_string()}, route_name, status, field(log.actor),
+                 field(log.case_id), field(log.event_type), field(log.outcome), field(log.reason),
                  std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
   }
   co_return response;
-}
-
-net::awaitable<Principal> Application::Authenticate(const Request& request) {
-  auto token = BearerToken(request[http::field::authorization]);
-  if (!token) throw ProblemException(Problem(ProblemKind::kUnauthenticated, "send Authorization: Bearer <token>"));
-  std::string hash = HashToken(*token);
-  const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard lock(token_cache_mutex_);
-    auto found = token_cache_.find(hash);
-    if (found != token_cache_.end()) {
-      if (found->second.expires > now && DigestsEqual(found->second.hash, hash)) co_return found->second.principal;
-      token_cache_.erase(found);
-    }
-  }
-  auto lookup_token = [this, hash] { return tokens_.FindByHash(hash); };
-  auto record = co_await Blocking(std::move(lookup_token));
-  // The lookup is by hash (an index), so timing reveals nothing about the secret; the stored digest is
-  // still compared in constant time before it is trusted.
-  if (!record || !record->Active() || !DigestsEqual(record->hash_hex, hash)) {
-    spdlog::info("event=authentication_failed reason={}", record ? "revoked" : "unknown_token");
-    throw ProblemException(Problem(ProblemKind::kUnauthenticated, "the token is unknown or revoked"));
-  }
-  Principal principal = PrincipalFromToken(*record);
-  {
-    std::lock_guard lock(token_cache_mutex_);
-    if (token_cache_.size() > 10'000) token_cache_.clear();
-    token_cache_[hash] = CachedPrincipal{principal, hash, now + settings_.auth.token_cache_ttl};
-  }
-  co_return principal;
-}
-
-void Application::RememberScope(const persistence::CaseRecord& record) {
-  std::lock_guard lock(scope_cache_mutex_);
-  if (scope_cache_.size() > 200'000) scope_cache_.clear();
-  scope_cache_[record.case_id] =
-      CachedScope{CaseScope{record.office, record.host_country, record.origin_country, record.partners},
-                  std::chrono::steady_clock::now() + settings_.auth.token_cache_ttl};
-}
-
-net::awaitable<persistence::CaseRecord> Application::VisibleCase(const Principal& principal, const std::string& case_id) {
-  auto find_case = [this, case_id] { return cases_.Find(case_id); };
-  auto record = co_await Blocking(std::move(find_case));
-  if (!record) NotFound();
-  RememberScope(*record);
-  if (!CanSeeCase(principal, CaseScope{record->office, record->host_country, record->origin_country, record->partners})) {
-    spdlog::info("event=authorization_refused actor={} case={} reason=not_visible", principal.actor, case_id);
-    NotFound();
-  }
-  co_return *record;
-}
-
-net::awaitable<CaseScope> Application::VisibleScope(const Principal& principal, const std::string& case_id) {
-  std::optional<CaseScope> scope;
-  {
-    std::lock_guard lock(scope_cache_mutex_);
-    auto found = scope_cache_.find(case_id);
-    if (found != scope_cache_.end() && found->second.expires > std::chrono::steady_clock::now()) {
-      scope = found->second.scope;
-    }
-  }
-  if (!scope) {
-    auto find_scope = [this, case_id] { return cases_.Find(case_id); };
-    auto record = co_await Blocking(std::move(find_scope));
-    if (!record) NotFound();
-    RememberScope(*record);
-    scope = CaseScope{record->office, record->host_country, record->origin_country, record->partners};
-  }
-  if (!CanSeeCase(principal, *scope)) {
-    spdlog::info("event=authorization_refused actor={} case={} reason=not_visible", principal.actor, case_id);
-    NotFound();
-  }
-  co_return *scope;
 }
 
 net::awaitable<Response> Application::Dispatch(Call& call) {
@@ -329,7 +286,7 @@ net::awaitable<Response> Application::Dispatch(Call& call) {
     case RouteId::kPostCaseEvent: co_return co_await PostCaseEvent(call);
     case RouteId::kCaseHistory: co_return co_await CaseHistory(call);
     case RouteId::kPostEvents: co_return co_await PostEvents(call);
-    case RouteId::kWorkflow: co_return co_await Workflow(call);
+    case RouteId::kWorkflow: co_return Workflow(call);
     case RouteId::kCreateToken: co_return co_await CreateToken(call);
     case RouteId::kListTokens: co_return co_await ListTokens(call);
     case RouteId::kRevokeToken: co_return co_await RevokeToken(call);
@@ -337,394 +294,257 @@ net::awaitable<Response> Application::Dispatch(Call& call) {
       co_return JsonResponse(http::status::ok, json::object{{"status", "ok"}}, call.request.version());
     case RouteId::kReadyz: co_return co_await Ready(call);
     case RouteId::kMetrics: co_return MetricsText(call);
-    case RouteId::kOpenApi: {
-      Response response{http::status::ok, call.request.version()};
-      response.set(http::field::content_type, kJson);
-      response.body() = openapi_json_;
-      co_return response;
-    }
+    case RouteId::kOpenApi: co_return OpenApi(call);
   }
-  throw ProblemException(Problem(ProblemKind::kNotFound, "no such resource"));
+  Throw(Problem(ProblemKind::kNotFound, "no such resource"));
 }
 
 net::awaitable<Response> Application::CreateCase(Call& call) {
-  const auto& principal = call.Caller();
-  if (principal.role != Role::kCaseworker) Forbid("only caseworkers create cases");
-  RequireMediaType(call.request, {kJson});
+  OnlyParameters(call.target, {});
+  RequireMediaType(call.request, kJson);
   auto parsed = ParseCreateCase(ParseJsonBody(call.request));
-  if (auto* problem = std::get_if<Problem>(&parsed)) throw ProblemException(std::move(*problem));
-  auto new_case = std::move(std::get<CreateCaseRequest>(parsed).new_case);
-  if (!CanCreateCase(principal, new_case.office)) Forbid("a caseworker creates cases for its own office only");
-  new_case.meta.actor = principal.actor;
-  if (new_case.meta.occurred_at == workflow::Instant{}) {
-    new_case.meta.occurred_at = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-  }
-  new_case.context.opened_at = new_case.meta.occurred_at;
-  if (auto key = call.request["Idempotency-Key"]; !key.empty()) {
-    if (key.size() > 200) throw ProblemException(Problem(ProblemKind::kInvalidRequest, "Idempotency-Key is too long"));
-    new_case.request_source = "token:" + principal.actor;
-    new_case.request_id = std::string(key);
-  }
-  auto create_case = [this, new_case = std::move(new_case), principal]() {
-    auto created = cases_.Create(new_case);
-    auto machine = workflow::Case::Restore(created.saved_state);
-    return std::pair{created, CaseToJson(created, machine, CaseView::kFull, principal)};
-  };
-  auto [record, view] = co_await Blocking(std::move(create_case));
-  RememberScope(record);
-  call.log.case_id = record.case_id;
-  auto response = JsonResponse(http::status::created, view, call.request.version());
-  response.set(http::field::location, "/cases/" + record.case_id);
-  response.set(http::field::etag, ETag(record.version));
+  if (auto* problem = std::get_if<Problem>(&parsed)) Throw(std::move(*problem));
+  std::string key(call.request["Idempotency-Key"]);
+  const bool usable_key = key.size() <= 200 && std::all_of(key.begin(), key.end(), [](char c) {
+    return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+  });
+  if (!usable_key) Throw(Problem(ProblemKind::kInvalidRequest, "Idempotency-Key must be at most 200 printable characters"));
+  auto view = co_await engine_.CreateCase(call.Caller(), std::move(std::get<persistence::NewCase>(parsed)), std::move(key));
+  call.log.case_id = view.case_id;
+  auto response = JsonResponse(http::status::created, CaseViewToJson(view), call.request.version());
+  response.set(http::field::location, "/cases/" + view.case_id);
+  response.set(http::field::etag, ETag(view.version));
   co_return response;
 }
 
 net::awaitable<Response> Application::GetCase(Call& call) {
-  const auto& principal = call.Caller();
-  if (principal.role == Role::kAdmin) Forbid("admin tokens manage tokens; they do not read cases");
+  OnlyParameters(call.target, {"include", "purpose"});
   const auto& case_id = call.Param("case_id");
   call.log.case_id = case_id;
-  auto record = co_await VisibleCase(principal, case_id);
-  CaseScope scope{record.office, record.host_country, record.origin_country, record.partners};
-  bool with_personal_data = false;
+  std::optional<workflow::AccessPurpose> purpose;
   if (auto include = call.target.Query("include")) {
-    if (*include != "personal_data") {
-      throw ProblemException(Problem(ProblemKind::kInvalidRequest, "include accepts only personal_data"));
+    if (*include != "personal_data") Throw(InvalidParameter("include", "accepts only personal_data"));
+    const auto name = call.target.Query("purpose").value_or("caseworker_view");
+    purpose = workflow::FromName<workflow::AccessPurpose>(name, workflow::kAccessPurposeNames);
+    if (!purpose) {
+      std::vector<std::string> names(workflow::kAccessPurposeNames.begin(), workflow::kAccessPurposeNames.end());
+      Throw(Problem(ProblemKind::kInvalidRequest, "query parameter 'purpose' must be one of the purposes listed",
+                    {{"parameter", "purpose"}, {"accepted", json::value_from(names)}}));
     }
-    if (!CanReadPersonalData(principal, scope)) {
-      spdlog::info("event=authorization_refused actor={} case={} reason=personal_data", principal.actor, case_id);
-      Forbid("personal data is shown only to caseworkers of the case's office");
-    }
-    with_personal_data = true;
+  } else if (call.target.Query("purpose")) {
+    Throw(InvalidParameter("purpose", "goes with include=personal_data"));
   }
-  std::string purpose = call.target.Query("purpose").value_or("caseworker_view");
-  if (purpose.size() > 100) throw ProblemException(Problem(ProblemKind::kInvalidRequest, "purpose is too long"));
-  auto view = principal.role == Role::kPartner ? CaseView::kPartner : CaseView::kFull;
-  auto render_case = [this, record, view, principal, with_personal_data, purpose] {
-    auto machine = workflow::Case::Restore(record.saved_state);
-    auto object = CaseToJson(record, machine, view, principal);
-    if (with_personal_data) {
-      // The read and its audit row are one transaction in the repository: no audit, no data.
-      object["personal_data"] = PeopleToJson(people_.Read(record.case_id, {principal.actor, purpose}));
-    }
-    return object;
-  };
-  auto body = co_await Blocking(std::move(render_case));
-  if (with_personal_data) spdlog::info("event=personal_data_read actor={} case={} purpose={}", principal.actor, case_id, purpose);
-  auto response = JsonResponse(http::status::ok, body, call.request.version());
-  response.set(http::field::etag, ETag(record.version));
+  std::string id = case_id;
+  auto view = co_await engine_.GetCase(call.Caller(), std::move(id), purpose);
+  auto response = JsonResponse(http::status::ok, CaseViewToJson(view), call.request.version());
+  response.set(http::field::etag, ETag(view.version));
   co_return response;
 }
 
 net::awaitable<Response> Application::CaseHistory(Call& call) {
-  const auto& principal = call.Caller();
-  if (principal.role == Role::kAdmin) Forbid("admin tokens manage tokens; they do not read cases");
+  OnlyParameters(call.target, {"after", "limit"});
   const auto& case_id = call.Param("case_id");
   call.log.case_id = case_id;
-  co_await VisibleScope(principal, case_id);
-  auto after = QueryInteger(call.target, "after", 0, INT64_MAX).value_or(0);
-  auto limit = QueryInteger(call.target, "limit", 1, settings_.server.max_page_size)
-                   .value_or(settings_.server.default_page_size);
-  auto read_history = [this, case_id, after, limit] {
-    return cases_.History(case_id, after, static_cast<std::size_t>(limit));
-  };
-  auto entries = co_await Blocking(std::move(read_history));
+  const auto after = QueryInteger(call.target, "after", 0, INT64_MAX).value_or(0);
+  const auto limit = QueryInteger(call.target, "limit", 1, settings_.server.max_page_size)
+                         .value_or(settings_.server.default_page_size);
+  std::string id = case_id;
+  auto page = co_await engine_.CaseHistory(call.Caller(), std::move(id), after, static_cast<std::size_t>(limit));
   json::array items;
-  for (const auto& entry : entries) items.push_back(HistoryEntryToJson(entry));
+  for (const auto& entry : page.entries) items.push_back(HistoryEntryToJson(entry));
   json::object body{{"case_id", case_id}, {"entries", std::move(items)}};
-  body["next_after"] = static_cast<std::int64_t>(entries.size()) == limit ? json::value(entries.back().sequence)
-                                                                          : json::value(nullptr);
+  body["next_after"] = page.next_after ? json::value(*page.next_after) : json::value(nullptr);
   co_return JsonResponse(http::status::ok, body, call.request.version());
 }
 
 net::awaitable<Response> Application::SearchCases(Call& call) {
-  const auto& principal = call.Caller();
-  if (!CanSearch(principal)) Forbid("search is for caseworkers and supervisors");
   const auto& target = call.target;
+  OnlyParameters(target, {"stage", "state", "host_country", "origin_country", "office", "partner", "vulnerability",
+                          "overdue", "updated_since", "cursor", "limit", "counts"});
   persistence::CaseQuery query;
-  query.stage = target.Query("stage");
-  query.state = target.Query("state");
-  query.host_country = target.Query("host_country");
-  query.origin_country = target.Query("origin_country");
-  query.office = target.Query("office");
-  query.partner = target.Query("partner");
+  query.stage = QueryWord(target, "stage");
+  query.state = QueryWord(target, "state");
+  query.host_country = QueryWord(target, "host_country", 2);
+  query.origin_country = QueryWord(target, "origin_country", 2);
+  query.office = QueryWord(target, "office");
+  query.partner = QueryWord(target, "partner");
   if (auto flag = target.Query("vulnerability")) {
     query.vulnerability = workflow::FromName<workflow::Vulnerability>(*flag, workflow::kVulnerabilityNames);
-    if (!query.vulnerability) {
-      throw ProblemException(Problem(ProblemKind::kInvalidRequest, "unknown vulnerability flag", {{"field", "vulnerability"}}));
-    }
+    if (!query.vulnerability) Throw(InvalidParameter("vulnerability", "is not a known vulnerability flag"));
   }
-  if (auto overdue = target.Query("overdue")) {
-    if (*overdue != "true" && *overdue != "false") {
-      throw ProblemException(Problem(ProblemKind::kInvalidRequest, "overdue must be true or false", {{"field", "overdue"}}));
-    }
-    if (*overdue == "true") query.overdue_as_of = persistence::Now();
-  }
+  const auto flag = [&](const std::string& key, bool fallback) {
+    auto text = target.Query(key);
+    if (!text) return fallback;
+    if (*text != "true" && *text != "false") Throw(InvalidParameter(key, "must be true or false"));
+    return *text == "true";
+  };
+  if (flag("overdue", false)) query.overdue_as_of = persistence::Now();
   if (auto since = target.Query("updated_since")) {
     query.updated_since = ParseTimestamp(*since);
-    if (!query.updated_since) {
-      throw ProblemException(Problem(ProblemKind::kInvalidRequest, "updated_since must be an RFC 3339 timestamp",
-                                     {{"field", "updated_since"}}));
-    }
+    if (!query.updated_since) Throw(InvalidParameter("updated_since", "must be an RFC 3339 timestamp"));
   }
   query.cursor = target.Query("cursor").value_or("");
-  auto limit = QueryInteger(target, "limit", 1, settings_.server.max_page_size).value_or(settings_.server.default_page_size);
-  query.page_size = std::min<std::size_t>(static_cast<std::size_t>(limit), persistence::kMaxPageSize);
-  bool empty_scope = false;
-  if (principal.role == Role::kCaseworker) {
-    // A caseworker's search is always within its office.
-    if (query.office && *query.office != principal.office) empty_scope = true;
-    query.office = principal.office;
-  } else if (principal.role == Role::kSupervisor) {
-    query.countries_any.assign(principal.countries.begin(), principal.countries.end());
-  }
-  const bool with_counts = target.Query("counts").value_or("true") != "false";
-  json::object body;
-  if (empty_scope) {
-    body = json::object{{"cases", json::array()}, {"next_cursor", nullptr}, {"counts_by_stage", json::object()}};
-  } else {
-    auto search = [this, query, with_counts] {
-      auto page = cases_.Search(query);
-      json::array cases;
-      for (const auto& record : page.cases) cases.push_back(CaseSummaryToJson(record));
-      json::object result{{"cases", std::move(cases)}};
-      result["next_cursor"] = page.next_cursor.empty() ? json::value(nullptr) : json::value(page.next_cursor);
-      json::object counts;
-      if (with_counts) {
-        for (const auto& count : cases_.CountByStage(query)) counts[count.stage] = count.count;
-      }
-      result["counts_by_stage"] = std::move(counts);
-      return result;
-    };
-    body = co_await Blocking(std::move(search));
-  }
+  if (query.cursor.size() > 200) Throw(InvalidParameter("cursor", "is not a cursor this engine gave out"));
+  const auto limit = QueryInteger(target, "limit", 1, settings_.server.max_page_size).value_or(settings_.server.default_page_size);
+  query.page_size = static_cast<std::size_t>(limit);
+  const bool with_counts = flag("counts", true);
+  auto page = co_await engine_.SearchCases(call.Caller(), std::move(query), with_counts);
+  json::array cases;
+  for (const auto& view : page.cases) cases.push_back(CaseViewToJson(view));
+  json::object body{{"cases", std::move(cases)}};
+  body["next_cursor"] = page.next_cursor.empty() ? json::value(nullptr) : json::value(page.next_cursor);
+  json::object counts;
+  for (const auto& count : page.counts_by_stage) counts[count.stage] = count.count;
+  body["counts_by_stage"] = std::move(counts);
   co_return JsonResponse(http::status::ok, body, call.request.version());
 }
 
-net::awaitable<persistence::ApplyOutcome> Application::ApplyEvent(const std::string& case_id, persistence::IncomingEvent& event) {
-  if (!committer_) {
-    auto apply_event = [this, case_id, event = std::move(event)] { return cases_.Apply(case_id, event); };
-    co_return co_await Blocking(std::move(apply_event));
-  }
-  persistence::GroupItem item{case_id, std::move(event)};
-  auto result = co_await committer_->AsyncApply(std::move(item), net::use_awaitable);
-  if (result.outcome) co_return std::move(*result.outcome);
-  throw persistence::PersistenceError(result.error.value_or(persistence::ErrorKind::kUnavailable), result.error_message);
-}
-
-net::awaitable<EventAnswer> Application::ProcessEvent(const Principal& principal, const json::value& raw,
-                                                      const std::optional<std::string>& url_case_id,
-                                                      std::optional<std::int64_t> if_match, LogFields& log) {
-  auto parsed = ParseCloudEvent(raw, !url_case_id.has_value());
-  if (auto* problem = std::get_if<Problem>(&parsed)) co_return AnswerFor(*problem);
-  auto& event = std::get<CloudEvent>(parsed);
-  if (url_case_id) {
-    if (!event.subject.empty() && event.subject != *url_case_id) {
-      co_return AnswerFor(Problem(ProblemKind::kInvalidCloudEvent, "'subject' names a different case than the URL"));
-    }
-    event.subject = *url_case_id;
-  }
-  log.case_id = event.subject;
-  log.event_type = event.type;
-  try {
-    co_await VisibleScope(principal, event.subject);
-    const auto& known = workflow::AllEventNames();
-    if (std::find(known.begin(), known.end(), event.type) == known.end()) {
-      co_return AnswerFor(Problem(ProblemKind::kUnknownEventType, "see GET /workflow for the event types",
-                                  {{"event_type", event.type}}));
-    }
-    if (!CanSendEvent(principal, event.type)) {
-      spdlog::info("event=authorization_refused actor={} case={} type={} reason=event_type", principal.actor,
-                   event.subject, event.type);
-      co_return AnswerFor(Problem(ProblemKind::kForbidden,
-                                  fmt::format("this token may not send '{}' events", event.type)));
-    }
-    workflow::DecodeError decode_error;
-    auto decoded = workflow::DecodeEvent(event.type, event.data, decode_error);
-    if (!decoded) {
-      auto kind = decode_error.kind == workflow::DecodeError::Kind::kUnknownType ? ProblemKind::kUnknownEventType
-                                                                                 : ProblemKind::kInvalidEventData;
-      co_return AnswerFor(Problem(kind, decode_error.detail));
-    }
-    persistence::IncomingEvent incoming;
-    incoming.source = event.source;
-    incoming.event_id = event.id;
-    incoming.type = event.type;
-    incoming.data_json = json::serialize(event.data);
-    incoming.event = std::move(*decoded);
-    incoming.meta.actor = principal.actor;
-    incoming.meta.occurred_at = event.time;
-    incoming.expected_version = if_match;
-    auto outcome = co_await ApplyEvent(event.subject, incoming);
-    metrics_.EventOutcome(event.type, workflow::Name(outcome.result.verdict), outcome.result.reason, outcome.replayed);
-    log.outcome = std::string(workflow::Name(outcome.result.verdict)) + (outcome.replayed ? "+replayed" : "");
-    log.reason = outcome.result.reason;
-    co_return AnswerFor(outcome, event);
-  } catch (const ProblemException& error) {
-    co_return AnswerFor(error.problem());
-  } catch (const persistence::PersistenceError& error) {
-    auto problem = FromPersistence(error, if_match.has_value());
-    if (problem.kind == ProblemKind::kNotFound) problem.detail = "no case with this id is visible to the caller";
-    log.outcome = Info(problem.kind).slug;
-    co_return AnswerFor(problem);
-  }
-}
-
 net::awaitable<Response> Application::PostCaseEvent(Call& call) {
-  const auto& principal = call.Caller();
-  if (principal.role == Role::kAdmin) Forbid("admin tokens do not send events");
-  RequireMediaType(call.request, {kCloudEventContentType});
+  OnlyParameters(call.target, {});
   std::optional<std::int64_t> if_match;
   if (auto header = call.request[http::field::if_match]; !header.empty()) {
     if_match = ParseIfMatch(header);
-    if (!if_match) throw ProblemException(Problem(ProblemKind::kInvalidRequest, "If-Match must be a case version, e.g. \"3\""));
+    if (!if_match) Throw(Problem(ProblemKind::kInvalidRequest, "If-Match must be a case version, e.g. \"3\""));
   }
-  auto body = ParseJsonBody(call.request);
-  const std::optional<std::string> url_case_id = call.Param("case_id");
-  auto answer = co_await ProcessEvent(principal, body, url_case_id, if_match, call.log);
+  const std::string case_id = call.Param("case_id");
+  call.log.case_id = case_id;
+  auto decoded = DecodeEventRequest(EventInput(call.request, case_id, false, 1));
+  if (auto* problem = std::get_if<Problem>(&decoded)) Throw(std::move(*problem));
+  auto& event = std::get<EventRequest>(decoded).events.front();
+  if (auto* problem = std::get_if<Problem>(&event)) Throw(std::move(*problem));
+  auto& envelope = std::get<engine::EventEnvelope>(event);
+  call.log.event_type = envelope.type;
+  auto result = co_await engine_.SubmitEvent(call.Caller(), std::move(envelope), if_match);
+  auto answer = AnswerFor(result);
+  call.log.outcome = result.outcome ? std::string(workflow::Name(result.outcome->result.verdict)) +
+                                          (result.outcome->replayed ? "+replayed" : "")
+                                    : std::string(Info(ProblemFor(*result.failure).kind).slug);
+  if (result.outcome) call.log.reason = result.outcome->result.reason;
   auto response = JsonResponse(static_cast<http::status>(answer.status), answer.body, call.request.version());
   if (answer.problem) {
     response.set(http::field::content_type, kProblemContentType);
-  } else if (auto version = answer.body.find("version"); version != answer.body.end()) {
-    response.set(http::field::etag, ETag(version->value().as_int64()));
+  } else {
+    response.set(http::field::etag, ETag(result.outcome->version));
   }
   co_return response;
 }
 
 net::awaitable<Response> Application::PostEvents(Call& call) {
-  const auto& principal = call.Caller();
-  if (principal.role == Role::kAdmin) Forbid("admin tokens do not send events");
-  RequireMediaType(call.request, {kCloudEventContentType, kCloudEventBatchContentType});
-  const bool batch = MediaType(call.request[http::field::content_type]) == kCloudEventBatchContentType;
-  if (!batch) {
-    auto body = ParseJsonBody(call.request);
-    const std::optional<std::string> no_case;
-    auto answer = co_await ProcessEvent(principal, body, no_case, std::nullopt, call.log);
+  OnlyParameters(call.target, {});
+  auto decoded = DecodeEventRequest(
+      EventInput(call.request, std::nullopt, true, static_cast<std::size_t>(settings_.server.max_batch_events)));
+  if (auto* problem = std::get_if<Problem>(&decoded)) Throw(std::move(*problem));
+  auto& request = std::get<EventRequest>(decoded);
+  if (!request.batch) {
+    auto& event = request.events.front();
+    if (auto* problem = std::get_if<Problem>(&event)) Throw(std::move(*problem));
+    auto& envelope = std::get<engine::EventEnvelope>(event);
+    call.log.case_id = envelope.subject;
+    call.log.event_type = envelope.type;
+    auto result = co_await engine_.SubmitEvent(call.Caller(), std::move(envelope), std::nullopt);
+    auto answer = AnswerFor(result);
     auto response = JsonResponse(static_cast<http::status>(answer.status), answer.body, call.request.version());
     if (answer.problem) response.set(http::field::content_type, kProblemContentType);
     co_return response;
   }
-  auto split = SplitCloudEventBody(call.request.body(), true, static_cast<std::size_t>(settings_.server.max_batch_events));
-  if (auto* problem = std::get_if<Problem>(&split)) throw ProblemException(std::move(*problem));
-  auto& events = std::get<std::vector<json::value>>(split);
-
-  // Events of one case are applied in batch order; different cases proceed concurrently (and so share
-  // group commits). Events without a usable subject are answered on their own.
-  std::vector<EventAnswer> answers(events.size());
-  std::vector<std::string> order;
-  std::unordered_map<std::string, std::vector<std::size_t>> by_case;
-  for (std::size_t index = 0; index < events.size(); ++index) {
-    const auto* object = events[index].if_object();
-    const json::value* subject = object ? object->if_contains("subject") : nullptr;
-    std::string key = subject && subject->is_string() ? std::string(subject->get_string()) : fmt::format("\x01{}", index);
-    auto [it, inserted] = by_case.try_emplace(key);
-    if (inserted) order.push_back(key);
-    it->second.push_back(index);
-  }
-  auto executor = co_await net::this_coro::executor;
-  net::steady_timer all_done(executor, std::chrono::steady_clock::time_point::max());
-  std::size_t remaining = order.size();
-  for (const auto& key : order) {
-    net::co_spawn(
-        executor,
-        [&, indices = by_case[key]]() -> net::awaitable<void> {
-          for (auto index : indices) {
-            LogFields ignored;
-            try {
-              const std::optional<std::string> no_case;
-              answers[index] = co_await ProcessEvent(principal, events[index], no_case, std::nullopt, ignored);
-            } catch (const std::exception& error) {
-              spdlog::error("request_id={} event=batch_item_failed error=\"{}\"", call.info.request_id, error.what());
-              answers[index] = AnswerFor(Problem(ProblemKind::kInternal, ""));
-            }
-          }
-          if (--remaining == 0) all_done.cancel();
-        },
-        net::detached);
-  }
-  if (remaining > 0) co_await all_done.async_wait(net::as_tuple(net::use_awaitable));
-
-  json::array results;
-  std::size_t applied = 0, refused = 0;
-  for (std::size_t index = 0; index < answers.size(); ++index) {
-    auto& answer = answers[index];
-    json::object item{{"index", index}, {"status", answer.status}};
-    if (answer.problem) {
-      ++refused;
-      item["problem"] = std::move(answer.body);
+  // A batch: each item answered on its own; items that did not decode keep their problem.
+  std::vector<std::variant<engine::EventEnvelope, Failure>> items;
+  std::vector<std::optional<Problem>> decode_problems(request.events.size());
+  for (std::size_t index = 0; index < request.events.size(); ++index) {
+    if (auto* problem = std::get_if<Problem>(&request.events[index])) {
+      decode_problems[index] = std::move(*problem);
+      items.emplace_back(Failure(FailureKind::kInvalidRequest, ""));  // answered with decode_problems below
     } else {
-      ++applied;
-      item["outcome"] = std::move(answer.body);
+      items.emplace_back(std::move(std::get<engine::EventEnvelope>(request.events[index])));
     }
-    results.push_back(std::move(item));
   }
-  call.log.outcome = fmt::format("batch:{}/{}", applied, answers.size());
-  json::object body{{"results", std::move(results)}, {"applied", applied}, {"refused", refused}};
+  auto results = co_await engine_.SubmitBatch(call.Caller(), std::move(items));
+  json::array answers;
+  std::size_t applied = 0, refused = 0;
+  for (std::size_t index = 0; index < results.size(); ++index) {
+    json::object item{{"index", index}};
+    if (decode_problems[index]) {
+      ++refused;
+      item["status"] = static_cast<int>(decode_problems[index]->Status());
+      item["problem"] = decode_problems[index]->ToJson({});
+    } else {
+      auto answer = AnswerFor(results[index]);
+      item["status"] = answer.status;
+      if (answer.problem) {
+        ++refused;
+        item["problem"] = std::move(answer.body);
+      } else {
+        ++applied;
+        item["outcome"] = std::move(answer.body);
+      }
+    }
+    answers.push_back(std::move(item));
+  }
+  call.log.outcome = fmt::format("batch:{}/{}", applied, results.size());
+  json::object body{{"results", std::move(answers)}, {"applied", applied}, {"refused", refused}};
   co_return JsonResponse(http::status::ok, body, call.request.version());
 }
 
-net::awaitable<Response> Application::Workflow(Call& call) {
-  if (!CanReadWorkflow(call.Caller())) Forbid("admin tokens manage tokens only");
+Response Application::Workflow(Call& call) {
+  OnlyParameters(call.target, {});
+  if (!engine::CanReadWorkflow(call.Caller())) Forbid("admin tokens manage tokens only");
   Response response{http::status::ok, call.request.version()};
   response.set(http::field::content_type, kJson);
   response.body() = workflow_json_;
-  co_return response;
+  return response;
 }
 
 net::awaitable<Response> Application::CreateToken(Call& call) {
-  if (!CanManageTokens(call.Caller())) Forbid("only admin tokens manage tokens");
-  RequireMediaType(call.request, {kJson});
+  OnlyParameters(call.target, {});
+  if (!engine::CanManageTokens(call.Caller())) Forbid("only admin tokens manage tokens");
+  RequireMediaType(call.request, kJson);
   auto parsed = ParseCreateToken(ParseJsonBody(call.request));
-  if (auto* problem = std::get_if<Problem>(&parsed)) throw ProblemException(std::move(*problem));
-  auto request = std::move(std::get<CreateTokenRequest>(parsed));
-  std::string secret = GenerateToken();
-  auto create_token = [this, request, secret] {
-    return tokens_.Create(request.name, ToTokenRole(request.principal.role), ToTokenScope(request.principal), secret);
-  };
-  auto record = co_await Blocking(std::move(create_token));
-  auto body = TokenToJson(record);
-  body["token"] = secret;  // shown once; only its hash is stored
-  spdlog::info("event=token_created actor={} name={} role={}", call.Caller().actor, record.name, Name(request.principal.role));
+  if (auto* problem = std::get_if<Problem>(&parsed)) Throw(std::move(*problem));
+  auto created = co_await engine_.CreateToken(call.Caller(), std::move(std::get<engine::NewToken>(parsed)));
+  auto body = TokenToJson(created.record);
+  body["token"] = created.secret;  // shown once; only its digest is stored
   co_return JsonResponse(http::status::created, body, call.request.version());
 }
 
 net::awaitable<Response> Application::ListTokens(Call& call) {
-  if (!CanManageTokens(call.Caller())) Forbid("only admin tokens manage tokens");
-  auto list_tokens = [this] { return tokens_.List(); };
-  auto records = co_await Blocking(std::move(list_tokens));
+  OnlyParameters(call.target, {});
+  auto records = co_await engine_.ListTokens(call.Caller());
   json::array tokens;
   for (const auto& record : records) tokens.push_back(TokenToJson(record));
   co_return JsonResponse(http::status::ok, json::object{{"tokens", std::move(tokens)}}, call.request.version());
 }
 
 net::awaitable<Response> Application::RevokeToken(Call& call) {
-  if (!CanManageTokens(call.Caller())) Forbid("only admin tokens manage tokens");
+  OnlyParameters(call.target, {});
   std::string name = call.Param("token_name");
-  auto revoke_token = [this, name] { return tokens_.Revoke(name); };
-  bool revoked = co_await Blocking(std::move(revoke_token));
-  if (!revoked) throw ProblemException(Problem(ProblemKind::kNotFound, "no active token with this name"));
-  {
-    std::lock_guard lock(token_cache_mutex_);
-    std::erase_if(token_cache_, [&](const auto& entry) { return entry.second.principal.actor == name; });
-  }
-  spdlog::info("event=token_revoked actor={} name={}", call.Caller().actor, name);
-  Response response{http::status::no_content, call.request.version()};
-  co_return response;
+  co_await engine_.RevokeToken(call.Caller(), std::move(name));
+  co_return Response{http::status::no_content, call.request.version()};
 }
 
 net::awaitable<Response> Application::Ready(Call& call) {
-  auto ping = [this] { return database_.Ping(); };
-  bool ready = co_await Blocking(std::move(ping));
-  if (!ready) throw ProblemException(Problem(ProblemKind::kUnavailable, "the database does not answer"));
+  // Named, not inside the condition: GCC 12 mishandles a co_await operand of `!` (the awaiting frame's
+  // executor is read after it is gone).
+  const bool ready = co_await engine_.Ready();
+  if (!ready) Throw(Problem(ProblemKind::kUnavailable, "the database does not answer"));
   co_return JsonResponse(http::status::ok, json::object{{"status", "ready"}}, call.request.version());
 }
 
 Response Application::MetricsText(Call& call) {
-  if (!CanReadMetrics(call.Caller())) Forbid("metrics are for admin and supervisor tokens");
-  metrics_.PoolUsage(database_.SessionsInUse(), database_.PoolSize());
+  OnlyParameters(call.target, {});
+  if (!engine::CanReadMetrics(call.Caller())) Forbid("metrics are for admin and supervisor tokens");
+  auto& database = engine_.Database();
+  metrics_.PoolUsage(database.SessionsInUse(), database.PoolSize());
   Response response{http::status::ok, call.request.version()};
   response.set(http::field::content_type, "text/plain; version=0.0.4");
   response.body() = metrics_.Serialize();
+  return response;
+}
+
+Response Application::OpenApi(Call& call) {
+  OnlyParameters(call.target, {});
+  Response response{http::status::ok, call.request.version()};
+  response.set(http::field::content_type, kJson);
+  response.body() = openapi_json_;
   return response;
 }
 

@@ -12,96 +12,307 @@ namespace json = boost::json;
 
 namespace {
 
-Problem Invalid(std::string detail) { return Problem(ProblemKind::kInvalidCloudEvent, std::move(detail)); }
-
-/// A required, non-empty string attribute; nullptr when present and valid.
-std::optional<Problem> RequireString(const json::object& object, std::string_view name, std::string& out) {
-  auto found = object.find(name);
-  if (found == object.end()) return Invalid(fmt::format("the required attribute '{}' is missing", name));
-  if (!found->value().is_string()) return Invalid(fmt::format("the attribute '{}' must be a string", name));
-  const auto& text = found->value().get_string();
-  if (text.empty()) return Invalid(fmt::format("the attribute '{}' must not be empty", name));
-  out.assign(text.begin(), text.end());
-  return std::nullopt;
+Problem Invalid(std::string detail, std::string pointer) {
+  return Problem(ProblemKind::kInvalidCloudEvent, std::move(detail), {{"pointer", std::move(pointer)}});
 }
 
-bool ValidExtensionName(std::string_view name) {
-  // CloudEvents attribute names: lower-case a-z and digits only.
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-  });
-}
-
-}  // namespace
-
-std::string MediaType(std::string_view content_type) {
-  auto semicolon = content_type.find(';');
-  auto type = content_type.substr(0, semicolon);
-  while (!type.empty() && std::isspace(static_cast<unsigned char>(type.back()))) type.remove_suffix(1);
-  while (!type.empty() && std::isspace(static_cast<unsigned char>(type.front()))) type.remove_prefix(1);
-  std::string lowered(type);
+std::string Lower(std::string_view text) {
+  std::string lowered(text);
   std::transform(lowered.begin(), lowered.end(), lowered.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return lowered;
 }
 
-std::variant<CloudEvent, Problem> ParseCloudEvent(const json::value& value, bool require_subject) {
-  if (!value.is_object()) return Invalid("a CloudEvent must be a JSON object");
-  const auto& object = value.get_object();
-  CloudEvent event;
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  return text;
+}
 
-  std::string specversion;
-  if (auto problem = RequireString(object, "specversion", specversion)) return *problem;
-  if (specversion != "1.0") return Invalid("the attribute 'specversion' must be \"1.0\"");
-  if (auto problem = RequireString(object, "id", event.id)) return *problem;
-  if (event.id.size() > 200) return Invalid("the attribute 'id' is longer than 200 characters");
-  if (auto problem = RequireString(object, "source", event.source)) return *problem;
-  if (event.source.size() > 500) return Invalid("the attribute 'source' is longer than 500 characters");
-  if (auto problem = RequireString(object, "type", event.type)) return *problem;
+/// CloudEvents attribute names: lower-case a-z and digits, at most 20 characters (the specification's
+/// recommendation, which every SDK follows).
+bool ValidAttributeName(std::string_view name) {
+  return !name.empty() && name.size() <= 20 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  });
+}
 
-  if (object.contains("subject") || require_subject) {
-    if (auto problem = RequireString(object, "subject", event.subject)) return *problem;
-  }
-  std::string time_text;
-  if (auto problem = RequireString(object, "time", time_text)) return *problem;
-  auto time = workflow::ParseInstant(time_text);
-  if (!time) return Invalid("the attribute 'time' must be an RFC 3339 timestamp");
-  event.time = *time;
+/// Data in JSON: application/json, or any application/...+json.
+bool JsonMediaType(std::string_view media_type) {
+  return media_type == "application/json" || (media_type.starts_with("application/") && media_type.ends_with("+json"));
+}
 
-  if (auto found = object.find("datacontenttype"); found != object.end()) {
-    if (!found->value().is_string() || MediaType(found->value().get_string()) != "application/json") {
-      return Invalid("the attribute 'datacontenttype' must be application/json when present");
+/// The attributes of one event, as strings, whichever mode they came in.
+struct Attributes {
+  std::optional<std::string> specversion, id, source, type, subject, time, datacontenttype, dataschema;
+  std::size_t extensions = 0;
+};
+
+/// Validates the context attributes and builds the envelope (data filled in by the caller).
+std::variant<engine::EventEnvelope, Problem> Envelope(const Attributes& attributes, const EventRequestInput& input,
+                                                      const std::string& at) {
+  const auto required = [&](const std::optional<std::string>& value, std::string_view name,
+                            std::size_t limit) -> std::optional<Problem> {
+    if (!value) return Invalid(fmt::format("the required attribute '{}' is missing", name), at + "/" + std::string(name));
+    if (value->empty()) return Invalid(fmt::format("the attribute '{}' must not be empty", name), at + "/" + std::string(name));
+    if (value->size() > limit) {
+      return Invalid(fmt::format("the attribute '{}' is longer than {} characters", name, limit), at + "/" + std::string(name));
     }
+    return std::nullopt;
+  };
+  if (auto problem = required(attributes.specversion, "specversion", 10)) return *problem;
+  if (*attributes.specversion != "1.0") return Invalid("the attribute 'specversion' must be \"1.0\"", at + "/specversion");
+  if (auto problem = required(attributes.id, "id", kMaxEventIdLength)) return *problem;
+  if (auto problem = required(attributes.source, "source", kMaxSourceLength)) return *problem;
+  if (auto problem = required(attributes.type, "type", kMaxTypeLength)) return *problem;
+  if (attributes.extensions > kMaxExtensions) {
+    return Invalid(fmt::format("an event carries at most {} extension attributes", kMaxExtensions), at);
   }
-  if (object.contains("data_base64")) return Invalid("'data_base64' is not accepted; send JSON in 'data'");
-  if (auto found = object.find("data"); found != object.end()) {
-    if (!found->value().is_object()) return Invalid("the attribute 'data' must be a JSON object");
-    event.data = found->value();
+  engine::EventEnvelope event;
+  event.id = *attributes.id;
+  event.source = *attributes.source;
+  event.type = *attributes.type;
+  if (attributes.subject) {
+    if (attributes.subject->empty() || attributes.subject->size() > kMaxSubjectLength) {
+      return Invalid(fmt::format("the attribute 'subject' must be 1 to {} characters", kMaxSubjectLength), at + "/subject");
+    }
+    event.subject = *attributes.subject;
+  }
+  if (input.url_case_id) {
+    if (attributes.subject && event.subject != *input.url_case_id) {
+      return Invalid("the attribute 'subject' names a different case than the URL", at + "/subject");
+    }
+    event.subject = *input.url_case_id;
+  } else if (!attributes.subject) {
+    return Invalid("the attribute 'subject' (the case id) is required here", at + "/subject");
+  }
+  if (attributes.time) {
+    const auto time = workflow::ParseInstant(*attributes.time);
+    if (!time) return Invalid("the attribute 'time' must be an RFC 3339 timestamp", at + "/time");
+    event.time = *time;
   } else {
-    event.data = json::object();
+    event.time = input.received_at;
   }
-  for (const auto& [key, member] : object) {
-    if (!ValidExtensionName(key) && key != "data_base64") {
-      return Invalid(fmt::format("'{}' is not a valid CloudEvents attribute name", std::string_view(key)));
-    }
+  if (attributes.datacontenttype && !JsonMediaType(MediaType(*attributes.datacontenttype))) {
+    return Invalid("the attribute 'datacontenttype' must be application/json (event data is JSON)",
+                   at + "/datacontenttype");
+  }
+  if (attributes.dataschema && (attributes.dataschema->empty() || attributes.dataschema->size() > kMaxSourceLength)) {
+    return Invalid("the attribute 'dataschema' must be a URI of at most 500 characters", at + "/dataschema");
   }
   return event;
 }
 
-std::variant<std::vector<json::value>, Problem> SplitCloudEventBody(std::string_view body, bool batch,
-                                                                  std::size_t max_events) {
-  boost::system::error_code ec;
-  json::value parsed = json::parse(body, ec);
-  if (ec) return Problem(ProblemKind::kMalformedJson, "the body is not valid JSON");
-  if (!batch) return std::vector<json::value>{std::move(parsed)};
-  if (!parsed.is_array()) return Invalid("a CloudEvents batch must be a JSON array");
-  auto& array = parsed.get_array();
-  if (array.empty()) return Invalid("the batch is empty");
-  if (array.size() > max_events) {
-    return Problem(ProblemKind::kPayloadTooLarge,
-                   fmt::format("the batch holds {} events; the limit is {}", array.size(), max_events));
+/// "%XX" sequences of a ce-* header value decoded (the HTTP binding percent-encodes what is not printable
+/// ASCII); nullopt for a malformed escape.
+std::optional<std::string> PercentDecoded(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (std::size_t index = 0; index < value.size(); ++index) {
+    if (value[index] != '%') {
+      out += value[index];
+      continue;
+    }
+    if (index + 2 >= value.size() || !std::isxdigit(static_cast<unsigned char>(value[index + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(value[index + 2]))) {
+      return std::nullopt;
+    }
+    out += static_cast<char>(std::stoi(std::string(value.substr(index + 1, 2)), nullptr, 16));
+    index += 2;
   }
-  return std::vector<json::value>(array.begin(), array.end());
+  return out;
+}
+
+std::variant<EventRequest, Problem> DecodeBinary(const EventRequestInput& input) {
+  Attributes attributes;
+  for (const auto& [raw_name, raw_value] : input.ce_headers) {
+    const auto name = Lower(raw_name).substr(3);  // after "ce-"
+    if (!ValidAttributeName(name)) {
+      return Problem(ProblemKind::kInvalidCloudEvent, "a ce- header names an invalid CloudEvents attribute");
+    }
+    const auto value = PercentDecoded(Trim(raw_value));
+    if (!value) return Invalid(fmt::format("the header 'ce-{}' holds a malformed percent-encoding", name), "/" + name);
+    if (value->size() > kMaxExtensionValueLength) {
+      return Invalid(fmt::format("the header 'ce-{}' is longer than {} characters", name, kMaxExtensionValueLength),
+                     "/" + name);
+    }
+    std::optional<std::string>* slot = nullptr;
+    if (name == "specversion") slot = &attributes.specversion;
+    else if (name == "id") slot = &attributes.id;
+    else if (name == "source") slot = &attributes.source;
+    else if (name == "type") slot = &attributes.type;
+    else if (name == "subject") slot = &attributes.subject;
+    else if (name == "time") slot = &attributes.time;
+    else if (name == "dataschema") slot = &attributes.dataschema;
+    else if (name == "datacontenttype") {
+      // In binary mode the Content-Type header is the datacontenttype; a ce- header for it is an error.
+      return Invalid("in binary mode the data's media type is the Content-Type header, not ce-datacontenttype",
+                     "/datacontenttype");
+    } else {
+      ++attributes.extensions;
+    }
+    if (slot != nullptr) {
+      if (*slot) return Invalid(fmt::format("the header 'ce-{}' is given twice", name), "/" + name);
+      *slot = std::move(*value);
+    }
+  }
+  const auto body = Trim(input.body);
+  if (!body.empty()) attributes.datacontenttype = std::string(input.content_type.empty() ? "application/json" : input.content_type);
+  auto parsed = Envelope(attributes, input, "");
+  EventRequest request;
+  if (auto* problem = std::get_if<Problem>(&parsed)) {
+    request.events.emplace_back(std::move(*problem));
+    return request;
+  }
+  auto& event = std::get<engine::EventEnvelope>(parsed);
+  if (!body.empty()) {
+    boost::system::error_code error;
+    auto data = json::parse(body, error);
+    if (error) return Problem(ProblemKind::kMalformedJson, "the body (the event data) is not valid JSON");
+    if (!data.is_object() && !data.is_null()) {
+      request.events.emplace_back(Invalid("the event data must be a JSON object", "/data"));
+      return request;
+    }
+    event.data = std::move(data);
+  }
+  request.events.emplace_back(std::move(event));
+  return request;
+}
+
+}  // namespace
+
+std::string MediaType(std::string_view content_type) {
+  return Lower(Trim(content_type.substr(0, content_type.find(';'))));
+}
+
+std::string Charset(std::string_view content_type) {
+  auto rest = content_type.find(';') == std::string_view::npos ? std::string_view()
+                                                                : content_type.substr(content_type.find(';') + 1);
+  while (!rest.empty()) {
+    const auto end = rest.find(';');
+    const auto parameter = Trim(rest.substr(0, end));
+    const auto equals = parameter.find('=');
+    if (equals != std::string_view::npos && Lower(Trim(parameter.substr(0, equals))) == "charset") {
+      auto value = Trim(parameter.substr(equals + 1));
+      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+      return Lower(value);
+    }
+    if (end == std::string_view::npos) break;
+    rest = rest.substr(end + 1);
+  }
+  return {};
+}
+
+std::variant<engine::EventEnvelope, Problem> ParseStructuredEvent(const json::value& value,
+                                                                   const EventRequestInput& input,
+                                                                   const std::string& at) {
+  if (!value.is_object()) return Invalid("a CloudEvent must be a JSON object", at.empty() ? "" : at);
+  const auto& object = value.get_object();
+  Attributes attributes;
+  const json::value* data = nullptr;
+  for (const auto& member : object) {
+    const std::string_view name = member.key();
+    const auto pointer = at + "/" + std::string(name.substr(0, 20));
+    if (name == "data") {
+      data = &member.value();
+      continue;
+    }
+    if (name == "data_base64") return Invalid("'data_base64' is not accepted: event data is JSON, sent in 'data'", pointer);
+    if (!ValidAttributeName(name)) return Invalid("a member is not a valid CloudEvents attribute name", at);
+    std::optional<std::string>* slot = nullptr;
+    if (name == "specversion") slot = &attributes.specversion;
+    else if (name == "id") slot = &attributes.id;
+    else if (name == "source") slot = &attributes.source;
+    else if (name == "type") slot = &attributes.type;
+    else if (name == "subject") slot = &attributes.subject;
+    else if (name == "time") slot = &attributes.time;
+    else if (name == "datacontenttype") slot = &attributes.datacontenttype;
+    else if (name == "dataschema") slot = &attributes.dataschema;
+    if (slot != nullptr) {
+      if (!member.value().is_string()) return Invalid(fmt::format("the attribute '{}' must be a string", name), pointer);
+      *slot = std::string(member.value().get_string());
+      continue;
+    }
+    // An extension: a string, an integer or a boolean, bounded; carried by the sender, not stored.
+    ++attributes.extensions;
+    const auto& extension = member.value();
+    const bool scalar = extension.is_bool() || extension.is_int64() || extension.is_uint64() ||
+                        (extension.is_string() && extension.get_string().size() <= kMaxExtensionValueLength);
+    if (!scalar) {
+      return Invalid(fmt::format("an extension attribute must be a string of at most {} characters, an integer or a boolean",
+                                 kMaxExtensionValueLength),
+                     pointer);
+    }
+  }
+  auto parsed = Envelope(attributes, input, at);
+  if (auto* event = std::get_if<engine::EventEnvelope>(&parsed)) {
+    if (data != nullptr) {
+      if (!data->is_object() && !data->is_null()) return Invalid("the attribute 'data' must be a JSON object", at + "/data");
+      event->data = *data;
+    }
+  }
+  return parsed;
+}
+
+std::variant<EventRequest, Problem> DecodeEventRequest(const EventRequestInput& input) {
+  const auto media_type = MediaType(input.content_type);
+  const bool structured = media_type == kCloudEventContentType;
+  const bool batch = media_type == kCloudEventBatchContentType;
+  if ((structured || batch) && !Charset(input.content_type).empty() && Charset(input.content_type) != "utf-8") {
+    return Problem(ProblemKind::kUnsupportedMediaType, "CloudEvents in JSON are read as UTF-8 only",
+                   {{"accepted", json::array{"charset=utf-8"}}});
+  }
+  if (!structured && !batch) {
+    const bool binary = std::any_of(input.ce_headers.begin(), input.ce_headers.end(),
+                                    [](const auto& header) { return Lower(header.first) == "ce-specversion"; });
+    if (!binary) {
+      json::array accepted{kCloudEventContentType, "application/json with ce-* headers (binary mode)"};
+      if (input.allow_batch) accepted.emplace_back(kCloudEventBatchContentType);
+      return Problem(ProblemKind::kUnsupportedMediaType,
+                     "send a CloudEvent: structured (application/cloudevents+json), binary (ce-* headers)" +
+                         std::string(input.allow_batch ? " or a batch (application/cloudevents-batch+json)" : ""),
+                     {{"accepted", std::move(accepted)}});
+    }
+    if (!input.body.empty() && !JsonMediaType(media_type)) {
+      return Problem(ProblemKind::kUnsupportedMediaType, "binary-mode event data must be JSON (application/json)",
+                     {{"accepted", json::array{"application/json"}}});
+    }
+    return DecodeBinary(input);
+  }
+  if (batch && !input.allow_batch) {
+    return Problem(ProblemKind::kUnsupportedMediaType, "a batch is sent to POST /events",
+                   {{"accepted", json::array{kCloudEventContentType}}});
+  }
+  boost::system::error_code error;
+  json::value parsed = json::parse(input.body, error);
+  if (error) return Problem(ProblemKind::kMalformedJson, "the body is not valid JSON");
+  EventRequest request;
+  request.batch = batch;
+  if (!batch) {
+    auto event = ParseStructuredEvent(parsed, input);
+    if (auto* envelope = std::get_if<engine::EventEnvelope>(&event)) {
+      request.events.emplace_back(std::move(*envelope));
+    } else {
+      request.events.emplace_back(std::move(std::get<Problem>(event)));
+    }
+    return request;
+  }
+  if (!parsed.is_array()) return Invalid("a CloudEvents batch must be a JSON array", "");
+  const auto& array = parsed.get_array();
+  if (array.empty()) return Invalid("the batch is empty", "");
+  if (array.size() > input.max_batch_events) {
+    return Problem(ProblemKind::kPayloadTooLarge,
+                   fmt::format("the batch holds {} events; the limit is {}", array.size(), input.max_batch_events));
+  }
+  for (std::size_t index = 0; index < array.size(); ++index) {
+    auto event = ParseStructuredEvent(array[index], input, fmt::format("/{}", index));
+    if (auto* envelope = std::get_if<engine::EventEnvelope>(&event)) {
+      request.events.emplace_back(std::move(*envelope));
+    } else {
+      request.events.emplace_back(std::move(std::get<Problem>(event)));
+    }
+  }
+  return request;
 }
 
 }  // namespace returnflow::api

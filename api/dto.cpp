@@ -14,38 +14,64 @@ using workflow::FormatInstant;
 
 namespace {
 
-Problem InvalidField(std::string_view field, std::string_view why) {
-  return Problem(ProblemKind::kInvalidRequest, fmt::format("'{}' {}", field, why), {{"field", field}});
+/// A JSON pointer token for a member name the caller chose: cut at 64 bytes, never echoing more.
+std::string Token(std::string_view key) {
+  std::string token;
+  std::size_t used = 0;
+  for (const char character : key) {
+    if (used++ >= 64) {
+      token += "...";
+      break;
+    }
+    if (character == '~') token += "~0";
+    else if (character == '/') token += "~1";
+    else token += character;
+  }
+  return token;
 }
 
-/// Reads members of one JSON object, remembering the first problem; fields are named in the problem.
+Problem InvalidMember(const std::string& pointer, std::string_view why) {
+  const std::string name = pointer.empty() ? std::string("the body") : "'" + pointer.substr(1) + "'";
+  return Problem(ProblemKind::kInvalidRequest, fmt::format("{} {}", name, why), {{"pointer", pointer}});
+}
+
+/// Reads members of one JSON object at `at` (a JSON pointer), remembering the first problem. Members not
+/// in `fields` are a problem of their own.
 class Reader {
  public:
-  Reader(const json::object& object, std::string prefix) : object_(object), prefix_(std::move(prefix)) {}
+  Reader(const json::object& object, std::string at, const std::vector<std::string_view>& fields)
+      : object_(object), at_(std::move(at)) {
+    for (const auto& member : object_) {
+      if (std::find(fields.begin(), fields.end(), member.key()) == fields.end()) {
+        Fail(InvalidMember(at_ + "/" + Token(member.key()), "is not a member of this object"));
+        break;
+      }
+    }
+  }
 
-  std::string Field(std::string_view key) const { return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key); }
+  std::string Pointer(std::string_view key) const { return at_ + "/" + std::string(key); }
 
-  std::optional<std::string> String(std::string_view key, bool required, std::size_t max_length = 200) {
+  std::optional<std::string> String(std::string_view key, bool required, std::size_t max_length) {
     auto found = object_.find(key);
     if (found == object_.end() || found->value().is_null()) {
-      if (required) Fail(InvalidField(Field(key), "is required"));
+      if (required) Fail(InvalidMember(Pointer(key), "is required"));
       return std::nullopt;
     }
-    if (!found->value().is_string()) return Fail(InvalidField(Field(key), "must be a string")), std::nullopt;
+    if (!found->value().is_string()) return Fail(InvalidMember(Pointer(key), "must be a string")), std::nullopt;
     const auto& text = found->value().get_string();
-    if (required && text.empty()) return Fail(InvalidField(Field(key), "must not be empty")), std::nullopt;
+    if (required && text.empty()) return Fail(InvalidMember(Pointer(key), "must not be empty")), std::nullopt;
     if (text.size() > max_length) {
-      return Fail(InvalidField(Field(key), fmt::format("is longer than {} characters", max_length))), std::nullopt;
+      return Fail(InvalidMember(Pointer(key), fmt::format("is longer than {} characters", max_length))), std::nullopt;
     }
     return std::string(text);
   }
 
   std::optional<std::string> Country(std::string_view key, bool required) {
-    auto text = String(key, required);
+    auto text = String(key, required, 2);
     if (!text) return std::nullopt;
     if (text->size() != 2 || !std::isupper(static_cast<unsigned char>((*text)[0])) ||
         !std::isupper(static_cast<unsigned char>((*text)[1]))) {
-      Fail(InvalidField(Field(key), "must be an ISO 3166-1 alpha-2 code (two capital letters)"));
+      Fail(InvalidMember(Pointer(key), "must be an ISO 3166-1 alpha-2 code (two capital letters)"));
       return std::nullopt;
     }
     return text;
@@ -56,25 +82,37 @@ class Reader {
     if (found == object_.end() || found->value().is_null()) return std::nullopt;
     auto number = found->value().if_int64();
     if (!number || *number < low || *number > high) {
-      Fail(InvalidField(Field(key), fmt::format("must be an integer between {} and {}", low, high)));
+      Fail(InvalidMember(Pointer(key), fmt::format("must be an integer from {} to {}", low, high)));
       return std::nullopt;
     }
     return *number;
   }
 
-  std::vector<std::string> Strings(std::string_view key) {
+  /// An array of at most `max_items` non-empty strings of at most `max_length` characters.
+  std::vector<std::string> Strings(std::string_view key, std::size_t max_items, std::size_t max_length) {
     std::vector<std::string> out;
-    auto found = object_.find(key);
-    if (found == object_.end() || found->value().is_null()) return out;
-    if (!found->value().is_array()) return Fail(InvalidField(Field(key), "must be an array of strings")), out;
-    for (const auto& item : found->value().get_array()) {
-      if (!item.is_string() || item.get_string().empty() || item.get_string().size() > 200) {
-        Fail(InvalidField(Field(key), "must be an array of non-empty strings"));
+    const auto* array = Array(key, max_items);
+    if (!array) return out;
+    for (std::size_t index = 0; index < array->size(); ++index) {
+      const auto& item = (*array)[index];
+      if (!item.is_string() || item.get_string().empty() || item.get_string().size() > max_length) {
+        Fail(InvalidMember(fmt::format("{}/{}", Pointer(key), index),
+                           fmt::format("must be a non-empty string of at most {} characters", max_length)));
         return {};
       }
       out.emplace_back(item.get_string());
     }
     return out;
+  }
+
+  const json::array* Array(std::string_view key, std::size_t max_items) {
+    const auto* member = Member(key);
+    if (!member) return nullptr;
+    if (!member->is_array()) return Fail(InvalidMember(Pointer(key), "must be an array")), nullptr;
+    if (member->get_array().size() > max_items) {
+      return Fail(InvalidMember(Pointer(key), fmt::format("has more than {} items", max_items))), nullptr;
+    }
+    return &member->get_array();
   }
 
   const json::value* Member(std::string_view key) const {
@@ -89,54 +127,65 @@ class Reader {
 
  private:
   const json::object& object_;
-  std::string prefix_;
+  std::string at_;
   std::optional<Problem> problem_;
 };
 
 template <typename Enum, std::size_t N>
 std::optional<Enum> NamedEnum(Reader& reader, std::string_view key, const std::array<std::string_view, N>& names,
                               bool required) {
-  auto text = reader.String(key, required);
+  auto text = reader.String(key, required, 64);
   if (!text) return std::nullopt;
   auto value = workflow::FromName<Enum>(*text, names);
   if (!value) {
     std::string allowed;
     for (auto name : names) allowed += (allowed.empty() ? "" : ", ") + std::string(name);
-    reader.Fail(InvalidField(reader.Field(key), "must be one of " + allowed));
+    reader.Fail(InvalidMember(reader.Pointer(key), "must be one of " + allowed));
   }
   return value;
 }
 
-std::optional<persistence::PersonalData> ParsePersonalData(const json::value& value, const std::string& prefix,
-                                                           std::optional<Problem>& problem) {
+/// An object member at `pointer`, or a problem.
+const json::object* ObjectAt(const json::value& value, const std::string& pointer, std::optional<Problem>& problem) {
   if (!value.is_object()) {
-    problem = InvalidField(prefix, "must be an object");
-    return std::nullopt;
+    problem = InvalidMember(pointer, "must be an object");
+    return nullptr;
   }
-  Reader reader(value.get_object(), prefix);
+  return &value.get_object();
+}
+
+std::optional<persistence::PersonalData> ParsePersonalData(const json::value& value, const std::string& at,
+                                                           std::optional<Problem>& problem) {
+  const auto* object = ObjectAt(value, at, problem);
+  if (!object) return std::nullopt;
+  Reader reader(*object, at, {"given_names", "family_name", "date_of_birth", "documents", "contacts"});
   persistence::PersonalData person;
-  person.given_names = reader.String("given_names", false).value_or("");
-  person.family_name = reader.String("family_name", false).value_or("");
+  person.given_names = reader.String("given_names", false, 200).value_or("");
+  person.family_name = reader.String("family_name", false, 200).value_or("");
   person.date_of_birth = reader.String("date_of_birth", false, 10).value_or("");
   if (!person.date_of_birth.empty() && !workflow::ParseDate(person.date_of_birth) &&
-      !(person.date_of_birth.size() == 4 && std::all_of(person.date_of_birth.begin(), person.date_of_birth.end(), ::isdigit))) {
-    reader.Fail(InvalidField(prefix + ".date_of_birth", "must be YYYY-MM-DD or a year"));
+      !(person.date_of_birth.size() == 4 &&
+        std::all_of(person.date_of_birth.begin(), person.date_of_birth.end(), ::isdigit))) {
+    reader.Fail(InvalidMember(at + "/date_of_birth", "must be YYYY-MM-DD or a year"));
   }
-  auto list = [&](std::string_view key, std::string_view first, std::string_view second, auto& out) {
-    const auto* member = reader.Member(key);
-    if (!member) return;
-    if (!member->is_array()) return reader.Fail(InvalidField(reader.Field(key), "must be an array"));
-    for (const auto& item : member->get_array()) {
-      if (!item.is_object()) return reader.Fail(InvalidField(reader.Field(key), "must hold objects"));
-      Reader item_reader(item.get_object(), reader.Field(key) + "[]");
-      auto a = item_reader.String(first, true);
-      auto b = item_reader.String(second, true, 500);
+  const auto pairs = [&](std::string_view key, std::size_t max_items, std::string_view first, std::size_t first_limit,
+                         std::string_view second, std::size_t second_limit, auto& out) {
+    const auto* array = reader.Array(key, max_items);
+    if (!array) return;
+    for (std::size_t index = 0; index < array->size(); ++index) {
+      const std::string item_at = fmt::format("{}/{}", reader.Pointer(key), index);
+      std::optional<Problem> item_problem;
+      const auto* item = ObjectAt((*array)[index], item_at, item_problem);
+      if (!item) return reader.Fail(*item_problem);
+      Reader item_reader(*item, item_at, {first, second});
+      auto a = item_reader.String(first, true, first_limit);
+      auto b = item_reader.String(second, true, second_limit);
       if (item_reader.Result()) return reader.Fail(*item_reader.Result());
       out.push_back({*a, *b});
     }
   };
-  list("documents", "type", "number", person.documents);
-  list("contacts", "kind", "value", person.contacts);
+  pairs("documents", kMaxDocuments, "type", 50, "number", 100, person.documents);
+  pairs("contacts", kMaxContacts, "kind", 50, "value", 500, person.contacts);
   if (reader.Result()) {
     problem = reader.Result();
     return std::nullopt;
@@ -146,82 +195,89 @@ std::optional<persistence::PersonalData> ParsePersonalData(const json::value& va
 
 }  // namespace
 
-std::variant<CreateCaseRequest, Problem> ParseCreateCase(const json::value& body) {
-  if (!body.is_object()) return Problem(ProblemKind::kInvalidRequest, "the referral must be a JSON object");
-  Reader reader(body.get_object(), "");
-  CreateCaseRequest request;
-  auto& new_case = request.new_case;
+std::variant<persistence::NewCase, Problem> ParseCreateCase(const json::value& body) {
+  if (!body.is_object()) return InvalidMember("", "must be a JSON object (the referral)");
+  Reader reader(body.get_object(), "",
+                {"programme", "office", "host_country", "origin_country", "destination_country", "partners",
+                 "programme_rules", "household", "received_at"});
+  persistence::NewCase new_case;
   auto& context = new_case.context;
-  new_case.programme = reader.String("programme", true).value_or("");
-  new_case.office = reader.String("office", true).value_or("");
+  new_case.programme = reader.String("programme", true, 64).value_or("");
+  new_case.office = reader.String("office", true, 100).value_or("");
   context.host_country = reader.Country("host_country", true).value_or("");
   context.origin_country = reader.Country("origin_country", true).value_or("");
   context.destination_country = reader.Country("destination_country", false).value_or(context.origin_country);
-  new_case.partners = reader.Strings("partners");
+  new_case.partners = reader.Strings("partners", kMaxPartners, 100);
   if (const auto* rules = reader.Member("programme_rules")) {
-    if (!rules->is_object()) {
-      reader.Fail(InvalidField("programme_rules", "must be an object"));
-    } else {
-      Reader rules_reader(rules->get_object(), "programme_rules");
-      for (const auto& code : rules_reader.Strings("unsafe_destinations")) context.programme.unsafe_destinations.insert(code);
+    std::optional<Problem> problem;
+    if (const auto* object = ObjectAt(*rules, "/programme_rules", problem)) {
+      Reader rules_reader(*object, "/programme_rules", {"unsafe_destinations", "no_show_limit", "monitoring_visits"});
+      for (const auto& code : rules_reader.Strings("unsafe_destinations", 250, 2)) {
+        context.programme.unsafe_destinations.insert(code);
+      }
       if (auto limit = rules_reader.Integer("no_show_limit", 1, 100)) context.programme.no_show_limit = static_cast<int>(*limit);
       if (auto visits = rules_reader.Integer("monitoring_visits", 0, 100)) {
         context.programme.default_monitoring_visits = static_cast<int>(*visits);
       }
       if (rules_reader.Result()) reader.Fail(*rules_reader.Result());
+    } else {
+      reader.Fail(*problem);
     }
   }
   const auto* household = reader.Member("household");
   if (!household || !household->is_array() || household->get_array().empty()) {
-    reader.Fail(InvalidField("household", "must be a non-empty array of members"));
-  } else if (household->get_array().size() > 50) {
-    reader.Fail(InvalidField("household", "has more than 50 members"));
+    reader.Fail(InvalidMember("/household", "must be a non-empty array of members"));
+  } else if (household->get_array().size() > kMaxHouseholdMembers) {
+    reader.Fail(InvalidMember("/household", fmt::format("has more than {} members", kMaxHouseholdMembers)));
   } else {
     int principals = 0;
     std::set<std::string> member_ids;
-    std::size_t position = 0;
-    for (const auto& item : household->get_array()) {
-      ++position;
-      std::string prefix = fmt::format("household[{}]", position - 1);
-      if (!item.is_object()) {
-        reader.Fail(InvalidField(prefix, "must be an object"));
+    const auto& members = household->get_array();
+    for (std::size_t position = 0; position < members.size() && !reader.Result(); ++position) {
+      const std::string at = fmt::format("/household/{}", position);
+      std::optional<Problem> problem;
+      const auto* object = ObjectAt(members[position], at, problem);
+      if (!object) {
+        reader.Fail(*problem);
         break;
       }
-      Reader member_reader(item.get_object(), prefix);
+      Reader member_reader(*object, at,
+                           {"member_id", "relationship", "sex", "birth_year", "vulnerabilities", "personal_data"});
       workflow::HouseholdMember member;
-      member.member_id = member_reader.String("member_id", false, 32).value_or(fmt::format("m{}", position));
+      member.member_id = member_reader.String("member_id", false, 32).value_or(fmt::format("m{}", position + 1));
       member.relationship = NamedEnum<workflow::Relationship>(member_reader, "relationship",
                                                               workflow::kRelationshipNames, false)
-                                .value_or(position == 1 ? workflow::Relationship::kPrincipal
+                                .value_or(position == 0 ? workflow::Relationship::kPrincipal
                                                         : workflow::Relationship::kDependant);
       member.sex = NamedEnum<workflow::Sex>(member_reader, "sex", workflow::kSexNames, false).value_or(workflow::Sex::kUnknown);
-      for (const auto& flag : member_reader.Strings("vulnerabilities")) {
-        auto vulnerability = workflow::FromName<workflow::Vulnerability>(flag, workflow::kVulnerabilityNames);
+      const auto flags = member_reader.Strings("vulnerabilities", workflow::kVulnerabilityNames.size(), 64);
+      for (std::size_t index = 0; index < flags.size(); ++index) {
+        auto vulnerability = workflow::FromName<workflow::Vulnerability>(flags[index], workflow::kVulnerabilityNames);
         if (!vulnerability) {
-          member_reader.Fail(InvalidField(prefix + ".vulnerabilities", "names an unknown vulnerability flag"));
+          member_reader.Fail(InvalidMember(fmt::format("{}/vulnerabilities/{}", at, index), "is not a known vulnerability flag"));
           break;
         }
         member.vulnerabilities.insert(*vulnerability);
       }
       std::optional<persistence::PersonalData> person;
       if (const auto* personal = member_reader.Member("personal_data")) {
-        std::optional<Problem> problem;
-        person = ParsePersonalData(*personal, prefix + ".personal_data", problem);
-        if (problem) member_reader.Fail(*problem);
+        std::optional<Problem> person_problem;
+        person = ParsePersonalData(*personal, at + "/personal_data", person_problem);
+        if (person_problem) member_reader.Fail(*person_problem);
       }
       if (auto year = member_reader.Integer("birth_year", 1900, 2100)) {
         member.birth_year = static_cast<int>(*year);
       } else if (person && person->date_of_birth.size() >= 4) {
         member.birth_year = std::stoi(person->date_of_birth.substr(0, 4));
       } else if (!member_reader.Result()) {
-        member_reader.Fail(InvalidField(prefix + ".birth_year", "is required (or personal_data.date_of_birth)"));
+        member_reader.Fail(InvalidMember(at + "/birth_year", "is required (or personal_data/date_of_birth)"));
       }
       if (member_reader.Result()) {
         reader.Fail(*member_reader.Result());
         break;
       }
       if (!member_ids.insert(member.member_id).second) {
-        reader.Fail(InvalidField(prefix + ".member_id", "is not unique in the household"));
+        reader.Fail(InvalidMember(at + "/member_id", "is not unique in the household"));
         break;
       }
       if (member.relationship == workflow::Relationship::kPrincipal) ++principals;
@@ -231,17 +287,15 @@ std::variant<CreateCaseRequest, Problem> ParseCreateCase(const json::value& body
       }
       context.household.push_back(std::move(member));
     }
-    if (!reader.Result() && principals != 1) {
-      reader.Fail(InvalidField("household", "must have exactly one principal"));
-    }
+    if (!reader.Result() && principals != 1) reader.Fail(InvalidMember("/household", "must have exactly one principal"));
   }
-  if (auto received = reader.String("received_at", false)) {
+  if (auto received = reader.String("received_at", false, 64)) {
     auto instant = workflow::ParseInstant(*received);
-    if (!instant) reader.Fail(InvalidField("received_at", "must be an RFC 3339 timestamp"));
+    if (!instant) reader.Fail(InvalidMember("/received_at", "must be an RFC 3339 timestamp"));
     else new_case.meta.occurred_at = *instant;
   }
   if (reader.Result()) return *reader.Result();
-  return request;
+  return new_case;
 }
 
 namespace {
@@ -271,76 +325,69 @@ std::optional<persistence::Timestamp> ParseTimestamp(std::string_view text) {
   return std::chrono::time_point_cast<std::chrono::microseconds>(*instant);
 }
 
-json::object CaseSummaryToJson(const persistence::CaseRecord& record) {
+json::object CaseViewToJson(const engine::CaseView& view) {
   json::object object;
-  object["case_id"] = record.case_id;
-  object["programme"] = record.programme;
-  object["office"] = record.office;
-  object["host_country"] = record.host_country;
-  object["origin_country"] = record.origin_country;
-  object["stage"] = record.stage;
-  object["active_states"] = StringArray(record.active_states);
-  object["version"] = record.version;
-  object["created_at"] = FormatTimestamp(record.created_at);
-  object["updated_at"] = FormatTimestamp(record.updated_at);
-  object["stage_entered_at"] = FormatTimestamp(record.stage_entered_at);
-  if (record.next_deadline) object["next_deadline"] = FormatTimestamp(*record.next_deadline);
-  else object["next_deadline"] = nullptr;
-  json::array flags;
-  for (auto flag : record.vulnerabilities) flags.emplace_back(workflow::Name(flag));
-  object["vulnerabilities"] = std::move(flags);
-  object["partners"] = StringArray(record.partners);
-  return object;
-}
+  object["case_id"] = view.case_id;
+  if (view.programme) object["programme"] = *view.programme;
+  if (view.office) object["office"] = *view.office;
+  object["host_country"] = view.host_country;
+  object["origin_country"] = view.origin_country;
+  object["stage"] = view.stage;
+  object["active_states"] = StringArray(view.active_states);
+  object["version"] = view.version;
+  object["created_at"] = FormatTimestamp(view.created_at);
+  object["updated_at"] = FormatTimestamp(view.updated_at);
+  object["stage_entered_at"] = FormatTimestamp(view.stage_entered_at);
+  object["next_deadline"] = view.next_deadline ? json::value(FormatTimestamp(*view.next_deadline)) : json::value(nullptr);
+  if (view.vulnerabilities) object["vulnerabilities"] = StringArray(*view.vulnerabilities);
+  if (view.partners) object["partners"] = StringArray(*view.partners);
+  if (!view.detailed) return object;
 
-json::object CaseToJson(const persistence::CaseRecord& record, const workflow::Case& machine, CaseView view,
-                        const Principal& principal) {
-  json::object object = CaseSummaryToJson(record);
-  const auto& context = machine.Context();
   json::object dates;
-  PutInstant(dates, "consent_at", context.consent_at);
-  PutDate(dates, "travel_document_expires_on", context.travel_document_expires_on);
-  PutDate(dates, "fitness_valid_until", context.fitness_valid_until);
-  PutDate(dates, "departure_date", context.departure_date);
-  PutInstant(dates, "departed_at", context.departed_at);
-  PutInstant(dates, "arrived_at", context.arrived_at);
+  PutInstant(dates, "consent_at", view.key_dates.consent_at);
+  PutDate(dates, "travel_document_expires_on", view.key_dates.travel_document_expires_on);
+  PutDate(dates, "fitness_valid_until", view.key_dates.fitness_valid_until);
+  PutDate(dates, "departure_date", view.key_dates.departure_date);
+  PutInstant(dates, "departed_at", view.key_dates.departed_at);
+  PutInstant(dates, "arrived_at", view.key_dates.arrived_at);
   object["key_dates"] = std::move(dates);
-  object["suspension"] = context.suspension ? json::value(workflow::Name(*context.suspension)) : json::value(nullptr);
-  object["outcome"] = context.outcome ? json::value(workflow::Name(*context.outcome)) : json::value(nullptr);
-  json::array allowed;
-  for (auto event : machine.AllowedEvents()) {
-    if (view == CaseView::kPartner && !CanSendEvent(principal, event)) continue;
-    allowed.emplace_back(event);
+  if (view.destination_country) object["destination_country"] = *view.destination_country;
+  if (view.office) {
+    // Readers of the whole case (not partners) see the hold and the outcome, set or not.
+    object["suspension"] = view.suspension ? json::value(*view.suspension) : json::value(nullptr);
+    object["outcome"] = view.outcome ? json::value(*view.outcome) : json::value(nullptr);
   }
-  object["allowed_events"] = std::move(allowed);
-  if (view == CaseView::kPartner) {
-    // A partner needs the workflow position of the cases it serves, not the household profile.
-    object.erase("vulnerabilities");
-    object.erase("programme");
-    object.erase("office");
-    return object;
+  object["allowed_events"] = StringArray(view.allowed_events);
+  if (view.progress) {
+    const auto& progress = *view.progress;
+    json::object counts;
+    if (view.office) {
+      counts["counselling_sessions"] = progress.counselling_sessions;
+      counts["no_shows"] = progress.no_shows;
+      counts["reopen_count"] = progress.reopen_count;
+    }
+    counts["monitoring_visits_required"] = progress.monitoring_visits_required;
+    counts["monitoring_visits_done"] = progress.monitoring_visits_done;
+    object["progress"] = std::move(counts);
   }
-  object["destination_country"] = context.destination_country;
-  json::object progress;
-  progress["counselling_sessions"] = context.counselling_sessions;
-  progress["no_shows"] = context.no_shows;
-  progress["monitoring_visits_required"] = context.monitoring_visits_required;
-  progress["monitoring_visits_done"] = context.monitoring_visits_done;
-  progress["reopen_count"] = context.reopen_count;
-  object["progress"] = std::move(progress);
-  json::array household;
-  for (const auto& member : context.household) {
-    json::object entry;
-    entry["member_id"] = member.member_id;
-    entry["relationship"] = workflow::Name(member.relationship);
-    entry["sex"] = workflow::Name(member.sex);
-    entry["birth_year"] = member.birth_year;
-    json::array flags;
-    for (auto flag : member.vulnerabilities) flags.emplace_back(workflow::Name(flag));
-    entry["vulnerabilities"] = std::move(flags);
-    household.push_back(std::move(entry));
+  if (view.household) {
+    json::array household;
+    for (const auto& member : *view.household) {
+      json::object entry;
+      entry["member_id"] = member.member_id;
+      entry["relationship"] = workflow::Name(member.relationship);
+      entry["sex"] = workflow::Name(member.sex);
+      entry["birth_year"] = member.birth_year;
+      json::array flags;
+      for (auto flag : member.vulnerabilities) flags.emplace_back(workflow::Name(flag));
+      entry["vulnerabilities"] = std::move(flags);
+      household.push_back(std::move(entry));
+    }
+    object["household"] = std::move(household);
   }
-  object["household"] = std::move(household);
+  if (view.escorts_required) object["escorts_required"] = StringArray(*view.escorts_required);
+  if (view.members_needing_caregiver) object["members_needing_caregiver"] = StringArray(*view.members_needing_caregiver);
+  if (view.personal_data) object["personal_data"] = PeopleToJson(*view.personal_data);
   return object;
 }
 
@@ -363,13 +410,12 @@ json::array PeopleToJson(const std::vector<persistence::PersonalData>& people) {
   return array;
 }
 
-json::object OutcomeToJson(const persistence::ApplyOutcome& outcome, std::string_view event_id,
-                           std::string_view source, std::string_view type) {
+json::object OutcomeToJson(const persistence::ApplyOutcome& outcome, const engine::EventEnvelope& event) {
   json::object object;
   object["case_id"] = outcome.case_id;
-  object["event_id"] = event_id;
-  object["source"] = source;
-  object["type"] = type;
+  object["event_id"] = event.id;
+  object["source"] = event.source;
+  object["type"] = event.type;
   object["outcome"] = workflow::Name(outcome.result.verdict);
   object["replayed"] = outcome.replayed;
   object["sequence"] = outcome.sequence;
@@ -385,10 +431,10 @@ json::object OutcomeToJson(const persistence::ApplyOutcome& outcome, std::string
 json::object HistoryEntryToJson(const persistence::HistoryEntry& entry) {
   json::object object;
   object["sequence"] = entry.sequence;
-  object["source"] = entry.source;
+  if (!entry.source.empty()) object["source"] = entry.source;
   object["event_id"] = entry.event_id;
   object["type"] = entry.type;
-  object["actor"] = entry.actor;
+  if (!entry.actor.empty()) object["actor"] = entry.actor;
   object["occurred_at"] = FormatTimestamp(entry.occurred_at);
   object["recorded_at"] = FormatTimestamp(entry.recorded_at);
   object["outcome"] = entry.verdict;
@@ -400,59 +446,70 @@ json::object HistoryEntryToJson(const persistence::HistoryEntry& entry) {
   return object;
 }
 
-std::variant<CreateTokenRequest, Problem> ParseCreateToken(const json::value& body) {
-  if (!body.is_object()) return Problem(ProblemKind::kInvalidRequest, "the token request must be a JSON object");
-  Reader reader(body.get_object(), "");
-  CreateTokenRequest request;
-  request.name = reader.String("name", true, 100).value_or("");
-  auto role_name = reader.String("role", true).value_or("");
+std::variant<engine::NewToken, Problem> ParseCreateToken(const json::value& body) {
+  if (!body.is_object()) return InvalidMember("", "must be a JSON object (the token request)");
+  Reader reader(body.get_object(), "", {"name", "role", "scope"});
+  engine::NewToken token;
+  token.name = reader.String("name", true, 100).value_or("");
+  auto role = NamedEnum<workflow::Role>(reader, "role", workflow::kRoleNames, true);
   if (reader.Result()) return *reader.Result();
-  for (char c : request.name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
-      return InvalidField("name", "may hold only letters, digits, '-', '_' and '.' (it is the pseudonymous actor id)");
+  token.principal.role = *role;
+  token.principal.actor = token.name;
+  auto& principal = token.principal;
+  if (const auto* scope = reader.Member("scope")) {
+    std::optional<Problem> problem;
+    const auto* object = ObjectAt(*scope, "/scope", problem);
+    if (!object) return *problem;
+    // Each role has its scope members; one from another role's scope is refused rather than ignored.
+    std::vector<std::string_view> members;
+    switch (principal.role) {
+      case workflow::Role::kCaseworker: members = {"office", "sources"}; break;
+      case workflow::Role::kPartner: members = {"organisation", "event_types", "sources"}; break;
+      case workflow::Role::kSupervisor: members = {"countries", "sources"}; break;
+      case workflow::Role::kAdmin: members = {}; break;
     }
+    Reader scope_reader(*object, "/scope", members);
+    principal.office = scope_reader.String("office", principal.role == workflow::Role::kCaseworker, 100).value_or("");
+    principal.organisation =
+        scope_reader.String("organisation", principal.role == workflow::Role::kPartner, 100).value_or("");
+    for (auto& type : scope_reader.Strings("event_types", 64, 100)) principal.event_types.insert(std::move(type));
+    for (auto& country : scope_reader.Strings("countries", 250, 2)) principal.countries.insert(std::move(country));
+    for (auto& source : scope_reader.Strings("sources", 20, 500)) principal.sources.insert(std::move(source));
+    if (scope_reader.Result()) return *scope_reader.Result();
+  } else if (principal.role == workflow::Role::kCaseworker) {
+    return InvalidMember("/scope/office", "is required");
+  } else if (principal.role == workflow::Role::kPartner) {
+    return InvalidMember("/scope/organisation", "is required");
   }
-  auto role = RoleFromName(role_name);
-  if (!role) return InvalidField("role", "must be one of caseworker, partner, supervisor, admin");
-  request.principal.role = *role;
-  request.principal.actor = request.name;
-  std::string error;
-  const auto* scope = reader.Member("scope");
-  if (!ScopeFromJson(scope ? *scope : json::value(nullptr), request.principal, error)) {
-    return Problem(ProblemKind::kInvalidRequest, error, {{"field", "scope"}});
-  }
-  return request;
+  return token;
 }
 
-persistence::TokenRole ToTokenRole(Role role) { return static_cast<persistence::TokenRole>(role); }
-
-persistence::TokenScope ToTokenScope(const Principal& principal) {
-  persistence::TokenScope scope;
-  scope.office = principal.office;
-  scope.organisation = principal.organisation;
-  scope.event_types.assign(principal.event_types.begin(), principal.event_types.end());
-  scope.countries.assign(principal.countries.begin(), principal.countries.end());
+json::value ScopeToJson(const persistence::TokenRecord& record) {
+  json::object scope;
+  switch (record.role) {
+    case workflow::Role::kCaseworker:
+      scope["office"] = record.scope.office;
+      break;
+    case workflow::Role::kPartner:
+      scope["organisation"] = record.scope.organisation;
+      scope["event_types"] = StringArray(record.scope.event_types);
+      break;
+    case workflow::Role::kSupervisor:
+      scope["countries"] = StringArray(record.scope.countries);
+      break;
+    case workflow::Role::kAdmin:
+      break;
+  }
+  if (record.role != workflow::Role::kAdmin) scope["sources"] = StringArray(record.scope.sources);
   return scope;
-}
-
-Principal PrincipalFromToken(const persistence::TokenRecord& record) {
-  Principal principal;
-  principal.token_id = record.token_id;
-  principal.actor = record.name;
-  principal.role = static_cast<Role>(record.role);
-  principal.office = record.scope.office;
-  principal.organisation = record.scope.organisation;
-  principal.event_types.insert(record.scope.event_types.begin(), record.scope.event_types.end());
-  principal.countries.insert(record.scope.countries.begin(), record.scope.countries.end());
-  return principal;
 }
 
 json::object TokenToJson(const persistence::TokenRecord& record) {
   json::object object;
   object["token_id"] = record.token_id;
   object["name"] = record.name;
-  object["role"] = persistence::Name(record.role);
-  object["scope"] = ScopeToJson(PrincipalFromToken(record));
+  object["role"] = workflow::Name(record.role);
+  object["scope"] = ScopeToJson(record);
   object["created_at"] = FormatTimestamp(record.created_at);
   object["revoked_at"] = record.revoked_at ? json::value(FormatTimestamp(*record.revoked_at)) : json::value(nullptr);
   return object;

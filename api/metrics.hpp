@@ -12,17 +12,20 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "engine/observer.hpp"
+
 namespace returnflow::api {
 
-class Metrics {
+/// The metrics registry; the engine reports to it through EngineObserver.
+class Metrics final : public engine::EngineObserver {
  public:
   Metrics();
 
   void RequestFinished(std::string_view route, int status, std::chrono::steady_clock::duration latency);
   /// An event's outcome: "applied", "not_allowed", "guard_refused", ..., with the reason code (or "").
-  void EventOutcome(std::string_view type, std::string_view outcome, std::string_view reason, bool replayed);
+  void EventOutcome(std::string_view type, std::string_view outcome, std::string_view reason, bool replayed) override;
   /// A group-commit transaction of `size` events, written by `path` (persistence::Name(GroupPath)).
-  void GroupCommitted(std::size_t size, std::string_view path);
+  void GroupCommitted(std::size_t size, std::string_view path) override;
   void ConnectionsChanged(int open);
   void ConnectionRefused(std::string_view reason);
   void PoolUsage(std::size_t in_use, std::size_t size);

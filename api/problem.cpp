@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "engine/failure.hpp"
+
 namespace returnflow::api {
 
 namespace http = boost::beast::http;
@@ -31,7 +33,9 @@ const std::vector<ProblemInfo>& ProblemCatalogue() {
     {ProblemKind::kUnsupportedMediaType, "unsupported-media-type", http::status::unsupported_media_type,          "The request content type is not accepted here"},
     {ProblemKind::kTooManyConnections,   "too-many-connections",   http::status::service_unavailable,             "The server is at its connection limit"},
     {ProblemKind::kUnavailable,          "unavailable",            http::status::service_unavailable,             "The database is not reachable"},
+    {ProblemKind::kOutcomeUnknown,       "outcome-unknown",        http::status::service_unavailable,             "The event's outcome is unknown: re-send it with the same source and id"},
     {ProblemKind::kShuttingDown,         "shutting-down",          http::status::service_unavailable,             "The server is shutting down"},
+    {ProblemKind::kCaseUnreadable,       "case-unreadable",        http::status::internal_server_error,           "The stored case cannot be read by this version of the engine"},
     {ProblemKind::kInternal,             "internal",               http::status::internal_server_error,           "Internal error"},
   };
   // clang-format on
@@ -53,6 +57,38 @@ boost::json::object Problem::ToJson(std::string_view instance) const {
   // Extensions never override the standard members.
   for (const auto& [key, value] : extensions) body.emplace(key, value);
   return body;
+}
+
+}  // namespace returnflow::api
+
+namespace returnflow::api {
+
+Problem ProblemFor(const engine::Failure& failure) {
+  using engine::FailureKind;
+  // clang-format off
+  static constexpr std::pair<FailureKind, ProblemKind> kTable[] = {
+      {FailureKind::kUnauthenticated,     ProblemKind::kUnauthenticated},
+      {FailureKind::kForbidden,           ProblemKind::kForbidden},
+      {FailureKind::kNotFound,            ProblemKind::kNotFound},
+      {FailureKind::kInvalidRequest,      ProblemKind::kInvalidRequest},
+      {FailureKind::kUnknownEventType,    ProblemKind::kUnknownEventType},
+      {FailureKind::kInvalidEventData,    ProblemKind::kInvalidEventData},
+      {FailureKind::kVersionConflict,     ProblemKind::kVersionConflict},
+      {FailureKind::kIdempotencyConflict, ProblemKind::kIdempotencyConflict},
+      {FailureKind::kConflict,            ProblemKind::kConflict},
+      {FailureKind::kUnavailable,         ProblemKind::kUnavailable},
+      {FailureKind::kOutcomeUnknown,      ProblemKind::kOutcomeUnknown},
+      {FailureKind::kCorruptCase,         ProblemKind::kCaseUnreadable},
+      {FailureKind::kInternal,            ProblemKind::kInternal},
+  };
+  // clang-format on
+  ProblemKind kind = ProblemKind::kInternal;
+  for (const auto& [from, to] : kTable) {
+    if (from == failure.Kind()) kind = to;
+  }
+  boost::json::object extensions;
+  if (!failure.Pointer().empty()) extensions["pointer"] = failure.Pointer();
+  return Problem(kind, failure.Detail(), std::move(extensions));
 }
 
 }  // namespace returnflow::api

@@ -34,7 +34,9 @@ enum class ProblemKind {
   kUnsupportedMediaType,
   kTooManyConnections,
   kUnavailable,
+  kOutcomeUnknown,
   kShuttingDown,
+  kCaseUnreadable,
   kInternal,
 };
 
@@ -77,5 +79,17 @@ class ProblemException : public std::exception {
 };
 
 inline constexpr std::string_view kProblemContentType = "application/problem+json";
+
+}  // namespace returnflow::api
+
+namespace returnflow::engine {
+class Failure;
+}
+
+namespace returnflow::api {
+
+/// The problem answering a use case's failure: the one table from failure kinds to problem types. The
+/// failure's pointer, when it has one, travels as the `pointer` member (a JSON pointer into the body).
+Problem ProblemFor(const engine::Failure& failure);
 
 }  // namespace returnflow::api

@@ -8,10 +8,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "api/auth.hpp"
 #include "api/dto.hpp"
-#include "api/service.hpp"
 #include "cli/commands.hpp"
+#include "cli/service.hpp"
+#include "engine/tokens.hpp"
 #include "config/settings.hpp"
 #include "persistence/repository.hpp"
 
@@ -48,7 +48,10 @@ void Serve(const CommonOptions& options, const std::string& listen) {
   auto settings = LoadSettings(options);
   if (!listen.empty()) config::ParseListen(listen, settings.server, "--listen");
   ConfigureLogging(settings);
-  api::Service service(settings);
+  Service service(settings);
+  service.StopOnSignals();
+  service.Start();
+  // The secret is shown only once the port is bound: a server that cannot listen creates no token.
   if (auto secret = service.BootstrapAdminToken()) {
     std::cout << "No API token existed, so an admin token was created. It is shown only this once:\n\n    "
               << *secret
@@ -56,8 +59,6 @@ void Serve(const CommonOptions& options, const std::string& listen) {
                  "`returnflow token create`.\n"
               << std::flush;
   }
-  service.StopOnSignals();
-  service.Start();
   std::cout << fmt::format("returnflow listening on http://{}:{} (Ctrl-C stops)\n", settings.server.listen_address,
                            service.Port())
             << std::flush;
@@ -65,7 +66,7 @@ void Serve(const CommonOptions& options, const std::string& listen) {
 }
 
 std::unique_ptr<persistence::Database> OpenDatabase(const config::Settings& settings) {
-  auto options = api::ToDatabaseOptions(settings);
+  auto options = ToDatabaseOptions(settings);
   options.pool_size = 1;
   auto database = std::make_unique<persistence::Database>(options);
   database->Migrate();
@@ -86,7 +87,7 @@ std::vector<std::string> SplitList(const std::string& text) {
 }
 
 struct TokenOptions {
-  std::string name, role, office, organisation, event_types, countries;
+  std::string name, role, office, organisation, event_types, countries, sources;
 };
 
 void CreateToken(const CommonOptions& options, const TokenOptions& token) {
@@ -98,16 +99,16 @@ void CreateToken(const CommonOptions& options, const TokenOptions& token) {
   if (!token.organisation.empty()) scope["organisation"] = token.organisation;
   if (!token.event_types.empty()) scope["event_types"] = boost::json::value_from(SplitList(token.event_types));
   if (!token.countries.empty()) scope["countries"] = boost::json::value_from(SplitList(token.countries));
+  if (!token.sources.empty()) scope["sources"] = boost::json::value_from(SplitList(token.sources));
   request["scope"] = std::move(scope);
   auto parsed = api::ParseCreateToken(request);
   if (auto* problem = std::get_if<api::Problem>(&parsed)) throw std::runtime_error(problem->detail);
-  const auto& valid = std::get<api::CreateTokenRequest>(parsed);
   auto database = OpenDatabase(settings);
   persistence::TokenRepository tokens(*database);
-  std::string secret = api::GenerateToken();
-  tokens.Create(valid.name, api::ToTokenRole(valid.principal.role), api::ToTokenScope(valid.principal), secret);
-  std::cout << secret << "\n";
-  std::cerr << fmt::format("token '{}' ({}) created; the secret above is shown only once\n", valid.name, token.role);
+  const auto created = engine::IssueToken(tokens, std::move(std::get<engine::NewToken>(parsed)));
+  std::cout << created.secret << "\n";
+  std::cerr << fmt::format("token '{}' ({}) created; the secret above is shown only once\n", created.record.name,
+                           token.role);
 }
 
 void ListTokens(const CommonOptions& options) {
@@ -117,9 +118,8 @@ void ListTokens(const CommonOptions& options) {
   persistence::TokenRepository tokens(*database);
   std::cout << fmt::format("{:<24} {:<11} {:<8} {}\n", "NAME", "ROLE", "STATUS", "SCOPE");
   for (const auto& record : tokens.List()) {
-    std::cout << fmt::format("{:<24} {:<11} {:<8} {}\n", record.name, persistence::Name(record.role),
-                             record.Active() ? "active" : "revoked",
-                             boost::json::serialize(api::ScopeToJson(api::PrincipalFromToken(record))));
+    std::cout << fmt::format("{:<24} {:<11} {:<8} {}\n", record.name, workflow::Name(record.role),
+                             record.Active() ? "active" : "revoked", boost::json::serialize(api::ScopeToJson(record)));
   }
 }
 
@@ -159,7 +159,9 @@ void AddServerCommands(CLI::App& app) {
   create->add_option("--office", token_options->office, "caseworker: the office");
   create->add_option("--organisation", token_options->organisation, "partner: the organisation");
   create->add_option("--event-types", token_options->event_types, "partner: comma-separated event types");
-  create->add_option("--countries", token_options->countries, "supervisor: comma-separated ISO codes (default all)");
+  create->add_option("--countries", token_options->countries, "supervisor: comma-separated ISO codes, or * for all");
+  create->add_option("--sources", token_options->sources,
+                     "comma-separated CloudEvents sources the token's events carry (default urn:returnflow:token:NAME)");
   create->callback([options, token_options] { CreateToken(*options, *token_options); });
 
   auto* list = token->add_subcommand("list", "List tokens (never their secrets)");

@@ -22,6 +22,8 @@ void ExportWorkflow(const std::string& format) {
     std::cout << DefinitionToMermaid(definition);
   } else if (format == "dot") {
     std::cout << DefinitionToDot(definition);
+  } else if (format == "reasons") {
+    std::cout << DefinitionToReasonTable(definition);
   } else {
     std::cout << boost::json::serialize(DefinitionToJson(definition)) << "\n";
   }
@@ -100,7 +102,7 @@ void RunDemo() {
 void AddWorkflowCommands(CLI::App& app) {
   auto* workflow = app.add_subcommand("workflow", "Export the case workflow definition (states, events, transitions, guards)");
   auto format = std::make_shared<std::string>("mermaid");
-  workflow->add_option("--format", *format, "Output format")->check(CLI::IsMember({"mermaid", "dot", "json"}));
+  workflow->add_option("--format", *format, "Output format")->check(CLI::IsMember({"mermaid", "dot", "json", "reasons"}));
   workflow->callback([format] { ExportWorkflow(*format); });
 
   auto* demo = app.add_subcommand("demo", "Walk a synthetic case through its lifecycle, printing each transition");

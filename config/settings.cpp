@@ -132,7 +132,7 @@ void ApplyToml(const toml::table& root, std::string_view origin, Settings& setti
   reader.Milliseconds("server.idle_timeout_ms", settings.server.idle_timeout, 10, 3'600'000);
   reader.Milliseconds("server.shutdown_grace_ms", settings.server.shutdown_grace, 0, 3'600'000);
   reader.Integer("server.max_connections", settings.server.max_connections, 1, 1'000'000);
-  reader.Integer("server.max_page_size", settings.server.max_page_size, 1, 10'000);
+  reader.Integer("server.max_page_size", settings.server.max_page_size, 1, defaults::kMaxPageSize);
   reader.Integer("server.default_page_size", settings.server.default_page_size, 1, 10'000);
   reader.Integer("server.max_batch_events", settings.server.max_batch_events, 1, 100'000);
   reader.String("database.url", settings.database.url);
@@ -143,7 +143,7 @@ void ApplyToml(const toml::table& root, std::string_view origin, Settings& setti
   reader.Integer("group_commit.max_group", settings.group_commit.max_group, 1, 10'000);
   reader.Integer("group_commit.max_in_flight", settings.group_commit.max_in_flight, 0, 512);
   reader.Integer("group_commit.cached_cases", settings.group_commit.cached_cases, 0, 10'000'000);
-  reader.Milliseconds("auth.token_cache_ttl_ms", settings.auth.token_cache_ttl, 0, 3'600'000);
+  reader.Milliseconds("auth.token_cache_ttl_ms", settings.auth.token_cache_ttl, 0, 1'000);
   reader.String("log.level", settings.log.level);
   reader.Bool("log.access_log", settings.log.access_log);
 }

@@ -13,6 +13,19 @@
 
 namespace returnflow::config {
 
+/// The defaults of settings that other layers also need (the persistence options, page sizes): each
+/// default lives here once.
+namespace defaults {
+inline constexpr const char* kDatabaseUrl = "sqlite:returnflow.db";
+inline constexpr int kPoolSize = 4;
+inline constexpr std::chrono::milliseconds kBusyTimeout{5'000};
+inline constexpr std::chrono::milliseconds kLeaseTimeout{10'000};
+inline constexpr int kMaxPageSize = 200;
+inline constexpr int kDefaultPageSize = 50;
+/// A revoked token keeps working in another process for at most this long.
+inline constexpr std::chrono::milliseconds kTokenCacheTtl{1'000};
+}  // namespace defaults
+
 /// The HTTP server's limits and threading.
 struct ServerSettings {
   std::string listen_address = "127.0.0.1";
@@ -25,8 +38,8 @@ struct ServerSettings {
   std::chrono::milliseconds idle_timeout{60'000};  ///< a keep-alive connection waiting for a request
   std::chrono::milliseconds shutdown_grace{30'000};  ///< in-flight requests get this long on SIGTERM
   int max_connections = 1024;
-  int max_page_size = 200;
-  int default_page_size = 50;
+  int max_page_size = defaults::kMaxPageSize;
+  int default_page_size = defaults::kDefaultPageSize;
   int max_batch_events = 500;  ///< events in one CloudEvents batch request
 };
 
@@ -45,15 +58,17 @@ struct GroupCommitSettings {
 
 struct DatabaseSettings {
   /// "sqlite:returnflow.db" / "sqlite:/abs/path.db" / a plain path ending in .db / "postgresql://...".
-  std::string url = "sqlite:returnflow.db";
-  int pool_size = 4;
+  std::string url = defaults::kDatabaseUrl;
+  int pool_size = defaults::kPoolSize;
   std::string sqlite_synchronous = "full";  ///< full or normal
-  std::chrono::milliseconds busy_timeout{5'000};
+  std::chrono::milliseconds busy_timeout = defaults::kBusyTimeout;
 };
 
 struct AuthSettings {
-  /// How long a verified token is trusted without asking the database again (revocation latency).
-  std::chrono::milliseconds token_cache_ttl{5'000};
+  /// How long a verified token is trusted without asking the database again: the longest a token
+  /// revoked by another process keeps working here. At most one second; revocation in this process is
+  /// immediate.
+  std::chrono::milliseconds token_cache_ttl = defaults::kTokenCacheTtl;
 };
 
 struct LogSettings {

@@ -1,15 +1,49 @@
 #include "persistence/case_rows.hpp"
 
+#include <charconv>
+
+#include <fmt/format.h>
+
 #include "persistence/internal.hpp"
 
 namespace returnflow::persistence::internal {
 namespace {
-CaseRecord MakeRecord(const std::string& case_id, const std::string& programme, const std::string& host_country,
-                      const std::string& origin_country, const std::string& office, const std::string& partners,
-                      const std::string& stage, const std::string& active_states, const std::string& saved_state,
-                      int vulnerability_flags, long long version, long long last_sequence, long long created_at,
-                      long long updated_at, long long stage_entered_at, long long next_deadline,
-                      soci::indicator next_deadline_indicator) {
+
+/// Integer columns arrive as int, long long or text, by backend and declared type.
+template <typename Columns>
+long long IntegerOf(const Columns& columns, const char* name) {
+  switch (columns.get_properties(name).get_data_type()) {
+    case soci::dt_integer: return columns.template get<int>(name);
+    case soci::dt_long_long: return columns.template get<long long>(name);
+    case soci::dt_unsigned_long_long: return static_cast<long long>(columns.template get<unsigned long long>(name));
+    case soci::dt_double: return static_cast<long long>(columns.template get<double>(name));
+    case soci::dt_string: {
+      const auto text = columns.template get<std::string>(name);
+      long long value = 0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (error != std::errc{} || end != text.data() + text.size()) {
+        throw PersistenceError(ErrorKind::kCorruptData, fmt::format("read: corrupt_data (column {})", name));
+      }
+      return value;
+    }
+    default:
+      throw PersistenceError(ErrorKind::kCorruptData, fmt::format("read: corrupt_data (column {})", name));
+  }
+}
+
+}  // namespace
+
+std::string Text(const soci::values& columns, const char* name) { return columns.get<std::string>(name); }
+std::string Text(const soci::row& columns, const char* name) { return columns.get<std::string>(name); }
+std::string Text(const PgColumns& columns, const char* name) { return columns.rows.Text(columns.row, name); }
+long long Integer(const soci::values& columns, const char* name) { return IntegerOf(columns, name); }
+long long Integer(const soci::row& columns, const char* name) { return IntegerOf(columns, name); }
+long long Integer(const PgColumns& columns, const char* name) { return columns.rows.Number(columns.row, name); }
+bool IsNull(const soci::values& columns, const char* name) { return columns.get_indicator(name) == soci::i_null; }
+bool IsNull(const soci::row& columns, const char* name) { return columns.get_indicator(name) == soci::i_null; }
+bool IsNull(const PgColumns& columns, const char* name) { return columns.rows.IsNull(columns.row, name); }
+
+CaseRecord CaseRow::ToRecord() const {
   CaseRecord record;
   record.case_id = case_id;
   record.programme = programme;
@@ -26,72 +60,72 @@ CaseRecord MakeRecord(const std::string& case_id, const std::string& programme, 
   record.created_at = FromMicros(created_at);
   record.updated_at = FromMicros(updated_at);
   record.stage_entered_at = FromMicros(stage_entered_at);
-  if (next_deadline_indicator == soci::i_ok) record.next_deadline = FromMicros(next_deadline);
+  if (has_next_deadline) record.next_deadline = FromMicros(next_deadline);
   return record;
 }
+
+CaseScope CaseRow::Scope() const { return {office, host_country, origin_country, SplitList(partners)}; }
+
+HistoryEntry HistoryRow::ToEntry() const {
+  HistoryEntry entry;
+  entry.sequence = sequence;
+  entry.source = source;
+  entry.event_id = event_id;
+  entry.type = type;
+  entry.actor = actor;
+  entry.occurred_at = FromMicros(occurred_at);
+  entry.recorded_at = FromMicros(recorded_at);
+  entry.payload_json = payload;
+  entry.verdict = verdict;
+  entry.reason = reason;
+  entry.states_before = SplitList(states_before);
+  entry.states_after = SplitList(states_after);
+  entry.changes = SplitList(changes);
+  entry.version_after = version_after;
+  return entry;
+}
+
+namespace {
+// :case_id -> CaseRow.
+constexpr Query kSelectCase{"select case", "SELECT " RETURNFLOW_CASE_COLUMNS " FROM cases WHERE case_id = :case_id"};
+constexpr Query kSelectCaseForUpdate{"select case for update",
+                                     "SELECT " RETURNFLOW_CASE_COLUMNS " FROM cases WHERE case_id = :case_id FOR UPDATE"};
+// The HistoryRow as named parameters.
+constexpr Query kInsertHistory{
+    "insert history",
+    "INSERT INTO case_events (" RETURNFLOW_HISTORY_COLUMNS ") VALUES (:case_id, :sequence, :source, :event_id, :type, "
+    ":actor, :occurred_at, :recorded_at, :payload, :request_hash, :verdict, :reason, :states_before, :states_after, "
+    ":changes, :allowed_events, :version_after)"};
 }  // namespace
 
-CaseRecord CaseRow::ToRecord() const {
-  return MakeRecord(case_id, programme, host_country, origin_country, office, partners, stage, active_states,
-                    saved_state, vulnerability_flags, version, last_sequence, created_at, updated_at, stage_entered_at,
-                    next_deadline, next_deadline_indicator);
-}
-
-CaseRows::CaseRows(std::size_t capacity)
-    : case_id(capacity),
-      programme(capacity),
-      host_country(capacity),
-      origin_country(capacity),
-      office(capacity),
-      partners(capacity),
-      stage(capacity),
-      active_states(capacity),
-      saved_state(capacity),
-      vulnerability_flags(capacity),
-      version(capacity),
-      last_sequence(capacity),
-      created_at(capacity),
-      updated_at(capacity),
-      stage_entered_at(capacity),
-      next_deadline(capacity),
-      next_deadline_indicator(capacity) {}
-
-void CaseRows::BindInto(soci::statement& statement) {
-  statement.exchange(soci::into(case_id));
-  statement.exchange(soci::into(programme));
-  statement.exchange(soci::into(host_country));
-  statement.exchange(soci::into(origin_country));
-  statement.exchange(soci::into(office));
-  statement.exchange(soci::into(partners));
-  statement.exchange(soci::into(stage));
-  statement.exchange(soci::into(active_states));
-  statement.exchange(soci::into(saved_state));
-  statement.exchange(soci::into(vulnerability_flags));
-  statement.exchange(soci::into(version));
-  statement.exchange(soci::into(last_sequence));
-  statement.exchange(soci::into(created_at));
-  statement.exchange(soci::into(updated_at));
-  statement.exchange(soci::into(stage_entered_at));
-  statement.exchange(soci::into(next_deadline, next_deadline_indicator));
-}
-
-CaseRecord CaseRows::ToRecord(std::size_t row) const {
-  return MakeRecord(case_id[row], programme[row], host_country[row], origin_country[row], office[row], partners[row],
-                    stage[row], active_states[row], saved_state[row], vulnerability_flags[row], version[row],
-                    last_sequence[row], created_at[row], updated_at[row], stage_entered_at[row], next_deadline[row],
-                    next_deadline_indicator[row]);
-}
-
 bool LoadCase(soci::session& sql, Backend backend, const std::string& case_id, bool for_update, CaseRow& row) {
-  std::string query = std::string("SELECT ") + kCaseColumns + " FROM cases WHERE case_id = :case_id";
-  if (for_update && backend == Backend::kPostgresql) query += " FOR UPDATE";
-  sql << query, soci::use(case_id, "case_id"), soci::into(row.case_id), soci::into(row.programme),
-      soci::into(row.host_country), soci::into(row.origin_country), soci::into(row.office), soci::into(row.partners),
-      soci::into(row.stage), soci::into(row.active_states), soci::into(row.saved_state),
-      soci::into(row.vulnerability_flags), soci::into(row.version), soci::into(row.last_sequence),
-      soci::into(row.created_at), soci::into(row.updated_at), soci::into(row.stage_entered_at),
-      soci::into(row.next_deadline, row.next_deadline_indicator);
-  return sql.got_data();
+  const auto& query = for_update && backend == Backend::kPostgresql ? kSelectCaseForUpdate : kSelectCase;
+  bool found = false;
+  ForEachRow(sql, query, [&](const soci::row& columns) {
+    ReadCaseRow(columns, row);
+    found = true;
+  }, soci::use(case_id, "case_id"));
+  return found;
+}
+
+void InsertHistory(soci::session& sql, const HistoryRow& row) {
+  soci::statement statement(sql);
+  PrepareOnce(statement, kInsertHistory.text, soci::use(row.case_id, "case_id"), soci::use(row.sequence, "sequence"),
+              soci::use(row.source, "source"), soci::use(row.event_id, "event_id"), soci::use(row.type, "type"),
+              soci::use(row.actor, "actor"), soci::use(row.occurred_at, "occurred_at"),
+              soci::use(row.recorded_at, "recorded_at"), soci::use(row.payload, "payload"),
+              soci::use(row.request_hash, "request_hash"), soci::use(row.verdict, "verdict"),
+              soci::use(row.reason, "reason"), soci::use(row.states_before, "states_before"),
+              soci::use(row.states_after, "states_after"), soci::use(row.changes, "changes"),
+              soci::use(row.allowed_events, "allowed_events"), soci::use(row.version_after, "version_after"));
+  try {
+    statement.execute(true);
+  } catch (...) {
+    // A constraint violation means the same (source, event_id) is being recorded for another case at
+    // this very moment (the only constraint a correct caller can hit): run the transaction again.
+    if (IsConstraintViolation()) throw RetryTransaction{};
+    throw;
+  }
 }
 
 }  // namespace returnflow::persistence::internal

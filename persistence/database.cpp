@@ -23,16 +23,24 @@ Timestamp Now() { return std::chrono::time_point_cast<std::chrono::microseconds>
 
 std::string_view Name(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kNotFound:
-      return "not_found";
-    case ErrorKind::kConflict:
-      return "conflict";
-    case ErrorKind::kUnavailable:
-      return "unavailable";
-    case ErrorKind::kInvalidData:
-      return "invalid_data";
+    case ErrorKind::kNotFound: return "not_found";
+    case ErrorKind::kVersionConflict: return "version_conflict";
+    case ErrorKind::kIdempotencyConflict: return "idempotency_conflict";
+    case ErrorKind::kConflict: return "conflict";
+    case ErrorKind::kUnavailable: return "unavailable";
+    case ErrorKind::kInvalidInput: return "invalid_input";
+    case ErrorKind::kCorruptData: return "corrupt_data";
+    case ErrorKind::kInternal: return "internal";
   }
-  return "unknown";
+  return "internal";
+}
+
+std::string NormaliseDatabaseUrl(std::string_view url) {
+  constexpr std::string_view kShortScheme = "postgres://";
+  if (url.starts_with(kShortScheme)) return "postgresql://" + std::string(url.substr(kShortScheme.size()));
+  // Anything with a scheme is left as it is (an unknown one is refused, never opened as a file).
+  if (url.starts_with("sqlite:") || url.empty() || url.find("://") != std::string_view::npos) return std::string(url);
+  return "sqlite:" + std::string(url);
 }
 
 namespace {
@@ -65,8 +73,9 @@ std::string Describe(std::string_view operation, std::string_view case_id, Error
 
 ErrorKind KindOfSqlstate(std::string_view sqlstate) {
   if (StartsWith(sqlstate, "23") || StartsWith(sqlstate, "40")) return ErrorKind::kConflict;
-  if (StartsWith(sqlstate, "22")) return ErrorKind::kInvalidData;
-  return ErrorKind::kUnavailable;  // 08 connection, 53 resources, 57 operator intervention, 42 schema, ...
+  // Data exceptions and syntax or schema errors come from the engine's own statements: a defect.
+  if (StartsWith(sqlstate, "22") || StartsWith(sqlstate, "42")) return ErrorKind::kInternal;
+  return ErrorKind::kUnavailable;  // 08 connection, 53 resources, 57 operator intervention, ...
 }
 
 ErrorKind KindOfSqliteResult(int result) {
@@ -76,9 +85,13 @@ ErrorKind KindOfSqliteResult(int result) {
     case SQLITE_MISMATCH:
     case SQLITE_TOOBIG:
     case SQLITE_RANGE:
-      return ErrorKind::kInvalidData;
+    case SQLITE_ERROR:
+      return ErrorKind::kInternal;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return ErrorKind::kCorruptData;
     default:
-      return ErrorKind::kUnavailable;  // BUSY, LOCKED, IOERR, FULL, CANTOPEN, CORRUPT, ...
+      return ErrorKind::kUnavailable;  // BUSY, LOCKED, IOERR, FULL, CANTOPEN, ...
   }
 }
 
@@ -120,7 +133,7 @@ bool IsConnectionFailure() {
 
 std::string LibpqConnectString(const std::string& url) {
   const auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) throw PersistenceError(ErrorKind::kInvalidData, "database: malformed postgresql URL");
+  if (!parsed) throw PersistenceError(ErrorKind::kInvalidInput, "database: malformed postgresql URL");
   const auto quote = [](std::string_view value) {
     std::string quoted = "'";
     for (const char character : value) {
@@ -162,8 +175,9 @@ void SessionLease::MarkBroken() { database_->broken_[position_].store(true); }
 // --- Database ----------------------------------------------------------------------------------------
 
 Database::Database(DatabaseOptions options) : options_(std::move(options)) {
+  options_.url = NormaliseDatabaseUrl(options_.url);
   if (options_.pool_size == 0)
-    throw PersistenceError(ErrorKind::kInvalidData, "database: pool size must be at least 1");
+    throw PersistenceError(ErrorKind::kInvalidInput, "database: pool size must be at least 1");
   if (StartsWith(options_.url, kSqlitePrefix)) {
     backend_ = Backend::kSqlite;
     const auto path = std::string_view(options_.url).substr(kSqlitePrefix.size());
@@ -171,14 +185,14 @@ Database::Database(DatabaseOptions options) : options_(std::move(options)) {
     if (path.empty() || path == ":memory:" || std::any_of(path.begin(), path.end(), [](char c) {
           return std::isspace(static_cast<unsigned char>(c)) || c == '"' || c == '\'';
         })) {
-      throw PersistenceError(ErrorKind::kInvalidData,
+      throw PersistenceError(ErrorKind::kInvalidInput,
                              "database: sqlite URL needs a file path without spaces or quotes (sqlite:path)");
     }
-  } else if (StartsWith(options_.url, "postgresql://") || StartsWith(options_.url, "postgres://")) {
+  } else if (StartsWith(options_.url, "postgresql://")) {
     backend_ = Backend::kPostgresql;
   } else {
     // The URL is not echoed: it may carry a password.
-    throw PersistenceError(ErrorKind::kInvalidData, "database: URL must start with sqlite: or postgresql://");
+    throw PersistenceError(ErrorKind::kInvalidInput, "database: URL must start with sqlite: or postgresql://");
   }
   pool_ = std::make_unique<soci::connection_pool>(options_.pool_size);
   broken_ = std::make_unique<std::atomic<bool>[]>(options_.pool_size);
@@ -355,13 +369,15 @@ void Database::Rethrow(std::string_view operation, std::string_view case_id) {
     spdlog::warn("database: {} failed ({})", operation, Name(kind));
     throw PersistenceError(kind, Describe(operation, case_id, kind, "driver"));
   } catch (const workflow::RestoreFailed&) {
-    throw PersistenceError(ErrorKind::kInvalidData,
-                           Describe(operation, case_id, ErrorKind::kInvalidData, "saved state cannot be restored"));
+    throw PersistenceError(ErrorKind::kCorruptData,
+                           Describe(operation, case_id, ErrorKind::kCorruptData, "saved state cannot be restored"));
+  } catch (const boost::system::system_error&) {
+    // Boost.JSON reading a stored column: the stored text is not what this program wrote.
+    throw PersistenceError(ErrorKind::kCorruptData, Describe(operation, case_id, ErrorKind::kCorruptData, "stored data"));
   } catch (const std::bad_alloc&) {
     throw;
   } catch (const std::exception&) {
-    throw PersistenceError(ErrorKind::kInvalidData,
-                           Describe(operation, case_id, ErrorKind::kInvalidData, "stored data"));
+    throw PersistenceError(ErrorKind::kInternal, Describe(operation, case_id, ErrorKind::kInternal, "unexpected"));
   }
 }
 

@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include "config/settings.hpp"
+
 namespace soci {
 class session;
 class connection_pool;
@@ -26,17 +28,22 @@ namespace returnflow::persistence {
 using Timestamp = std::chrono::sys_time<std::chrono::microseconds>;
 Timestamp Now();
 
-/// The four things that can go wrong with the database, as callers need to tell them apart.
+/// What went wrong, as callers need to tell it apart. Callers branch on the kind, never on the text.
 enum class ErrorKind {
-  kNotFound,     ///< the case (or token) does not exist
-  kConflict,     ///< version mismatch, duplicate with another payload, unique constraint, lost race
-  kUnavailable,  ///< cannot reach the database, pool exhausted, busy beyond the timeout, schema too new
-  kInvalidData,  ///< stored or supplied data does not fit (bad saved state, bad cursor, bad input)
+  kNotFound,             ///< the case (or token) does not exist, or is not visible to the caller
+  kVersionConflict,      ///< If-Match names a version the case no longer has
+  kIdempotencyConflict,  ///< the idempotency key was recorded before with different content
+  kConflict,             ///< a unique name is taken, or a race was lost beyond the retries
+  kUnavailable,          ///< the database cannot be reached, the pool is exhausted or busy; for a write
+                         ///< whose connection failed, the outcome is unknown (re-send with the same key)
+  kInvalidInput,         ///< the caller's data does not fit (a malformed cursor, an organisation name)
+  kCorruptData,          ///< stored data cannot be read back (a saved case this definition cannot restore)
+  kInternal,             ///< anything else: a defect, never the caller's fault
 };
 std::string_view Name(ErrorKind kind);
 
 /// A persistence failure. `what()` names the operation, the pseudonymous case id where there is one,
-/// and the category; it never carries personal data nor raw driver text that could echo values.
+/// and the kind; it never carries personal data nor raw driver text that could echo values.
 class PersistenceError : public std::runtime_error {
  public:
   PersistenceError(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
@@ -51,19 +58,24 @@ enum class Backend { kSqlite, kPostgresql };
 /// SQLite `PRAGMA synchronous`; FULL (the default) makes every acknowledged commit durable.
 enum class SqliteSynchronous { kOff, kNormal, kFull, kExtra };
 
-/// How to reach the database. The URL scheme picks the backend:
+/// How to reach the database. The URL scheme picks the backend (see NormaliseDatabaseUrl):
 ///   `sqlite:returnflow.db` (a file path; `sqlite::memory:` is refused, the pool needs a shared file)
-///   `postgresql://user@host:port/dbname?options` (a libpq connection URI, passed through unchanged)
+///   `postgresql://user@host:port/dbname?options` (a libpq connection URI)
+/// The defaults are the settings' defaults (config/settings.hpp), which `returnflow serve` uses.
 struct DatabaseOptions {
-  std::string url = "sqlite:returnflow.db";
-  std::size_t pool_size = 4;
+  std::string url = config::defaults::kDatabaseUrl;
+  std::size_t pool_size = config::defaults::kPoolSize;
   /// How long a unit of work waits for a free pooled session before failing with kUnavailable.
-  std::chrono::milliseconds lease_timeout{10000};
+  std::chrono::milliseconds lease_timeout = config::defaults::kLeaseTimeout;
   /// SQLite: how long a writer waits for another process's write lock (PRAGMA busy_timeout).
-  std::chrono::milliseconds busy_timeout{10000};
+  std::chrono::milliseconds busy_timeout = config::defaults::kBusyTimeout;
   SqliteSynchronous sqlite_synchronous = SqliteSynchronous::kFull;
   bool sqlite_wal = true;
 };
+
+/// The one normal form of a database URL: "postgres://" becomes "postgresql://", a bare path becomes
+/// "sqlite:PATH"; anything else is returned as given (the Database constructor refuses what it cannot use).
+std::string NormaliseDatabaseUrl(std::string_view url);
 
 class Database;
 

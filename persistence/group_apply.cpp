@@ -115,9 +115,11 @@ class PgArray {
   bool first_ = true;
 };
 
+}  // namespace
+
 /// One planned write as text, in the column order of kPgApplyGroupWrite (and parameter order of
 /// kPgApplyOne); only the deadline of an event that sets none is NULL.
-std::vector<std::optional<std::string>> WriteValues(const PlannedWrite& plan) {
+std::vector<std::optional<std::string>> internal::WriteValues(const PlannedWrite& plan) {
   const auto& history = plan.history;
   std::optional<std::string> deadline;
   if (plan.applied && plan.has_deadline) deadline = std::to_string(plan.next_deadline);
@@ -150,6 +152,10 @@ std::vector<std::optional<std::string>> WriteValues(const PlannedWrite& plan) {
           std::to_string(plan.stage_entered_at),
           std::move(deadline)};
 }
+
+namespace {
+
+using internal::WriteValues;
 
 /// The statement writing `plans` and its parameters: kPgApplyOne for one write, else kPgApplyGroupWrite
 /// (one array per column, one element per write, and the number of writes). `parameters` points into
@@ -194,8 +200,10 @@ struct CaseAfter {
 
 /// The case as `plan` leaves it, from the state it was decided on.
 CaseState StateAfter(const CaseState& before, const PlannedWrite& plan) {
-  if (plan.applied) return {plan.saved, plan.history.version_after, plan.history.sequence, plan.stage_entered_at};
-  return {before.saved_state, before.version, plan.history.sequence, before.stage_entered_at};
+  if (plan.applied) {
+    return {plan.saved, plan.history.version_after, plan.history.sequence, plan.stage_entered_at, before.scope};
+  }
+  return {before.saved_state, before.version, plan.history.sequence, before.stage_entered_at, before.scope};
 }
 
 /// The explicit transaction of the locked path, which sends BEGIN and COMMIT inside pipelines of its
@@ -341,7 +349,7 @@ bool ApplyGroupLocked(Database& database, CaseStateCache& cache, const std::vect
 
       std::vector<int> row_of(ready.size(), -1);
       for (int row = 0; row < locked.Count(); ++row) {
-        const long long position = locked.Number(row, 17);
+        const long long position = locked.Number(row, "position");
         if (position < 1 || position > static_cast<long long>(ready.size())) return false;
         row_of[static_cast<std::size_t>(position - 1)] = row;
       }
@@ -355,12 +363,13 @@ bool ApplyGroupLocked(Database& database, CaseStateCache& cache, const std::vect
             throw PersistenceError(ErrorKind::kNotFound, fmt::format("apply case={}: not_found", item.case_id));
           }
           CaseRow row;
-          internal::CaseRowFromPg(locked, row_of[k], 0, row);
+          internal::ReadCaseRow(internal::PgColumns{locked, row_of[k]}, row);
           auto state = CaseState::Of(row);
           ApplyOutcome outcome;
           PlannedWrite plan;
+          const bool seen = !locked.IsNull(row_of[k], "request_hash");
           if (internal::PlanApply(sql, item.case_id, item.event, prepared[index].payload,
-                                  prepared[index].request_hash, state, !locked.IsNull(row_of[k], 16), outcome, plan)) {
+                                  prepared[index].request_hash, state, seen, outcome, plan)) {
             after.push_back({&item.case_id, StateAfter(state, plan)});
             plans.push_back(std::move(plan));
           } else {
@@ -440,7 +449,7 @@ void ApplyGroupOneByOne(Database& database, const std::vector<GroupItem>& items,
               retry = attempt == 1;
               if (!retry) {
                 results[index].error = ErrorKind::kConflict;
-                results[index].error_message = fmt::format("apply case={}: conflict", items[index].case_id);
+                results[index].error_message = fmt::format("apply case={}: conflict (retries exhausted)", items[index].case_id);
               }
             } catch (...) {
               RecordItemError(results[index], items[index].case_id);

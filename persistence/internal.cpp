@@ -1,4 +1,5 @@
 #include "persistence/internal.hpp"
+#include "persistence/case_rows.hpp"
 
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
@@ -93,7 +94,7 @@ void WriteCanonical(const boost::json::value& value, std::string& out) {
 std::string CanonicalJson(std::string_view json_text) {
   boost::system::error_code error;
   const auto value = boost::json::parse(json_text.empty() ? std::string_view("null") : json_text, error);
-  if (error) throw PersistenceError(ErrorKind::kInvalidData, "event data is not valid JSON");
+  if (error) throw PersistenceError(ErrorKind::kInvalidInput, "event data is not valid JSON");
   std::string out;
   WriteCanonical(value, out);
   return out;
@@ -113,19 +114,6 @@ std::set<workflow::Vulnerability> VulnerabilitiesFromBits(int bits) {
   return flags;
 }
 
-bool LooksLikeCaseId(std::string_view case_id) {
-  if (case_id.size() != 36) return false;
-  for (std::size_t index = 0; index < case_id.size(); ++index) {
-    const char character = case_id[index];
-    if (index == 8 || index == 13 || index == 18 || index == 23) {
-      if (character != '-') return false;
-    } else if (!((character >= '0' && character <= '9') || (character >= 'a' && character <= 'f'))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string DocumentsToJson(const std::vector<IdentityDocument>& documents) {
   boost::json::array array;
   for (const auto& document : documents) {
@@ -134,14 +122,39 @@ std::string DocumentsToJson(const std::vector<IdentityDocument>& documents) {
   return boost::json::serialize(array);
 }
 
+namespace {
+
+/// The pairs of a stored documents/contacts column ([{first: .., second: ..}, ...]); kCorruptData when the
+/// column is not what InsertPerson wrote.
+std::vector<std::pair<std::string, std::string>> StoredPairs(std::string_view json_text, std::string_view first,
+                                                             std::string_view second) {
+  const auto corrupt = [] { return PersistenceError(ErrorKind::kCorruptData, "read people: corrupt_data (stored list)"); };
+  boost::system::error_code error;
+  const auto parsed = boost::json::parse(json_text, error);
+  if (error || !parsed.is_array()) throw corrupt();
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (const auto& element : parsed.get_array()) {
+    const auto* object = element.if_object();
+    const auto* a = object ? object->if_contains(first) : nullptr;
+    const auto* b = object ? object->if_contains(second) : nullptr;
+    if (!a || !b || !a->is_string() || !b->is_string()) throw corrupt();
+    pairs.emplace_back(a->get_string(), b->get_string());
+  }
+  return pairs;
+}
+
+}  // namespace
+
 std::vector<IdentityDocument> DocumentsFromJson(std::string_view json_text) {
   std::vector<IdentityDocument> documents;
-  const auto parsed = boost::json::parse(json_text);
-  for (const auto& element : parsed.as_array()) {
-    const auto& object = element.as_object();
-    documents.push_back({std::string(object.at("type").as_string()), std::string(object.at("number").as_string())});
-  }
+  for (auto& [type, number] : StoredPairs(json_text, "type", "number")) documents.push_back({type, number});
   return documents;
+}
+
+std::vector<Contact> ContactsFromJson(std::string_view json_text) {
+  std::vector<Contact> contacts;
+  for (auto& [kind, value] : StoredPairs(json_text, "kind", "value")) contacts.push_back({kind, value});
+  return contacts;
 }
 
 std::string ContactsToJson(const std::vector<Contact>& contacts) {
@@ -152,26 +165,48 @@ std::string ContactsToJson(const std::vector<Contact>& contacts) {
   return boost::json::serialize(array);
 }
 
-std::vector<Contact> ContactsFromJson(std::string_view json_text) {
-  std::vector<Contact> contacts;
-  const auto parsed = boost::json::parse(json_text);
-  for (const auto& element : parsed.as_array()) {
-    const auto& object = element.as_object();
-    contacts.push_back({std::string(object.at("kind").as_string()), std::string(object.at("value").as_string())});
-  }
-  return contacts;
-}
+namespace {
+// The people row of one member, named parameters as its columns.
+constexpr Query kInsertPerson{
+    "insert person",
+    "INSERT INTO people (case_id, member_id, given_names, family_name, date_of_birth, documents, contacts, "
+    "updated_at) VALUES (:case_id, :member_id, :given_names, :family_name, :date_of_birth, :documents, "
+    ":contacts, :updated_at)"};
+}  // namespace
 
 void InsertPerson(soci::session& sql, const std::string& case_id, const PersonalData& person, long long updated_at) {
   const std::string documents = DocumentsToJson(person.documents);
   const std::string contacts = ContactsToJson(person.contacts);
-  sql << "INSERT INTO people (case_id, member_id, given_names, family_name, date_of_birth, documents, contacts, "
-         "updated_at) VALUES (:case_id, :member_id, :given_names, :family_name, :date_of_birth, :documents, "
-         ":contacts, :updated_at)",
-      soci::use(case_id, "case_id"), soci::use(person.member_id, "member_id"),
+  sql << kInsertPerson.text, soci::use(case_id, "case_id"), soci::use(person.member_id, "member_id"),
       soci::use(person.given_names, "given_names"), soci::use(person.family_name, "family_name"),
       soci::use(person.date_of_birth, "date_of_birth"), soci::use(documents, "documents"),
       soci::use(contacts, "contacts"), soci::use(updated_at, "updated_at");
+}
+
+}  // namespace returnflow::persistence::internal
+
+namespace returnflow::persistence::internal {
+
+namespace {
+// :case_id -> the case's people, by member id.
+constexpr Query kSelectPeople{"select people",
+                              "SELECT member_id, given_names, family_name, date_of_birth, documents, contacts "
+                              "FROM people WHERE case_id = :case_id ORDER BY member_id"};
+}  // namespace
+
+std::vector<PersonalData> ReadPeople(soci::session& sql, const std::string& case_id) {
+  std::vector<PersonalData> people;
+  ForEachRow(sql, kSelectPeople, [&](const soci::row& columns) {
+    PersonalData person;
+    person.member_id = Text(columns, "member_id");
+    person.given_names = Text(columns, "given_names");
+    person.family_name = Text(columns, "family_name");
+    person.date_of_birth = Text(columns, "date_of_birth");
+    person.documents = DocumentsFromJson(Text(columns, "documents"));
+    person.contacts = ContactsFromJson(Text(columns, "contacts"));
+    people.push_back(std::move(person));
+  }, soci::use(case_id, "case_id"));
+  return people;
 }
 
 }  // namespace returnflow::persistence::internal

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "persistence/cursor.hpp"
 #include "persistence/database.hpp"
 #include "persistence/repository.hpp"
 #include "workflow/vocabulary.hpp"
@@ -35,15 +36,14 @@ std::vector<std::string> SplitList(std::string_view joined);
 /// A random UUID (version 4), lower case.
 std::string NewUuid();
 
-/// Canonical JSON text (object keys sorted, no whitespace); throws PersistenceError(kInvalidData)
+/// Canonical JSON text (object keys sorted, no whitespace); throws PersistenceError(kInvalidInput)
 /// when `json_text` is not JSON.
 std::string CanonicalJson(std::string_view json_text);
 
 int VulnerabilityBits(const std::set<workflow::Vulnerability>& flags);
 std::set<workflow::Vulnerability> VulnerabilitiesFromBits(int bits);
 
-/// A valid-looking case id (UUID text); cheap check before touching the database.
-bool LooksLikeCaseId(std::string_view case_id);
+using persistence::LooksLikeCaseId;
 
 /// Binds `elements` (soci::use / soci::into) and prepares `query` as a one-time query. SOCI's default
 /// for multi-row statements is a named server-side prepared statement that its destructor DEALLOCATEs,
@@ -65,5 +65,7 @@ std::vector<Contact> ContactsFromJson(std::string_view json_text);
 
 /// Inserts one person's row into `people`, the only table that holds personal data.
 void InsertPerson(soci::session& sql, const std::string& case_id, const PersonalData& person, long long updated_at);
+/// The people rows of a case, by member id.
+std::vector<PersonalData> ReadPeople(soci::session& sql, const std::string& case_id);
 
 }  // namespace returnflow::persistence::internal

@@ -2,26 +2,44 @@
 #include <soci/soci.h>
 #include <spdlog/spdlog.h>
 
+#include "persistence/case_rows.hpp"
 #include "persistence/internal.hpp"
 #include "persistence/repository.hpp"
 
 namespace returnflow::persistence {
 namespace {
 
+using internal::Query;
+
+// :access_id, :case_id, :actor, :purpose, :action, :accessed_at.
+constexpr Query kInsertAccess{
+    "insert personal data access",
+    "INSERT INTO personal_data_access (access_id, case_id, actor, purpose, action, accessed_at) VALUES "
+    "(:access_id, :case_id, :actor, :purpose, :action, :accessed_at)"};
+// :case_id -> 1 when the case exists.
+constexpr Query kCaseExists{"case exists", "SELECT 1 AS found FROM cases WHERE case_id = :case_id"};
+// :case_id, :member_id.
+constexpr Query kDeletePerson{"delete person", "DELETE FROM people WHERE case_id = :case_id AND member_id = :member_id"};
+// :case_id.
+constexpr Query kDeletePeople{"delete people", "DELETE FROM people WHERE case_id = :case_id"};
+// :case_id -> the audit trail (actor, purpose, action, accessed_at), oldest first.
+constexpr Query kSelectAccess{"select personal data access",
+                              "SELECT actor, purpose, action, accessed_at FROM personal_data_access "
+                              "WHERE case_id = :case_id ORDER BY accessed_at, access_id"};
+
 void CheckAccess(std::string_view operation, std::string_view case_id, const PersonalDataAccess& access) {
   if (!internal::LooksLikeCaseId(case_id))
     throw PersistenceError(ErrorKind::kNotFound, fmt::format("{}: not_found", operation));
-  if (access.actor.empty() || access.purpose.empty()) {
-    throw PersistenceError(ErrorKind::kInvalidData,
-                           fmt::format("{}: invalid_data (actor and purpose are required)", operation));
+  if (access.actor.empty() || !workflow::FromName<workflow::AccessPurpose>(access.purpose, workflow::kAccessPurposeNames)) {
+    throw PersistenceError(ErrorKind::kInvalidInput,
+                           fmt::format("{}: invalid_input (an actor and a purpose from the closed list are required)", operation));
   }
 }
 
 void RequireCase(soci::session& sql, const std::string& case_id, std::string_view operation) {
-  int exists = 0;
-  sql << "SELECT COUNT(*) FROM cases WHERE case_id = :case_id", soci::use(case_id, "case_id"), soci::into(exists);
-  if (exists == 0)
-    throw PersistenceError(ErrorKind::kNotFound, fmt::format("{} case={}: not_found", operation, case_id));
+  bool found = false;
+  internal::ForEachRow(sql, kCaseExists, [&](const soci::row&) { found = true; }, soci::use(case_id, "case_id"));
+  if (!found) throw PersistenceError(ErrorKind::kNotFound, fmt::format("{} case={}: not_found", operation, case_id));
 }
 
 void Audit(soci::session& sql, const std::string& case_id, const PersonalDataAccess& access,
@@ -29,10 +47,9 @@ void Audit(soci::session& sql, const std::string& case_id, const PersonalDataAcc
   const std::string access_id = internal::NewUuid();
   const std::string action(action_view);
   const long long now = internal::ToMicros(Now());
-  sql << "INSERT INTO personal_data_access (access_id, case_id, actor, purpose, action, accessed_at) VALUES "
-         "(:access_id, :case_id, :actor, :purpose, :action, :accessed_at)",
-      soci::use(access_id, "access_id"), soci::use(case_id, "case_id"), soci::use(access.actor, "actor"),
-      soci::use(access.purpose, "purpose"), soci::use(action, "action"), soci::use(now, "accessed_at");
+  sql << kInsertAccess.text, soci::use(access_id, "access_id"), soci::use(case_id, "case_id"),
+      soci::use(access.actor, "actor"), soci::use(access.purpose, "purpose"), soci::use(action, "action"),
+      soci::use(now, "accessed_at");
 }
 
 }  // namespace
@@ -46,27 +63,7 @@ std::vector<PersonalData> PeopleRepository::Read(std::string_view case_id_view, 
     people.clear();
     RequireCase(sql, case_id, "read people");
     Audit(sql, case_id, access, "read");
-    constexpr std::size_t kMaxMembers = 64;  // a household; more would be a data error
-    std::vector<std::string> member_id(kMaxMembers), given_names(kMaxMembers), family_name(kMaxMembers),
-        date_of_birth(kMaxMembers), documents(kMaxMembers), contacts(kMaxMembers);
-    soci::statement statement(sql);
-    internal::PrepareOnce(statement,
-                          "SELECT member_id, given_names, family_name, date_of_birth, documents, contacts FROM people "
-                          "WHERE case_id = :case_id ORDER BY member_id",
-                          soci::use(case_id, "case_id"), soci::into(member_id), soci::into(given_names),
-                          soci::into(family_name), soci::into(date_of_birth), soci::into(documents),
-                          soci::into(contacts));
-    statement.execute(true);
-    for (std::size_t row = 0; row < member_id.size(); ++row) {
-      PersonalData person;
-      person.member_id = member_id[row];
-      person.given_names = given_names[row];
-      person.family_name = family_name[row];
-      person.date_of_birth = date_of_birth[row];
-      person.documents = internal::DocumentsFromJson(documents[row]);
-      person.contacts = internal::ContactsFromJson(contacts[row]);
-      people.push_back(std::move(person));
-    }
+    people = internal::ReadPeople(sql, case_id);
   });
   spdlog::info("case={} personal data read by {} for {}", case_id, access.actor, access.purpose);
   return people;
@@ -76,13 +73,12 @@ void PeopleRepository::Upsert(std::string_view case_id_view, const PersonalData&
                               const PersonalDataAccess& access) {
   CheckAccess("write people", case_id_view, access);
   if (person.member_id.empty())
-    throw PersistenceError(ErrorKind::kInvalidData, "write people: invalid_data (member id)");
+    throw PersistenceError(ErrorKind::kInvalidInput, "write people: invalid_input (member id)");
   const std::string case_id(case_id_view);
   database_.WriteTransaction("write people", [&](soci::session& sql) {
     RequireCase(sql, case_id, "write people");
     const long long now = internal::ToMicros(Now());
-    sql << "DELETE FROM people WHERE case_id = :case_id AND member_id = :member_id", soci::use(case_id, "case_id"),
-        soci::use(person.member_id, "member_id");
+    sql << kDeletePerson.text, soci::use(case_id, "case_id"), soci::use(person.member_id, "member_id");
     internal::InsertPerson(sql, case_id, person, now);
     Audit(sql, case_id, access, "write");
   });
@@ -94,11 +90,9 @@ std::size_t PeopleRepository::Erase(std::string_view case_id_view, const Persona
   std::size_t erased = 0;
   database_.WriteTransaction("erase people", [&](soci::session& sql) {
     RequireCase(sql, case_id, "erase people");
-    int count = 0;
-    sql << "SELECT COUNT(*) FROM people WHERE case_id = :case_id", soci::use(case_id, "case_id"), soci::into(count);
-    sql << "DELETE FROM people WHERE case_id = :case_id", soci::use(case_id, "case_id");
+    erased = internal::ReadPeople(sql, case_id).size();
+    sql << kDeletePeople.text, soci::use(case_id, "case_id");
     Audit(sql, case_id, access, "erase");
-    erased = static_cast<std::size_t>(count);
   });
   spdlog::info("case={} personal data erased ({} people) by {}", case_id, erased, access.actor);
   return erased;
@@ -111,21 +105,10 @@ std::vector<PersonalDataRead> PeopleRepository::AuditTrail(std::string_view case
   database_.Read("audit trail", [&](soci::session& sql) {
     trail.clear();
     RequireCase(sql, case_id, "audit trail");
-    constexpr std::size_t kBatch = 100;
-    std::vector<std::string> actor(kBatch), purpose(kBatch), action(kBatch);
-    std::vector<long long> accessed_at(kBatch);
-    soci::statement statement(sql);
-    internal::PrepareOnce(statement,
-                          "SELECT actor, purpose, action, accessed_at FROM personal_data_access "
-                          "WHERE case_id = :case_id ORDER BY accessed_at, access_id",
-                          soci::use(case_id, "case_id"), soci::into(actor), soci::into(purpose), soci::into(action),
-                          soci::into(accessed_at));
-    statement.execute();
-    while (statement.fetch()) {
-      for (std::size_t row = 0; row < actor.size(); ++row) {
-        trail.push_back({case_id, actor[row], purpose[row], action[row], internal::FromMicros(accessed_at[row])});
-      }
-    }
+    internal::ForEachRow(sql, kSelectAccess, [&](const soci::row& columns) {
+      trail.push_back({case_id, internal::Text(columns, "actor"), internal::Text(columns, "purpose"),
+                       internal::Text(columns, "action"), internal::FromMicros(internal::Integer(columns, "accessed_at"))});
+    }, soci::use(case_id, "case_id"));
   });
   return trail;
 }

@@ -9,7 +9,8 @@
 namespace returnflow::persistence::internal {
 namespace {
 
-// Same SQL as the portable path in case_repository.cpp; keep them in step.
+// Locks one case and looks up one idempotency key: $1 source, $2 event id, $3 case id. Columns:
+// RETURNFLOW_CASE_COLUMNS, then `request_hash` (NULL: the key was not seen).
 constexpr const char* kPrepareLock =
     "PREPARE rf_apply_lock (text, text, text) AS "
     "SELECT c.case_id, c.programme, c.host_country, c.origin_country, c.office, c.partners, c.stage, "
@@ -17,33 +18,13 @@ constexpr const char* kPrepareLock =
     "c.stage_entered_at, c.next_deadline, e.request_hash FROM cases c LEFT JOIN case_events e "
     "ON e.source = $1 AND e.event_id = $2 WHERE c.case_id = $3 FOR UPDATE OF c";
 
-#define RF_HISTORY_INSERT                                                                                       \
-  "WITH history AS (INSERT INTO case_events (case_id, sequence, source, event_id, type, actor, occurred_at, "   \
-  "recorded_at, payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events, " \
-  "version_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)) "
-#define RF_HISTORY_TYPES \
-  "text, bigint, text, text, text, text, bigint, bigint, text, text, text, text, text, text, text, text, bigint"
-
-// $18 sequence, $19 case id, $20 version, $21 last sequence, then the applied-only values.
-constexpr const char* kPrepareApplied =
-    "PREPARE rf_apply_applied (" RF_HISTORY_TYPES
-    ", bigint, text, bigint, bigint, text, text, text, integer, text, text, bigint, bigint, bigint) "
-    "AS " RF_HISTORY_INSERT
-    "UPDATE cases SET version = version + 1, last_sequence = $18, saved_state = $22, stage = $23, "
-    "active_states = $24, vulnerability_flags = $25, host_country = $26, origin_country = $27, updated_at = $28, "
-    "stage_entered_at = $29, next_deadline = $30 "
-    "WHERE case_id = $19 AND version = $20 AND last_sequence = $21 RETURNING version";
-
-constexpr const char* kPrepareRejected =
-    "PREPARE rf_apply_rejected (" RF_HISTORY_TYPES ", bigint, text, bigint, bigint) AS " RF_HISTORY_INSERT
-    "UPDATE cases SET last_sequence = $18 WHERE case_id = $19 AND version = $20 AND last_sequence = $21 "
-    "RETURNING version";
-
+// Locks a group's cases (distinct ids, in case-id order) and looks up each item's idempotency key: $1 case
+// ids, $2 sources, $3 event ids. Columns as kPrepareLock, then `position` (the item's 1-based index).
 constexpr const char* kPrepareGroupLock =
     "PREPARE rf_apply_group_lock (text[], text[], text[]) AS "
     "SELECT c.case_id, c.programme, c.host_country, c.origin_country, c.office, c.partners, c.stage, "
     "c.active_states, c.saved_state, c.vulnerability_flags, c.version, c.last_sequence, c.created_at, c.updated_at, "
-    "c.stage_entered_at, c.next_deadline, e.request_hash, i.n "
+    "c.stage_entered_at, c.next_deadline, e.request_hash, i.n AS position "
     "FROM unnest((SELECT $1), (SELECT $2), (SELECT $3)) WITH ORDINALITY AS i (case_id, source, event_id, n) "
     "JOIN cases c ON c.case_id = i.case_id "
     "LEFT JOIN case_events e ON e.source = i.source AND e.event_id = i.event_id "
@@ -53,24 +34,55 @@ constexpr const char* kPrepareGroupLock =
 // estimate better than the generic plan and so be chosen, and re-planned, on every execution (about a
 // fifth of the statements' cost); hidden from the planner, the generic plan wins after five executions.
 
-// Run at the start of every group transaction, before the two statements below. Their generic plan is
-// made once per connection and kept; made while the tables are small (a fresh database, the first
-// minutes of a server), the planner prefers hash joins over sequential scans of `cases`, and that plan
-// then stays while the table grows and fills with dead rows until autovacuum's next ANALYZE (seen: a
-// third of the engine's throughput lost for minutes). Both statements touch a handful of rows by key,
-// so index lookups in nested loops are right at every size; these settings last until the transaction ends.
+// Run at the start of every group transaction, before the statements below. Their generic plan is made
+// once per connection and kept; made while the tables are small (a fresh database, the first minutes of a
+// server), the planner prefers hash joins over sequential scans of `cases`, and that plan then stays while
+// the table grows and fills with dead rows until autovacuum's next ANALYZE (seen: a third of the engine's
+// throughput lost for minutes). Both statements touch a handful of rows by key, so index lookups in
+// nested loops are right at every size; these settings last until the transaction ends.
 constexpr const char* kPrepareNestedLoops =
     "PREPARE rf_nested_loops AS SELECT set_config('enable_seqscan', 'off', true), "
     "set_config('enable_bitmapscan', 'off', true), set_config('enable_hashjoin', 'off', true), "
     "set_config('enable_mergejoin', 'off', true)";
 
-// One row per item: the history row ($1-$17), the case's version and last sequence the event was decided
-// on ($18, $19), whether it was applied ($20) and the applied-only case values ($21-$28); $29 the number
-// of items. A case whose version or last sequence moved since is not updated; then the final cast fails,
-// the whole statement with it (SQLSTATE 22P02, "group write incomplete"), and so does the commit sent
-// behind it: nothing of the group is written and the caller takes the next, more careful path. A history
-// row whose (source, event_id) or (case_id, sequence) is taken fails the statement the same way (unique
-// violation). Checking inside the statement is what lets the commit travel in the same round trip.
+// The write of events, spelt once: given a relation `input` with one row per event (the 28 columns of
+// kEventWriteColumns: its history row, the case's version and last sequence the event was decided on,
+// whether it was applied, and the case's new values when it was), it appends every history row and updates
+// every case, checked against the version and last sequence each was decided on. A case that moved since
+// is not updated; then the final cast fails, the whole statement with it (SQLSTATE 22P02, "write
+// incomplete"), and so does a COMMIT sent behind it in the same pipeline: nothing is written and the caller
+// takes the next, more careful path. A history row whose (source, event_id) or (case_id, sequence) is taken
+// fails the statement the same way (unique violation). Checking inside the statement is what lets the
+// commit travel in the same round trip. COUNT is the number of input rows.
+#define RF_EVENT_WRITE(COUNT)                                                                                    \
+  "updated AS (UPDATE cases c SET version = i.version_after, last_sequence = i.sequence, "                      \
+  "saved_state = CASE WHEN i.applied THEN i.saved_state ELSE c.saved_state END, "                               \
+  "stage = CASE WHEN i.applied THEN i.stage ELSE c.stage END, "                                                 \
+  "active_states = CASE WHEN i.applied THEN i.active_states ELSE c.active_states END, "                         \
+  "vulnerability_flags = CASE WHEN i.applied THEN i.flags ELSE c.vulnerability_flags END, "                     \
+  "host_country = CASE WHEN i.applied THEN i.host_country ELSE c.host_country END, "                            \
+  "origin_country = CASE WHEN i.applied THEN i.origin_country ELSE c.origin_country END, "                      \
+  "updated_at = CASE WHEN i.applied THEN i.recorded_at ELSE c.updated_at END, "                                 \
+  "stage_entered_at = CASE WHEN i.applied THEN i.stage_entered_at ELSE c.stage_entered_at END, "                \
+  "next_deadline = CASE WHEN i.applied THEN i.next_deadline ELSE c.next_deadline END "                          \
+  "FROM input i WHERE c.case_id = i.case_id AND c.version = i.expected_version "                                \
+  "AND c.last_sequence = i.expected_last_sequence "                                                             \
+  "AND i.version_after = c.version + CASE WHEN i.applied THEN 1 ELSE 0 END RETURNING c.case_id), "             \
+  "history AS (INSERT INTO case_events (case_id, sequence, source, event_id, type, actor, occurred_at, "        \
+  "recorded_at, payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events, " \
+  "version_after) SELECT i.case_id, i.sequence, i.source, i.event_id, i.type, i.actor, i.occurred_at, "         \
+  "i.recorded_at, i.payload, i.request_hash, i.verdict, i.reason, i.states_before, i.states_after, i.changes, " \
+  "i.allowed_events, i.version_after FROM input i RETURNING case_id) "                                          \
+  "SELECT (CASE WHEN (SELECT count(*) FROM updated) = " COUNT " AND (SELECT count(*) FROM history) = " COUNT    \
+  " THEN '0' ELSE 'write incomplete' END)::integer"
+
+#define RF_WRITE_COLUMNS                                                                                        \
+  "case_id, sequence, source, event_id, type, actor, occurred_at, recorded_at, payload, request_hash, verdict, " \
+  "reason, states_before, states_after, changes, allowed_events, version_after, expected_version, "             \
+  "expected_last_sequence, applied, saved_state, stage, active_states, flags, host_country, origin_country, "   \
+  "stage_entered_at, next_deadline"
+
+// Many events: one array per column ($1-$28) and the number of events ($29).
 constexpr const char* kPrepareGroupWrite =
     "PREPARE rf_apply_group_write (text[], bigint[], text[], text[], text[], text[], bigint[], bigint[], text[], "
     "text[], text[], text[], text[], text[], text[], text[], bigint[], bigint[], bigint[], boolean[], text[], text[], "
@@ -78,56 +90,23 @@ constexpr const char* kPrepareGroupWrite =
     "WITH input AS (SELECT * FROM unnest((SELECT $1), (SELECT $2), (SELECT $3), (SELECT $4), (SELECT $5), "
     "(SELECT $6), (SELECT $7), (SELECT $8), (SELECT $9), (SELECT $10), (SELECT $11), (SELECT $12), (SELECT $13), "
     "(SELECT $14), (SELECT $15), (SELECT $16), (SELECT $17), (SELECT $18), (SELECT $19), (SELECT $20), (SELECT $21), "
-    "(SELECT $22), (SELECT $23), (SELECT $24), (SELECT $25), (SELECT $26), (SELECT $27), (SELECT $28)) AS i (case_id, "
-    "sequence, source, event_id, type, actor, occurred_at, recorded_at, payload, request_hash, verdict, reason, "
-    "states_before, states_after, changes, allowed_events, version_after, expected_version, expected_last_sequence, "
-    "applied, saved_state, stage, active_states, flags, host_country, origin_country, stage_entered_at, "
-    "next_deadline)), "
-    "updated AS (UPDATE cases c SET version = i.version_after, last_sequence = i.sequence, "
-    "saved_state = CASE WHEN i.applied THEN i.saved_state ELSE c.saved_state END, "
-    "stage = CASE WHEN i.applied THEN i.stage ELSE c.stage END, "
-    "active_states = CASE WHEN i.applied THEN i.active_states ELSE c.active_states END, "
-    "vulnerability_flags = CASE WHEN i.applied THEN i.flags ELSE c.vulnerability_flags END, "
-    "host_country = CASE WHEN i.applied THEN i.host_country ELSE c.host_country END, "
-    "origin_country = CASE WHEN i.applied THEN i.origin_country ELSE c.origin_country END, "
-    "updated_at = CASE WHEN i.applied THEN i.recorded_at ELSE c.updated_at END, "
-    "stage_entered_at = CASE WHEN i.applied THEN i.stage_entered_at ELSE c.stage_entered_at END, "
-    "next_deadline = CASE WHEN i.applied THEN i.next_deadline ELSE c.next_deadline END "
-    "FROM input i WHERE c.case_id = i.case_id AND c.version = i.expected_version "
-    "AND c.last_sequence = i.expected_last_sequence "
-    "AND i.version_after = c.version + CASE WHEN i.applied THEN 1 ELSE 0 END RETURNING c.case_id), "
-    "history AS (INSERT INTO case_events (case_id, sequence, source, event_id, type, actor, occurred_at, "
-    "recorded_at, payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events, "
-    "version_after) SELECT i.case_id, i.sequence, i.source, i.event_id, i.type, i.actor, i.occurred_at, "
-    "i.recorded_at, i.payload, i.request_hash, i.verdict, i.reason, i.states_before, i.states_after, i.changes, "
-    "i.allowed_events, i.version_after FROM input i RETURNING case_id) "
-    "SELECT (CASE WHEN (SELECT count(*) FROM updated) = $29 AND (SELECT count(*) FROM history) = $29 THEN '0' "
-    "ELSE 'group write incomplete' END)::integer";
+    "(SELECT $22), (SELECT $23), (SELECT $24), (SELECT $25), (SELECT $26), (SELECT $27), (SELECT $28)) AS i ("
+    RF_WRITE_COLUMNS ")), " RF_EVENT_WRITE("$29");
 
-// A group of one: kPrepareGroupWrite's 28 columns as scalar parameters, same order, same checks (keep the
-// two in step). Planning and starting the array statement costs more than the whole write of one event.
+// One event: the same 28 columns as scalars, the same write. Planning and starting the array statement
+// costs more than the whole write of one event, and a group of one is the common case at low load.
 constexpr const char* kPrepareOne =
-    "PREPARE rf_apply_one (" RF_HISTORY_TYPES
-    ", bigint, bigint, boolean, text, text, text, integer, text, text, bigint, bigint) AS "
-    "WITH updated AS (UPDATE cases SET version = $17, last_sequence = $2, "
-    "saved_state = CASE WHEN $20 THEN $21 ELSE saved_state END, stage = CASE WHEN $20 THEN $22 ELSE stage END, "
-    "active_states = CASE WHEN $20 THEN $23 ELSE active_states END, "
-    "vulnerability_flags = CASE WHEN $20 THEN $24 ELSE vulnerability_flags END, "
-    "host_country = CASE WHEN $20 THEN $25 ELSE host_country END, "
-    "origin_country = CASE WHEN $20 THEN $26 ELSE origin_country END, "
-    "updated_at = CASE WHEN $20 THEN $8 ELSE updated_at END, "
-    "stage_entered_at = CASE WHEN $20 THEN $27 ELSE stage_entered_at END, "
-    "next_deadline = CASE WHEN $20 THEN $28 ELSE next_deadline END "
-    "WHERE case_id = $1 AND version = $18 AND last_sequence = $19 "
-    "AND $17 = version + CASE WHEN $20 THEN 1 ELSE 0 END RETURNING 1), "
-    "history AS (INSERT INTO case_events (case_id, sequence, source, event_id, type, actor, occurred_at, "
-    "recorded_at, payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events, "
-    "version_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING 1) "
-    "SELECT (CASE WHEN (SELECT count(*) FROM updated) = 1 AND (SELECT count(*) FROM history) = 1 THEN '0' "
-    "ELSE 'group write incomplete' END)::integer";
+    "PREPARE rf_apply_one (text, bigint, text, text, text, text, bigint, bigint, text, text, text, text, text, text, "
+    "text, text, bigint, bigint, bigint, boolean, text, text, text, integer, text, text, bigint, bigint) AS "
+    "WITH input AS (SELECT $1 AS case_id, $2 AS sequence, $3 AS source, $4 AS event_id, $5 AS type, $6 AS actor, "
+    "$7 AS occurred_at, $8 AS recorded_at, $9 AS payload, $10 AS request_hash, $11 AS verdict, $12 AS reason, "
+    "$13 AS states_before, $14 AS states_after, $15 AS changes, $16 AS allowed_events, $17 AS version_after, "
+    "$18 AS expected_version, $19 AS expected_last_sequence, $20 AS applied, $21 AS saved_state, $22 AS stage, "
+    "$23 AS active_states, $24 AS flags, $25 AS host_country, $26 AS origin_country, $27 AS stage_entered_at, "
+    "$28 AS next_deadline), " RF_EVENT_WRITE("1");
 
-#undef RF_HISTORY_INSERT
-#undef RF_HISTORY_TYPES
+#undef RF_EVENT_WRITE
+#undef RF_WRITE_COLUMNS
 
 PGconn* Connection(soci::session& sql) {
   return static_cast<soci::postgresql_session_backend*>(sql.get_backend())->conn_;
@@ -137,8 +116,6 @@ PGconn* Connection(soci::session& sql) {
 
 void PreparePostgresStatements(soci::session& sql) {
   sql << kPrepareLock;
-  sql << kPrepareApplied;
-  sql << kPrepareRejected;
   sql << kPrepareNestedLoops;
   sql << kPrepareGroupLock;
   sql << kPrepareGroupWrite;
@@ -253,5 +230,14 @@ std::string PgRows::Text(int row, int column) const {
 long long PgRows::Number(int row, int column) const {
   return std::strtoll(PQgetvalue(static_cast<const PGresult*>(result_), row, column), nullptr, 10);
 }
+
+int PgRows::Column(const char* name) const {
+  const int column = PQfnumber(static_cast<const PGresult*>(result_), name);
+  if (column < 0) ThrowFailure("42703");  // undefined column: a defect in the statement's layout
+  return column;
+}
+bool PgRows::IsNull(int row, const char* name) const { return IsNull(row, Column(name)); }
+std::string PgRows::Text(int row, const char* name) const { return Text(row, Column(name)); }
+long long PgRows::Number(int row, const char* name) const { return Number(row, Column(name)); }
 
 }  // namespace returnflow::persistence::internal

@@ -10,22 +10,22 @@
 
 namespace returnflow::persistence::internal {
 
+/// Locks one case and looks up one idempotency key ($1 source, $2 event id, $3 case id): the case's
+/// columns and `request_hash` (NULL: not seen).
 inline constexpr const char* kPgApplyLock = "rf_apply_lock";
-inline constexpr const char* kPgApplyApplied = "rf_apply_applied";
-inline constexpr const char* kPgApplyRejected = "rf_apply_rejected";
 /// Group commit: locks a group's cases (distinct ids, in case-id order) and looks up each item's
-/// idempotency key. $1 case ids, $2 sources, $3 event ids (text arrays, one element per item). Columns
-/// 0..15 as kCaseColumns, 16 the seen request hash (NULL: not seen), 17 the item's 1-based position.
+/// idempotency key. $1 case ids, $2 sources, $3 event ids (text arrays, one element per item). Columns:
+/// the case's, `request_hash` (NULL: not seen), `position` (the item's 1-based index).
 inline constexpr const char* kPgApplyGroupLock = "rf_apply_group_lock";
 /// Group commit: makes the two group statements plan as index lookups in nested loops for the rest of
 /// the transaction (see pg_statements.cpp for why). No parameters.
 inline constexpr const char* kPgNestedLoops = "rf_nested_loops";
-/// Group commit: writes every item's history row and case update in one statement (28 arrays and the
-/// item count, see pg_statements.cpp). Fails as a whole unless every case was updated and every history
-/// row inserted: SQLSTATE 22P02 when a case moved since the decision (a lost race, a stale cached
-/// state), 23505 when an idempotency key or history position is taken.
+/// The write of events (pg_statements.cpp spells it once): every item's history row and case update in
+/// one statement, 28 arrays and the item count. Fails as a whole unless every case was updated and every
+/// history row inserted: SQLSTATE 22P02 when a case moved since the decision (a lost race, a stale
+/// cached state), 23505 when an idempotency key or history position is taken.
 inline constexpr const char* kPgApplyGroupWrite = "rf_apply_group_write";
-/// kPgApplyGroupWrite for one item: its 28 values as scalars (no item count), same checks.
+/// The same write for one item: its 28 values as scalars (no item count), same checks.
 inline constexpr const char* kPgApplyOne = "rf_apply_one";
 
 /// Prepares the statements above on a freshly opened PostgreSQL session.
@@ -46,6 +46,11 @@ class PgRows {
   bool IsNull(int row, int column) const;
   std::string Text(int row, int column) const;
   long long Number(int row, int column) const;
+  /// By column name (the statement's layout, as SOCI's row reads it).
+  int Column(const char* name) const;
+  bool IsNull(int row, const char* name) const;
+  std::string Text(int row, const char* name) const;
+  long long Number(int row, const char* name) const;
 
  private:
   friend class PgPipeline;

@@ -6,6 +6,7 @@
 /// worker pool, from any number of threads. Failures throw PersistenceError (see database.hpp).
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -63,10 +64,24 @@ struct NewCase {
   std::vector<PersonalData> people;  ///< stored in `people` only
   workflow::EventMeta meta;          ///< who created the case and when the referral was received
   /// Optional idempotency key for the creation itself: the same (source, id) again returns the case it
-  /// created; with a different request it is a kConflict. Empty: no deduplication.
+  /// created; with a different request (workflow data or personal data) it is a kIdempotencyConflict.
+  /// Empty: no deduplication.
   std::string request_source;
   std::string request_id;
 };
+
+/// What authorization decides on: who owns a case and where it happens (no personal data).
+struct CaseScope {
+  std::string office;
+  std::string host_country;
+  std::string origin_country;
+  std::vector<std::string> partners;  ///< assigned partner organisations
+  friend bool operator==(const CaseScope&, const CaseScope&) = default;
+};
+
+/// Decides, inside the transaction that applies an event, whether the caller may see the case: a case
+/// it may not see is answered exactly like one that does not exist (kNotFound), after the same work.
+using VisibilityCheck = std::function<bool(const CaseScope&)>;
 
 /// A case as stored: workflow data only.
 struct CaseRecord {
@@ -84,8 +99,10 @@ struct CaseRecord {
   Timestamp created_at{};
   Timestamp updated_at{};                             ///< time of the last applied event's commit
   Timestamp stage_entered_at{};                       ///< occurred_at of the event that entered the current stage
-  std::optional<Timestamp> next_deadline;             ///< see persistence/deadlines.hpp; none when suspended/closed
+  std::optional<Timestamp> next_deadline;             ///< see workflow/deadlines.hpp; none when suspended/closed
   std::set<workflow::Vulnerability> vulnerabilities;  ///< union over household members, for reporting
+
+  CaseScope Scope() const { return {office, host_country, origin_country, partners}; }
 };
 
 /// An event arriving for a case (from a CloudEvent): already decoded by the caller.
@@ -96,8 +113,11 @@ struct IncomingEvent {
   std::string data_json;  ///< CloudEvents `data` as received (stored; hashed canonically for dedup)
   workflow::Event event;
   workflow::EventMeta meta;
-  /// If-Match: the case version the sender saw; a different current version is a kConflict.
+  /// If-Match: the case version the sender saw; a different current version is a kVersionConflict.
   std::optional<std::int64_t> expected_version;
+  /// Whether the sender may see the case (unset: anyone may). Checked on the case as stored when the
+  /// event is decided, so an organisation unassigned a moment ago is refused at once.
+  VisibilityCheck visible_to;
 };
 
 /// The durable outcome of one event. Rejections (not allowed, guard refused, suspended, closed) are
@@ -149,8 +169,8 @@ struct HistoryEntry {
   std::int64_t version_after = 0;
 };
 
-inline constexpr std::size_t kMaxPageSize = 200;
-inline constexpr std::size_t kDefaultPageSize = 50;
+inline constexpr std::size_t kMaxPageSize = config::defaults::kMaxPageSize;
+inline constexpr std::size_t kDefaultPageSize = config::defaults::kDefaultPageSize;
 
 /// Supervisor and caseworker search. Unset filters match everything; set ones all have to match.
 /// Results are ordered by (created_at, case_id), a key that never changes, so a cursor stays stable
@@ -160,8 +180,9 @@ struct CaseQuery {
   std::optional<std::string> state;  ///< an active leaf state, e.g. "travel.booked"
   std::optional<std::string> host_country;
   std::optional<std::string> origin_country;
-  /// Scope for supervisors limited to a list of countries: host or origin country in this list.
-  std::vector<std::string> countries_any;
+  /// Scope for supervisors limited to a list of countries: host or origin country in this list. Unset:
+  /// no limit; empty: no case matches.
+  std::optional<std::vector<std::string>> countries_any;
   std::optional<std::string> office;
   std::optional<std::string> partner;  ///< assigned partner organisation
   std::optional<workflow::Vulnerability> vulnerability;
@@ -205,9 +226,9 @@ class CaseRepository {
   /// If-Match, restore the saved machine, apply, append the history row, update the case with a
   /// checked version + 1, commit. Returns only after the commit. On PostgreSQL this is ApplyGroup with
   /// one item (one round trip when the case's state is cached, two otherwise).
-  /// Throws kNotFound (no case), kConflict (If-Match mismatch; same key with another payload, type
-  /// or subject), kInvalidData (type does not match the event, saved state cannot be restored),
-  /// kUnavailable.
+  /// Throws kNotFound (no case, or not visible to the sender), kVersionConflict (If-Match mismatch),
+  /// kIdempotencyConflict (the same key with another payload, type or subject), kInvalidInput (the type
+  /// does not match the event), kCorruptData (the saved state cannot be restored), kUnavailable.
   ApplyOutcome Apply(std::string_view case_id, const IncomingEvent& event);
 
   /// Group commit: applies events (normally of different cases) in one transaction; a failing event
@@ -227,14 +248,17 @@ class CaseRepository {
   std::vector<HistoryEntry> History(std::string_view case_id, std::int64_t after_sequence = 0,
                                     std::size_t limit = kDefaultPageSize);
 
-  /// One page of cases matching `query` (kInvalidData for a malformed cursor).
+  /// One page of cases matching `query` (kInvalidInput for a malformed cursor).
   CasePage Search(const CaseQuery& query);
   /// Cases per stage matching `query` (cursor and page size ignored), stages with no case omitted.
   std::vector<StageCount> CountByStage(const CaseQuery& query);
 
-  /// Assigns (or removes) a partner organisation; kNotFound for an unknown case.
-  void AssignPartner(std::string_view case_id, std::string_view organisation);
-  void UnassignPartner(std::string_view case_id, std::string_view organisation);
+  /// Assigns (or removes) a partner organisation, recorded in the case's history as
+  /// `case.partner_assigned` / `case.partner_unassigned` by `meta.actor` (a new case version, so that no
+  /// state cached before the change is used to authorize after it). Returns false when nothing changed.
+  /// kNotFound for an unknown case, kInvalidInput for an unusable organisation name.
+  bool AssignPartner(std::string_view case_id, std::string_view organisation, const workflow::EventMeta& meta);
+  bool UnassignPartner(std::string_view case_id, std::string_view organisation, const workflow::EventMeta& meta);
 
  private:
   Database& database_;
@@ -281,22 +305,20 @@ class PeopleRepository {
 // ---------------------------------------------------------------------------------------------------
 // API tokens: stored as SHA-256 hashes only.
 
-enum class TokenRole { kCaseworker, kPartner, kSupervisor, kAdmin };
-std::string_view Name(TokenRole role);
-std::optional<TokenRole> TokenRoleFromName(std::string_view name);
-
+/// What a token may reach. Lists hold no '|' (they are stored joined).
 struct TokenScope {
   std::string office;                    ///< caseworker: the office
   std::string organisation;              ///< partner: the organisation
   std::vector<std::string> event_types;  ///< partner: the event types it may send
-  std::vector<std::string> countries;    ///< supervisor: host/origin countries; empty = all
+  std::vector<std::string> countries;    ///< supervisor: host/origin countries it reads; "*" = all; empty = none
+  std::vector<std::string> sources;      ///< the CloudEvents `source` values its events may carry
   friend bool operator==(const TokenScope&, const TokenScope&) = default;
 };
 
 struct TokenRecord {
   std::string token_id;  ///< random UUID
   std::string name;      ///< unique, human-chosen, pseudonymous (used as the actor id)
-  TokenRole role = TokenRole::kCaseworker;
+  workflow::Role role = workflow::Role::kCaseworker;
   TokenScope scope;
   std::string hash_hex;  ///< SHA-256 of the secret, lower-case hex
   Timestamp created_at{};
@@ -304,7 +326,8 @@ struct TokenRecord {
   bool Active() const { return !revoked_at.has_value(); }
 };
 
-/// SHA-256 of `secret`, lower-case hex (OpenSSL EVP).
+/// SHA-256 of `data`, lower-case hex (OpenSSL EVP): the engine's one hash helper (token digests,
+/// idempotency fingerprints).
 std::string Sha256Hex(std::string_view data);
 
 class TokenRepository {
@@ -313,7 +336,7 @@ class TokenRepository {
 
   /// Stores a token under the hash of `secret` (the secret itself is not stored). kConflict when the
   /// name or the hash already exists.
-  TokenRecord Create(std::string_view name, TokenRole role, const TokenScope& scope, std::string_view secret);
+  TokenRecord Create(std::string_view name, workflow::Role role, const TokenScope& scope, std::string_view secret);
   /// The token whose hash is `hash_hex`, revoked or not (callers check Active()).
   std::optional<TokenRecord> FindByHash(std::string_view hash_hex);
   std::optional<TokenRecord> FindBySecret(std::string_view secret) { return FindByHash(Sha256Hex(secret)); }

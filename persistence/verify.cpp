@@ -36,6 +36,12 @@ std::optional<std::string> Replay(const internal::CaseRow& row, const std::vecto
     const auto& stored = events[index];
     if (stored.sequence != static_cast<long long>(index) + 1)
       return fmt::format("sequence gap before {}", stored.sequence);
+    // The engine's own records (a partner assigned or unassigned) change the case's version, not its
+    // machine.
+    if (stored.type == "case.partner_assigned" || stored.type == "case.partner_unassigned") {
+      if (stored.verdict == "applied") ++applied;
+      continue;
+    }
     workflow::DecodeError error;
     boost::system::error_code parse_error;
     const auto data = boost::json::parse(stored.payload, parse_error);
@@ -64,6 +70,14 @@ std::optional<std::string> Replay(const internal::CaseRow& row, const std::vecto
   return std::nullopt;
 }
 
+// :case_id, :last -> the history rows a replay reads, oldest first.
+constexpr internal::Query kSelectReplay{"select replay",
+                                        "SELECT " RETURNFLOW_HISTORY_COLUMNS " FROM case_events WHERE case_id = :case_id "
+                                        "AND sequence <= :last ORDER BY sequence"};
+// :after, :limit -> the next case ids in id order.
+constexpr internal::Query kSelectCaseIds{"select case ids",
+                                         "SELECT case_id FROM cases WHERE case_id > :after ORDER BY case_id LIMIT :limit"};
+
 std::optional<VerifyMismatch> VerifyOne(Database& database, const std::string& case_id, std::int64_t& events_replayed) {
   internal::CaseRow row;
   std::vector<StoredEvent> events;
@@ -73,23 +87,11 @@ std::optional<VerifyMismatch> VerifyOne(Database& database, const std::string& c
     found = internal::LoadCase(sql, database.GetBackend(), case_id, /*for_update=*/false, row);
     if (!found) return;
     // Rows up to the case row's last_sequence were committed with (or before) the state just read.
-    constexpr std::size_t kBatch = 500;
-    std::vector<long long> sequence(kBatch), occurred_at(kBatch);
-    std::vector<std::string> type(kBatch), actor(kBatch), payload(kBatch), verdict(kBatch);
-    soci::statement statement(sql);
-    internal::PrepareOnce(statement,
-                          "SELECT sequence, type, actor, payload, verdict, occurred_at FROM case_events "
-                          "WHERE case_id = :case_id AND sequence <= :last ORDER BY sequence",
-                          soci::use(case_id, "case_id"), soci::use(row.last_sequence, "last"), soci::into(sequence),
-                          soci::into(type), soci::into(actor), soci::into(payload), soci::into(verdict),
-                          soci::into(occurred_at));
-    statement.execute();
-    while (statement.fetch()) {
-      for (std::size_t index = 0; index < sequence.size(); ++index) {
-        events.push_back(
-            {sequence[index], type[index], actor[index], payload[index], verdict[index], occurred_at[index]});
-      }
-    }
+    internal::ForEachRow(sql, kSelectReplay, [&](const soci::row& columns) {
+      internal::HistoryRow stored;
+      internal::ReadHistoryRow(columns, stored);
+      events.push_back({stored.sequence, stored.type, stored.actor, stored.payload, stored.verdict, stored.occurred_at});
+    }, soci::use(case_id, "case_id"), soci::use(row.last_sequence, "last"));
   });
   if (!found) throw PersistenceError(ErrorKind::kNotFound, fmt::format("verify case={}: not_found", case_id));
   std::optional<std::string> difference;
@@ -115,16 +117,13 @@ VerifyReport VerifyAllCases(Database& database) {
   std::string after;
   for (;;) {
     constexpr std::size_t kBatch = 500;
-    std::vector<std::string> ids(kBatch);
+    std::vector<std::string> ids;
     database.Read("verify", [&](soci::session& sql) {
-      ids.resize(kBatch);
-      long long limit = kBatch;
-      soci::statement statement(sql);
-      internal::PrepareOnce(statement,
-                            "SELECT case_id FROM cases WHERE case_id > :after ORDER BY case_id "
-                            "LIMIT :limit",
-                            soci::use(after, "after"), soci::use(limit, "limit"), soci::into(ids));
-      statement.execute(true);
+      ids.clear();
+      const long long limit = kBatch;
+      internal::ForEachRow(sql, kSelectCaseIds, [&](const soci::row& columns) {
+        ids.push_back(internal::Text(columns, "case_id"));
+      }, soci::use(after, "after"), soci::use(limit, "limit"));
     });
     for (const auto& case_id : ids) {
       ++report.cases_checked;

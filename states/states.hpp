@@ -19,7 +19,6 @@ namespace referral {
 RETURNFLOW_STATE(Received, "referral.received");
 RETURNFLOW_STATE(EligibilityReview, "referral.eligibility_review");
 RETURNFLOW_STATE(Eligible, "referral.eligible");
-RETURNFLOW_STATE(Ineligible, "referral.ineligible");
 }  // namespace referral
 
 namespace counselling {
@@ -33,7 +32,6 @@ RETURNFLOW_STATE(TravelDocumentPending, "documentation.travel_document.pending")
 RETURNFLOW_STATE(PassportOnFile, "documentation.travel_document.passport_on_file");
 RETURNFLOW_STATE(EmergencyDocumentRequested, "documentation.travel_document.requested");
 RETURNFLOW_STATE(EmergencyDocumentIssued, "documentation.travel_document.issued");
-RETURNFLOW_STATE(TravelDocumentRefused, "documentation.travel_document.refused");
 
 RETURNFLOW_STATE(ExitClearancePending, "documentation.exit_clearance.pending");
 RETURNFLOW_STATE(ExitClearanceRequested, "documentation.exit_clearance.requested");
@@ -42,7 +40,6 @@ RETURNFLOW_STATE(ExitClearanceNotRequired, "documentation.exit_clearance.not_req
 
 RETURNFLOW_STATE(MedicalPending, "documentation.medical.pending");
 RETURNFLOW_STATE(FitToTravel, "documentation.medical.fit");
-RETURNFLOW_STATE(UnfitToTravel, "documentation.medical.unfit");
 }  // namespace documentation
 
 namespace travel {

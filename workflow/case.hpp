@@ -36,7 +36,7 @@ struct ApplyResult {
   Verdict verdict = Verdict::kNotAllowed;
   std::vector<std::string> from;  ///< active leaf states before
   std::vector<std::string> to;    ///< active leaf states after (equal to `from` unless applied)
-  std::string reason;             ///< guard reason code, or the suspension reason, or empty
+  std::string reason;             ///< a registered reason code (workflow/reasons.hpp); empty when applied
   std::vector<std::string> changes;                ///< what changed in the context, e.g. "no_shows=2"
   std::vector<std::string_view> allowed_events;    ///< events the case accepts now
   bool Applied() const { return verdict == Verdict::kApplied; }
@@ -92,7 +92,8 @@ class RestoreFailed : public std::runtime_error {
 /// Why event data could not be decoded.
 struct DecodeError {
   enum class Kind { kUnknownType, kInvalidData } kind = Kind::kInvalidData;
-  std::string detail;  ///< names the field and what was wrong, never echoes values
+  std::string detail;   ///< names the field and what was wrong, never echoes values
+  std::string pointer;  ///< the member at fault as a JSON pointer relative to `data` ("/findings/0"), or empty
 };
 
 /// Decodes event data (the CloudEvents `data` member) for the event named `type`.

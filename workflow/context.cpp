@@ -61,6 +61,12 @@ const json::object& AsObject(const json::value& value, std::string_view what) {
 
 }  // namespace
 
+std::set<Vulnerability> CaseContext::HouseholdVulnerabilities() const {
+  std::set<Vulnerability> flags;
+  for (const auto& member : household) flags.insert(member.vulnerabilities.begin(), member.vulnerabilities.end());
+  return flags;
+}
+
 bool CaseContext::HasUnaccompaniedOrSeparatedChild() const {
   for (const auto& member : household) {
     if (member.IsUnaccompaniedOrSeparatedChild()) return true;
@@ -146,6 +152,7 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const CaseContex
     object["best_interests"] = std::move(determinations);
   }
 
+  if (context.travel_document_requests) object["travel_document_requests"] = context.travel_document_requests;
   PutDate(object, "travel_document_expires_on", context.travel_document_expires_on);
   PutDate(object, "fitness_valid_until", context.fitness_valid_until);
   if (context.medical_escort_required) object["medical_escort_required"] = true;
@@ -171,9 +178,7 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const CaseContex
   }
 
   PutEnum(object, "suspension", context.suspension, kSuspensionReasonNames);
-  PutEnum(object, "pending_suspension", context.pending_suspension, kSuspensionReasonNames);
   PutEnum(object, "outcome", context.outcome, kOutcomeNames);
-  PutEnum(object, "pending_outcome", context.pending_outcome, kOutcomeNames);
   if (context.reopen_count) object["reopen_count"] = context.reopen_count;
   json = std::move(object);
 }
@@ -185,11 +190,11 @@ namespace {
 enum class ContextKey {
   kProgramme, kHostCountry, kOriginCountry, kDestinationCountry, kHousehold, kOpenedAt,
   kCounsellingSessions, kHasCapacity, kConsent, kConsentAt, kBestInterests,
-  kTravelDocumentExpiresOn, kFitnessValidUntil, kMedicalEscortRequired,
+  kTravelDocumentRequests, kTravelDocumentExpiresOn, kFitnessValidUntil, kMedicalEscortRequired,
   kDepartureDate, kRoute, kChildEscortAssigned, kMedicalEscortAssigned, kVoluntarinessReconfirmed, kNoShows,
   kCaregiversConfirmed, kDepartedAt, kArrivedAt,
   kPlanSubmitted, kPlanApproved, kMonitoringVisitsRequired, kMonitoringVisitsDone, kAssistanceDelivered,
-  kSuspension, kPendingSuspension, kOutcome, kPendingOutcome, kReopenCount,
+  kSuspension, kOutcome, kReopenCount,
 };
 
 const std::unordered_map<std::string_view, ContextKey>& ContextKeys() {
@@ -200,6 +205,7 @@ const std::unordered_map<std::string_view, ContextKey>& ContextKeys() {
       {"counselling_sessions", ContextKey::kCounsellingSessions}, {"has_capacity", ContextKey::kHasCapacity},
       {"consent", ContextKey::kConsent}, {"consent_at", ContextKey::kConsentAt},
       {"best_interests", ContextKey::kBestInterests},
+      {"travel_document_requests", ContextKey::kTravelDocumentRequests},
       {"travel_document_expires_on", ContextKey::kTravelDocumentExpiresOn},
       {"fitness_valid_until", ContextKey::kFitnessValidUntil},
       {"medical_escort_required", ContextKey::kMedicalEscortRequired},
@@ -213,8 +219,7 @@ const std::unordered_map<std::string_view, ContextKey>& ContextKeys() {
       {"monitoring_visits_required", ContextKey::kMonitoringVisitsRequired},
       {"monitoring_visits_done", ContextKey::kMonitoringVisitsDone},
       {"assistance_delivered", ContextKey::kAssistanceDelivered}, {"suspension", ContextKey::kSuspension},
-      {"pending_suspension", ContextKey::kPendingSuspension}, {"outcome", ContextKey::kOutcome},
-      {"pending_outcome", ContextKey::kPendingOutcome}, {"reopen_count", ContextKey::kReopenCount},
+      {"outcome", ContextKey::kOutcome}, {"reopen_count", ContextKey::kReopenCount},
   };
   return keys;
 }
@@ -284,6 +289,9 @@ CaseContext tag_invoke(const json::value_to_tag<CaseContext>&, const json::value
       case ContextKey::kConsent: context.consent = EnumField<ConsentKind>(value, name, kConsentKindNames); break;
       case ContextKey::kConsentAt: context.consent_at = InstantField(value, name); break;
       case ContextKey::kBestInterests: context.best_interests = ReadBestInterests(value); break;
+      case ContextKey::kTravelDocumentRequests:
+        context.travel_document_requests = static_cast<int>(Integer(value, name));
+        break;
       case ContextKey::kTravelDocumentExpiresOn: context.travel_document_expires_on = DateField(value, name); break;
       case ContextKey::kFitnessValidUntil: context.fitness_valid_until = DateField(value, name); break;
       case ContextKey::kMedicalEscortRequired: context.medical_escort_required = Bool(value, name); break;
@@ -306,11 +314,7 @@ CaseContext tag_invoke(const json::value_to_tag<CaseContext>&, const json::value
       case ContextKey::kMonitoringVisitsDone: context.monitoring_visits_done = static_cast<int>(Integer(value, name)); break;
       case ContextKey::kAssistanceDelivered: context.assistance_delivered = ReadAssistance(value); break;
       case ContextKey::kSuspension: context.suspension = EnumField<SuspensionReason>(value, name, kSuspensionReasonNames); break;
-      case ContextKey::kPendingSuspension:
-        context.pending_suspension = EnumField<SuspensionReason>(value, name, kSuspensionReasonNames);
-        break;
       case ContextKey::kOutcome: context.outcome = EnumField<Outcome>(value, name, kOutcomeNames); break;
-      case ContextKey::kPendingOutcome: context.pending_outcome = EnumField<Outcome>(value, name, kOutcomeNames); break;
       case ContextKey::kReopenCount: context.reopen_count = static_cast<int>(Integer(value, name)); break;
     }
   }

@@ -65,6 +65,7 @@ struct CaseContext {
   std::map<std::string, BestInterests> best_interests;  ///< by member id
 
   // Documentation.
+  int travel_document_requests = 0;  ///< emergency travel document requests sent to the embassy
   std::optional<Date> travel_document_expires_on;
   std::optional<Date> fitness_valid_until;
   bool medical_escort_required = false;
@@ -89,12 +90,12 @@ struct CaseContext {
 
   // Suspension and closure.
   std::optional<SuspensionReason> suspension;
-  std::optional<SuspensionReason> pending_suspension;  ///< set by an action, taken by a completion row
   std::optional<Outcome> outcome;
-  std::optional<Outcome> pending_outcome;  ///< set by an action, taken by a completion row
   int reopen_count = 0;
 
   bool HasUnaccompaniedOrSeparatedChild() const;
+  /// The union of the household members' vulnerability flags (for safeguards and reporting).
+  std::set<Vulnerability> HouseholdVulnerabilities() const;
   bool Departed() const { return departed_at.has_value(); }
   friend bool operator==(const CaseContext&, const CaseContext&) = default;
 };

@@ -35,6 +35,49 @@ struct Named<m::AllOf<Guards...>> {
   }
 };
 
+template <typename... States>
+struct Named<m::InState<States...>> {
+  static std::string Get() {
+    std::string joined;
+    ((joined += (joined.empty() ? "" : ", ") + std::string(States::kName)), ...);
+    return "in(" + joined + ")";
+  }
+};
+
+/// The reason codes a row's guard can refuse with, in the order its guards run.
+template <typename Guard>
+struct Reasons {
+  static void Add(std::vector<std::string>& codes) {
+    if constexpr (requires { Guard::kReasons; }) {
+      for (const auto& reason : Guard::kReasons) codes.emplace_back(reason.code);
+    }
+  }
+};
+template <typename... Guards>
+struct Reasons<m::AllOf<Guards...>> {
+  static void Add(std::vector<std::string>& codes) { (Reasons<Guards>::Add(codes), ...); }
+};
+
+/// Each refusing guard of a row's guard, with its codes, added once.
+template <typename Guard>
+struct Guards {
+  static void Add(std::vector<GuardInfo>& guards) {
+    if constexpr (requires { Guard::kReasons; }) {
+      if (Guard::kReasons.empty()) return;
+      for (const auto& known : guards) {
+        if (known.name == Guard::kName) return;
+      }
+      GuardInfo info{std::string(Guard::kName), {}};
+      Reasons<Guard>::Add(info.reasons);
+      guards.push_back(std::move(info));
+    }
+  }
+};
+template <typename... Inner>
+struct Guards<m::AllOf<Inner...>> {
+  static void Add(std::vector<GuardInfo>& guards) { (Guards<Inner>::Add(guards), ...); }
+};
+
 template <typename Initial>
 std::vector<std::string> InitialStates() {
   std::vector<std::string> names;
@@ -63,7 +106,10 @@ void Describe(Definition& definition) {
         TransitionInfo transition{Named<typename Row::Source>::Get(), Named<typename Row::Evt>::Get(),
                                   m::kIsInternalRow<Row> ? std::string() : Named<typename Row::Target>::Get(),
                                   Named<typename Row::Guard>::Get(),
-                                  Named<typename Row::Action>::Get()};
+                                  Named<typename Row::Action>::Get(),
+                                  {}};
+        Reasons<typename Row::Guard>::Add(transition.reasons);
+        Guards<typename Row::Guard>::Add(definition.guards);
         if (!transition.to.empty()) edges[transition.from].push_back(transition.to);
         info.transitions.push_back(std::move(transition));
         const auto add_nested = [&]<typename S>() {

@@ -13,6 +13,7 @@ struct TransitionInfo {
   std::string to;      ///< target state; empty for an internal transition
   std::string guard;   ///< guard name(s) joined by " && "; empty when unguarded
   std::string action;  ///< action name; empty when none
+  std::vector<std::string> reasons;  ///< reason codes the guard can refuse with, in evaluation order
 };
 
 struct MachineInfo {
@@ -25,9 +26,16 @@ struct MachineInfo {
   std::vector<TransitionInfo> transitions;
 };
 
+/// A guard and the reason codes it can refuse with.
+struct GuardInfo {
+  std::string name;
+  std::vector<std::string> reasons;
+};
+
 struct Definition {
   std::vector<MachineInfo> machines;  ///< outermost first
   std::vector<std::string> events;    ///< every event name
+  std::vector<GuardInfo> guards;      ///< every guard that can refuse, with its codes, by first use
 };
 
 /// The definition of the return-case machine, computed once from its transition tables.
@@ -36,5 +44,7 @@ const Definition& GetDefinition();
 boost::json::value DefinitionToJson(const Definition& definition);
 std::string DefinitionToMermaid(const Definition& definition);
 std::string DefinitionToDot(const Definition& definition);
+/// Markdown: every refusing guard with its reason codes, then the registry of codes and meanings.
+std::string DefinitionToReasonTable(const Definition& definition);
 
 }  // namespace returnflow::workflow

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "workflow/definition.hpp"
+#include "workflow/reasons.hpp"
 
 namespace returnflow::workflow {
 namespace {
@@ -87,6 +88,7 @@ json::value DefinitionToJson(const Definition& definition) {
       row["kind"] = transition.event.empty() ? "completion" : (transition.to.empty() ? "internal" : "external");
       if (!transition.guard.empty()) row["guard"] = transition.guard;
       if (!transition.action.empty()) row["action"] = transition.action;
+      if (!transition.reasons.empty()) row["reasons"] = json::value_from(transition.reasons);
       transitions.push_back(std::move(row));
     }
     machines.push_back(json::object{{"name", machine.name},
@@ -95,13 +97,35 @@ json::value DefinitionToJson(const Definition& definition) {
                                     {"submachines", json::value_from(machine.submachines)},
                                     {"transitions", std::move(transitions)}});
   }
+  json::array guards;
+  for (const auto& guard : definition.guards) {
+    guards.push_back(json::object{{"name", guard.name}, {"reasons", json::value_from(guard.reasons)}});
+  }
+  json::array codes;
+  for (const auto& reason : AllReasonCodes()) {
+    codes.push_back(json::object{{"code", reason.code}, {"meaning", reason.meaning}});
+  }
   return json::object{{"machine", definition.machines.front().name},
                       {"machines", std::move(machines)},
-                      {"events", json::value_from(definition.events)}};
+                      {"events", json::value_from(definition.events)},
+                      {"guards", std::move(guards)},
+                      {"reason_codes", std::move(codes)}};
 }
 
 std::string DefinitionToMermaid(const Definition& definition) {
   return MermaidWriter(definition).Render(definition.machines.front());
+}
+
+std::string DefinitionToReasonTable(const Definition& definition) {
+  std::string out = "| guard | reason codes it can refuse with |\n| --- | --- |\n";
+  for (const auto& guard : definition.guards) {
+    std::string codes;
+    for (const auto& code : guard.reasons) codes += fmt::format("{}`{}`", codes.empty() ? "" : ", ", code);
+    out += fmt::format("| `{}` | {} |\n", guard.name, codes);
+  }
+  out += "\n| reason code | meaning |\n| --- | --- |\n";
+  for (const auto& reason : AllReasonCodes()) out += fmt::format("| `{}` | {} |\n", reason.code, reason.meaning);
+  return out;
 }
 
 std::string DefinitionToDot(const Definition& definition) {

@@ -15,11 +15,54 @@ namespace returnflow::workflow::json_util {
 
 namespace json = boost::json;
 
-/// A field that is missing or of the wrong shape. The message names the field, never its value.
+/// A field that is missing or of the wrong shape. The message names the field, never its value;
+/// `pointer` is where it is, as a JSON pointer relative to the object decoded ("/findings/0/member_id").
 class FieldError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit FieldError(const std::string& message, std::string pointer = {})
+      : std::runtime_error(message), pointer_(std::move(pointer)) {}
+  const std::string& Pointer() const { return pointer_; }
+
+ private:
+  std::string pointer_;
 };
+
+/// A JSON pointer reference token for `key` (RFC 6901: '~' as "~0", '/' as "~1"). A key is the caller's
+/// text: past 64 bytes it is cut (at a character boundary) and marked with "...", so that an error never
+/// carries a long caller value back.
+inline std::string PointerToken(std::string_view key) {
+  constexpr std::size_t kMaxKey = 64;
+  bool cut = false;
+  if (key.size() > kMaxKey) {
+    std::size_t end = kMaxKey;
+    while (end > 0 && (static_cast<unsigned char>(key[end]) & 0xC0) == 0x80) --end;  // UTF-8 continuation
+    key = key.substr(0, end);
+    cut = true;
+  }
+  std::string token;
+  for (const char character : key) {
+    if (character == '~') token += "~0";
+    else if (character == '/') token += "~1";
+    else token += character;
+  }
+  if (cut) token += "...";
+  return token;
+}
+
+/// Refuses any member of `object` not in `allowed`, naming the first as a JSON pointer under `at`.
+/// Unknown members are refused rather than ignored: nothing (personal data least of all) may ride along
+/// in a field the engine would store without reading.
+inline void OnlyFields(const json::object& object, std::initializer_list<std::string_view> allowed,
+                       const std::string& at = {}) {
+  for (const auto& member : object) {
+    bool known = false;
+    for (const auto name : allowed) known = known || member.key() == name;
+    if (!known) {
+      const std::string pointer = at + "/" + PointerToken(member.key());
+      throw FieldError(fmt::format("'{}' is not a field of this object", pointer.substr(1)), pointer);
+    }
+  }
+}
 
 inline const json::value* Find(const json::object& object, std::string_view key) {
   const auto* value = object.if_contains(key);

@@ -113,6 +113,21 @@ bool IsInitial(const Sm& sm) {
   return std::equal(fresh.current_state(), fresh.current_state() + Sm::nr_regions::value, sm.current_state());
 }
 
+/// States earlier definitions had, and where a case saved in one of them is now. A refused travel
+/// document and an unfit assessment used to be states of their strand (the case on hold was in them);
+/// an ineligible referral was a state of the referral stage (kept as the closed case's history).
+std::string_view CurrentName(std::string_view saved) {
+  static constexpr std::pair<std::string_view, std::string_view> kRenamed[] = {
+      {"referral.ineligible", "referral.eligibility_review"},
+      {"documentation.travel_document.refused", "documentation.travel_document.requested"},
+      {"documentation.medical.unfit", "documentation.medical.pending"},
+  };
+  for (const auto& [old_name, new_name] : kRenamed) {
+    if (saved == old_name) return new_name;
+  }
+  return saved;
+}
+
 /// Maps saved names to this definition's ids; refuses names it does not know or that moved region.
 template <typename Sm>
 void IdsFrom(const json::value& saved, std::string_view machine, std::string_view what, int* ids) {
@@ -123,7 +138,7 @@ void IdsFrom(const json::value& saved, std::string_view machine, std::string_vie
   }
   for (std::size_t region = 0; region < names->size(); ++region) {
     const auto* name = (*names)[region].if_string();
-    const int id = name ? StateNames<Sm>::Get().IdIn(*name, region) : -1;
+    const int id = name ? StateNames<Sm>::Get().IdIn(CurrentName(*name), region) : -1;
     if (id < 0) {
       throw RestoreFailed(fmt::format("saved {} of machine '{}' region {} names a state this definition lacks",
                                       what, machine, region));
@@ -148,15 +163,17 @@ void CollectLeaves(const Sm& sm, std::vector<std::string>& leaves) {
   }
 }
 
-/// Events with a row leaving an active state at any level (guards not evaluated).
+/// Events with a row leaving an active state at any level. Guards on the context are not evaluated; a
+/// row that applies only in some sub-states (InState) counts only in those.
 template <typename Sm>
-void CollectAllowed(const Sm& sm, std::vector<std::string_view>& allowed) {
+void CollectAllowed(const Sm& sm, const std::vector<std::string>& leaves, std::vector<std::string_view>& allowed) {
   for (std::size_t region = 0; region < Sm::nr_regions::value; ++region) {
     const int active = sm.current_state()[region];
     mpl::for_each<typename Sm::transition_table, boost::msm::wrap<mpl::placeholders::_1>>(
         [&]<typename Row>(boost::msm::wrap<Row>) {
           if constexpr (!std::is_same_v<typename Row::Evt, m::none>) {
-            if (msmb::get_state_id<typename Sm::stt, typename Row::Source>::value == active) {
+            if (msmb::get_state_id<typename Sm::stt, typename Row::Source>::value == active &&
+                m::StateCondition<typename Row::Guard>::Holds(leaves)) {
               allowed.push_back(Row::Evt::kName);
             }
           }
@@ -164,7 +181,7 @@ void CollectAllowed(const Sm& sm, std::vector<std::string_view>& allowed) {
     ForEachStateType<Sm>([&]<typename S>(boost::msm::wrap<S>) {
       if constexpr (msmb::is_composite_state<S>::value) {
         if (msmb::get_state_id<typename Sm::stt, S>::value == active) {
-          CollectAllowed(sm.template get_state<const S&>(), allowed);
+          CollectAllowed(sm.template get_state<const S&>(), leaves, allowed);
         }
       }
     });
@@ -280,7 +297,7 @@ std::string_view Case::Stage() const {
 
 std::vector<std::string_view> Case::AllowedEvents() const {
   std::vector<std::string_view> allowed;
-  CollectAllowed(impl_->machine, allowed);
+  CollectAllowed(impl_->machine, ActiveStates(), allowed);
   std::sort(allowed.begin(), allowed.end());
   allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
   return allowed;
@@ -291,11 +308,12 @@ const CaseContext& Case::Context() const { return impl_->runtime.context; }
 ApplyResult Case::Apply(const Event& event, const EventMeta& meta) {
   auto& runtime = impl_->runtime;
   runtime.meta = &meta;
-  runtime.refusal.clear();
+  runtime.refusal = {};
   runtime.changes.clear();
 
   ApplyResult result;
   result.from = ActiveStates();
+  runtime.active = &result.from;
   msmb::HandledEnum handled = msmb::HANDLED_FALSE;
   switch (m::GroupOf(EventName(event))) {
     case m::EventGroup::kIntake: handled = m::Dispatch<m::EventGroup::kIntake>(impl_->machine, event); break;
@@ -305,6 +323,7 @@ ApplyResult Case::Apply(const Event& event, const EventMeta& meta) {
     case m::EventGroup::kTravel: handled = m::Dispatch<m::EventGroup::kTravel>(impl_->machine, event); break;
   }
   runtime.meta = nullptr;
+  runtime.active = nullptr;
 
   if ((handled & msmb::HANDLED_TRUE) != 0) {
     result.verdict = Verdict::kApplied;
@@ -313,18 +332,20 @@ ApplyResult Case::Apply(const Event& event, const EventMeta& meta) {
   } else {
     result.to = result.from;
     const auto stage = Stage();
-    if (handled == msmb::HANDLED_GUARD_REJECT) {
+    // A guard that rejects without a reason only routes (InState, the no-show limit): where no row's
+    // routing guard holds, the event is not allowed here, which is no rule's refusal.
+    if (handled == msmb::HANDLED_GUARD_REJECT && !runtime.refusal.empty()) {
       result.verdict = Verdict::kGuardRefused;
-      result.reason = runtime.refusal.empty() ? "guard_refused" : runtime.refusal;
+      result.reason = runtime.refusal;
     } else if (stage == states::Suspended::kName) {
       result.verdict = Verdict::kSuspended;
-      result.reason = runtime.context.suspension ? Name(*runtime.context.suspension) : "suspended";
+      result.reason = Name(runtime.context.suspension.value_or(SuspensionReason::kLegalImpediment));
     } else if (stage == states::Closed::kName) {
       result.verdict = Verdict::kClosed;
-      result.reason = "case_closed";
+      result.reason = reasons::kCaseClosed.code;
     } else {
       result.verdict = Verdict::kNotAllowed;
-      result.reason = "not_allowed_in_current_state";
+      result.reason = reasons::kNotAllowedInCurrentState.code;
     }
     runtime.changes.clear();
   }

@@ -11,6 +11,8 @@
 ///       documentation has three orthogonal regions (travel document, exit clearance, medical).
 ///   Stage completion and closures decided inside a stage are completion (eventless) rows whose guards
 ///   read the stage's flags or the context, so no transition is hidden in an action.
+#include <algorithm>
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +27,7 @@
 #include "workflow/case.hpp"
 #include "workflow/context.hpp"
 #include "workflow/events.hpp"
+#include "workflow/reasons.hpp"
 
 namespace returnflow::workflow::machine {
 
@@ -39,15 +42,16 @@ using msmf::Row;
 struct CaseRuntime {
   CaseContext context;
   const EventMeta* meta = nullptr;
-  std::string refusal;               ///< set by the guard that refused
-  std::vector<std::string> changes;  ///< appended by actions
+  const std::vector<std::string>* active = nullptr;  ///< active leaf states before the event
+  std::string_view refusal;                          ///< the reason code of the guard that refused
+  std::vector<std::string> changes;                  ///< appended by actions
 };
 
 /// Shared base of every machine definition: access to the runtime, and the policies we want everywhere.
 template <typename Derived>
 struct MachineDef : msmf::state_machine_def<Derived> {
   using no_exception_thrown = int;  // actions do not throw; skip MSM's try/catch
-  using no_message_queue = int;     // no action posts events; completion rows cover follow-ups
+  using no_message_queue = int;     // no action posts events; every row names its own target
   CaseRuntime* runtime = nullptr;
 
   // A missing transition is reported through process_event's HANDLED_FALSE; nothing to do here.
@@ -69,11 +73,6 @@ template <typename Fsm>
 CaseContext& Ctx(Fsm& fsm) {
   return fsm.runtime->context;
 }
-template <typename Fsm>
-bool Refuse(Fsm& fsm, std::string_view reason) {
-  fsm.runtime->refusal = reason;
-  return false;
-}
 template <typename Fsm, typename... Args>
 void Note(Fsm& fsm, fmt::format_string<Args...> format, Args&&... args) {
   fsm.runtime->changes.push_back(fmt::format(format, std::forward<Args>(args)...));
@@ -85,109 +84,135 @@ Instant Now(Fsm& fsm) {
 
 const HouseholdMember* FindMember(const CaseContext& context, const std::string& member_id);
 
+/// The reason codes a guard declares, as a constant array (empty for guards that never refuse).
+template <typename... Codes>
+constexpr std::array<ReasonCode, sizeof...(Codes)> Declare(Codes... codes) {
+  return {codes...};
+}
+template <std::size_t N>
+constexpr bool Declares(const std::array<ReasonCode, N>& declared, const ReasonCode& code) {
+  for (const auto& item : declared) {
+    if (item.code == code.code) return true;
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------------------------------------
-// Guards. Each is a small named functor; a refusing guard records its stable reason code.
+// Guards. Each is a small named functor that declares the reason codes it can refuse with (from
+// workflow/reasons.hpp); `Refuse<code>` will not compile for a code the guard has not declared.
+// Guards that declare none only route (completion rows, the no-show limit) and never refuse.
 // ---------------------------------------------------------------------------------------------
-#define RETURNFLOW_GUARD(Type, stable_name)                                          \
-  struct Type {                                                                      \
-    static constexpr std::string_view kName = stable_name;                           \
-    template <typename Evt, typename Fsm, typename Src, typename Tgt>                \
-    bool operator()(const Evt& event, Fsm& fsm, Src& source, Tgt&) const {           \
-      return Check(event, fsm, source);                                              \
-    }                                                                                \
-    template <typename Evt, typename Fsm, typename Src>                              \
-    static bool Check(const Evt& event, Fsm& fsm, Src& source);                      \
-  };                                                                                 \
-  template <typename Evt, typename Fsm, typename Src>                                \
-  bool Type::Check([[maybe_unused]] const Evt& event, [[maybe_unused]] Fsm& fsm,     \
+#define RETURNFLOW_GUARD(Type, stable_name, ...)                                           \
+  struct Type {                                                                            \
+    static constexpr std::string_view kName = stable_name;                                 \
+    static constexpr auto kReasons = Declare(__VA_ARGS__);                                 \
+    template <typename Evt, typename Fsm, typename Src, typename Tgt>                      \
+    bool operator()(const Evt& event, Fsm& fsm, Src& source, Tgt&) const {                 \
+      return Check(event, fsm, source);                                                    \
+    }                                                                                      \
+    template <typename Evt, typename Fsm, typename Src>                                    \
+    static bool Check(const Evt& event, Fsm& fsm, Src& source);                            \
+    template <const ReasonCode& Reason, typename Fsm>                                      \
+    static bool Refuse(Fsm& fsm) {                                                         \
+      static_assert(Declares(kReasons, Reason), "a guard refuses only with codes it declares"); \
+      fsm.runtime->refusal = Reason.code;                                                  \
+      return false;                                                                        \
+    }                                                                                      \
+  };                                                                                       \
+  template <typename Evt, typename Fsm, typename Src>                                      \
+  bool Type::Check([[maybe_unused]] const Evt& event, [[maybe_unused]] Fsm& fsm,           \
                    [[maybe_unused]] Src& source)
 
-RETURNFLOW_GUARD(DestinationNotUnsafe, "destination_not_unsafe") {
+namespace r = reasons;
+
+RETURNFLOW_GUARD(DestinationNotUnsafe, "destination_not_unsafe", r::kDestinationUnsafe) {
   return !Ctx(fsm).programme.unsafe_destinations.contains(event.destination_country) ||
-         Refuse(fsm, "destination_unsafe");
+         Refuse<r::kDestinationUnsafe>(fsm);
 }
 
-RETURNFLOW_GUARD(CounsellingSessionHeld, "counselling_session_held") {
-  return Ctx(fsm).counselling_sessions > 0 || Refuse(fsm, "counselling_session_required");
+RETURNFLOW_GUARD(CounsellingSessionHeld, "counselling_session_held", r::kCounsellingSessionRequired) {
+  return Ctx(fsm).counselling_sessions > 0 || Refuse<r::kCounsellingSessionRequired>(fsm);
 }
 
-RETURNFLOW_GUARD(ProxyOnlyWithCapacityAssessment, "proxy_only_with_capacity_assessment") {
+RETURNFLOW_GUARD(ProxyOnlyWithCapacityAssessment, "proxy_only_with_capacity_assessment",
+                 r::kCapacityAssessmentRequired, r::kProxyConsentWithCapacity) {
   if (event.kind != ConsentKind::kProxy) return true;
   const auto& assessed = Ctx(fsm).has_capacity;
-  if (!assessed) return Refuse(fsm, "capacity_assessment_required");
-  return !*assessed || Refuse(fsm, "proxy_consent_with_capacity");
+  if (!assessed) return Refuse<r::kCapacityAssessmentRequired>(fsm);
+  return !*assessed || Refuse<r::kProxyConsentWithCapacity>(fsm);
 }
 
 /// Every unaccompanied or separated child: a best-interests determination finding return in the child's
 /// interest, approved by a supervisor, with a guardian recorded.
-RETURNFLOW_GUARD(ChildSafeguardsMet, "child_safeguards_met") {
+RETURNFLOW_GUARD(ChildSafeguardsMet, "child_safeguards_met", r::kBestInterestsDeterminationRequired,
+                 r::kReturnNotInChildInterest, r::kBestInterestsApprovalRequired, r::kGuardianRequired) {
   const auto& context = Ctx(fsm);
   for (const auto& member : context.household) {
     if (!member.IsUnaccompaniedOrSeparatedChild()) continue;
     const auto found = context.best_interests.find(member.member_id);
-    if (found == context.best_interests.end()) return Refuse(fsm, "best_interests_determination_required");
-    if (!found->second.in_child_interest) return Refuse(fsm, "return_not_in_child_interest");
-    if (!found->second.approved_by) return Refuse(fsm, "best_interests_approval_required");
-    if (!found->second.guardian_recorded) return Refuse(fsm, "guardian_required");
+    if (found == context.best_interests.end()) return Refuse<r::kBestInterestsDeterminationRequired>(fsm);
+    if (!found->second.in_child_interest) return Refuse<r::kReturnNotInChildInterest>(fsm);
+    if (!found->second.approved_by) return Refuse<r::kBestInterestsApprovalRequired>(fsm);
+    if (!found->second.guardian_recorded) return Refuse<r::kGuardianRequired>(fsm);
   }
   return true;
 }
 
-RETURNFLOW_GUARD(UnaccompaniedChildNamed, "unaccompanied_child_named") {
+RETURNFLOW_GUARD(UnaccompaniedChildNamed, "unaccompanied_child_named", r::kNotAnUnaccompaniedOrSeparatedChild) {
   const auto* member = FindMember(Ctx(fsm), event.member_id);
   return (member != nullptr && member->IsUnaccompaniedOrSeparatedChild()) ||
-         Refuse(fsm, "not_an_unaccompanied_or_separated_child");
+         Refuse<r::kNotAnUnaccompaniedOrSeparatedChild>(fsm);
 }
 
-RETURNFLOW_GUARD(FindingsNameMembers, "findings_name_members") {
+RETURNFLOW_GUARD(FindingsNameMembers, "findings_name_members", r::kUnknownHouseholdMember) {
   for (const auto& finding : event.findings) {
-    if (FindMember(Ctx(fsm), finding.member_id) == nullptr) return Refuse(fsm, "unknown_household_member");
+    if (FindMember(Ctx(fsm), finding.member_id) == nullptr) return Refuse<r::kUnknownHouseholdMember>(fsm);
   }
   return true;
 }
 
-RETURNFLOW_GUARD(DeterminationOnFile, "determination_on_file") {
-  return Ctx(fsm).best_interests.contains(event.member_id) ||
-         Refuse(fsm, "best_interests_determination_required");
+RETURNFLOW_GUARD(DeterminationOnFile, "determination_on_file", r::kBestInterestsDeterminationRequired) {
+  return Ctx(fsm).best_interests.contains(event.member_id) || Refuse<r::kBestInterestsDeterminationRequired>(fsm);
 }
 
-RETURNFLOW_GUARD(TravelDocumentValidOnDeparture, "travel_document_valid_on_departure") {
+RETURNFLOW_GUARD(TravelDocumentValidOnDeparture, "travel_document_valid_on_departure",
+                 r::kTravelDocumentExpiresBeforeDeparture) {
   const auto& expires = Ctx(fsm).travel_document_expires_on;
-  return (expires && *expires >= event.departure_date) ||
-         Refuse(fsm, "travel_document_expires_before_departure");
+  return (expires && *expires >= event.departure_date) || Refuse<r::kTravelDocumentExpiresBeforeDeparture>(fsm);
 }
 
-RETURNFLOW_GUARD(FitOnDeparture, "fit_on_departure") {
+RETURNFLOW_GUARD(FitOnDeparture, "fit_on_departure", r::kFitnessCertificateExpiresBeforeDeparture) {
   const auto& valid_until = Ctx(fsm).fitness_valid_until;
   return (valid_until && *valid_until >= event.departure_date) ||
-         Refuse(fsm, "fitness_certificate_expires_before_departure");
+         Refuse<r::kFitnessCertificateExpiresBeforeDeparture>(fsm);
 }
 
-RETURNFLOW_GUARD(VoluntarinessReconfirmed, "voluntariness_reconfirmed") {
-  return event.voluntariness_confirmed || Refuse(fsm, "voluntariness_not_reconfirmed");
+RETURNFLOW_GUARD(VoluntarinessReconfirmed, "voluntariness_reconfirmed", r::kVoluntarinessNotReconfirmed) {
+  return event.voluntariness_confirmed || Refuse<r::kVoluntarinessNotReconfirmed>(fsm);
 }
 
 /// Every unaccompanied or separated child travels with an escort; a medical escort where certified.
-RETURNFLOW_GUARD(EscortWhereRequired, "escort_where_required") {
+RETURNFLOW_GUARD(EscortWhereRequired, "escort_where_required", r::kChildEscortRequired, r::kMedicalEscortRequired) {
   const auto& context = Ctx(fsm);
   if (context.HasUnaccompaniedOrSeparatedChild() && !context.child_escort_assigned) {
-    return Refuse(fsm, "child_escort_required");
+    return Refuse<r::kChildEscortRequired>(fsm);
   }
   return !context.medical_escort_required || context.medical_escort_assigned ||
-         Refuse(fsm, "medical_escort_required");
+         Refuse<r::kMedicalEscortRequired>(fsm);
 }
 
 /// Every unaccompanied or separated child is handed over to a confirmed receiving caregiver.
-RETURNFLOW_GUARD(CaregiverForEveryChild, "caregiver_for_every_child") {
+RETURNFLOW_GUARD(CaregiverForEveryChild, "caregiver_for_every_child", r::kCaregiverNotConfirmed) {
   const auto& context = Ctx(fsm);
   for (const auto& member : context.household) {
     if (member.IsUnaccompaniedOrSeparatedChild() && !context.caregivers_confirmed.contains(member.member_id)) {
-      return Refuse(fsm, "caregiver_not_confirmed");
+      return Refuse<r::kCaregiverNotConfirmed>(fsm);
     }
   }
   return true;
 }
 
+// The programme's no-show limit routes a no-show: back to booking, or closed as absconded.
 RETURNFLOW_GUARD(NoShowLimitReached, "no_show_limit_reached") {
   const auto& context = Ctx(fsm);
   return context.no_shows + 1 >= context.programme.no_show_limit;
@@ -197,51 +222,61 @@ RETURNFLOW_GUARD(BelowNoShowLimit, "below_no_show_limit") {
   return context.no_shows + 1 < context.programme.no_show_limit;
 }
 
-RETURNFLOW_GUARD(PlanOnFile, "plan_on_file") {
-  return Ctx(fsm).plan_submitted || Refuse(fsm, "reintegration_plan_missing");
+RETURNFLOW_GUARD(PlanOnFile, "plan_on_file", r::kReintegrationPlanMissing) {
+  return Ctx(fsm).plan_submitted || Refuse<r::kReintegrationPlanMissing>(fsm);
 }
 
-RETURNFLOW_GUARD(PlanApproved, "plan_approved") {
-  return Ctx(fsm).plan_approved || Refuse(fsm, "reintegration_plan_not_approved");
+RETURNFLOW_GUARD(PlanApproved, "plan_approved", r::kReintegrationPlanNotApproved) {
+  return Ctx(fsm).plan_approved || Refuse<r::kReintegrationPlanNotApproved>(fsm);
 }
 
-RETURNFLOW_GUARD(BeforeDeparture, "before_departure") {
-  return !Ctx(fsm).Departed() || Refuse(fsm, "withdrawal_after_departure");
+RETURNFLOW_GUARD(BeforeDeparture, "before_departure", r::kWithdrawalAfterDeparture) {
+  return !Ctx(fsm).Departed() || Refuse<r::kWithdrawalAfterDeparture>(fsm);
 }
 
-/// Which outcomes a caseworker may close with, and when.
-RETURNFLOW_GUARD(ClosureAllowed, "closure_allowed") {
+/// Which outcomes a caseworker may close with, and when. Every outcome is named: a new one must be
+/// decided here before the machine compiles without warnings (-Wswitch).
+RETURNFLOW_GUARD(ClosureAllowed, "closure_allowed", r::kWithdrawalRequiresConsentWithdrawnEvent,
+                 r::kIneligibilityRequiresEligibilityDecision, r::kAbscondedRequiresNoShows, r::kMonitoringIncomplete,
+                 r::kNotYetReturned) {
   const auto& context = Ctx(fsm);
   switch (event.outcome) {
-    case Outcome::kWithdrawn:
-      return Refuse(fsm, "withdrawal_requires_consent_withdrawn_event");
     case Outcome::kReintegrated:
       return (context.plan_approved && context.monitoring_visits_done >= context.monitoring_visits_required &&
               context.monitoring_visits_done > 0) ||
-             Refuse(fsm, "monitoring_incomplete");
+             Refuse<r::kMonitoringIncomplete>(fsm);
     case Outcome::kReturnedWithoutReintegrationAssistance:
-      return context.arrived_at.has_value() || Refuse(fsm, "not_yet_returned");
-    default:
+    case Outcome::kReMigrated:
+      return context.arrived_at.has_value() || Refuse<r::kNotYetReturned>(fsm);
+    case Outcome::kWithdrawn:
+      return Refuse<r::kWithdrawalRequiresConsentWithdrawnEvent>(fsm);
+    case Outcome::kIneligible:
+      return Refuse<r::kIneligibilityRequiresEligibilityDecision>(fsm);
+    case Outcome::kAbsconded:
+      return Refuse<r::kAbscondedRequiresNoShows>(fsm);
+    case Outcome::kOptedOut:
+    case Outcome::kLostContact:
+    case Outcome::kDeceased:
+    case Outcome::kFundingEnded:
+    case Outcome::kSecuritySituation:
+    case Outcome::kTransferred:
       return true;
   }
+  return true;
 }
 
-RETURNFLOW_GUARD(ReopenReasonGiven, "reopen_reason_given") {
-  return !event.reason.empty() || Refuse(fsm, "reopen_reason_required");
+RETURNFLOW_GUARD(ReopenReasonGiven, "reopen_reason_given", r::kReopenReasonRequired) {
+  return !event.reason.empty() || Refuse<r::kReopenReasonRequired>(fsm);
 }
 
-// Completion guards: evaluated after every event, they never record a refusal.
-RETURNFLOW_GUARD(StageFinished, "stage_finished") {
-  return source.template is_flag_active<Finished>();
-}
+// Completion guards: evaluated after every event, they never refuse.
+RETURNFLOW_GUARD(StageFinished, "stage_finished") { return source.template is_flag_active<Finished>(); }
 RETURNFLOW_GUARD(AllStrandsFinished, "all_strands_finished") {
   return source.template is_flag_active<Finished, typename Src::Flag_AND>();
 }
-RETURNFLOW_GUARD(SuspensionPending, "suspension_pending") {
-  return Ctx(fsm).pending_suspension.has_value();
-}
-RETURNFLOW_GUARD(OutcomePending, "outcome_pending") {
-  return Ctx(fsm).pending_outcome.has_value();
+/// A fitness certificate is on file (an unfit assessment after a fit one withdraws it).
+RETURNFLOW_GUARD(FitnessCertificateOnFile, "fitness_certificate_on_file") {
+  return Ctx(fsm).fitness_valid_until.has_value();
 }
 
 #undef RETURNFLOW_GUARD
@@ -253,6 +288,35 @@ struct AllOf {
   bool operator()(const Evt& event, Fsm& fsm, Src& source, Tgt& target) const {
     return (Guards()(event, fsm, source, target) && ...);
   }
+};
+
+/// The case is in one of these leaf states. Used on rows of an outer machine that react to an event
+/// only in particular sub-states (an eligibility refusal closes the case, but only in the eligibility
+/// review). Not a refusal: where it does not hold, the event is simply not allowed.
+template <typename... States>
+struct InState {
+  static bool Holds(const std::vector<std::string>& active) {
+    return ((std::find(active.begin(), active.end(), States::kName) != active.end()) || ...);
+  }
+  template <typename Evt, typename Fsm, typename Src, typename Tgt>
+  bool operator()(const Evt&, Fsm& fsm, Src&, Tgt&) const {
+    return Holds(*fsm.runtime->active);
+  }
+};
+
+/// The part of a row's guard that depends on the active states alone, for listing the events a case
+/// accepts (guards on the context are not evaluated there).
+template <typename Guard>
+struct StateCondition {
+  static bool Holds(const std::vector<std::string>&) { return true; }
+};
+template <typename... States>
+struct StateCondition<InState<States...>> {
+  static bool Holds(const std::vector<std::string>& active) { return InState<States...>::Holds(active); }
+};
+template <typename... Guards>
+struct StateCondition<AllOf<Guards...>> {
+  static bool Holds(const std::vector<std::string>& active) { return (StateCondition<Guards>::Holds(active) && ...); }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -274,10 +338,6 @@ struct AllOf {
 RETURNFLOW_ACTION(RecordDestination, "record_destination") {
   Ctx(fsm).destination_country = event.destination_country;
   Note(fsm, "destination_country={}", event.destination_country);
-}
-RETURNFLOW_ACTION(CloseAsIneligible, "close_as_ineligible") {
-  Ctx(fsm).pending_outcome = Outcome::kIneligible;
-  Note(fsm, "ineligible_reason={}", event.reason);
 }
 RETURNFLOW_ACTION(RecordSession, "record_session") {
   Note(fsm, "counselling_sessions={}", ++Ctx(fsm).counselling_sessions);
@@ -319,18 +379,14 @@ RETURNFLOW_ACTION(RecordTravelDocument, "record_travel_document") {
   Ctx(fsm).travel_document_expires_on = event.expires_on;
   Note(fsm, "travel_document_expires_on={}", FormatDate(event.expires_on));
 }
-RETURNFLOW_ACTION(SuspendForRefusedDocument, "suspend_for_refused_document") {
-  Ctx(fsm).pending_suspension = SuspensionReason::kDocumentRefused;
+RETURNFLOW_ACTION(RecordDocumentRequest, "record_document_request") {
+  Note(fsm, "travel_document_requests={}", ++Ctx(fsm).travel_document_requests);
 }
 RETURNFLOW_ACTION(RecordFitness, "record_fitness") {
   Ctx(fsm).fitness_valid_until = event.valid_until;
   Ctx(fsm).medical_escort_required = event.medical_escort_required;
   Note(fsm, "fitness_valid_until={}", FormatDate(event.valid_until));
   if (event.medical_escort_required) Note(fsm, "medical_escort_required");
-}
-RETURNFLOW_ACTION(SuspendAsUnfit, "suspend_as_unfit") {
-  Ctx(fsm).fitness_valid_until.reset();
-  Ctx(fsm).pending_suspension = SuspensionReason::kMedical;
 }
 RETURNFLOW_ACTION(RecordBooking, "record_booking") {
   Ctx(fsm).departure_date = event.departure_date;
@@ -355,10 +411,6 @@ RETURNFLOW_ACTION(RecordNoShow, "record_no_show") {
   context.voluntariness_reconfirmed = false;
   Note(fsm, "no_shows={}", ++context.no_shows);
   Note(fsm, "booking_cancelled");
-}
-RETURNFLOW_ACTION(CloseAsAbsconded, "close_as_absconded") {
-  RecordNoShow::Run(event, fsm);
-  Ctx(fsm).pending_outcome = Outcome::kAbsconded;
 }
 RETURNFLOW_ACTION(RecordDeparture, "record_departure") {
   Ctx(fsm).departed_at = Now(fsm);
@@ -385,36 +437,57 @@ RETURNFLOW_ACTION(RecordAssistance, "record_assistance") {
 RETURNFLOW_ACTION(RecordMonitoringVisit, "record_monitoring_visit") {
   Note(fsm, "monitoring_visits_done={}", ++Ctx(fsm).monitoring_visits_done);
 }
-RETURNFLOW_ACTION(Suspend, "suspend") {
-  auto& context = Ctx(fsm);
-  if constexpr (std::is_same_v<Evt, ev::CaseSuspended>) {
-    context.suspension = event.reason;
-  } else {
-    context.suspension = context.pending_suspension;
-    context.pending_suspension.reset();
+/// Puts the case on hold for `Reason` (the caller's reason for case.suspended).
+template <SuspensionReason Reason>
+struct SuspendFor {
+  static constexpr std::string_view kName = Reason == SuspensionReason::kMedical           ? "suspend_as_unfit"
+                                            : Reason == SuspensionReason::kDocumentRefused ? "suspend_for_refused_document"
+                                                                                           : "suspend";
+  template <typename Evt, typename Fsm, typename Src, typename Tgt>
+  void operator()(const Evt&, Fsm& fsm, Src&, Tgt&) const {
+    auto& context = Ctx(fsm);
+    if constexpr (Reason == SuspensionReason::kMedical) {
+      // An unfit assessment withdraws any certificate on file: a new one is needed before travel.
+      if (context.fitness_valid_until) Note(fsm, "fitness_certificate_withdrawn");
+      context.fitness_valid_until.reset();
+    }
+    context.suspension = Reason;
+    Note(fsm, "suspended={}", Name(Reason));
   }
-  Note(fsm, "suspended={}", Name(*context.suspension));
+};
+using SuspendAsUnfit = SuspendFor<SuspensionReason::kMedical>;
+using SuspendForRefusedDocument = SuspendFor<SuspensionReason::kDocumentRefused>;
+RETURNFLOW_ACTION(Suspend, "suspend") {
+  Ctx(fsm).suspension = event.reason;
+  Note(fsm, "suspended={}", Name(event.reason));
 }
 RETURNFLOW_ACTION(Resume, "resume") {
   Ctx(fsm).suspension.reset();
   Note(fsm, "resumed");
 }
-RETURNFLOW_ACTION(Close, "close") {
+/// Closes the case with `outcome`; every closing action goes through here.
+template <typename Fsm>
+void CloseWith(Fsm& fsm, Outcome outcome) {
   auto& context = Ctx(fsm);
-  if constexpr (std::is_same_v<Evt, ev::CaseClosed>) {
-    context.outcome = event.outcome;
-  } else if constexpr (std::is_same_v<Evt, ev::ConsentWithdrawn>) {
-    context.outcome = Outcome::kWithdrawn;
-    if (context.departure_date) {
-      context.departure_date.reset();
-      Note(fsm, "booking_cancelled");
-    }
-  } else {
-    context.outcome = context.pending_outcome;
-  }
-  context.pending_outcome.reset();
+  context.outcome = outcome;
   context.suspension.reset();
-  Note(fsm, "outcome={}", Name(*context.outcome));
+  Note(fsm, "outcome={}", Name(outcome));
+}
+RETURNFLOW_ACTION(Close, "close") { CloseWith(fsm, event.outcome); }
+RETURNFLOW_ACTION(CloseAsWithdrawn, "close_as_withdrawn") {
+  if (Ctx(fsm).departure_date) {
+    Ctx(fsm).departure_date.reset();
+    Note(fsm, "booking_cancelled");
+  }
+  CloseWith(fsm, Outcome::kWithdrawn);
+}
+RETURNFLOW_ACTION(CloseAsIneligible, "close_as_ineligible") {
+  Note(fsm, "ineligible_reason={}", event.reason);
+  CloseWith(fsm, Outcome::kIneligible);
+}
+RETURNFLOW_ACTION(CloseAsAbsconded, "close_as_absconded") {
+  RecordNoShow::Run(event, fsm);
+  CloseWith(fsm, Outcome::kAbsconded);
 }
 RETURNFLOW_ACTION(Reopen, "reopen") {
   auto& context = Ctx(fsm);
@@ -446,12 +519,12 @@ struct Def : MachineDef<Def> {
   static constexpr std::string_view kName = "referral";
   static constexpr std::array<std::string_view, 1> kRegionNames = {"referral"};
   using initial_state = Received;
+  // An eligibility refusal closes the case: that row is the open case's (see `top` below).
   // clang-format off
   struct transition_table : mpl::vector<
   //    Start              Event                         Target              Action              Guard
   Row < Received         , ev::EligibilityReviewStarted, EligibilityReview , none              , none                 >,
-  Row < EligibilityReview, ev::EligibilityConfirmed    , EligibleFinished  , RecordDestination , DestinationNotUnsafe >,
-  Row < EligibilityReview, ev::EligibilityRefused      , Ineligible        , CloseAsIneligible , none                 >
+  Row < EligibilityReview, ev::EligibilityConfirmed    , EligibleFinished  , RecordDestination , DestinationNotUnsafe >
   > {};
   // clang-format on
 };
@@ -472,6 +545,7 @@ struct Def : MachineDef<Def> {
   Row < AwaitingSession, ev::CounsellingSessionHeld , InProgress       , RecordSession       , none                    >,
   Row < AwaitingSession, ev::VulnerabilityScreened  , none             , RecordScreening     , FindingsNameMembers     >,
   Row < AwaitingSession, ev::ConsentRecorded        , ConsentedFinished, RecordConsent       , ConsentValid            >,
+  //  +----------------+----------------------------+------------------+---------------------+-------------------------+
   Row < InProgress     , ev::CounsellingSessionHeld , none             , RecordSession       , none                    >,
   Row < InProgress     , ev::VulnerabilityScreened  , none             , RecordScreening     , FindingsNameMembers     >,
   Row < InProgress     , ev::CapacityAssessed       , none             , RecordCapacity      , none                    >,
@@ -495,26 +569,25 @@ using FitDone = FinishedState<FitToTravel>;
 struct Def : MachineDef<Def> {
   static constexpr std::string_view kName = "documentation";
   static constexpr std::array<std::string_view, 3> kRegionNames = {"travel_document", "exit_clearance", "medical"};
-  // Three strands run side by side; the stage finishes when every region sits in a Finished state.
+  // Three strands run side by side; the stage finishes when every region sits in a Finished state. A
+  // refused document and an unfit assessment put the whole case on hold: those rows are the open
+  // case's (see `top` below), and a resumed case is back in the strand's state it left.
   using initial_state = mpl::vector<TravelDocumentPending, ExitClearancePending, MedicalPending>;
   // clang-format off
   struct transition_table : mpl::vector<
-  //    Start                     , Event                        , Target                    , Action                   , Guard
-  Row < TravelDocumentPending     , ev::PassportVerified         , PassportDone              , RecordTravelDocument     , none >,
-  Row < TravelDocumentPending     , ev::TravelDocumentRequested  , EmergencyDocumentRequested, none                     , none >,
-  Row < EmergencyDocumentRequested, ev::TravelDocumentIssued     , IssuedDone                , RecordTravelDocument     , none >,
-  Row < EmergencyDocumentRequested, ev::TravelDocumentRefused    , TravelDocumentRefused     , SuspendForRefusedDocument, none >,
-  Row < TravelDocumentRefused     , ev::TravelDocumentRequested  , EmergencyDocumentRequested, none                     , none >,
-  Row < TravelDocumentRefused     , ev::PassportVerified         , PassportDone              , RecordTravelDocument     , none >,
-  //    ---------------------------------------------------------------------------------------------------------------------------
-  Row < ExitClearancePending      , ev::ExitClearanceRequested   , ExitClearanceRequested    , none                     , none >,
-  Row < ExitClearancePending      , ev::ExitClearanceNotRequired , ClearanceNotRequiredDone  , none                     , none >,
-  Row < ExitClearanceRequested    , ev::ExitClearanceGranted     , ClearanceGrantedDone      , none                     , none >,
-  //    ---------------------------------------------------------------------------------------------------------------------------
-  Row < MedicalPending            , ev::FitnessCertified         , FitDone                   , RecordFitness            , none >,
-  Row < MedicalPending            , ev::FitnessUnfit             , UnfitToTravel             , SuspendAsUnfit           , none >,
-  Row < UnfitToTravel             , ev::FitnessCertified         , FitDone                   , RecordFitness            , none >,
-  Row < FitDone                   , ev::FitnessCertified         , none                      , RecordFitness            , none >
+  //    Start                     , Event                        , Target                    , Action               , Guard
+  Row < TravelDocumentPending     , ev::PassportVerified         , PassportDone              , RecordTravelDocument , none >,
+  Row < TravelDocumentPending     , ev::TravelDocumentRequested  , EmergencyDocumentRequested, RecordDocumentRequest, none >,
+  Row < EmergencyDocumentRequested, ev::TravelDocumentIssued     , IssuedDone                , RecordTravelDocument , none >,
+  Row < EmergencyDocumentRequested, ev::TravelDocumentRequested  , none                      , RecordDocumentRequest, none >,
+  Row < EmergencyDocumentRequested, ev::PassportVerified         , PassportDone              , RecordTravelDocument , none >,
+  //  +---------------------------+------------------------------+---------------------------+----------------------+------+
+  Row < ExitClearancePending      , ev::ExitClearanceRequested   , ExitClearanceRequested    , none                 , none >,
+  Row < ExitClearancePending      , ev::ExitClearanceNotRequired , ClearanceNotRequiredDone  , none                 , none >,
+  Row < ExitClearanceRequested    , ev::ExitClearanceGranted     , ClearanceGrantedDone      , none                 , none >,
+  //  +---------------------------+------------------------------+---------------------------+----------------------+------+
+  Row < MedicalPending            , ev::FitnessCertified         , FitDone                   , RecordFitness        , none >,
+  Row < FitDone                   , ev::FitnessCertified         , none                      , RecordFitness        , none >
   > {};
   // clang-format on
 };
@@ -529,26 +602,29 @@ struct Def : MachineDef<Def> {
   static constexpr std::string_view kName = "travel";
   static constexpr std::array<std::string_view, 1> kRegionNames = {"travel"};
   using initial_state = AwaitingBooking;
+  // The no-show that reaches the programme's limit closes the case as absconded: that row is the open
+  // case's (see `top` below); below the limit a no-show returns the case to booking.
   // clang-format off
   struct transition_table : mpl::vector<
   //    Start          , Event                   , Target         , Action               , Guard
-  Row < AwaitingBooking, ev::TravelBooked        , Booked         , RecordBooking        , BookingGuards          >,
-  Row < AwaitingBooking, ev::PassportVerified    , none           , RecordTravelDocument , none                   >,
-  Row < AwaitingBooking, ev::TravelDocumentIssued, none           , RecordTravelDocument , none                   >,
-  Row < AwaitingBooking, ev::FitnessCertified    , none           , RecordFitness        , none                   >,
-  Row < AwaitingBooking, ev::EscortAssigned      , none           , RecordEscort         , none                   >,
-  Row < Booked         , ev::EscortAssigned      , none           , RecordEscort         , none                   >,
-  Row < Booked         , ev::CaregiverConfirmed  , none           , RecordCaregiver      , UnaccompaniedChildNamed>,
-  Row < Booked         , ev::BriefingHeld        , Briefed        , RecordBriefing       , VoluntarinessReconfirmed>,
-  Row < Booked         , ev::NoShow              , AwaitingBooking, RecordNoShow         , BelowNoShowLimit       >,
-  Row < Booked         , ev::NoShow              , AwaitingBooking, CloseAsAbsconded     , NoShowLimitReached     >,
-  Row < Briefed        , ev::EscortAssigned      , none           , RecordEscort         , none                   >,
-  Row < Briefed        , ev::CaregiverConfirmed  , none           , RecordCaregiver      , UnaccompaniedChildNamed>,
-  Row < Briefed        , ev::Departed            , Departed       , RecordDeparture      , EscortWhereRequired    >,
-  Row < Briefed        , ev::NoShow              , AwaitingBooking, RecordNoShow         , BelowNoShowLimit       >,
-  Row < Briefed        , ev::NoShow              , AwaitingBooking, CloseAsAbsconded     , NoShowLimitReached     >,
-  Row < Departed       , ev::CaregiverConfirmed  , none           , RecordCaregiver      , UnaccompaniedChildNamed>,
-  Row < Departed       , ev::Arrived             , ArrivedFinished, RecordArrival        , CaregiverForEveryChild >
+  Row < AwaitingBooking, ev::TravelBooked        , Booked         , RecordBooking        , BookingGuards            >,
+  Row < AwaitingBooking, ev::PassportVerified    , none           , RecordTravelDocument , none                     >,
+  Row < AwaitingBooking, ev::TravelDocumentIssued, none           , RecordTravelDocument , none                     >,
+  Row < AwaitingBooking, ev::FitnessCertified    , none           , RecordFitness        , none                     >,
+  Row < AwaitingBooking, ev::EscortAssigned      , none           , RecordEscort         , none                     >,
+  //  +----------------+-------------------------+----------------+----------------------+--------------------------+
+  Row < Booked         , ev::EscortAssigned      , none           , RecordEscort         , none                     >,
+  Row < Booked         , ev::CaregiverConfirmed  , none           , RecordCaregiver      , UnaccompaniedChildNamed  >,
+  Row < Booked         , ev::BriefingHeld        , Briefed        , RecordBriefing       , VoluntarinessReconfirmed >,
+  Row < Booked         , ev::NoShow              , AwaitingBooking, RecordNoShow         , BelowNoShowLimit         >,
+  //  +----------------+-------------------------+----------------+----------------------+--------------------------+
+  Row < Briefed        , ev::EscortAssigned      , none           , RecordEscort         , none                     >,
+  Row < Briefed        , ev::CaregiverConfirmed  , none           , RecordCaregiver      , UnaccompaniedChildNamed  >,
+  Row < Briefed        , ev::Departed            , Departed       , RecordDeparture      , EscortWhereRequired      >,
+  Row < Briefed        , ev::NoShow              , AwaitingBooking, RecordNoShow         , BelowNoShowLimit         >,
+  //  +----------------+-------------------------+----------------+----------------------+--------------------------+
+  Row < Departed       , ev::CaregiverConfirmed  , none           , RecordCaregiver      , UnaccompaniedChildNamed  >,
+  Row < Departed       , ev::Arrived             , ArrivedFinished, RecordArrival        , CaregiverForEveryChild   >
   > {};
   // clang-format on
 };
@@ -567,8 +643,10 @@ struct Def : MachineDef<Def> {
   Row < PlanPending, ev::PlanSubmitted           , none      , RecordPlan           , none         >,
   Row < PlanPending, ev::PlanApproved            , Assisting , ApprovePlan          , PlanOnFile   >,
   Row < PlanPending, ev::AssistanceDelivered     , none      , RecordAssistance     , PlanApproved >,
+  //  +------------+-----------------------------+-----------+----------------------+--------------+
   Row < Assisting  , ev::AssistanceDelivered     , none      , RecordAssistance     , none         >,
   Row < Assisting  , ev::MonitoringVisitCompleted, Monitoring, RecordMonitoringVisit, none         >,
+  //  +------------+-----------------------------+-----------+----------------------+--------------+
   Row < Monitoring , ev::AssistanceDelivered     , none      , RecordAssistance     , none         >,
   Row < Monitoring , ev::MonitoringVisitCompleted, none      , RecordMonitoringVisit, none         >
   > {};
@@ -581,6 +659,7 @@ using Reintegration = msmb::state_machine<reintegration::Def, ResumeHistory>;
 // The open case: the stages in order. Completion rows move on when a stage has finished.
 // ---------------------------------------------------------------------------------------------
 namespace open {
+using DocumentationComplete = AllOf<AllStrandsFinished, FitnessCertificateOnFile>;
 struct Def : MachineDef<Def> {
   static constexpr std::string_view kName = "open";
   static constexpr std::array<std::string_view, 1> kRegionNames = {"stage"};
@@ -588,10 +667,10 @@ struct Def : MachineDef<Def> {
   // clang-format off
   struct transition_table : mpl::vector<
   //    Start        , Event, Target       , Action, Guard
-  Row < Referral     , none , Counselling  , none  , StageFinished      >,
-  Row < Counselling  , none , Documentation, none  , StageFinished      >,
-  Row < Documentation, none , Travel       , none  , AllStrandsFinished >,
-  Row < Travel       , none , Reintegration, none  , StageFinished      >
+  Row < Referral     , none , Counselling  , none  , StageFinished         >,
+  Row < Counselling  , none , Documentation, none  , StageFinished         >,
+  Row < Documentation, none , Travel       , none  , DocumentationComplete >,
+  Row < Travel       , none , Reintegration, none  , StageFinished         >
   > {};
   // clang-format on
 };
@@ -599,27 +678,37 @@ struct Def : MachineDef<Def> {
 using Open = msmb::state_machine<open::Def, ResumeHistory>;
 
 // ---------------------------------------------------------------------------------------------
-// The case: open, on hold, or closed. Rows here apply whatever stage the case is in.
+// The case: open, on hold, or closed. Rows here apply in whatever stage the case is; those guarded by
+// InState apply only in the sub-states named (a stage's own rows are asked first, so these decide only
+// what no stage row took).
 // ---------------------------------------------------------------------------------------------
 namespace top {
 using states::Closed;
 using states::Suspended;
+using InEligibilityReview = InState<states::referral::EligibilityReview>;
+using AwaitingDocument = InState<states::documentation::EmergencyDocumentRequested>;
+using BeingAssessed = InState<states::documentation::MedicalPending, documentation::FitDone>;
+using NoShowAtLimit = AllOf<InState<states::travel::Booked, states::travel::Briefed>, NoShowLimitReached>;
 struct Def : MachineDef<Def> {
   static constexpr std::string_view kName = "return_case";
   static constexpr std::array<std::string_view, 1> kRegionNames = {"case"};
   using initial_state = Open;
   // clang-format off
   struct transition_table : mpl::vector<
-  //    Start    , Event               , Target   , Action   , Guard
-  Row < Open     , ev::CaseSuspended   , Suspended, Suspend  , none              >,
-  Row < Open     , none                , Suspended, Suspend  , SuspensionPending >,
-  Row < Suspended, ev::CaseResumed     , Open     , Resume   , none              >,
-  Row < Open     , ev::ConsentWithdrawn, Closed   , Close    , BeforeDeparture   >,
-  Row < Suspended, ev::ConsentWithdrawn, Closed   , Close    , BeforeDeparture   >,
-  Row < Open     , ev::CaseClosed      , Closed   , Close    , ClosureAllowed    >,
-  Row < Suspended, ev::CaseClosed      , Closed   , Close    , ClosureAllowed    >,
-  Row < Open     , none                , Closed   , Close    , OutcomePending    >,
-  Row < Closed   , ev::CaseReopened    , Open     , Reopen   , ReopenReasonGiven >
+  //    Start    , Event                    , Target   , Action                   , Guard
+  Row < Open     , ev::CaseSuspended        , Suspended, Suspend                  , none                >,
+  Row < Open     , ev::TravelDocumentRefused, Suspended, SuspendForRefusedDocument, AwaitingDocument    >,
+  Row < Open     , ev::FitnessUnfit         , Suspended, SuspendAsUnfit           , BeingAssessed       >,
+  Row < Open     , ev::EligibilityRefused   , Closed   , CloseAsIneligible        , InEligibilityReview >,
+  Row < Open     , ev::NoShow               , Closed   , CloseAsAbsconded         , NoShowAtLimit       >,
+  Row < Open     , ev::ConsentWithdrawn     , Closed   , CloseAsWithdrawn         , BeforeDeparture     >,
+  Row < Open     , ev::CaseClosed           , Closed   , Close                    , ClosureAllowed      >,
+  //  +----------+--------------------------+----------+--------------------------+---------------------+
+  Row < Suspended, ev::CaseResumed          , Open     , Resume                   , none                >,
+  Row < Suspended, ev::ConsentWithdrawn     , Closed   , CloseAsWithdrawn         , BeforeDeparture     >,
+  Row < Suspended, ev::CaseClosed           , Closed   , Close                    , ClosureAllowed      >,
+  //  +----------+--------------------------+----------+--------------------------+---------------------+
+  Row < Closed   , ev::CaseReopened         , Open     , Reopen                   , ReopenReasonGiven   >
   > {};
   // clang-format on
 };

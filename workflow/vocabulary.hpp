@@ -70,6 +70,27 @@ inline constexpr std::array<std::string_view, 4> kSexNames = {"female", "male", 
 enum class Relationship { kPrincipal, kDependant };
 inline constexpr std::array<std::string_view, 2> kRelationshipNames = {"principal", "dependant"};
 
+/// Who calls the engine: the one role vocabulary of tokens, authorization and the history's actors.
+enum class Role { kCaseworker, kPartner, kSupervisor, kAdmin };
+inline constexpr std::array<std::string_view, 4> kRoleNames = {"caseworker", "partner", "supervisor", "admin"};
+
+/// Why personal data is read or written: a closed list, recorded in the audit trail (never caller text).
+enum class AccessPurpose {
+  kCaseworkerView,
+  kReferral,
+  kTravelDocumentRequest,
+  kTravelBooking,
+  kMedicalAssessment,
+  kReception,
+  kReintegrationPlanning,
+  kCorrection,
+  kExport,
+  kErasure,
+};
+inline constexpr std::array<std::string_view, 10> kAccessPurposeNames = {
+    "caseworker_view", "referral",  "travel_document_request", "travel_booking", "medical_assessment",
+    "reception",       "reintegration_planning", "correction", "export",         "erasure"};
+
 /// The stable name of an enumerator of one of the vocabularies above.
 template <typename Enum, std::size_t N>
 constexpr std::string_view NameOf(Enum value, const std::array<std::string_view, N>& names) {
@@ -93,5 +114,7 @@ inline std::string_view Name(EscortKind value) { return NameOf(value, kEscortKin
 inline std::string_view Name(AssistanceKind value) { return NameOf(value, kAssistanceKindNames); }
 inline std::string_view Name(Sex value) { return NameOf(value, kSexNames); }
 inline std::string_view Name(Relationship value) { return NameOf(value, kRelationshipNames); }
+inline std::string_view Name(Role value) { return NameOf(value, kRoleNames); }
+inline std::string_view Name(AccessPurpose value) { return NameOf(value, kAccessPurposeNames); }
 
 }  // namespace returnflow::workflow

@@ -121,7 +121,19 @@ const Migration kUpdatesWithoutIndexChanges{
         "ALTER TABLE cases SET (fillfactor = 70)",
     }};
 
-const std::vector<Migration> kAll{kInitialSchema, kUpdatesWithoutIndexChanges};
+// 0003: tokens list the CloudEvents sources their events may carry (a partner can neither block nor
+// probe another's event ids, since idempotency is per source). A supervisor's empty country list now
+// means no country; the tokens that had one (which meant every country) are given "*", the explicit
+// form of every country, so that they keep reading what they read.
+const Migration kTokenSources{
+    3,
+    "token sources; explicit all-countries scope",
+    {
+        "ALTER TABLE api_tokens ADD COLUMN sources TEXT NOT NULL DEFAULT '|'",
+        "UPDATE api_tokens SET countries = '|*|' WHERE role = 'supervisor' AND countries IN ('', '|')",
+    }};
+
+const std::vector<Migration> kAll{kInitialSchema, kUpdatesWithoutIndexChanges, kTokenSources};
 
 }  // namespace
 

@@ -5,7 +5,7 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
-#include "api/auth.hpp"
+#include "engine/tokens.hpp"
 #include "api/router.hpp"
 #include "persistence/repository.hpp"
 #include "tests/api/fixture.hpp"
@@ -43,9 +43,9 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
         {api::RouteId::kCreateCase,    {        201,   403,   403,   403,   403,   403,   403,   401}},
         {api::RouteId::kSearchCases,   {        200,   200,   403,   403,   200,   200,   403,   401}},
         {api::RouteId::kGetCase,       {        200,   404,   200,   404,   200,   404,   403,   401}},
-        {api::RouteId::kPostCaseEvent, {        409,   404,   409,   404,   403,   404,   403,   401}},
+        {api::RouteId::kPostCaseEvent, {        409,   404,   409,   404,   403,   403,   403,   401}},
         {api::RouteId::kCaseHistory,   {        200,   404,   200,   404,   200,   404,   403,   401}},
-        {api::RouteId::kPostEvents,    {        409,   404,   409,   404,   403,   404,   403,   401}},
+        {api::RouteId::kPostEvents,    {        409,   404,   409,   404,   403,   403,   403,   401}},
         {api::RouteId::kWorkflow,      {        200,   200,   200,   200,   200,   200,   403,   401}},
         {api::RouteId::kCreateToken,   {        403,   403,   403,   403,   403,   403,   201,   401}},
         {api::RouteId::kListTokens,    {        403,   403,   403,   403,   403,   403,   200,   401}},
@@ -96,7 +96,7 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
             // An existing token to revoke (created directly in the database).
             auto name = target.substr(std::string("/tokens/").size());
             persistence::TokenRepository(server.Service().Database())
-                .Create(name, persistence::TokenRole::kSupervisor, {}, api::GenerateToken());
+                .Create(name, workflow::Role::kSupervisor, {}, engine::GenerateToken());
           }
         };
         fill(id);

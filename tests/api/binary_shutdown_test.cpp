@@ -277,7 +277,7 @@ TEST_CASE("returnflow serve on SIGTERM with clients posting: exits 0 and every a
 
   const std::string office = "office-shutdown";
   std::string token = RunReturnflow({"token", "create", "--database", database, "--name", "caseworker-shutdown", "--role",
-                                     "caseworker", "--office", office},
+                                     "caseworker", "--office", office, "--sources", "test/system"},
                                     directory, "token-create");
   token.erase(token.find_last_not_of(" \r\n") + 1);
   REQUIRE(token.starts_with("rft_"));

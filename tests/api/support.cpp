@@ -13,8 +13,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "api/auth.hpp"
 #include "api/dto.hpp"
+#include "engine/tokens.hpp"
 #include "persistence/repository.hpp"
 
 namespace returnflow::test {
@@ -144,7 +144,7 @@ TestServer::TestServer(Backend backend, std::function<void(config::Settings&)> a
     settings.database.url = url;
   }
   if (adjust) adjust(settings);
-  service_ = std::make_unique<api::Service>(settings);
+  service_ = std::make_unique<cli::Service>(settings);
   service_->Start();
 }
 
@@ -164,14 +164,14 @@ void TestServer::Stop() {
 }
 
 std::string TestServer::Token(const std::string& role, const json::object& scope, const std::string& name) {
-  json::object request{{"name", Unique(name.empty() ? role : name)}, {"role", role}, {"scope", scope}};
+  json::object with_sources = scope;
+  if (role != "admin" && !with_sources.contains("sources")) with_sources["sources"] = json::array{"test/system"};
+  json::object request{{"name", Unique(name.empty() ? role : name)}, {"role", role}};
+  if (!with_sources.empty()) request["scope"] = with_sources;
   auto parsed = api::ParseCreateToken(request);
   if (auto* problem = std::get_if<api::Problem>(&parsed)) throw std::runtime_error("bad test token: " + problem->detail);
-  const auto& valid = std::get<api::CreateTokenRequest>(parsed);
-  std::string secret = api::GenerateToken();
   persistence::TokenRepository tokens(service_->Database());
-  tokens.Create(valid.name, api::ToTokenRole(valid.principal.role), api::ToTokenScope(valid.principal), secret);
-  return secret;
+  return engine::IssueToken(tokens, std::move(std::get<engine::NewToken>(parsed))).secret;
 }
 
 json::object CloudEvent(const std::string& type, const std::string& subject, json::object data, const std::string& time,

@@ -16,7 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
-#include "api/service.hpp"
+#include "cli/service.hpp"
 #include "config/settings.hpp"
 #include "persistence/repository.hpp"
 
@@ -74,17 +74,18 @@ class TestServer {
   explicit TestServer(Backend backend, std::function<void(config::Settings&)> adjust = {});
   ~TestServer();
   std::uint16_t Port() const { return service_->Port(); }
-  api::Service& Service() { return *service_; }
+  cli::Service& Service() { return *service_; }
   /// Stops gracefully and waits; idempotent.
   void Stop();
 
-  /// Creates a token directly in the database and returns its secret. Names get a per-test suffix.
+  /// Creates a token directly in the database and returns its secret. Names get a per-test suffix; a
+  /// scope without `sources` gets the source CloudEvent() uses by default ("test/system").
   std::string Token(const std::string& role, const boost::json::object& scope, const std::string& name = {});
   HttpClient Client(const std::string& token) { return HttpClient(Port(), token); }
 
  private:
   std::string sqlite_path_;
-  std::unique_ptr<api::Service> service_;
+  std::unique_ptr<cli::Service> service_;
   bool stopped_ = false;
 };
 

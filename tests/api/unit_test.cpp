@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "api/application.hpp"
+#include "engine/failure.hpp"
 #include "api/auth.hpp"
 #include "api/cloudevents.hpp"
 #include "api/dto.hpp"
@@ -55,129 +56,190 @@ TEST_CASE("request targets are decoded and an encoded slash cannot reach the rou
   CHECK_FALSE(ParseTarget("http://example.org/cases"));
 }
 
-TEST_CASE("a valid structured CloudEvent is accepted", "[api][cloudevents]") {
-  auto parsed = ParseCloudEvent(ValidEvent());
-  REQUIRE(std::holds_alternative<CloudEvent>(parsed));
-  const auto& event = std::get<CloudEvent>(parsed);
-  CHECK(event.id == "e-1");
-  CHECK(event.subject == "c-1");
-  CHECK(event.data.is_object());
+namespace {
+EventRequestInput Structured(const json::value& event, std::optional<std::string> url_case = std::nullopt) {
+  static std::string body;
+  body = json::serialize(event);
+  EventRequestInput input;
+  input.content_type = "application/cloudevents+json";
+  input.body = body;
+  input.url_case_id = std::move(url_case);
+  input.received_at = *workflow::ParseInstant("2026-11-30T12:00:00Z");
+  return input;
+}
+/// The one event of a decoded request, or its problem.
+std::variant<engine::EventEnvelope, Problem> Single(const EventRequestInput& input) {
+  auto decoded = DecodeEventRequest(input);
+  if (auto* problem = std::get_if<Problem>(&decoded)) return *problem;
+  auto& events = std::get<EventRequest>(decoded).events;
+  REQUIRE(events.size() == 1);
+  return events.front();
+}
+std::string PointerOf(const std::variant<engine::EventEnvelope, Problem>& parsed) {
+  REQUIRE(std::holds_alternative<Problem>(parsed));
+  const auto& problem = std::get<Problem>(parsed);
+  const auto* pointer = problem.extensions.if_contains("pointer");
+  return pointer ? std::string(pointer->as_string()) : std::string();
+}
+}  // namespace
+
+TEST_CASE("a valid structured CloudEvent is accepted, with or without a charset", "[api][cloudevents]") {
+  for (const char* content_type : {"application/cloudevents+json", "Application/CloudEvents+JSON; charset=UTF-8"}) {
+    auto input = Structured(ValidEvent());
+    input.content_type = content_type;
+    auto parsed = Single(input);
+    REQUIRE(std::holds_alternative<engine::EventEnvelope>(parsed));
+    const auto& event = std::get<engine::EventEnvelope>(parsed);
+    CHECK(event.id == "e-1");
+    CHECK(event.subject == "c-1");
+    CHECK(event.data.is_object());
+  }
+  auto latin = Structured(ValidEvent());
+  latin.content_type = "application/cloudevents+json; charset=iso-8859-1";
+  auto refused = DecodeEventRequest(latin);
+  REQUIRE(std::holds_alternative<Problem>(refused));
+  CHECK(std::get<Problem>(refused).kind == ProblemKind::kUnsupportedMediaType);
 }
 
-TEST_CASE("each missing or invalid CloudEvents attribute is named in a 400 problem", "[api][cloudevents]") {
-  for (const char* attribute : {"specversion", "id", "source", "type", "subject", "time"}) {
+TEST_CASE("each missing or invalid CloudEvents attribute is named by its pointer in a 400 problem", "[api][cloudevents]") {
+  for (const char* attribute : {"specversion", "id", "source", "type", "subject"}) {
     auto event = ValidEvent();
     event.erase(attribute);
-    auto parsed = ParseCloudEvent(event);
-    REQUIRE(std::holds_alternative<Problem>(parsed));
-    const auto& problem = std::get<Problem>(parsed);
-    CHECK(problem.kind == ProblemKind::kInvalidCloudEvent);
-    CHECK(problem.detail.find(attribute) != std::string::npos);
-    CHECK(problem.Status() == http::status::bad_request);
+    auto parsed = Single(Structured(event));
+    CHECK(PointerOf(parsed) == std::string("/") + attribute);
+    CHECK(std::get<Problem>(parsed).kind == ProblemKind::kInvalidCloudEvent);
+    CHECK(std::get<Problem>(parsed).Status() == http::status::bad_request);
   }
   auto wrong_version = ValidEvent();
   wrong_version["specversion"] = "0.3";
-  CHECK(std::holds_alternative<Problem>(ParseCloudEvent(wrong_version)));
+  CHECK(PointerOf(Single(Structured(wrong_version))) == "/specversion");
   auto bad_time = ValidEvent();
   bad_time["time"] = "yesterday";
-  CHECK(std::holds_alternative<Problem>(ParseCloudEvent(bad_time)));
+  CHECK(PointerOf(Single(Structured(bad_time))) == "/time");
   auto bad_data = ValidEvent();
   bad_data["data"] = "text";
-  CHECK(std::holds_alternative<Problem>(ParseCloudEvent(bad_data)));
+  CHECK(PointerOf(Single(Structured(bad_data))) == "/data");
   auto base64 = ValidEvent();
   base64["data_base64"] = "AAAA";
-  CHECK(std::holds_alternative<Problem>(ParseCloudEvent(base64)));
+  CHECK(PointerOf(Single(Structured(base64))) == "/data_base64");
   auto bad_extension = ValidEvent();
   bad_extension["Bad-Name"] = 1;
-  CHECK(std::holds_alternative<Problem>(ParseCloudEvent(bad_extension)));
+  CHECK(std::holds_alternative<Problem>(Single(Structured(bad_extension))));
+  auto long_id = ValidEvent();
+  long_id["id"] = std::string(kMaxEventIdLength + 1, 'i');
+  auto too_long = Single(Structured(long_id));
+  CHECK(PointerOf(too_long) == "/id");
+  CHECK(std::get<Problem>(too_long).detail.find("iiii") == std::string::npos);  // values are never echoed
   auto no_subject = ValidEvent();
   no_subject.erase("subject");
-  CHECK(std::holds_alternative<CloudEvent>(ParseCloudEvent(no_subject, /*require_subject=*/false)));
+  CHECK(std::holds_alternative<engine::EventEnvelope>(Single(Structured(no_subject, "c-1"))));
+  CHECK(PointerOf(Single(Structured(ValidEvent(), "c-2"))) == "/subject");  // another case than the URL's
+  // No `time`: the event happened when it arrived.
+  auto no_time = ValidEvent();
+  no_time.erase("time");
+  auto received = Single(Structured(no_time));
+  REQUIRE(std::holds_alternative<engine::EventEnvelope>(received));
+  CHECK(workflow::FormatInstant(std::get<engine::EventEnvelope>(received).time) == "2026-11-30T12:00:00Z");
 }
 
-TEST_CASE("batch bodies must be non-empty arrays within the event limit", "[api][cloudevents]") {
-  CHECK(std::holds_alternative<Problem>(SplitCloudEventBody("{", true, 10)));
-  CHECK(std::holds_alternative<Problem>(SplitCloudEventBody("[]", true, 10)));
-  CHECK(std::holds_alternative<Problem>(SplitCloudEventBody("{}", true, 10)));
-  auto too_many = SplitCloudEventBody("[{},{},{}]", true, 2);
-  REQUIRE(std::holds_alternative<Problem>(too_many));
-  CHECK(std::get<Problem>(too_many).kind == ProblemKind::kPayloadTooLarge);
-  auto ok = SplitCloudEventBody("[{},{}]", true, 2);
-  REQUIRE(std::holds_alternative<std::vector<json::value>>(ok));
-  CHECK(std::get<std::vector<json::value>>(ok).size() == 2);
+TEST_CASE("binary mode reads the attributes from ce- headers and the data from the body", "[api][cloudevents]") {
+  EventRequestInput input;
+  input.content_type = "application/json";
+  input.ce_headers = {{"ce-specversion", "1.0"}, {"CE-ID", "b-1"}, {"ce-source", "urn:embassy%3Abd"},
+                      {"ce-type", "travel_document.issued"}, {"ce-time", "2026-11-20T10:00:00Z"},
+                      {"ce-traceparent", "00-abc"}};
+  const std::string body = R"({"expires_on":"2030-01-01"})";
+  input.body = body;
+  input.url_case_id = "c-9";
+  auto parsed = Single(input);
+  REQUIRE(std::holds_alternative<engine::EventEnvelope>(parsed));
+  const auto& event = std::get<engine::EventEnvelope>(parsed);
+  CHECK(event.id == "b-1");
+  CHECK(event.source == "urn:embassy:bd");  // percent-decoded
+  CHECK(event.subject == "c-9");
+  CHECK(event.data.at("expires_on") == "2030-01-01");
+
+  auto no_body = input;
+  no_body.body = "";
+  auto empty = Single(no_body);
+  REQUIRE(std::holds_alternative<engine::EventEnvelope>(empty));
+  CHECK(std::get<engine::EventEnvelope>(empty).data.is_null());
+
+  auto missing = input;
+  missing.ce_headers.erase(missing.ce_headers.begin() + 1);
+  CHECK(PointerOf(Single(missing)) == "/id");
+  auto xml = input;
+  xml.content_type = "application/xml";
+  auto refused = DecodeEventRequest(xml);
+  REQUIRE(std::holds_alternative<Problem>(refused));
+  CHECK(std::get<Problem>(refused).kind == ProblemKind::kUnsupportedMediaType);
+  auto bad_escape = input;
+  bad_escape.ce_headers[2].second = "urn:%zz";
+  CHECK(PointerOf(Single(bad_escape)) == "/source");
+  EventRequestInput plain;  // no ce- headers, no CloudEvents media type: not an event request at all
+  plain.content_type = "application/json";
+  plain.body = body;
+  auto not_event = DecodeEventRequest(plain);
+  REQUIRE(std::holds_alternative<Problem>(not_event));
+  CHECK(std::get<Problem>(not_event).kind == ProblemKind::kUnsupportedMediaType);
+}
+
+TEST_CASE("batch bodies must be non-empty arrays within the event limit, each event decoded on its own", "[api][cloudevents]") {
+  EventRequestInput input;
+  input.content_type = "application/cloudevents-batch+json";
+  input.allow_batch = true;
+  input.max_batch_events = 2;
+  std::string body;
+  const auto decode = [&](std::string text) {
+    body = std::move(text);
+    input.body = body;
+    return DecodeEventRequest(input);
+  };
+  CHECK(std::get<Problem>(decode("{")).kind == ProblemKind::kMalformedJson);
+  CHECK(std::holds_alternative<Problem>(decode("[]")));
+  CHECK(std::holds_alternative<Problem>(decode("{}")));
+  CHECK(std::get<Problem>(decode("[{},{},{}]")).kind == ProblemKind::kPayloadTooLarge);
+  const std::string good = json::serialize(ValidEvent());
+  auto mixed = decode("[" + good + R"(,{"id":"x"}])");
+  REQUIRE(std::holds_alternative<EventRequest>(mixed));
+  const auto& events = std::get<EventRequest>(mixed).events;
+  REQUIRE(events.size() == 2);
+  CHECK(std::holds_alternative<engine::EventEnvelope>(events[0]));
+  CHECK(PointerOf(events[1]) == "/1/specversion");
+  input.allow_batch = false;
+  CHECK(std::get<Problem>(decode("[" + good + "]")).kind == ProblemKind::kUnsupportedMediaType);
   CHECK(MediaType(" Application/CloudEvents+JSON ; charset=utf-8") == "application/cloudevents+json");
+  CHECK(Charset("application/json; Charset=\"UTF-8\"") == "utf-8");
 }
 
-TEST_CASE("case visibility follows office, assignment and supervisor countries, and admins see no case", "[api][auth]") {
-  CaseScope scope{"jakarta", "ID", "BD", {"embassy-bd", "clinic-1"}};
-  Principal caseworker{"t1", "cw", Role::kCaseworker, "jakarta", "", {}, {}};
-  Principal other_caseworker{"t2", "cw2", Role::kCaseworker, "surabaya", "", {}, {}};
-  Principal partner{"t3", "p", Role::kPartner, "", "embassy-bd", {"travel_document.issued"}, {}};
-  Principal other_partner{"t4", "p2", Role::kPartner, "", "embassy-np", {"travel_document.issued"}, {}};
-  Principal supervisor_all{"t5", "s", Role::kSupervisor, "", "", {}, {}};
-  Principal supervisor_bd{"t6", "s2", Role::kSupervisor, "", "", {}, {"BD"}};
-  Principal supervisor_np{"t7", "s3", Role::kSupervisor, "", "", {}, {"NP"}};
-  Principal admin{"t8", "a", Role::kAdmin, "", "", {}, {}};
-  CHECK(CanSeeCase(caseworker, scope));
-  CHECK_FALSE(CanSeeCase(other_caseworker, scope));
-  CHECK(CanSeeCase(partner, scope));
-  CHECK_FALSE(CanSeeCase(other_partner, scope));
-  CHECK(CanSeeCase(supervisor_all, scope));
-  CHECK(CanSeeCase(supervisor_bd, scope));
-  CHECK_FALSE(CanSeeCase(supervisor_np, scope));
-  CHECK_FALSE(CanSeeCase(admin, scope));
-  CHECK(CanReadPersonalData(caseworker, scope));
-  CHECK_FALSE(CanReadPersonalData(partner, scope));
-  CHECK_FALSE(CanReadPersonalData(supervisor_all, scope));
-}
-
-TEST_CASE("event permissions: partners their types, supervisors approvals only, caseworkers the rest", "[api][auth]") {
-  Principal caseworker{"t1", "cw", Role::kCaseworker, "jakarta", "", {}, {}};
-  Principal partner{"t3", "p", Role::kPartner, "", "embassy-bd", {"travel_document.issued"}, {}};
-  Principal supervisor{"t5", "s", Role::kSupervisor, "", "", {}, {}};
-  CHECK(CanSendEvent(caseworker, "consent.recorded"));
-  CHECK_FALSE(CanSendEvent(caseworker, "best_interests.approved"));
-  CHECK(CanSendEvent(partner, "travel_document.issued"));
-  CHECK_FALSE(CanSendEvent(partner, "fitness.certified"));
-  CHECK(CanSendEvent(supervisor, "best_interests.approved"));
-  CHECK(CanSendEvent(supervisor, "case.closed"));
-  CHECK_FALSE(CanSendEvent(supervisor, "consent.recorded"));
-}
-
-TEST_CASE("metrics are for admins and supervisors only", "[api][auth]") {
-  CHECK(CanReadMetrics(Principal{"t1", "a", Role::kAdmin, "", "", {}, {}}));
-  CHECK(CanReadMetrics(Principal{"t2", "s", Role::kSupervisor, "", "", {}, {"NP"}}));
-  CHECK_FALSE(CanReadMetrics(Principal{"t3", "cw", Role::kCaseworker, "jakarta", "", {}, {}}));
-  CHECK_FALSE(CanReadMetrics(Principal{"t4", "p", Role::kPartner, "", "embassy-bd", {"travel_document.issued"}, {}}));
-}
-
-TEST_CASE("tokens are random, hashed with SHA-256 and compared in constant time", "[api][auth]") {
-  auto first = GenerateToken();
-  auto second = GenerateToken();
-  CHECK(first != second);
-  CHECK(first.starts_with("rft_"));
-  CHECK(first.size() == 4 + 43);
-  CHECK(HashToken("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  CHECK(DigestsEqual(HashToken(first), HashToken(first)));
-  CHECK_FALSE(DigestsEqual(HashToken(first), HashToken(second)));
-  CHECK_FALSE(DigestsEqual("ab", "abc"));
+TEST_CASE("bearer tokens are read from the Authorization header", "[api][auth]") {
   CHECK(BearerToken("Bearer rft_x") == std::optional<std::string_view>("rft_x"));
   CHECK(BearerToken("bearer  rft_x ") == std::optional<std::string_view>("rft_x"));
   CHECK_FALSE(BearerToken("Basic abc"));
   CHECK_FALSE(BearerToken("Bearer "));
+  CHECK_FALSE(BearerToken("Bearer " + std::string(300, 'x')));
 }
 
-TEST_CASE("token scopes are validated per role", "[api][auth]") {
-  auto parse = [](json::object body) { return ParseCreateToken(body); };
-  CHECK(std::holds_alternative<Problem>(parse({{"name", "x"}, {"role", "caseworker"}, {"scope", json::object()}})));
-  CHECK(std::holds_alternative<CreateTokenRequest>(parse({{"name", "x"}, {"role", "caseworker"}, {"scope", {{"office", "jkt"}}}})));
-  CHECK(std::holds_alternative<Problem>(
-      parse({{"name", "x"}, {"role", "partner"}, {"scope", {{"organisation", "e"}, {"event_types", {"no.such"}}}}})));
-  CHECK(std::holds_alternative<Problem>(parse(
-      {{"name", "x"}, {"role", "partner"}, {"scope", {{"organisation", "e"}, {"event_types", {"best_interests.approved"}}}}})));
-  CHECK(std::holds_alternative<Problem>(parse({{"name", "bad name"}, {"role", "admin"}})));
-  CHECK(std::holds_alternative<Problem>(parse({{"name", "x"}, {"role", "root"}})));
-  CHECK(std::holds_alternative<CreateTokenRequest>(parse({{"name", "x"}, {"role", "supervisor"}, {"scope", {{"countries", {"ID"}}}}})));
+TEST_CASE("token requests are read strictly, each role with its own scope members", "[api][dto]") {
+  auto pointer_of = [](json::object body) {
+    auto parsed = ParseCreateToken(body);
+    if (std::holds_alternative<engine::NewToken>(parsed)) return std::string("valid");
+    return std::string(std::get<Problem>(parsed).extensions.at("pointer").as_string());
+  };
+  CHECK(pointer_of({{"name", "x"}, {"role", "caseworker"}, {"scope", json::object()}}) == "/scope/office");
+  CHECK(pointer_of({{"name", "x"}, {"role", "caseworker"}, {"scope", {{"office", "jkt"}}}}) == "valid");
+  CHECK(pointer_of({{"name", "x"}, {"role", "caseworker"}, {"scope", {{"office", "jkt"}, {"countries", {"ID"}}}}}) ==
+        "/scope/countries");
+  CHECK(pointer_of({{"name", "x"}, {"role", "root"}}) == "/role");
+  CHECK(pointer_of({{"name", "x"}, {"role", "admin"}, {"extra", 1}}) == "/extra");
+  CHECK(pointer_of({{"name", "x"}, {"role", "supervisor"}, {"scope", {{"countries", {"ID"}}, {"sources", {"urn:s"}}}}}) ==
+        "valid");
+  auto parsed = std::get<engine::NewToken>(
+      ParseCreateToken(json::object{{"name", "p"}, {"role", "partner"},
+                                    {"scope", {{"organisation", "e"}, {"event_types", {"travel_document.issued"}},
+                                               {"sources", {"urn:e"}}}}}));
+  CHECK(parsed.principal.role == workflow::Role::kPartner);
+  CHECK(parsed.principal.sources == std::set<std::string>{"urn:e"});
 }
 
 TEST_CASE("problem documents carry a stable type, the status and extensions", "[api][problem]") {
@@ -195,17 +257,19 @@ TEST_CASE("problem documents carry a stable type, the status and extensions", "[
   CHECK(body.at("allowed_events").as_array().size() == 1);
 }
 
-TEST_CASE("persistence errors map to problems in one place", "[api][problem]") {
-  using persistence::ErrorKind;
-  using persistence::PersistenceError;
-  CHECK(Application::FromPersistence(PersistenceError(ErrorKind::kNotFound, "x")).kind == ProblemKind::kNotFound);
-  CHECK(Application::FromPersistence(PersistenceError(ErrorKind::kUnavailable, "x")).kind == ProblemKind::kUnavailable);
-  CHECK(Application::FromPersistence(PersistenceError(ErrorKind::kConflict, "apply case=c: conflict (version is 4, expected 3)"), true)
-            .kind == ProblemKind::kVersionConflict);
-  CHECK(Application::FromPersistence(
-            PersistenceError(ErrorKind::kConflict, "apply case=c: conflict (event id reused with different content)"))
-            .kind == ProblemKind::kIdempotencyConflict);
-  CHECK(Application::FromPersistence(PersistenceError(ErrorKind::kInvalidData, "bad cursor")).kind == ProblemKind::kInvalidRequest);
+TEST_CASE("every failure kind of the engine maps to its own problem type, in one table", "[api][problem]") {
+  using engine::FailureKind;
+  std::set<ProblemKind> kinds;
+  for (int kind = 0; kind <= static_cast<int>(FailureKind::kInternal); ++kind) {
+    const auto problem = ProblemFor(engine::Failure(static_cast<FailureKind>(kind), "d", "/x"));
+    CHECK(kinds.insert(problem.kind).second);
+    if (kind != static_cast<int>(FailureKind::kInternal)) CHECK(problem.kind != ProblemKind::kInternal);
+    CHECK(problem.extensions.at("pointer") == "/x");
+  }
+  CHECK(ProblemFor(engine::Failure(FailureKind::kCorruptCase, "")).Status() == http::status::internal_server_error);
+  CHECK(Info(ProblemFor(engine::Failure(FailureKind::kCorruptCase, "")).kind).slug == "case-unreadable");
+  CHECK(ProblemFor(engine::Failure(FailureKind::kOutcomeUnknown, "")).Status() == http::status::service_unavailable);
+  CHECK(ProblemFor(engine::Failure(FailureKind::kVersionConflict, "")).kind == ProblemKind::kVersionConflict);
 }
 
 TEST_CASE("If-Match accepts a strong, weak or bare version", "[api]") {
@@ -224,8 +288,8 @@ TEST_CASE("referrals are validated field by field and personal data kept apart",
                            {"personal_data", {{"given_names", "Test"}, {"family_name", "Person"}, {"date_of_birth", "1990-02-03"}}}},
                           {{"relationship", "dependant"}, {"birth_year", 2015}, {"vulnerabilities", {"separated_child"}}}}}};
   auto parsed = ParseCreateCase(referral);
-  REQUIRE(std::holds_alternative<CreateCaseRequest>(parsed));
-  const auto& new_case = std::get<CreateCaseRequest>(parsed).new_case;
+  REQUIRE(std::holds_alternative<persistence::NewCase>(parsed));
+  const auto& new_case = std::get<persistence::NewCase>(parsed);
   REQUIRE(new_case.context.household.size() == 2);
   CHECK(new_case.context.household[0].birth_year == 1990);
   CHECK(new_case.context.household[0].member_id == "m1");
@@ -235,7 +299,7 @@ TEST_CASE("referrals are validated field by field and personal data kept apart",
   auto bad_country = referral;
   bad_country["host_country"] = "Indonesia";
   auto problem = std::get<Problem>(ParseCreateCase(bad_country));
-  CHECK(problem.extensions.at("field") == "host_country");
+  CHECK(problem.extensions.at("pointer") == "/host_country");
   auto two_principals = referral;
   two_principals["household"].as_array()[1].as_object()["relationship"] = "principal";
   CHECK(std::holds_alternative<Problem>(ParseCreateCase(two_principals)));
@@ -244,8 +308,46 @@ TEST_CASE("referrals are validated field by field and personal data kept apart",
   CHECK(std::get<Problem>(ParseCreateCase(no_birth)).detail.find("birth_year") != std::string::npos);
   auto bad_flag = referral;
   bad_flag["household"].as_array()[1].as_object()["vulnerabilities"] = json::array{"tall"};
-  CHECK(std::holds_alternative<Problem>(ParseCreateCase(bad_flag)));
+  CHECK(std::get<Problem>(ParseCreateCase(bad_flag)).extensions.at("pointer") == "/household/1/vulnerabilities/0");
 }
+
+TEST_CASE("a referral member it does not define is refused by its pointer, and every list has a limit", "[api][dto]") {
+  json::object referral{{"programme", "avrr"}, {"office", "jkt"}, {"host_country", "ID"}, {"origin_country", "BD"},
+                        {"household", {{{"sex", "female"}, {"birth_year", 1990},
+                                        {"personal_data", {{"given_name", "Synthetic"}, {"family_name", "Person"}}}}}}};
+  const auto pointer_of = [](const json::object& body) {
+    auto parsed = ParseCreateCase(body);
+    if (std::holds_alternative<persistence::NewCase>(parsed)) return std::string("valid");
+    const auto& problem = std::get<Problem>(parsed);
+    CHECK(problem.detail.find("Synthetic") == std::string::npos);
+    return std::string(problem.extensions.at("pointer").as_string());
+  };
+  CHECK(pointer_of(referral) == "/household/0/personal_data/given_name");  // the old README's misspelling
+  auto fixed = referral;
+  fixed["household"].as_array()[0].as_object()["personal_data"].as_object().erase("given_name");
+  CHECK(pointer_of(fixed) == "valid");
+  auto extra = fixed;
+  extra["notes"] = "Synthetic notes";
+  CHECK(pointer_of(extra) == "/notes");
+  auto many_partners = fixed;
+  json::array partners;
+  for (int index = 0; index < 21; ++index) partners.emplace_back("partner-" + std::to_string(index));
+  many_partners["partners"] = partners;
+  CHECK(pointer_of(many_partners) == "/partners");
+  auto long_name = fixed;
+  long_name["household"].as_array()[0].as_object()["personal_data"].as_object()["family_name"] = std::string(201, 'S');
+  CHECK(pointer_of(long_name) == "/household/0/personal_data/family_name");
+  auto many_documents = fixed;
+  json::array documents;
+  for (int index = 0; index < 11; ++index) documents.push_back({{"type", "passport"}, {"number", "SYN" + std::to_string(index)}});
+  many_documents["household"].as_array()[0].as_object()["personal_data"].as_object()["documents"] = documents;
+  CHECK(pointer_of(many_documents) == "/household/0/personal_data/documents");
+  auto extra_document_field = fixed;
+  extra_document_field["household"].as_array()[0].as_object()["personal_data"].as_object()["documents"] =
+      json::array{{{"type", "passport"}, {"number", "SYN1"}, {"issued_by", "x"}}};
+  CHECK(pointer_of(extra_document_field) == "/household/0/personal_data/documents/0/issued_by");
+}
+
 
 TEST_CASE("settings: zero-config defaults, TOML file, environment overrides, clear errors", "[config]") {
   auto defaults = config::LoadSettings(std::nullopt, NoEnvironment());

@@ -22,7 +22,7 @@ ErrorKind KindOf(const std::function<void()>& action) {
     return error.Kind();
   }
   FAIL("expected a PersistenceError");
-  return ErrorKind::kInvalidData;
+  return ErrorKind::kInternal;
 }
 }  // namespace
 
@@ -78,7 +78,7 @@ TEST_CASE("a creation request delivered twice creates one case", "[persistence][
   CHECK(first.case_id == second.case_id);
   CHECK(test.QueryNumber("SELECT COUNT(*) FROM cases") == 1);
   new_case.office = "office-other";
-  CHECK(KindOf([&] { cases.Create(new_case); }) == ErrorKind::kConflict);
+  CHECK(KindOf([&] { cases.Create(new_case); }) == ErrorKind::kIdempotencyConflict);
 }
 
 TEST_CASE("applying events records applied, not-allowed and guard-refused outcomes", "[persistence][apply]") {
@@ -142,7 +142,7 @@ TEST_CASE("an If-Match version that is not current is a conflict and changes not
 
   auto event = MakeEvent("eligibility.review_started", "{}", "e1");
   event.expected_version = 7;
-  CHECK(KindOf([&] { cases.Apply(created.case_id, event); }) == ErrorKind::kConflict);
+  CHECK(KindOf([&] { cases.Apply(created.case_id, event); }) == ErrorKind::kVersionConflict);
   CHECK(cases.Get(created.case_id).last_sequence == 1);
 
   event.expected_version = 1;
@@ -195,12 +195,12 @@ TEST_CASE("the same event id with another payload, type or case is a conflict", 
   cases.Apply(first_case.case_id, MakeEvent("case.suspended", R"({"reason":"medical"})", "k-1"));
   CHECK(KindOf([&] {
           cases.Apply(first_case.case_id, MakeEvent("case.suspended", R"({"reason":"legal_impediment"})", "k-1"));
-        }) == ErrorKind::kConflict);
+        }) == ErrorKind::kIdempotencyConflict);
   CHECK(KindOf([&] { cases.Apply(first_case.case_id, MakeEvent("case.resumed", "{}", "k-1")); }) ==
-        ErrorKind::kConflict);
+        ErrorKind::kIdempotencyConflict);
   CHECK(KindOf([&] {
           cases.Apply(second_case.case_id, MakeEvent("case.suspended", R"({"reason":"medical"})", "k-1"));
-        }) == ErrorKind::kConflict);
+        }) == ErrorKind::kIdempotencyConflict);
   CHECK(cases.Get(second_case.case_id).last_sequence == 1);
 }
 
@@ -227,7 +227,7 @@ TEST_CASE("concurrent deliveries of one event apply it once", "[persistence][ide
         try {
           outcomes[thread].push_back(cases.Apply(target, MakeEvent("counselling.session_held", "{}", id)));
         } catch (const PersistenceError& error) {
-          if (error.Kind() != ErrorKind::kConflict) throw;
+          if (error.Kind() != ErrorKind::kIdempotencyConflict) throw;
           ++conflicts[thread];
         }
       }

@@ -39,7 +39,7 @@ TEST_CASE("a group commit applies each event in its own savepoint", "[persistenc
   REQUIRE(results.size() == items.size());
   REQUIRE(results[0].outcome);
   CHECK(results[0].outcome->result.Applied());
-  CHECK(results[1].error == ErrorKind::kConflict);
+  CHECK(results[1].error == ErrorKind::kVersionConflict);
   CHECK(results[2].error == ErrorKind::kNotFound);
   REQUIRE(results[3].outcome);
   CHECK(results[3].outcome->result.Applied());
@@ -200,8 +200,8 @@ TEST_CASE("a group of different cases ends exactly as applying its events one by
   CHECK(result_of(2).outcome->result.verdict == workflow::Verdict::kNotAllowed);
   REQUIRE(result_of(3).outcome);
   CHECK(result_of(3).outcome->replayed);
-  CHECK(result_of(4).error == ErrorKind::kConflict);
-  CHECK(result_of(5).error == ErrorKind::kConflict);
+  CHECK(result_of(4).error == ErrorKind::kIdempotencyConflict);
+  CHECK(result_of(5).error == ErrorKind::kVersionConflict);
   REQUIRE(result_of(6).outcome);
   CHECK(result_of(6).outcome->result.verdict == workflow::Verdict::kApplied);
   CHECK(result_of(7).error == ErrorKind::kNotFound);
@@ -238,7 +238,7 @@ TEST_CASE("a group item whose idempotency key another case holds is a conflict, 
   };
   const auto results = cases.ApplyGroup(items);
   REQUIRE(results.size() == 2);
-  CHECK(results[0].error == ErrorKind::kConflict);  // same key, other subject
+  CHECK(results[0].error == ErrorKind::kIdempotencyConflict);  // same key, other subject
   REQUIRE(results[1].outcome);
   CHECK(results[1].outcome->result.Applied());
   CHECK(cases.Get(first.case_id).last_sequence == 1);
@@ -273,7 +273,7 @@ TEST_CASE("concurrent groups racing for one idempotency key record it once and k
         const auto results = cases.ApplyGroup(items);
         if (results.size() != 2 || !results[1].outcome || results[1].outcome->replayed) ++failures[thread];
         if (results.size() == 2 && results[0].outcome && !results[0].outcome->replayed) ++fresh[thread];
-        if (results.size() == 2 && results[0].error == ErrorKind::kConflict) ++conflicts[thread];
+        if (results.size() == 2 && results[0].error == ErrorKind::kIdempotencyConflict) ++conflicts[thread];
       }
     });
   }

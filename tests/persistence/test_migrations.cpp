@@ -50,7 +50,7 @@ TEST_CASE("a URL with an unknown scheme is refused without echoing it", "[persis
     Database database(options);
     FAIL("accepted an unsupported URL");
   } catch (const PersistenceError& error) {
-    CHECK(error.Kind() == ErrorKind::kInvalidData);
+    CHECK(error.Kind() == ErrorKind::kInvalidInput);
     CHECK_THAT(error.what(), !Catch::Contains("secret"));
   }
 }

@@ -57,7 +57,7 @@ TEST_CASE("search filters cases and pages through them with a stable cursor", "[
   query.office = "office-jakarta";
   CHECK(Ids(cases.Search(query)) == std::set<std::string>{a.case_id, c.case_id});
   query = {};
-  query.countries_any = {"MM", "XX"};
+  query.countries_any = std::vector<std::string>{"MM", "XX"};
   CHECK(Ids(cases.Search(query)) == std::set<std::string>{b.case_id});
   query = {};
   query.partner = "reception-dhaka";
@@ -120,7 +120,7 @@ TEST_CASE("search filters cases and pages through them with a stable cursor", "[
     cases.Search(query);
     FAIL("a malformed cursor was accepted");
   } catch (const PersistenceError& error) {
-    CHECK(error.Kind() == ErrorKind::kInvalidData);
+    CHECK(error.Kind() == ErrorKind::kInvalidInput);
   }
 }
 
@@ -148,8 +148,8 @@ TEST_CASE("personal data is read only with an audit row in the same transaction"
   CHECK(read[0].given_names == "Test Person");
   CHECK(read[0].documents == std::vector<IdentityDocument>{{"passport", "TEST0000001"}});
 
-  people.Upsert(created.case_id, {"m2", "Test Person", "2", "2018", {}, {}}, {"caseworker-1", "household_update"});
-  CHECK(people.Read(created.case_id, {"supervisor-1", "audit_review"}).size() == 2);
+  people.Upsert(created.case_id, {"m2", "Test Person", "2", "2018", {}, {}}, {"caseworker-1", "correction"});
+  CHECK(people.Read(created.case_id, {"supervisor-1", "caseworker_view"}).size() == 2);
 
   const auto trail = people.AuditTrail(created.case_id);
   REQUIRE(trail.size() == 4);  // create, read, write, read
@@ -159,12 +159,13 @@ TEST_CASE("personal data is read only with an audit row in the same transaction"
   CHECK(trail[1].purpose == "travel_document_request");
   CHECK(trail[3].actor == "supervisor-1");
 
-  // No purpose, no data.
+  // No purpose from the closed list, no data (caller text never reaches the audit trail).
   CHECK_THROWS_AS(people.Read(created.case_id, {"caseworker-1", ""}), PersistenceError);
+  CHECK_THROWS_AS(people.Read(created.case_id, {"caseworker-1", "because\nlevel=error"}), PersistenceError);
   CHECK(people.AuditTrail(created.case_id).size() == 4);
 
-  CHECK(people.Erase(created.case_id, {"retention-job", "retention_expired"}) == 2);
-  CHECK(people.Read(created.case_id, {"caseworker-1", "check"}).empty());
+  CHECK(people.Erase(created.case_id, {"retention-job", "erasure"}) == 2);
+  CHECK(people.Read(created.case_id, {"caseworker-1", "caseworker_view"}).empty());
   CHECK(cases.Get(created.case_id).version == 1);  // the case and its history remain
 }
 
@@ -180,7 +181,7 @@ TEST_CASE("tokens are stored as SHA-256 hashes, found by hash, listed and revoke
   TokenScope scope;
   scope.organisation = "embassy-bd";
   scope.event_types = {"travel_document.requested", "travel_document.issued"};
-  const auto created = tokens.Create("embassy-bd-1", TokenRole::kPartner, scope, secret);
+  const auto created = tokens.Create("embassy-bd-1", workflow::Role::kPartner, scope, secret);
   CHECK(created.hash_hex == Sha256Hex(secret));
   CHECK(test.QueryNumber("SELECT COUNT(*) FROM api_tokens WHERE token_hash = '" + Sha256Hex(secret) + "'") == 1);
   CHECK(test.QueryNumber("SELECT COUNT(*) FROM api_tokens WHERE token_hash LIKE '%secret%' OR name LIKE '%secret%'") ==
@@ -189,16 +190,16 @@ TEST_CASE("tokens are stored as SHA-256 hashes, found by hash, listed and revoke
   const auto found = tokens.FindBySecret(secret);
   REQUIRE(found);
   CHECK(found->name == "embassy-bd-1");
-  CHECK(found->role == TokenRole::kPartner);
+  CHECK(found->role == workflow::Role::kPartner);
   CHECK(found->scope == scope);
   CHECK(found->Active());
   CHECK_FALSE(tokens.FindBySecret("rf_some_other_secret_000000000000"));
 
   TokenScope supervisor_scope;
   supervisor_scope.countries = {"ID", "TH"};
-  tokens.Create("supervisor-1", TokenRole::kSupervisor, supervisor_scope, "rf_supervisor_secret_0123456789ab");
+  tokens.Create("supervisor-1", workflow::Role::kSupervisor, supervisor_scope, "rf_supervisor_secret_0123456789ab");
   try {
-    tokens.Create("embassy-bd-1", TokenRole::kAdmin, {}, "rf_another_secret_0123456789abcdef");
+    tokens.Create("embassy-bd-1", workflow::Role::kAdmin, {}, "rf_another_secret_0123456789abcdef");
     FAIL("duplicate token name accepted");
   } catch (const PersistenceError& error) {
     CHECK(error.Kind() == ErrorKind::kConflict);

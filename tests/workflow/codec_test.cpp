@@ -23,7 +23,7 @@ TEST_CASE("bad event data is refused with the field named and the value not echo
       {"eligibility.confirmed", R"({"destination_country":"Bangladesh"})", "ISO 3166-1 alpha-2"},
       {"fitness.certified", R"({"valid_until":"2026-01-01","medical_escort_required":"yes"})", "must be a boolean"},
       {"consent.recorded", R"([1,2])", "'data' must be a JSON object"},
-      {"reintegration.plan_submitted", R"({"monitoring_visits":1000})", "between 0 and 24"},
+      {"reintegration.plan_submitted", R"({"monitoring_visits":1000})", "from 0 to 24"},
   };
   for (const auto& [type, data, message] : cases) {
     INFO(type << " " << data);
@@ -32,6 +32,35 @@ TEST_CASE("bad event data is refused with the field named and the value not echo
     CHECK(error.kind == DecodeError::Kind::kInvalidData);
     CHECK_THAT(error.detail, Catch::Contains(message));
     CHECK_THAT(error.detail, !Catch::Contains("Bangladesh") && !Catch::Contains("holiday"));
+  }
+  DecodeError error;
+  CHECK_FALSE(DecodeEvent("travel.teleported", nullptr, error));
+  CHECK(error.kind == DecodeError::Kind::kUnknownType);
+}
+
+TEST_CASE("event data holds only the fields its event defines, each within its limit", "[workflow][codec]") {
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"travel.departed", R"({"given_name":"Synthetic"})", "/given_name"},
+      {"travel.booked", R"({"departure_date":"2026-03-01","passenger":"x"})", "/passenger"},
+      {"vulnerability.screened", R"({"findings":[{"member_id":"m1","vulnerabilities":[],"notes":"x"}]})",
+       "/findings/0/notes"},
+      {"vulnerability.screened", R"({"findings":[{"member_id":"m1","vulnerabilities":["pregnant","tall"]}]})",
+       "/findings/0/vulnerabilities/1"},
+      {"vulnerability.screened",
+       R"({"findings":[{"member_id":"m1","vulnerabilities":[]},{"member_id":"m1","vulnerabilities":[]}]})",
+       "/findings/1/member_id"},
+      {"travel.booked", R"({"departure_date":"2026-03-01","route":")" + std::string(65, 'A') + R"("})", "/route"},
+      {"case.reopened", R"({"reason":")" + std::string(501, 'r') + R"("})", "/reason"},
+      {"travel.departed", R"({")" + std::string(300, 'k') + R"(":1})", "/" + std::string(64, 'k') + "..."},
+      {"case.reopened", R"({"reason":"a/b","x~y":1})", "/x~0y"},
+  };
+  for (const auto& [type, data, pointer] : cases) {
+    INFO(type << " " << data.substr(0, 80));
+    DecodeError error;
+    CHECK_FALSE(DecodeEvent(type, boost::json::parse(data), error));
+    CHECK(error.kind == DecodeError::Kind::kInvalidData);
+    CHECK(error.pointer == pointer);
+    CHECK(error.detail.size() < 200);  // never the caller's long value
   }
   DecodeError error;
   CHECK_FALSE(DecodeEvent("travel.teleported", nullptr, error));

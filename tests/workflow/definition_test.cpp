@@ -4,6 +4,7 @@
 
 #include "tests/workflow/case_fixtures.hpp"
 #include "workflow/definition.hpp"
+#include "workflow/reasons.hpp"
 
 namespace returnflow::testing {
 
@@ -16,7 +17,7 @@ TEST_CASE("the definition lists every machine, region and event", "[workflow][de
   const auto& documentation = definition.machines.at(4);
   CHECK(documentation.regions == std::vector<std::string>{"travel_document", "exit_clearance", "medical"});
   CHECK(documentation.region_states.at(2) ==
-        std::vector<std::string>{"documentation.medical.pending", "documentation.medical.fit", "documentation.medical.unfit"});
+        std::vector<std::string>{"documentation.medical.pending", "documentation.medical.fit"});
   CHECK(definition.events.size() == AllEventNames().size());
 
   std::set<std::string> events_in_tables;
@@ -51,6 +52,25 @@ TEST_CASE("guards and internal transitions appear in the exports", "[workflow][d
   CHECK_THAT(mermaid, Catch::StartsWith("stateDiagram-v2"));
   CHECK_THAT(mermaid, Catch::Contains("travel_booked --> travel_briefed : travel.briefing_held [voluntariness_reconfirmed]"));
   CHECK_THAT(DefinitionToDot(GetDefinition()), Catch::Contains("subgraph cluster_documentation"));
+  // Rows say where the case goes: closures and holds decided in a stage are rows of the case itself.
+  CHECK_THAT(mermaid, Catch::Contains("open --> closed : travel.no_show [in(travel.booked, travel.briefed) && "
+                                      "no_show_limit_reached] / close_as_absconded"));
+  CHECK_THAT(mermaid, Catch::Contains("open --> suspended : fitness.unfit [in(documentation.medical.pending, "
+                                      "documentation.medical.fit)] / suspend_as_unfit"));
+}
+
+TEST_CASE("the export lists each guard with the reason codes it can refuse with", "[workflow][definition]") {
+  const auto json = DefinitionToJson(GetDefinition());
+  bool found = false;
+  for (const auto& guard : json.at("guards").as_array()) {
+    if (guard.at("name") == "closure_allowed") {
+      found = true;
+      CHECK(guard.at("reasons").as_array().size() == 5);
+    }
+  }
+  CHECK(found);
+  CHECK(json.at("reason_codes").as_array().size() == AllReasonCodes().size());
+  CHECK_THAT(DefinitionToReasonTable(GetDefinition()), Catch::Contains("| `fit_on_departure` | `fitness_certificate_expires_before_departure` |"));
 }
 
 }  // namespace returnflow::testing

@@ -96,8 +96,8 @@ TEST_CASE("save and restore from every reachable state continues identically", "
     }
     return false;
   };
-  for (const auto* state : {"referral.eligibility_review", "counselling.in_progress", "documentation.travel_document.refused",
-                            "documentation.medical.unfit", "documentation.exit_clearance.granted", "travel.briefed",
+  for (const auto* state : {"referral.eligibility_review", "counselling.in_progress", "documentation.travel_document.requested",
+                            "documentation.medical.fit", "documentation.exit_clearance.granted", "travel.briefed",
                             "travel.departed", "reintegration.monitoring", "suspended", "closed"}) {
     INFO(state);
     CHECK(reached(state));
@@ -149,6 +149,23 @@ TEST_CASE("restore refuses a saved state that does not fit the definition", "[wo
   bad_context.at("context").as_object()["departure_date"] = "2026-02-30";
   refuses(bad_context, "departure_date");
   CHECK_THROWS_AS(Case::Restore(std::string_view("{not json")), RestoreFailed);
+}
+
+TEST_CASE("cases saved in states an earlier definition had restore where those states are now", "[workflow][persistence-form]") {
+  // Saved by the definition that kept a refused document and an unfit assessment as strand states.
+  Driver driver(AdultContext());
+  driver.ToDocumentation();
+  driver.Send(ev::TravelDocumentRequested{});
+  driver.Send(ev::FitnessUnfit{});
+  auto saved = boost::json::parse(driver.Get().Save());
+  saved.at("states").at("documentation").as_array()[0] = "documentation.travel_document.refused";
+  saved.at("states").at("documentation").as_array()[2] = "documentation.medical.unfit";
+  auto restored = Case::Restore(saved);
+  CHECK(restored.Stage() == "suspended");
+  REQUIRE(restored.Apply(ev::CaseResumed{}, {"caseworker-1", *ParseInstant("2026-02-01T09:00:00Z")}).Applied());
+  const auto states = restored.ActiveStates();
+  CHECK(states == std::vector<std::string>{"documentation.travel_document.requested", "documentation.exit_clearance.pending",
+                                           "documentation.medical.pending"});
 }
 
 TEST_CASE("restoring runs no entry actions and replays nothing", "[workflow][persistence-form]") {

@@ -200,7 +200,7 @@ TEST_CASE("a refused travel document and an unfit migrant put the case on hold",
   CHECK(refused.to == std::vector<std::string>{"suspended"});
   CHECK(driver.Get().Context().suspension == SuspensionReason::kDocumentRefused);
   RequireApplied(driver.Send(ev::CaseResumed{}));
-  CHECK(Has(driver.Get().ActiveStates(), "documentation.travel_document.refused"));
+  CHECK(Has(driver.Get().ActiveStates(), "documentation.travel_document.requested"));
   RequireApplied(driver.Send(ev::PassportVerified{Day("2030-01-01")}));
   RequireApplied(driver.Send(ev::ExitClearanceNotRequired{}));
   RequireApplied(driver.Send(ev::FitnessUnfit{}));
@@ -208,6 +208,37 @@ TEST_CASE("a refused travel document and an unfit migrant put the case on hold",
   RequireApplied(driver.Send(ev::CaseResumed{}));
   RequireApplied(driver.Send(ev::FitnessCertified{Day("2026-06-30"), false}));
   CHECK(driver.Get().Stage() == "travel");
+}
+
+TEST_CASE("an unfit assessment after a fit one withdraws the certificate and holds documentation", "[workflow][scenario]") {
+  Driver driver(AdultContext());
+  driver.ToDocumentation();
+  RequireApplied(driver.Send(ev::FitnessCertified{Day("2026-06-30"), false}));
+  const auto unfit = driver.Send(ev::FitnessUnfit{});
+  RequireApplied(unfit);
+  CHECK(unfit.to == std::vector<std::string>{"suspended"});
+  CHECK(Has(unfit.changes, "fitness_certificate_withdrawn"));
+  CHECK_FALSE(driver.Get().Context().fitness_valid_until.has_value());
+  RequireApplied(driver.Send(ev::CaseResumed{}));
+  RequireApplied(driver.Send(ev::PassportVerified{Day("2030-01-01")}));
+  RequireApplied(driver.Send(ev::ExitClearanceNotRequired{}));
+  // Every strand sits in its finished state, but without a certificate the case stays in documentation.
+  CHECK(driver.Get().Stage() == "documentation");
+  RequireApplied(driver.Send(ev::FitnessCertified{Day("2026-07-31"), false}));
+  CHECK(driver.Get().Stage() == "travel");
+}
+
+TEST_CASE("an event a top-level row takes only in some sub-states is not allowed elsewhere", "[workflow][scenario]") {
+  Driver driver(AdultContext());
+  driver.ToDocumentation();
+  const auto refused = driver.Send(ev::TravelDocumentRefused{});  // nothing was requested
+  CHECK(refused.verdict == Verdict::kNotAllowed);
+  CHECK(refused.reason == "not_allowed_in_current_state");
+  CHECK(driver.Send(ev::EligibilityRefused{"excluded"}).verdict == Verdict::kNotAllowed);
+  CHECK(driver.Send(ev::NoShow{}).verdict == Verdict::kNotAllowed);
+  const auto allowed = driver.Get().AllowedEvents();
+  CHECK_FALSE(Has(std::vector<std::string>(allowed.begin(), allowed.end()), "travel_document.refused"));
+  CHECK(Has(std::vector<std::string>(allowed.begin(), allowed.end()), "fitness.unfit"));
 }
 
 TEST_CASE("a no-show returns the case to booking and the Nth closes it as absconded", "[workflow][scenario]") {
@@ -293,6 +324,9 @@ TEST_CASE("closing outcomes follow the domain rules", "[workflow][scenario]") {
   early.ToCounselling();
   RequireRefused(early.Send(ev::CaseClosed{Outcome::kWithdrawn}), "withdrawal_requires_consent_withdrawn_event");
   RequireRefused(early.Send(ev::CaseClosed{Outcome::kReturnedWithoutReintegrationAssistance}), "not_yet_returned");
+  RequireRefused(early.Send(ev::CaseClosed{Outcome::kReMigrated}), "not_yet_returned");
+  RequireRefused(early.Send(ev::CaseClosed{Outcome::kIneligible}), "ineligibility_requires_eligibility_decision");
+  RequireRefused(early.Send(ev::CaseClosed{Outcome::kAbsconded}), "absconded_requires_no_shows");
   RequireApplied(early.Send(ev::CaseClosed{Outcome::kTransferred}));
 
   Driver returned(AdultContext());

@@ -82,11 +82,9 @@ Expectations TravelDocumentStrand(const std::string& state) {
   }
   if (state == "requested") {
     return {{"travel_document.issued", "documentation.travel_document.issued"},
+            {"travel_document.requested", "documentation.travel_document.requested"},  // asked again
+            {"travel_document.passport_verified", "documentation.travel_document.passport_on_file"},
             {"travel_document.refused", "suspended"}};  // a refused document puts the case on hold
-  }
-  if (state == "refused") {
-    return {{"travel_document.requested", "documentation.travel_document.requested"},
-            {"travel_document.passport_verified", "documentation.travel_document.passport_on_file"}};
   }
   return {};  // passport on file, issued: finished
 }
@@ -99,11 +97,9 @@ Expectations ExitClearanceStrand(const std::string& state) {
   return {};
 }
 Expectations MedicalStrand(const std::string& state) {
-  if (state == "pending") {
-    return {{"fitness.certified", "documentation.medical.fit"}, {"fitness.unfit", "suspended"}};
-  }
-  if (state == "unfit") return {{"fitness.certified", "documentation.medical.fit"}};
-  return {{"fitness.certified", "documentation.medical.fit"}};  // fit: a renewed certificate is recorded
+  // Unfit puts the case on hold for stabilisation, before or after a certificate (which it withdraws);
+  // when fit, a renewed certificate is recorded.
+  return {{"fitness.certified", "documentation.medical.fit"}, {"fitness.unfit", "suspended"}};
 }
 Expectations Documentation(const std::string& travel_document, const std::string& exit_clearance,
                            const std::string& medical) {
@@ -165,9 +161,10 @@ std::vector<StateSpec> Specification() {
       {"documentation.travel_document.issued",
        then(to_documentation, {ev::TravelDocumentRequested{}, ev::TravelDocumentIssued{Day("2030-01-01")}}),
        Documentation("issued", "pending", "pending")},
-      {"documentation.travel_document.refused",
+      // A refused document: on hold, and resumed where it stopped (the embassy may be asked again).
+      {"documentation.travel_document.requested",
        then(to_documentation, {ev::TravelDocumentRequested{}, ev::TravelDocumentRefused{}, ev::CaseResumed{}}),
-       Documentation("refused", "pending", "pending")},
+       Documentation("requested", "pending", "pending")},
       {"documentation.exit_clearance.requested", then(to_documentation, {ev::ExitClearanceRequested{}}),
        Documentation("pending", "requested", "pending")},
       {"documentation.exit_clearance.granted",
@@ -177,8 +174,9 @@ std::vector<StateSpec> Specification() {
        Documentation("pending", "not_required", "pending")},
       {"documentation.medical.fit", then(to_documentation, {ev::FitnessCertified{Day("2026-12-31"), false}}),
        Documentation("pending", "pending", "fit")},
-      {"documentation.medical.unfit", then(to_documentation, {ev::FitnessUnfit{}, ev::CaseResumed{}}),
-       Documentation("pending", "pending", "unfit")},
+      // Unfit, then resumed after stabilisation: a new assessment is awaited.
+      {"documentation.medical.pending", then(to_documentation, {ev::FitnessUnfit{}, ev::CaseResumed{}}),
+       Documentation("pending", "pending", "pending")},
       {"travel.awaiting_booking", to_travel,
        Merge(OpenCase(false), {{"travel.booked", "travel.booked"},
                                {"travel_document.passport_verified", "travel.awaiting_booking"},
@@ -190,6 +188,14 @@ std::vector<StateSpec> Specification() {
                                {"caregiver.confirmed", not_a_child},
                                {"travel.briefing_held", "travel.briefed"},
                                {"travel.no_show", "travel.awaiting_booking"}})},
+      // The third no-show (the programme's limit) closes the case as absconded.
+      {"travel.booked",
+       then(to_booked, {ev::NoShow{}, ev::TravelBooked{Day("2026-03-01"), "CGK-DAC"}, ev::NoShow{},
+                        ev::TravelBooked{Day("2026-03-01"), "CGK-DAC"}}),
+       Merge(OpenCase(false), {{"escort.assigned", "travel.booked"},
+                               {"caregiver.confirmed", not_a_child},
+                               {"travel.briefing_held", "travel.briefed"},
+                               {"travel.no_show", "closed"}})},
       {"travel.briefed", then(to_booked, {ev::BriefingHeld{true}}),
        Merge(OpenCase(false), {{"escort.assigned", "travel.briefed"},
                                {"caregiver.confirmed", not_a_child},

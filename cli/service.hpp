@@ -1,6 +1,6 @@
 #pragma once
-/// The running engine: database (migrated), worker pool, API and HTTP server wired together. Used by
-/// `returnflow serve` and by the tests, which start it in-process on an ephemeral port.
+/// The composition root: database (migrated), worker pool, engine, API and HTTP server wired together.
+/// Used by `returnflow serve` and by the tests, which start it in-process on an ephemeral port.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -12,12 +12,17 @@
 #include "persistence/database.hpp"
 
 namespace returnflow::api {
-
 class Application;
 class HttpServer;
 class Metrics;
+}  // namespace returnflow::api
+namespace returnflow::engine {
+class Engine;
+}
 
-/// The persistence options for a configuration (URL normalised: "x.db" -> "sqlite:x.db").
+namespace returnflow::cli {
+
+/// The persistence options for a configuration.
 persistence::DatabaseOptions ToDatabaseOptions(const config::Settings& settings);
 
 class Service {
@@ -29,7 +34,7 @@ class Service {
   Service& operator=(const Service&) = delete;
 
   /// Creates an admin token named "admin" when the database holds no token at all; returns its secret
-  /// (to be shown once) or nullopt.
+  /// (to be shown once) or nullopt. Call after Start, so the secret is shown only by a server that is up.
   std::optional<std::string> BootstrapAdminToken();
 
   /// Binds and starts serving (listen port 0 picks a free one).
@@ -41,16 +46,18 @@ class Service {
   void Wait();
 
   persistence::Database& Database() { return *database_; }
+  engine::Engine& Engine() { return *engine_; }
   const config::Settings& Settings() const { return settings_; }
 
  private:
   config::Settings settings_;
   std::unique_ptr<persistence::Database> database_;
   std::unique_ptr<boost::asio::thread_pool> workers_;
-  std::unique_ptr<Metrics> metrics_;
-  std::unique_ptr<Application> application_;
-  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<api::Metrics> metrics_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<api::Application> application_;
+  std::unique_ptr<api::HttpServer> server_;
   bool waited_ = false;
 };
 
-}  // namespace returnflow::api
+}  // namespace returnflow::cli

@@ -1,20 +1,20 @@
-#include "api/group_commit.hpp"
+#include "engine/group_commit.hpp"
 
 #include <spdlog/spdlog.h>
 
-#include "api/metrics.hpp"
+#include "engine/observer.hpp"
 
-namespace returnflow::api {
+namespace returnflow::engine {
 
 namespace net = boost::asio;
 
 GroupCommitter::GroupCommitter(persistence::CaseRepository& repository, net::thread_pool& workers,
-                               int max_groups_in_flight, std::size_t max_group, Metrics* metrics)
+                               int max_groups_in_flight, std::size_t max_group, EngineObserver* observer)
     : repository_(repository),
       workers_(workers),
       max_groups_in_flight_(std::max(1, max_groups_in_flight)),
       max_group_(std::max<std::size_t>(1, max_group)),
-      metrics_(metrics) {}
+      observer_(observer) {}
 
 std::size_t GroupCommitter::PendingCount() const {
   std::lock_guard lock(mutex_);
@@ -92,7 +92,7 @@ void GroupCommitter::RunGroups() {
       results.resize(group.size(), persistence::GroupItemResult{std::nullopt, persistence::ErrorKind::kUnavailable,
                                                                 "group commit returned too few results"});
     }
-    if (metrics_) metrics_->GroupCommitted(group.size(), persistence::Name(path));
+    if (observer_) observer_->GroupCommitted(group.size(), persistence::Name(path));
     {
       std::lock_guard lock(mutex_);
       for (const auto& pending : group) cases_in_flight_.erase(pending.item.case_id);
@@ -103,4 +103,4 @@ void GroupCommitter::RunGroups() {
   }
 }
 
-}  // namespace returnflow::api
+}  // namespace returnflow::engine

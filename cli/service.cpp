@@ -1,21 +1,18 @@
-#include "api/service.hpp"
+#include "cli/service.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include "api/application.hpp"
-#include "api/auth.hpp"
 #include "api/http_server.hpp"
 #include "api/metrics.hpp"
+#include "engine/engine.hpp"
 #include "persistence/repository.hpp"
 
-namespace returnflow::api {
+namespace returnflow::cli {
 
 persistence::DatabaseOptions ToDatabaseOptions(const config::Settings& settings) {
   persistence::DatabaseOptions options;
-  std::string url = settings.database.url;
-  if (url.starts_with("postgres://")) url = "postgresql://" + url.substr(std::string_view("postgres://").size());
-  if (!url.starts_with("postgresql://") && !url.starts_with("sqlite:")) url = "sqlite:" + url;
-  options.url = url;
+  options.url = persistence::NormaliseDatabaseUrl(settings.database.url);
   options.pool_size = static_cast<std::size_t>(settings.database.pool_size);
   options.busy_timeout = settings.database.busy_timeout;
   options.sqlite_synchronous = settings.database.sqlite_synchronous == "normal" ? persistence::SqliteSynchronous::kNormal
@@ -30,14 +27,15 @@ Service::Service(config::Settings settings) : settings_(std::move(settings)) {
                database_->GetBackend() == persistence::Backend::kSqlite ? "sqlite" : "postgresql",
                database_->SchemaVersion(), applied, database_->PoolSize());
   workers_ = std::make_unique<boost::asio::thread_pool>(static_cast<std::size_t>(settings_.EffectiveWorkerThreads()));
-  metrics_ = std::make_unique<Metrics>();
-  application_ = std::make_unique<Application>(*database_, settings_, *metrics_, *workers_);
-  ServerObservers observers;
+  metrics_ = std::make_unique<api::Metrics>();
+  engine_ = std::make_unique<engine::Engine>(*database_, settings_, *workers_, metrics_.get());
+  application_ = std::make_unique<api::Application>(*engine_, settings_, *metrics_);
+  api::ServerObservers observers;
   observers.connections_changed = [metrics = metrics_.get()](int open) { metrics->ConnectionsChanged(open); };
   observers.connection_refused = [metrics = metrics_.get()](std::string_view reason) { metrics->ConnectionRefused(reason); };
-  server_ = std::make_unique<HttpServer>(
+  server_ = std::make_unique<api::HttpServer>(
       settings_.server,
-      [application = application_.get()](Request& request, RequestInfo& info) {
+      [application = application_.get()](api::Request& request, api::RequestInfo& info) {
         return application->Handle(request, info);
       },
       std::move(observers));
@@ -50,14 +48,7 @@ Service::~Service() {
   }
 }
 
-std::optional<std::string> Service::BootstrapAdminToken() {
-  persistence::TokenRepository tokens(*database_);
-  if (tokens.Count() > 0) return std::nullopt;
-  std::string secret = GenerateToken();
-  tokens.Create("admin", persistence::TokenRole::kAdmin, {}, secret);
-  spdlog::info("event=admin_token_created name=admin");
-  return secret;
-}
+std::optional<std::string> Service::BootstrapAdminToken() { return engine_->BootstrapAdminToken(); }
 
 void Service::Start() {
   server_->Start();
@@ -78,4 +69,4 @@ void Service::Wait() {
   spdlog::info("event=stopped");
 }
 
-}  // namespace returnflow::api
+}  // namespace returnflow::cli

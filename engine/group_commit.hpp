@@ -24,16 +24,16 @@
 
 #include "persistence/repository.hpp"
 
-namespace returnflow::api {
+namespace returnflow::engine {
 
-class Metrics;
+class EngineObserver;
 
 class GroupCommitter {
  public:
   using Signature = void(persistence::GroupItemResult);
 
   GroupCommitter(persistence::CaseRepository& repository, boost::asio::thread_pool& workers, int max_groups_in_flight,
-                 std::size_t max_group, Metrics* metrics);
+                 std::size_t max_group, EngineObserver* observer);
 
   /// Queues one event; completes with its result once its group has committed (or failed).
   template <typename CompletionToken>
@@ -67,7 +67,7 @@ class GroupCommitter {
   boost::asio::thread_pool& workers_;
   const int max_groups_in_flight_;
   const std::size_t max_group_;
-  Metrics* metrics_;
+  EngineObserver* observer_;
   mutable std::mutex mutex_;
   /// A list, moved between by splice only: Boost 1.81's any_completion_handler move-assignment
   /// recurses without end (it re-wraps its lvalue operand), and erasing from the middle of a deque or
@@ -78,4 +78,4 @@ class GroupCommitter {
   std::size_t in_flight_events_ = 0;
 };
 
-}  // namespace returnflow::api
+}  // namespace returnflow::engine

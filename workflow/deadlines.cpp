@@ -1,15 +1,10 @@
-#include "persistence/deadlines.hpp"
+#include "workflow/deadlines.hpp"
 
 #include <algorithm>
 
-namespace returnflow::persistence {
-namespace {
-Timestamp AtStartOf(workflow::Date date) { return std::chrono::time_point_cast<std::chrono::microseconds>(date); }
-Timestamp At(workflow::Instant instant) { return std::chrono::time_point_cast<std::chrono::microseconds>(instant); }
-}  // namespace
+namespace returnflow::workflow {
 
-std::optional<Timestamp> NextDeadline(std::string_view stage, const workflow::CaseContext& context,
-                                      Timestamp stage_entered_at) {
+std::optional<Instant> NextDeadline(std::string_view stage, const CaseContext& context, Instant stage_entered_at) {
   if (stage == "referral") return stage_entered_at + kEligibilityWithin;
   if (stage == "counselling") return stage_entered_at + kCounsellingWithin;
   if (stage == "documentation") return stage_entered_at + kDocumentationWithin;
@@ -17,17 +12,17 @@ std::optional<Timestamp> NextDeadline(std::string_view stage, const workflow::Ca
     if (!context.departure_date) return stage_entered_at + kBookingWithin;
     // Overdue from the day after the booked departure, or as soon as a document needed on the
     // departure date expires before it.
-    Timestamp deadline = AtStartOf(*context.departure_date + std::chrono::days{1});
+    Instant deadline{*context.departure_date + std::chrono::days{1}};
     if (context.travel_document_expires_on && *context.travel_document_expires_on < *context.departure_date) {
-      deadline = std::min(deadline, AtStartOf(*context.travel_document_expires_on));
+      deadline = std::min(deadline, Instant{*context.travel_document_expires_on});
     }
     if (context.fitness_valid_until && *context.fitness_valid_until < *context.departure_date) {
-      deadline = std::min(deadline, AtStartOf(*context.fitness_valid_until));
+      deadline = std::min(deadline, Instant{*context.fitness_valid_until});
     }
     return deadline;
   }
   if (stage == "reintegration") {
-    const Timestamp arrived = context.arrived_at ? At(*context.arrived_at) : stage_entered_at;
+    const Instant arrived = context.arrived_at.value_or(stage_entered_at);
     if (!context.plan_submitted || !context.plan_approved) return arrived + kPlanWithinAfterArrival;
     if (context.monitoring_visits_required > 0 &&
         context.monitoring_visits_done >= context.monitoring_visits_required) {
@@ -38,4 +33,4 @@ std::optional<Timestamp> NextDeadline(std::string_view stage, const workflow::Ca
   return std::nullopt;  // suspended, closed
 }
 
-}  // namespace returnflow::persistence
+}  // namespace returnflow::workflow

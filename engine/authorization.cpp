@@ -1,0 +1,83 @@
+#include "engine/authorization.hpp"
+
+#include <algorithm>
+
+#include "workflow/events.hpp"
+
+namespace returnflow::engine {
+
+const std::set<std::string, std::less<>>& SupervisorEvents() {
+  // The decisions that need a second person: the best-interests determination of a child, and
+  // closing a case early.
+  static const std::set<std::string, std::less<>> kEvents = {
+      std::string(workflow::events::BestInterestsApproved::kName),
+      std::string(workflow::events::CaseClosed::kName),
+  };
+  return kEvents;
+}
+
+bool CanSeeCase(const Principal& principal, const CaseScope& scope) {
+  switch (principal.role) {
+    case Role::kCaseworker:
+      return !principal.office.empty() && principal.office == scope.office;
+    case Role::kPartner:
+      return !principal.organisation.empty() &&
+             std::find(scope.partners.begin(), scope.partners.end(), principal.organisation) != scope.partners.end();
+    case Role::kSupervisor:
+      return principal.countries.contains(std::string(kAllCountries)) ||
+             principal.countries.contains(scope.host_country) || principal.countries.contains(scope.origin_country);
+    case Role::kAdmin:
+      return false;  // admins manage tokens; they do not read cases
+  }
+  return false;
+}
+
+bool CanSendEvent(const Principal& principal, std::string_view event_type) {
+  switch (principal.role) {
+    case Role::kCaseworker:
+      // A caseworker records every step of the case except the approvals a second person gives.
+      return event_type != workflow::events::BestInterestsApproved::kName;
+    case Role::kPartner:
+      return principal.event_types.contains(std::string(event_type));
+    case Role::kSupervisor:
+      return SupervisorEvents().contains(event_type);
+    case Role::kAdmin:
+      return false;
+  }
+  return false;
+}
+
+bool CanUseSource(const Principal& principal, std::string_view source) {
+  return principal.sources.contains(std::string(source));
+}
+
+bool CanReadPersonalData(const Principal& principal, const CaseScope& scope) {
+  return principal.role == Role::kCaseworker && !principal.office.empty() && principal.office == scope.office;
+}
+
+bool CanCreateCase(const Principal& principal, std::string_view office) {
+  return principal.role == Role::kCaseworker && principal.office == office;
+}
+
+bool CanSearch(const Principal& principal) {
+  return principal.role == Role::kCaseworker || principal.role == Role::kSupervisor;
+}
+
+bool CanReadWorkflow(const Principal& principal) { return principal.role != Role::kAdmin; }
+
+bool CanManageTokens(const Principal& principal) { return principal.role == Role::kAdmin; }
+
+bool CanReadMetrics(const Principal& principal) {
+  return principal.role == Role::kAdmin || principal.role == Role::kSupervisor;
+}
+
+bool CanReadFreeText(const Principal& principal) {
+  return principal.role == Role::kCaseworker || principal.role == Role::kSupervisor;
+}
+
+std::optional<std::vector<std::string>> SearchCountries(const Principal& principal) {
+  if (principal.countries.contains(std::string(kAllCountries))) return std::nullopt;
+  return std::vector<std::string>(principal.countries.begin(), principal.countries.end());
+}
+
+}  // namespace returnflow::engine

@@ -1,0 +1,43 @@
+#pragma once
+/// Who may do what: pure decisions over a principal and a case's scope, tested without a server. The
+/// engine's use cases ask; nothing else decides.
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/principal.hpp"
+#include "persistence/repository.hpp"
+
+namespace returnflow::engine {
+
+using persistence::CaseScope;
+
+/// Whether the caller may see the case at all. A case it may not see is answered as unknown (404).
+bool CanSeeCase(const Principal& principal, const CaseScope& scope);
+/// Whether the caller's role and scope let it send `event_type` (to a case it can see). False answers 403.
+bool CanSendEvent(const Principal& principal, std::string_view event_type);
+/// Whether an event may carry `source`: each token lists the sources it may use, so one organisation
+/// can neither block nor probe another's event ids (idempotency is per source).
+bool CanUseSource(const Principal& principal, std::string_view source);
+/// Personal data: caseworkers of the case's office only.
+bool CanReadPersonalData(const Principal& principal, const CaseScope& scope);
+bool CanCreateCase(const Principal& principal, std::string_view office);
+bool CanSearch(const Principal& principal);
+bool CanReadWorkflow(const Principal& principal);
+bool CanManageTokens(const Principal& principal);
+/// Prometheus metrics: operators (admin) and supervisors; they count routes, outcomes and reasons
+/// across every office and partner, which caseworkers and partners have no business seeing.
+bool CanReadMetrics(const Principal& principal);
+/// Free-text reasons written by caseworkers: the case's office and supervisors only.
+bool CanReadFreeText(const Principal& principal);
+
+/// The countries a supervisor's search is limited to: nullopt for every country ("*"), else the list
+/// (empty: none).
+std::optional<std::vector<std::string>> SearchCountries(const Principal& principal);
+
+/// Events only a supervisor sends: the second-person approvals.
+const std::set<std::string, std::less<>>& SupervisorEvents();
+
+}  // namespace returnflow::engine

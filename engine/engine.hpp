@@ -1,0 +1,143 @@
+#pragma once
+/// The engine's use cases: what callers of any transport may ask, authorized, validated and carried out
+/// against the store. No HTTP here: the transport decodes requests into the types below, calls, and
+/// encodes what comes back; every failure is a Failure of a kind (engine/failure.hpp).
+///
+/// Blocking database work runs on the worker pool; the awaitables resume on the caller's executor.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/value.hpp>
+
+#include "config/settings.hpp"
+#include "engine/event_envelope.hpp"
+#include "engine/failure.hpp"
+#include "engine/principal.hpp"
+#include "engine/tokens.hpp"
+#include "engine/views.hpp"
+#include "persistence/repository.hpp"
+
+namespace returnflow::engine {
+
+class EngineObserver;
+class GroupCommitter;
+
+/// What one event came to: its durable outcome (cut to what the sender may see), or why there is none.
+struct EventResult {
+  std::optional<persistence::ApplyOutcome> outcome;
+  std::optional<Failure> failure;
+  EventEnvelope event;  ///< id, source and type, for the answer (data dropped)
+};
+
+struct HistoryPage {
+  std::vector<persistence::HistoryEntry> entries;  ///< as the reader may see them
+  std::optional<std::int64_t> next_after;          ///< the `after` of the next page, if there may be one
+};
+
+struct SearchPage {
+  std::vector<CaseView> cases;
+  std::string next_cursor;
+  std::vector<persistence::StageCount> counts_by_stage;
+};
+
+class Engine {
+ public:
+  Engine(persistence::Database& database, const config::Settings& settings, boost::asio::thread_pool& workers,
+         EngineObserver* observer);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// The principal of a bearer secret (kUnauthenticated for an unknown or revoked one). Verified
+  /// tokens are remembered for auth.token_cache_ttl (at most a second); a revocation here is immediate.
+  boost::asio::awaitable<Principal> Authenticate(std::string secret);
+
+  /// A caseworker's referral (kForbidden unless for its own office). `idempotency_key`, when not empty,
+  /// makes a repeat with the same content return the same case and with other content kIdempotencyConflict.
+  boost::asio::awaitable<CaseView> CreateCase(Principal principal, persistence::NewCase new_case,
+                                              std::string idempotency_key);
+  /// One case as the caller may see it; with `personal_data_purpose`, its people (caseworkers of the
+  /// office only, the read audited in the same transaction).
+  boost::asio::awaitable<CaseView> GetCase(Principal principal, std::string case_id,
+                                           std::optional<workflow::AccessPurpose> personal_data_purpose);
+  boost::asio::awaitable<HistoryPage> CaseHistory(Principal principal, std::string case_id, std::int64_t after,
+                                                  std::size_t limit);
+  /// Caseworkers search their office, supervisors their countries.
+  boost::asio::awaitable<SearchPage> SearchCases(Principal principal, persistence::CaseQuery query, bool with_counts);
+
+  /// Validates, authorizes and applies one event; never throws for the event's own faults (they are the
+  /// result's failure).
+  boost::asio::awaitable<EventResult> SubmitEvent(Principal principal, EventEnvelope event,
+                                                  std::optional<std::int64_t> if_match);
+  /// A batch: each case's events in batch order, different cases concurrently; items the transport could
+  /// not decode arrive as their failure and are answered with it.
+  boost::asio::awaitable<std::vector<EventResult>> SubmitBatch(Principal principal,
+                                                               std::vector<std::variant<EventEnvelope, Failure>> items);
+
+  boost::asio::awaitable<CreatedToken> CreateToken(Principal principal, NewToken token);
+  boost::asio::awaitable<std::vector<persistence::TokenRecord>> ListTokens(Principal principal);
+  boost::asio::awaitable<void> RevokeToken(Principal principal, std::string name);
+
+  boost::asio::awaitable<bool> Ready();
+
+  /// Creates an admin token named "admin" when the database holds none; returns its secret (to be shown
+  /// once) or nullopt. Blocking.
+  std::optional<std::string> BootstrapAdminToken();
+
+  persistence::Database& Database() { return database_; }
+  const config::Settings& Settings() const { return settings_; }
+
+ private:
+  /// Runs blocking work on the worker pool and resumes on the caller's executor.
+  ///
+  /// Call it with a named callable (`auto work = [..] {..}; co_await Blocking(std::move(work));`):
+  /// GCC 12 may destroy a class-type temporary of a co_await full-expression twice, so no temporary
+  /// that owns memory may appear in one. The callable is moved into co_spawn's own frame.
+  template <typename Function>
+  boost::asio::awaitable<std::invoke_result_t<std::decay_t<Function>&>> Blocking(Function&& function) {
+    using Result = std::invoke_result_t<std::decay_t<Function>&>;
+    return boost::asio::co_spawn(
+        workers_.get_executor(),
+        [work = std::forward<Function>(function)]() mutable -> boost::asio::awaitable<Result> { co_return work(); },
+        boost::asio::use_awaitable);
+  }
+
+  /// The case if it exists and the caller may see it; kNotFound otherwise (a foreign case answers like an
+  /// unknown one, after the same query).
+  boost::asio::awaitable<persistence::CaseRecord> VisibleCase(const Principal& principal, const std::string& case_id);
+  boost::asio::awaitable<persistence::ApplyOutcome> Apply(const std::string& case_id, persistence::IncomingEvent event);
+  /// SubmitEvent's body: throws Failure.
+  boost::asio::awaitable<persistence::ApplyOutcome> SubmitOrThrow(const Principal& principal, EventEnvelope& event,
+                                                                  std::optional<std::int64_t> if_match);
+
+  persistence::Database& database_;
+  const config::Settings& settings_;
+  boost::asio::thread_pool& workers_;
+  EngineObserver* observer_;
+  persistence::CaseRepository cases_;
+  persistence::PeopleRepository people_;
+  persistence::TokenRepository tokens_;
+  std::unique_ptr<GroupCommitter> committer_;
+
+  /// Verified tokens by digest, until their expiry.
+  struct CachedPrincipal {
+    Principal principal;
+    std::string hash;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::mutex token_cache_mutex_;
+  std::unordered_map<std::string, CachedPrincipal> token_cache_;
+};
+
+}  // namespace returnflow::engine

@@ -1,0 +1,180 @@
+#include "engine/views.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "engine/authorization.hpp"
+#include "workflow/definition.hpp"
+#include "workflow/disclosure.hpp"
+
+namespace returnflow::engine {
+namespace {
+
+/// The region of a leaf state: its name without the last component ("documentation.travel_document" of
+/// "documentation.travel_document.requested", "travel" of "travel.booked"); empty for the case-level
+/// states (suspended, closed), which every reader of the case sees.
+std::string RegionOf(std::string_view state) {
+  const auto dot = state.rfind('.');
+  return dot == std::string_view::npos ? std::string() : std::string(state.substr(0, dot));
+}
+
+/// For each event type, the regions its rows leave from or lead to: the parts of the case an
+/// organisation sending that type plays. Read from the transition tables once.
+const std::map<std::string, std::set<std::string>, std::less<>>& RegionsByEventType() {
+  static const auto regions = [] {
+    std::map<std::string, std::set<std::string>, std::less<>> by_type;
+    std::set<std::string> machine_names;
+    for (const auto& machine : workflow::GetDefinition().machines) machine_names.insert(machine.name);
+    for (const auto& machine : workflow::GetDefinition().machines) {
+      for (const auto& transition : machine.transitions) {
+        if (transition.event.empty()) continue;
+        auto& set = by_type[transition.event];
+        for (const auto* state : {&transition.from, &transition.to}) {
+          if (state->empty() || machine_names.contains(*state)) continue;
+          if (auto region = RegionOf(*state); !region.empty()) set.insert(std::move(region));
+        }
+      }
+    }
+    return by_type;
+  }();
+  return regions;
+}
+
+bool SendsAny(const Principal& reader, std::initializer_list<std::string_view> prefixes) {
+  for (const auto& type : reader.event_types) {
+    for (const auto prefix : prefixes) {
+      if (std::string_view(type).starts_with(prefix)) return true;
+    }
+  }
+  return false;
+}
+
+/// The active states a partner sees: those of the regions its event types play, and the case-level ones.
+std::vector<std::string> PartnerStates(const Principal& reader, const std::vector<std::string>& states) {
+  std::set<std::string> regions;
+  for (const auto& type : reader.event_types) {
+    const auto found = RegionsByEventType().find(type);
+    if (found != RegionsByEventType().end()) regions.insert(found->second.begin(), found->second.end());
+  }
+  std::vector<std::string> visible;
+  for (const auto& state : states) {
+    const auto region = RegionOf(state);
+    if (region.empty() || regions.contains(region)) visible.push_back(state);
+  }
+  return visible;
+}
+
+std::vector<std::string> States(const Principal& reader, const std::vector<std::string>& states) {
+  return reader.role == Role::kPartner ? PartnerStates(reader, states) : states;
+}
+
+std::vector<std::string_view> Allowed(const Principal& reader, const std::vector<std::string_view>& allowed) {
+  std::vector<std::string_view> sendable;
+  for (const auto event : allowed) {
+    if (CanSendEvent(reader, event)) sendable.push_back(event);
+  }
+  return sendable;
+}
+
+std::vector<std::string> Changes(const Principal& reader, const std::vector<std::string>& changes) {
+  if (CanReadFreeText(reader)) return changes;
+  std::vector<std::string> visible;
+  for (const auto& change : changes) {
+    if (workflow::DisclosureOf(change) != workflow::Disclosure::kFreeText) visible.push_back(change);
+  }
+  return visible;
+}
+
+}  // namespace
+
+CaseView SummaryView(const Principal& reader, const persistence::CaseRecord& record) {
+  CaseView view;
+  view.case_id = record.case_id;
+  view.stage = record.stage;
+  view.active_states = States(reader, record.active_states);
+  view.version = record.version;
+  view.created_at = record.created_at;
+  view.updated_at = record.updated_at;
+  view.stage_entered_at = record.stage_entered_at;
+  view.next_deadline = record.next_deadline;
+  view.host_country = record.host_country;
+  view.origin_country = record.origin_country;
+  if (reader.role != Role::kPartner) {
+    view.programme = record.programme;
+    view.office = record.office;
+    view.partners = record.partners;
+    std::vector<std::string> flags;
+    for (const auto flag : record.vulnerabilities) flags.emplace_back(workflow::Name(flag));
+    view.vulnerabilities = std::move(flags);
+  }
+  return view;
+}
+
+CaseView DetailView(const Principal& reader, const persistence::CaseRecord& record, const workflow::Case& machine) {
+  CaseView view = SummaryView(reader, record);
+  view.detailed = true;
+  const auto& context = machine.Context();
+  view.allowed_events = Allowed(reader, machine.AllowedEvents());
+  if (reader.role != Role::kPartner) {
+    view.key_dates = {context.consent_at,       context.travel_document_expires_on, context.fitness_valid_until,
+                      context.departure_date,   context.departed_at,                context.arrived_at};
+    view.destination_country = context.destination_country;
+    if (context.suspension) view.suspension = std::string(workflow::Name(*context.suspension));
+    if (context.outcome) view.outcome = std::string(workflow::Name(*context.outcome));
+    view.progress = Progress{context.counselling_sessions, context.no_shows, context.monitoring_visits_required,
+                             context.monitoring_visits_done, context.reopen_count};
+    view.household = context.household;
+    return view;
+  }
+  // A partner reads the dates and facts of the parts its event types play, nothing else.
+  if (SendsAny(reader, {"travel_document."})) view.key_dates.travel_document_expires_on = context.travel_document_expires_on;
+  if (SendsAny(reader, {"fitness."})) view.key_dates.fitness_valid_until = context.fitness_valid_until;
+  if (SendsAny(reader, {"travel.", "escort.", "caregiver.", "exit_clearance."})) {
+    view.key_dates.departure_date = context.departure_date;
+    view.destination_country = context.destination_country;
+  }
+  if (SendsAny(reader, {"travel.", "caregiver."})) view.key_dates.departed_at = context.departed_at;
+  if (SendsAny(reader, {"travel.arrived", "caregiver.", "reintegration.", "assistance.", "monitoring."})) {
+    view.key_dates.arrived_at = context.arrived_at;
+  }
+  if (SendsAny(reader, {"reintegration.", "monitoring.", "assistance."})) {
+    view.progress = Progress{0, 0, context.monitoring_visits_required, context.monitoring_visits_done, 0};
+  }
+  if (SendsAny(reader, {"escort."})) {
+    std::vector<std::string> escorts;
+    if (context.HasUnaccompaniedOrSeparatedChild()) escorts.emplace_back("child");
+    if (context.medical_escort_required) escorts.emplace_back("medical");
+    view.escorts_required = std::move(escorts);
+  }
+  if (SendsAny(reader, {"caregiver."})) {
+    std::vector<std::string> children;
+    for (const auto& member : context.household) {
+      if (member.IsUnaccompaniedOrSeparatedChild()) children.push_back(member.member_id);
+    }
+    view.members_needing_caregiver = std::move(children);
+  }
+  return view;
+}
+
+std::optional<persistence::HistoryEntry> EntryView(const Principal& reader, persistence::HistoryEntry entry) {
+  entry.changes = Changes(reader, entry.changes);
+  if (reader.role != Role::kPartner) return entry;
+  // A partner reads the entries of its own part only, without who else was involved.
+  if (!reader.event_types.contains(entry.type)) return std::nullopt;
+  entry.actor.clear();
+  if (!reader.sources.contains(entry.source)) entry.source.clear();
+  entry.states_before = PartnerStates(reader, entry.states_before);
+  entry.states_after = PartnerStates(reader, entry.states_after);
+  return entry;
+}
+
+persistence::ApplyOutcome OutcomeView(const Principal& reader, persistence::ApplyOutcome outcome) {
+  outcome.result.allowed_events = Allowed(reader, outcome.result.allowed_events);
+  outcome.result.changes = Changes(reader, outcome.result.changes);
+  outcome.result.from = States(reader, outcome.result.from);
+  outcome.result.to = States(reader, outcome.result.to);
+  return outcome;
+}
+
+}  // namespace returnflow::engine

@@ -1,0 +1,54 @@
+#include "workflow/reasons.hpp"
+
+#include <array>
+
+namespace returnflow::workflow {
+namespace {
+
+using namespace reasons;
+constexpr std::array kAll = {
+    kDestinationUnsafe,
+    kCounsellingSessionRequired,
+    kCapacityAssessmentRequired,
+    kProxyConsentWithCapacity,
+    kBestInterestsDeterminationRequired,
+    kReturnNotInChildInterest,
+    kBestInterestsApprovalRequired,
+    kGuardianRequired,
+    kNotAnUnaccompaniedOrSeparatedChild,
+    kUnknownHouseholdMember,
+    kTravelDocumentExpiresBeforeDeparture,
+    kFitnessCertificateExpiresBeforeDeparture,
+    kVoluntarinessNotReconfirmed,
+    kChildEscortRequired,
+    kMedicalEscortRequired,
+    kCaregiverNotConfirmed,
+    kReintegrationPlanMissing,
+    kReintegrationPlanNotApproved,
+    kWithdrawalAfterDeparture,
+    kWithdrawalRequiresConsentWithdrawnEvent,
+    kIneligibilityRequiresEligibilityDecision,
+    kAbscondedRequiresNoShows,
+    kMonitoringIncomplete,
+    kNotYetReturned,
+    kReopenReasonRequired,
+    kNotAllowedInCurrentState,
+    kCaseClosed,
+    kSuspendedMedical,
+    kSuspendedDocumentRefused,
+    kSuspendedLegalImpediment,
+    kSuspendedSecurityAtDestination,
+};
+
+}  // namespace
+
+std::span<const ReasonCode> AllReasonCodes() { return kAll; }
+
+const ReasonCode* FindReasonCode(std::string_view code) {
+  for (const auto& reason : kAll) {
+    if (reason.code == code) return &reason;
+  }
+  return nullptr;
+}
+
+}  // namespace returnflow::workflow
