@@ -6,13 +6,17 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -38,7 +42,10 @@ using RequestHandler = std::function<boost::asio::awaitable<Response>(Request&, 
 /// Observers the server reports to (metrics); all optional.
 struct ServerObservers {
   std::function<void(int open_connections)> connections_changed;
-  std::function<void(std::string_view reason)> connection_refused;  ///< "max_connections", "header_limit", ...
+  /// A connection or request refused or closed before routing: "max_connections",
+  /// "max_connections_per_address", "evicted_idle", "first_request_timeout", or the problem type of a
+  /// request refused while being read ("headers-too-large", "payload-too-large", "invalid-request").
+  std::function<void(std::string_view reason)> connection_refused;
 };
 
 class HttpServer {
@@ -66,11 +73,26 @@ class HttpServer {
 
  private:
   struct Session;
+  /// Which pool a connection's slot comes from: the max_connections ones, or the health_reserve kept
+  /// for health checks when every normal slot is busy.
+  enum class Slot { kNormal, kHealthReserve };
+  /// The accept loop's decision for a newcomer: a slot (perhaps taken from an evicted idle connection)
+  /// or the reason it is refused.
+  struct Admission {
+    std::optional<Slot> slot{};
+    std::shared_ptr<Session> evicted{};
+    std::string_view refusal{};
+  };
   boost::asio::awaitable<void> AcceptLoop();
   boost::asio::awaitable<void> RunSession(std::shared_ptr<Session> session);
-  boost::asio::awaitable<void> RefuseConnection(boost::asio::ip::tcp::socket socket);
+  boost::asio::awaitable<void> RefuseConnection(boost::asio::ip::tcp::socket socket, std::string detail);
   void SessionEnded(const std::shared_ptr<Session>& session);
   void DoStop();
+  // The *Locked functions need sessions_mutex_ held.
+  Admission AdmitLocked(const boost::asio::ip::address& address);
+  std::shared_ptr<Session> ClaimIdleLocked(const std::function<bool(const Session&)>& eligible);
+  void HoldSlotLocked(Slot slot, const boost::asio::ip::address& address);
+  void ReleaseSlotLocked(Slot slot, const boost::asio::ip::address& address);
 
   config::ServerSettings settings_;
   RequestHandler handler_;
@@ -86,7 +108,13 @@ class HttpServer {
   std::atomic<std::uint64_t> request_counter_{0};
   std::string request_id_prefix_;
   std::mutex sessions_mutex_;
+  /// Every connection with a session, evicted ones included until their coroutine has ended.
   std::unordered_set<std::shared_ptr<Session>> sessions_;
+  /// Slots held, by pool and by peer address. An evicted session's slot passes to the newcomer at the
+  /// moment of eviction, so these count the connections that are not being closed.
+  int normal_slots_held_ = 0;
+  int reserve_slots_held_ = 0;
+  std::unordered_map<boost::asio::ip::address, int> slots_per_address_;
 };
 
 }  // namespace returnflow::api

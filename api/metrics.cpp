@@ -36,7 +36,8 @@ Metrics::Metrics()
                        .Add({})),
       refused_(prometheus::BuildCounter()
                    .Name("returnflow_http_refused_total")
-                   .Help("Connections or requests refused before routing, by reason")
+                   .Help("Connections or requests refused or closed before routing, by reason (max_connections, "
+                         "max_connections_per_address, evicted_idle, first_request_timeout, or a problem type: headers-too-large, ...)")
                    .Register(*registry_)),
       pool_in_use_(prometheus::BuildGauge()
                        .Name("returnflow_db_pool_in_use")

@@ -97,7 +97,8 @@ void CheckUnknownKeys(const toml::table& root, std::string_view origin) {
   static const std::map<std::string, std::vector<std::string>> kKnown = {
       {"server",
        {"listen", "io_threads", "worker_threads", "body_limit", "header_limit", "read_timeout_ms",
-        "idle_timeout_ms", "shutdown_grace_ms", "max_connections", "max_page_size", "default_page_size",
+        "first_request_timeout_ms", "idle_timeout_ms", "shutdown_grace_ms", "max_connections",
+        "max_connections_per_address", "health_reserve", "max_page_size", "default_page_size",
         "max_batch_events"}},
       {"database", {"url", "pool_size", "sqlite_synchronous", "busy_timeout_ms"}},
       {"group_commit", {"enabled", "max_group", "max_in_flight", "cached_cases"}},
@@ -129,9 +130,12 @@ void ApplyToml(const toml::table& root, std::string_view origin, Settings& setti
   reader.Integer("server.body_limit", settings.server.body_limit, 1024, 1LL << 30);
   reader.Integer("server.header_limit", settings.server.header_limit, 1024, 1 << 20);
   reader.Milliseconds("server.read_timeout_ms", settings.server.read_timeout, 10, 3'600'000);
+  reader.Milliseconds("server.first_request_timeout_ms", settings.server.first_request_timeout, 10, 3'600'000);
   reader.Milliseconds("server.idle_timeout_ms", settings.server.idle_timeout, 10, 3'600'000);
   reader.Milliseconds("server.shutdown_grace_ms", settings.server.shutdown_grace, 0, 3'600'000);
   reader.Integer("server.max_connections", settings.server.max_connections, 1, 1'000'000);
+  reader.Integer("server.max_connections_per_address", settings.server.max_connections_per_address, 1, 1'000'000);
+  reader.Integer("server.health_reserve", settings.server.health_reserve, 0, 10'000);
   reader.Integer("server.max_page_size", settings.server.max_page_size, 1, defaults::kMaxPageSize);
   reader.Integer("server.default_page_size", settings.server.default_page_size, 1, 10'000);
   reader.Integer("server.max_batch_events", settings.server.max_batch_events, 1, 100'000);
@@ -154,12 +158,20 @@ void ApplyEnvironment(const EnvironmentLookup& environment, Settings& settings) 
       CheckRange(ParseInteger(*text, "environment", name), low, high, out, "environment", name);
     }
   };
+  auto milliseconds = [&](const char* name, std::chrono::milliseconds& out, std::int64_t low, std::int64_t high) {
+    std::int64_t value = out.count();
+    integer(name, value, low, high);
+    out = std::chrono::milliseconds(value);
+  };
   if (auto value = environment("RETURNFLOW_DATABASE")) settings.database.url = *value;
   if (auto value = environment("RETURNFLOW_LISTEN")) ParseListen(*value, settings.server, "environment");
   integer("RETURNFLOW_IO_THREADS", settings.server.io_threads, 1, 256);
   integer("RETURNFLOW_WORKER_THREADS", settings.server.worker_threads, 0, 1024);
   integer("RETURNFLOW_DB_POOL_SIZE", settings.database.pool_size, 1, 512);
   integer("RETURNFLOW_MAX_CONNECTIONS", settings.server.max_connections, 1, 1'000'000);
+  integer("RETURNFLOW_MAX_CONNECTIONS_PER_ADDRESS", settings.server.max_connections_per_address, 1, 1'000'000);
+  integer("RETURNFLOW_HEALTH_RESERVE", settings.server.health_reserve, 0, 10'000);
+  milliseconds("RETURNFLOW_FIRST_REQUEST_TIMEOUT_MS", settings.server.first_request_timeout, 10, 3'600'000);
   integer("RETURNFLOW_BODY_LIMIT", settings.server.body_limit, 1024, 1LL << 30);
   integer("RETURNFLOW_GROUP_COMMIT_MAX", settings.group_commit.max_group, 1, 10'000);
   integer("RETURNFLOW_GROUP_COMMIT_IN_FLIGHT", settings.group_commit.max_in_flight, 0, 512);
@@ -242,6 +254,9 @@ const std::vector<std::pair<std::string, std::string>>& EnvironmentVariables() {
       {"RETURNFLOW_WORKER_THREADS", "server.worker_threads (0 = database pool size)"},
       {"RETURNFLOW_DB_POOL_SIZE", "database.pool_size"},
       {"RETURNFLOW_MAX_CONNECTIONS", "server.max_connections"},
+      {"RETURNFLOW_MAX_CONNECTIONS_PER_ADDRESS", "server.max_connections_per_address"},
+      {"RETURNFLOW_HEALTH_RESERVE", "server.health_reserve (connections for GET /healthz, /readyz only)"},
+      {"RETURNFLOW_FIRST_REQUEST_TIMEOUT_MS", "server.first_request_timeout_ms"},
       {"RETURNFLOW_BODY_LIMIT", "server.body_limit (bytes)"},
       {"RETURNFLOW_GROUP_COMMIT", "group_commit.enabled (true/false)"},
       {"RETURNFLOW_GROUP_COMMIT_MAX", "group_commit.max_group"},

@@ -35,9 +35,20 @@ struct ServerSettings {
   std::size_t body_limit = 1 << 20;   ///< bytes; larger bodies are refused with 413
   std::size_t header_limit = 16 << 10;
   std::chrono::milliseconds read_timeout{10'000};  ///< from the first byte of a request to its last
-  std::chrono::milliseconds idle_timeout{60'000};  ///< a keep-alive connection waiting for a request
+  /// A new connection waiting for the first byte of its first request: short, so that sockets which
+  /// never send anything cannot hold connection slots for the whole idle timeout.
+  std::chrono::milliseconds first_request_timeout{5'000};
+  std::chrono::milliseconds idle_timeout{60'000};  ///< a keep-alive connection waiting for its next request
   std::chrono::milliseconds shutdown_grace{30'000};  ///< in-flight requests get this long on SIGTERM
+  /// Connections served at once. A newcomer beyond it evicts an idle connection; only when all are busy
+  /// is it refused (or given a health_reserve slot).
   int max_connections = 1024;
+  /// Connections one peer address may hold; a newcomer beyond it evicts that address's oldest idle one.
+  /// Behind a reverse proxy every client shares the proxy's address: raise it to max_connections there.
+  int max_connections_per_address = 256;
+  /// Connections above max_connections, used only when every normal one is busy and serving only
+  /// GET /healthz and GET /readyz, so that an overloaded server still answers its health checks.
+  int health_reserve = 8;
   int max_page_size = defaults::kMaxPageSize;
   int default_page_size = defaults::kDefaultPageSize;
   int max_batch_events = 500;  ///< events in one CloudEvents batch request
