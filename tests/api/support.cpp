@@ -119,12 +119,16 @@ std::string Unique(const std::string& prefix) {
   return fmt::format("{}-{:x}-{}-{}", prefix, salt, ::getpid(), ++counter);
 }
 
-TestServer::TestServer(Backend backend, std::function<void(config::Settings&)> adjust) {
-  static bool quiet = [] {
+void ConfigureTestLogging() {
+  static bool configured = [] {
     spdlog::set_level(std::getenv("RETURNFLOW_TEST_LOG") ? spdlog::level::info : spdlog::level::warn);
     return true;
   }();
-  (void)quiet;
+  (void)configured;
+}
+
+TestServer::TestServer(Backend backend, std::function<void(config::Settings&)> adjust) {
+  ConfigureTestLogging();
   config::Settings settings;
   settings.server.listen_address = "127.0.0.1";
   settings.server.listen_port = 0;
@@ -187,15 +191,21 @@ json::object CloudEvent(const std::string& type, const std::string& subject, jso
                       {"data", std::move(data)}};
 }
 
-std::set<std::string> RecordedEventIds(persistence::CaseRepository& repository, const std::string& case_id) {
-  std::set<std::string> recorded;
+std::vector<persistence::HistoryEntry> FullHistory(persistence::CaseRepository& repository, const std::string& case_id) {
+  std::vector<persistence::HistoryEntry> history;
   std::int64_t after = 0;
   for (;;) {
     auto page = repository.History(case_id, after, persistence::kMaxPageSize);
-    for (const auto& entry : page) recorded.insert(entry.event_id);
+    history.insert(history.end(), std::make_move_iterator(page.begin()), std::make_move_iterator(page.end()));
     if (page.size() < persistence::kMaxPageSize) break;
-    after = page.back().sequence;
+    after = history.back().sequence;
   }
+  return history;
+}
+
+std::set<std::string> RecordedEventIds(persistence::CaseRepository& repository, const std::string& case_id) {
+  std::set<std::string> recorded;
+  for (const auto& entry : FullHistory(repository, case_id)) recorded.insert(entry.event_id);
   return recorded;
 }
 

@@ -89,6 +89,9 @@ class TestServer {
   bool stopped_ = false;
 };
 
+/// Engine logs at warning level, or at info with RETURNFLOW_TEST_LOG set; decided once per process.
+void ConfigureTestLogging();
+
 /// A name unique to this process and call, for offices, organisations and token names.
 std::string Unique(const std::string& prefix);
 
@@ -100,7 +103,10 @@ boost::json::object CloudEvent(const std::string& type, const std::string& subje
 /// clearly when it is unset).
 std::vector<Backend> Backends();
 
-/// The event ids recorded in a case's history, read page by page.
+/// A case's whole history, oldest first, read page by page.
+std::vector<persistence::HistoryEntry> FullHistory(persistence::CaseRepository& repository, const std::string& case_id);
+
+/// The event ids recorded in a case's history.
 std::set<std::string> RecordedEventIds(persistence::CaseRepository& repository, const std::string& case_id);
 
 }  // namespace returnflow::test
