@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include "engine/authorization.hpp"
 #include "engine/tokens.hpp"
 #include "api/router.hpp"
 #include "persistence/repository.hpp"
@@ -117,4 +118,204 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
       }
     }
   }
+}
+
+namespace {
+
+std::set<std::string> Keys(const json::object& object) {
+  std::set<std::string> keys;
+  for (const auto& member : object) keys.emplace(member.key());
+  return keys;
+}
+
+bool Contains(const std::string& body, std::string_view text) { return body.find(text) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("each role reads only what its job needs: the authorization matrix reads content", "[api][http][authz]") {
+  auto backend = GENERATE(from_range(Backends()));
+  SECTION(Name(backend)) {
+    Cast cast(backend);
+    auto& server = cast.server;
+    // A household with a separated child, in documentation: the embassy asked for a document, the clinic
+    // certified fitness with a medical escort.
+    json::array household{
+        {{"relationship", "principal"}, {"sex", "female"}, {"birth_year", 1991}, {"vulnerabilities", {"health_needs"}},
+         {"personal_data", {{"given_names", "Synthetic"}, {"family_name", "Parent"},
+                            {"documents", {{{"type", "passport"}, {"number", "SYN000042"}}}}}}},
+        {{"relationship", "dependant"}, {"sex", "male"}, {"birth_year", 2014}, {"vulnerabilities", {"separated_child"}}}};
+    const auto id = cast.CreateCase(household);
+    Apply(server, cast.caseworker, id, "eligibility.review_started");
+    Apply(server, cast.caseworker, id, "eligibility.confirmed", {{"destination_country", "BD"}});
+    Apply(server, cast.caseworker, id, "counselling.session_held");
+    Apply(server, cast.caseworker, id, "vulnerability.screened",
+          {{"findings", {{{"member_id", "m1"}, {"vulnerabilities", {"health_needs", "victim_of_trafficking"}}}}}});
+    Apply(server, cast.caseworker, id, "best_interests.determined", {{"member_id", "m2"}, {"in_child_interest", true}});
+    Apply(server, cast.supervisor, id, "best_interests.approved", {{"member_id", "m2"}});
+    Apply(server, cast.caseworker, id, "guardian.recorded", {{"member_id", "m2"}});
+    Apply(server, cast.caseworker, id, "consent.recorded", {{"kind", "explicit"}});
+    Apply(server, cast.embassy_token, id, "travel_document.requested");
+    Apply(server, cast.clinic_token, id, "fitness.certified", {{"valid_until", "2027-01-31"}, {"medical_escort_required", true}});
+
+    const std::set<std::string> household_facts = {"household", "vulnerabilities", "partners", "office", "programme",
+                                                   "suspension", "outcome", "personal_data"};
+    struct Reader {
+      std::string label;
+      std::string token;
+      bool partner;
+      std::set<std::string> may_send;  // empty for non-partners
+    };
+    const std::vector<Reader> partners = {
+        {"embassy", cast.embassy_token, true,
+         {"travel_document.requested", "travel_document.issued", "travel_document.refused", "travel_document.passport_verified"}},
+        {"clinic", cast.clinic_token, true, {"fitness.certified", "fitness.unfit"}},
+        {"travel agent", cast.travel_token, true, {"travel.booked", "travel.no_show", "travel.departed"}},
+    };
+    for (const auto& reader : partners) {
+      INFO(reader.label);
+      auto client = server.Client(reader.token);
+      auto view = client.Get("/cases/" + id);
+      REQUIRE(view.status == 200);
+      const auto view_body = view.Json();
+      const auto& body = view_body.as_object();
+      for (const auto& key : household_facts) CHECK_FALSE(body.contains(key));
+      // No other organisation's name, no personal data, no protection or health facts of the household.
+      for (const auto* text : {"Synthetic", "SYN000042", "separated_child", "victim_of_trafficking", "health_needs",
+                               cast.embassy.c_str(), cast.clinic.c_str(), cast.office.c_str()}) {
+        if (reader.label == "embassy" && std::string_view(text) == cast.embassy) continue;
+        if (reader.label == "clinic" && std::string_view(text) == cast.clinic) continue;
+        CHECK_FALSE(Contains(view.body, text));
+      }
+      for (const auto& event : body.at("allowed_events").as_array()) {
+        CHECK(reader.may_send.contains(std::string(event.as_string())));
+      }
+      // Medical facts are the clinic's: the fitness date and the medical strand's state.
+      const bool clinic = reader.label == "clinic";
+      CHECK(body.at("key_dates").as_object().contains("fitness_valid_until") == clinic);
+      CHECK(Contains(view.body, "documentation.medical.fit") == clinic);
+      CHECK(Contains(view.body, "documentation.travel_document.requested") == (reader.label == "embassy"));
+
+      auto history = client.Get("/cases/" + id + "/history?limit=200");
+      REQUIRE(history.status == 200);
+      const auto history_body = history.Json();
+      for (const auto& entry : history_body.at("entries").as_array()) {
+        CHECK(reader.may_send.contains(std::string(entry.at("type").as_string())));
+        CHECK_FALSE(entry.as_object().contains("actor"));
+      }
+      CHECK_FALSE(Contains(history.body, "vulnerabilities"));
+      CHECK_FALSE(Contains(history.body, "best_interests"));
+      CHECK(client.Get("/cases/" + id + "?include=personal_data").status == 403);
+      CHECK(client.Get("/cases").status == 403);
+    }
+    // An answer to a partner's own event lists only what it may send next.
+    {
+      auto answer = Send(server, cast.embassy_token, id, "travel_document.issued", {{"expires_on", "2030-01-01"}});
+      REQUIRE(answer.status == 200);
+      const auto answer_body = answer.Json();
+      for (const auto& event : answer_body.at("allowed_events").as_array()) {
+        CHECK(partners[0].may_send.contains(std::string(event.as_string())));
+      }
+      CHECK_FALSE(Contains(answer.body, "documentation.medical"));
+    }
+
+    // The office's caseworker reads everything, personal data only on request (audited).
+    auto caseworker = server.Client(cast.caseworker);
+    auto full = caseworker.Get("/cases/" + id);
+    REQUIRE(full.status == 200);
+    CHECK(full.Json().at("household").as_array().size() == 2);
+    CHECK_FALSE(Contains(full.body, "SYN000042"));
+    auto with_data = caseworker.Get("/cases/" + id + "?include=personal_data&purpose=travel_document_request");
+    REQUIRE(with_data.status == 200);
+    CHECK(Contains(with_data.body, "SYN000042"));
+    CHECK(caseworker.Get("/cases/" + id + "?include=personal_data&purpose=curiosity").status == 400);
+    const auto full_body = full.Json();
+    for (const auto& event : full_body.at("allowed_events").as_array()) CHECK(event != "best_interests.approved");
+
+    // A supervisor reads the whole case but no personal data; its allowed events are its approvals.
+    auto supervisor = server.Client(cast.supervisor);
+    auto overview = supervisor.Get("/cases/" + id);
+    REQUIRE(overview.status == 200);
+    CHECK(overview.Json().as_object().contains("household"));
+    CHECK_FALSE(Contains(overview.body, "Synthetic"));
+    CHECK(supervisor.Get("/cases/" + id + "?include=personal_data").status == 403);
+    const auto overview_body = overview.Json();
+    for (const auto& event : overview_body.at("allowed_events").as_array()) {
+      CHECK(engine::SupervisorEvents().contains(std::string(event.as_string())));
+    }
+
+    // Free text a caseworker writes is read by the office and supervisors, never by partners.
+    const auto refused = cast.CreateCase();
+    Apply(server, cast.caseworker, refused, "eligibility.review_started");
+    Apply(server, cast.caseworker, refused, "eligibility.refused", {{"reason", "free text written by the office"}});
+    CHECK(Contains(caseworker.Get("/cases/" + refused + "/history").body, "free text written by the office"));
+    CHECK(Contains(supervisor.Get("/cases/" + refused + "/history").body, "free text written by the office"));
+    for (const auto& reader : partners) {
+      CHECK_FALSE(Contains(server.Client(reader.token).Get("/cases/" + refused + "/history").body, "free text"));
+    }
+
+    // A supervisor whose country list is empty sees nothing, not everything.
+    const auto nobody = server.Token("supervisor", {{"countries", json::array()}});
+    auto empty = server.Client(nobody).Get("/cases");
+    REQUIRE(empty.status == 200);
+    CHECK(empty.Json().at("cases").as_array().empty());
+    CHECK(server.Client(nobody).Get("/cases/" + id).status == 404);
+    const auto everywhere = server.Token("supervisor", {{"countries", {"*"}}});
+    CHECK(server.Client(everywhere).Get("/cases/" + id).status == 200);
+  }
+}
+
+TEST_CASE("an event's source must be one its token lists, so no organisation can use another's ids", "[api][http][authz]") {
+  auto backend = GENERATE(from_range(Backends()));
+  SECTION(Name(backend)) {
+    Cast cast(backend);
+    auto& server = cast.server;
+    const auto id = cast.CreateCase();
+    auto client = server.Client(cast.caseworker);
+    auto foreign_source = client.PostEvent(id, CloudEvent("eligibility.review_started", id, {}, "2026-11-20T10:00:00Z",
+                                                          "urn:someone-else"));
+    CHECK(foreign_source.status == 403);
+    CHECK(foreign_source.ProblemType() == "forbidden");
+    // Two organisations may use the same event id under their own sources: neither blocks the other.
+    const auto other = server.Token("caseworker", {{"office", cast.office}, {"sources", {"urn:second-tool"}}});
+    auto first = CloudEvent("eligibility.review_started", id, {}, "2026-11-20T10:00:00Z", "test/system");
+    auto second = first;
+    second["source"] = "urn:second-tool";
+    second["type"] = "eligibility.confirmed";
+    second["data"] = json::object{{"destination_country", "BD"}};
+    CHECK(client.PostEvent(id, first).status == 200);
+    auto same_id = server.Client(other).PostEvent(id, second);
+    CHECK(same_id.status == 200);
+    CHECK(same_id.Json().at("replayed") == false);
+  }
+}
+
+TEST_CASE("a revoked token stops at once here and within the cache time in another engine on the same database",
+          "[api][http][authz]") {
+  // PostgreSQL only: two engines on one database are the deployment this describes.
+  Cast cast(Backend::kPostgresql);
+  TestServer second(Backend::kPostgresql, [&](config::Settings& settings) {
+    settings.database.url = cast.server.Service().Settings().database.url;
+  });
+  const auto token = cast.server.Token("caseworker", {{"office", cast.office}});
+  CHECK(cast.server.Client(token).Get("/cases").status == 200);
+  CHECK(second.Client(token).Get("/cases").status == 200);  // now cached by the second engine too
+  auto admin = cast.server.Client(cast.admin);
+  const auto tokens = admin.Get("/tokens").Json();
+  const auto& listed = tokens.at("tokens").as_array();
+  std::string name;
+  for (const auto& record : listed) {
+    if (record.at("role") == "caseworker" && record.at("scope").at("office").as_string() == cast.office) {
+      name = std::string(record.at("name").as_string());
+    }
+  }
+  REQUIRE_FALSE(name.empty());
+  REQUIRE(admin.Request(http::verb::delete_, "/tokens/" + name).status == 204);
+  CHECK(cast.server.Client(token).Get("/cases").status == 401);  // at once in the revoking engine
+  const auto revoked = std::chrono::steady_clock::now();
+  int status = 200;
+  while (status != 401 && std::chrono::steady_clock::now() - revoked < std::chrono::seconds(5)) {
+    status = second.Client(token).Get("/cases").status;  // the condition, not a sleep
+  }
+  CHECK(status == 401);
+  CHECK(std::chrono::steady_clock::now() - revoked <= std::chrono::milliseconds(1500));
 }

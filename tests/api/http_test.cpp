@@ -2,8 +2,12 @@
 // roles that drive it, duplicates, every kind of bad request, batches, search, history, personal data.
 #include <thread>
 
+#include <sstream>
+
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "api/openapi.hpp"
 #include "persistence/repository.hpp"
@@ -433,5 +437,79 @@ TEST_CASE("health, readiness, metrics and the served OpenAPI document", "[api][h
         if (result.status == 404) CHECK(result.Json().at("detail") != "no such resource");
       }
     }
+  }
+}
+
+TEST_CASE("caller text reaches the log escaped and cut, and problem documents do not echo it", "[api][http][log]") {
+  auto backend = GENERATE(from_range(Backends()));
+  SECTION(Name(backend)) {
+    std::ostringstream captured;
+    {
+      Cast cast(backend, [](config::Settings& settings) { settings.log.access_log = true; });
+      auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+      sink->set_pattern("%v");
+      spdlog::default_logger()->sinks().push_back(sink);
+      const auto previous_level = spdlog::default_logger()->level();
+      spdlog::set_level(spdlog::level::info);
+      auto& server = cast.server;
+      const auto id = cast.CreateCase();
+      auto client = server.Client(cast.caseworker);
+      auto forged_type = client.PostEvent(id, CloudEvent("x\nlevel=error event=forged", id));
+      CHECK(forged_type.status == 400);
+      CHECK(forged_type.body.find("forged") == std::string::npos);  // the type is not echoed
+      auto huge_type = client.PostEvent(id, CloudEvent(std::string(900 * 1024, 't'), id));
+      CHECK(huge_type.status == 400);  // beyond the attribute's limit
+      CHECK(huge_type.body.size() < 2000);
+      auto forged_id = CloudEvent("eligibility.review_started", id);
+      forged_id["id"] = Unique("evt") + "\r\nlevel=error event=forged-id";
+      CHECK(client.PostEvent(id, forged_id).status == 200);
+      // An unknown member is named by its pointer, cut at 64 bytes, never as a long value.
+      auto unknown_member =
+          CloudEvent("eligibility.confirmed", id, {{"destination_country", "BD"}, {std::string(5000, 'k'), 1}});
+      auto refused = client.PostEvent(id, unknown_member);
+      CHECK(refused.status == 400);
+      CHECK(refused.body.size() < 1000);
+      CHECK(client.Get("/cases/" + id + "?include=personal_data&purpose=because%0Alevel%3Derror").status == 400);
+      spdlog::default_logger()->flush();
+      spdlog::default_logger()->sinks().pop_back();
+      spdlog::set_level(previous_level);
+    }
+    std::istringstream lines(captured.str());
+    std::string line;
+    int access_lines = 0;
+    while (std::getline(lines, line)) {
+      INFO(line.substr(0, 200));
+      CHECK_FALSE(line.starts_with("level="));  // no line a caller's newline began
+      CHECK(line.size() < 4096);
+      if (line.find("route=post_case_event") != std::string::npos) ++access_lines;
+      if (line.find("forged") != std::string::npos) CHECK(line.find("\\x0a") != std::string::npos);
+    }
+    CHECK(access_lines >= 4);  // the requests above were logged, escaped
+  }
+}
+
+TEST_CASE("a repeated referral with the same Idempotency-Key returns its case, and with other content is a 409",
+          "[api][http]") {
+  auto backend = GENERATE(from_range(Backends()));
+  SECTION(Name(backend)) {
+    Cast cast(backend);
+    auto client = cast.server.Client(cast.caseworker);
+    const std::vector<std::pair<std::string, std::string>> key{{"Idempotency-Key", Unique("referral")}};
+    const auto body = json::serialize(cast.Referral());
+    auto first = client.Request(http::verb::post, "/cases", body, "application/json", key);
+    REQUIRE(first.status == 201);
+    auto again = client.Request(http::verb::post, "/cases", body, "application/json", key);
+    REQUIRE(again.status == 201);
+    CHECK(again.Json().at("case_id") == first.Json().at("case_id"));
+    // Other personal data under the same key: a conflict, never the old case with the new data dropped.
+    auto other_person = cast.Referral();
+    other_person["household"].as_array()[0].as_object()["personal_data"].as_object()["family_name"] = "Another";
+    auto conflict = client.Request(http::verb::post, "/cases", json::serialize(other_person), "application/json", key);
+    CHECK(conflict.status == 409);
+    CHECK(conflict.ProblemType() == "idempotency-conflict");
+    CHECK(conflict.body.find("Another") == std::string::npos);
+    auto other_partners = cast.Referral();
+    other_partners["partners"] = json::array{cast.embassy};
+    CHECK(client.Request(http::verb::post, "/cases", json::serialize(other_partners), "application/json", key).status == 409);
   }
 }
