@@ -24,6 +24,8 @@ inline constexpr int kMaxPageSize = 200;
 inline constexpr int kDefaultPageSize = 50;
 /// A revoked token keeps working in another process for at most this long.
 inline constexpr std::chrono::milliseconds kTokenCacheTtl{1'000};
+/// PostgreSQL group commit: cases whose last written state is kept in memory (about 2 KB each).
+inline constexpr int kCachedCases = 10'000;
 }  // namespace defaults
 
 /// The HTTP server's limits and threading.
@@ -63,7 +65,7 @@ struct GroupCommitSettings {
   int max_in_flight = 0;
   /// PostgreSQL: cases whose last written state is kept in memory (about 2 KB each), so that a group of
   /// them is written in one round trip without reading them first; 0 turns the cache off.
-  int cached_cases = 10'000;
+  int cached_cases = defaults::kCachedCases;
   int EffectiveMaxInFlight(int pool_size) const { return max_in_flight > 0 ? std::min(max_in_flight, pool_size) : pool_size; }
 };
 

@@ -207,7 +207,7 @@ class CaseRepository {
  public:
   /// Cases whose last known state group commit keeps in memory (PostgreSQL), so that a group of them is
   /// written in one round trip without reading them first; about 2 KB each.
-  static constexpr std::size_t kDefaultCachedCases = 10'000;
+  static constexpr std::size_t kDefaultCachedCases = config::defaults::kCachedCases;
 
   explicit CaseRepository(Database& database, std::size_t cached_cases = kDefaultCachedCases);
   ~CaseRepository();
