@@ -29,12 +29,55 @@ std::string_view Trim(std::string_view text) {
   return text;
 }
 
-/// CloudEvents attribute names: lower-case a-z and digits, at most 20 characters (the specification's
-/// recommendation, which every SDK follows).
+/// CloudEvents attribute names: lower-case a-z and digits, at most 20 characters. The 20 is the
+/// specification's SHOULD for senders, enforced here as a limit; sdk-go (MaxExtensionNameLength 0 by
+/// default) and sdk-javascript do not enforce it, so a longer extension name from them is refused.
 bool ValidAttributeName(std::string_view name) {
   return !name.empty() && name.size() <= 20 && std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
   });
+}
+
+/// A CloudEvents String (core specification, "Type System"): well-formed UTF-8 (no overlong forms, no
+/// surrogates, nothing past U+10FFFF) without the control characters U+0000-U+001F and U+007F-U+009F and
+/// without Unicode noncharacters. The HTTP binding requires percent-decoded header values that are not
+/// UTF-8 to be refused ("%C0%A0" is an overlong space); JSON strings arrive as UTF-8 already, and the
+/// same rule keeps a newline out of an id whichever mode it came in.
+bool ValidString(std::string_view text) {
+  std::size_t index = 0;
+  while (index < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[index]);
+    std::size_t length = 0;
+    char32_t code_point = 0;
+    if (lead < 0x80) {
+      length = 1;
+      code_point = lead;
+    } else if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+      code_point = lead & 0x1F;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      code_point = lead & 0x0F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      code_point = lead & 0x07;
+    } else {
+      return false;  // a continuation byte, an overlong two-byte lead (C0, C1) or past U+10FFFF
+    }
+    if (index + length > text.size()) return false;
+    for (std::size_t offset = 1; offset < length; ++offset) {
+      const auto continuation = static_cast<unsigned char>(text[index + offset]);
+      if ((continuation & 0xC0) != 0x80) return false;
+      code_point = (code_point << 6) | (continuation & 0x3F);
+    }
+    const bool overlong = (length == 3 && code_point < 0x800) || (length == 4 && code_point < 0x10000);
+    const bool surrogate = code_point >= 0xD800 && code_point <= 0xDFFF;
+    const bool control = code_point <= 0x1F || (code_point >= 0x7F && code_point <= 0x9F);
+    const bool noncharacter = (code_point >= 0xFDD0 && code_point <= 0xFDEF) || (code_point & 0xFFFE) == 0xFFFE;
+    if (overlong || surrogate || code_point > 0x10FFFF || control || noncharacter) return false;
+    index += length;
+  }
+  return true;
 }
 
 /// Data in JSON: application/json, or any application/...+json.
@@ -51,6 +94,16 @@ struct Attributes {
 /// Validates the context attributes and builds the envelope (data filled in by the caller).
 std::variant<engine::EventEnvelope, Problem> Envelope(const Attributes& attributes, const EventRequestInput& input,
                                                       const std::string& at) {
+  for (const auto& [value, name] : {std::pair{&attributes.specversion, "specversion"}, {&attributes.id, "id"},
+                                    {&attributes.source, "source"}, {&attributes.type, "type"},
+                                    {&attributes.subject, "subject"}, {&attributes.time, "time"},
+                                    {&attributes.datacontenttype, "datacontenttype"},
+                                    {&attributes.dataschema, "dataschema"}}) {
+    if (*value && !ValidString(**value)) {
+      return Invalid(fmt::format("the attribute '{}' holds control characters or is not UTF-8", name),
+                     at + "/" + std::string(name));
+    }
+  }
   const auto required = [&](const std::optional<std::string>& value, std::string_view name,
                             std::size_t limit) -> std::optional<Problem> {
     if (!value) return Invalid(fmt::format("the required attribute '{}' is missing", name), at + "/" + std::string(name));
@@ -103,11 +156,30 @@ std::variant<engine::EventEnvelope, Problem> Envelope(const Attributes& attribut
   return event;
 }
 
-/// "%XX" sequences of a ce-* header value decoded (the HTTP binding percent-encodes what is not printable
-/// ASCII); nullopt for a malformed escape.
-std::optional<std::string> PercentDecoded(std::string_view value) {
+/// A ce-* header value as the HTTP binding (3.1.3.2) decodes it: first RFC 7230 quoted strings unescaped
+/// (senders of binding versions before 1.0.2 quoted values with spaces instead of percent-encoding them,
+/// and receivers must still accept that), then one round of "%XX" decoding; the result must be a
+/// CloudEvents String (UTF-8 that is not, e.g. the overlong "%C0%A0", must be refused). nullopt for an
+/// unterminated quote or escape, a malformed "%XX", or a result that is not a String.
+std::optional<std::string> DecodedHeaderValue(std::string_view value) {
+  std::string unquoted;
+  unquoted.reserve(value.size());
+  bool quoted = false;
+  for (std::size_t index = 0; index < value.size(); ++index) {
+    const char c = value[index];
+    if (c == '"') {
+      quoted = !quoted;
+    } else if (c == '\\' && quoted) {
+      if (++index == value.size()) return std::nullopt;
+      unquoted += value[index];
+    } else {
+      unquoted += c;
+    }
+  }
+  if (quoted) return std::nullopt;
   std::string out;
-  out.reserve(value.size());
+  out.reserve(unquoted.size());
+  value = unquoted;
   for (std::size_t index = 0; index < value.size(); ++index) {
     if (value[index] != '%') {
       out += value[index];
@@ -120,6 +192,7 @@ std::optional<std::string> PercentDecoded(std::string_view value) {
     out += static_cast<char>(std::stoi(std::string(value.substr(index + 1, 2)), nullptr, 16));
     index += 2;
   }
+  if (!ValidString(out)) return std::nullopt;
   return out;
 }
 
@@ -130,8 +203,11 @@ std::variant<EventRequest, Problem> DecodeBinary(const EventRequestInput& input)
     if (!ValidAttributeName(name)) {
       return Problem(ProblemKind::kInvalidCloudEvent, "a ce- header names an invalid CloudEvents attribute");
     }
-    const auto value = PercentDecoded(Trim(raw_value));
-    if (!value) return Invalid(fmt::format("the header 'ce-{}' holds a malformed percent-encoding", name), "/" + name);
+    const auto value = DecodedHeaderValue(Trim(raw_value));
+    if (!value) {
+      return Invalid(fmt::format("the header 'ce-{}' is not a percent-encoded UTF-8 string without control characters", name),
+                     "/" + name);
+    }
     if (value->size() > kMaxExtensionValueLength) {
       return Invalid(fmt::format("the header 'ce-{}' is longer than {} characters", name, kMaxExtensionValueLength),
                      "/" + name);
@@ -217,6 +293,8 @@ std::variant<engine::EventEnvelope, Problem> ParseStructuredEvent(const json::va
       data = &member.value();
       continue;
     }
+    // The JSON format (2.2): an attribute whose value is null is unset (`data: null` above is a null payload).
+    if (member.value().is_null()) continue;
     if (name == "data_base64") return Invalid("'data_base64' is not accepted: event data is JSON, sent in 'data'", pointer);
     if (!ValidAttributeName(name)) return Invalid("a member is not a valid CloudEvents attribute name", at);
     std::optional<std::string>* slot = nullptr;
@@ -237,9 +315,11 @@ std::variant<engine::EventEnvelope, Problem> ParseStructuredEvent(const json::va
     ++attributes.extensions;
     const auto& extension = member.value();
     const bool scalar = extension.is_bool() || extension.is_int64() || extension.is_uint64() ||
-                        (extension.is_string() && extension.get_string().size() <= kMaxExtensionValueLength);
+                        (extension.is_string() && extension.get_string().size() <= kMaxExtensionValueLength &&
+                         ValidString(extension.get_string()));
     if (!scalar) {
-      return Invalid(fmt::format("an extension attribute must be a string of at most {} characters, an integer or a boolean",
+      return Invalid(fmt::format("an extension attribute must be a string of at most {} characters (UTF-8, no control "
+                                 "characters), an integer or a boolean",
                                  kMaxExtensionValueLength),
                      pointer);
     }

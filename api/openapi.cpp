@@ -1,9 +1,14 @@
 #include "api/openapi.hpp"
 
 #include <boost/json.hpp>
+#include <fmt/format.h>
 
+#include "api/cloudevents.hpp"
 #include "api/problem.hpp"
+#include "config/settings.hpp"
 #include "workflow/events.hpp"
+#include "workflow/reasons.hpp"
+#include "workflow/vocabulary.hpp"
 
 namespace returnflow::api {
 
@@ -13,19 +18,30 @@ namespace {
 
 json::object Ref(std::string_view name) { return {{"$ref", "#/components/schemas/" + std::string(name)}}; }
 
-json::object JsonContent(json::object schema, std::string_view media_type = "application/json") {
+json::object Content(json::object schema, std::string_view media_type = "application/json") {
   return {{std::string(media_type), json::object{{"schema", std::move(schema)}}}};
 }
 
 json::object Reply(std::string_view description, std::optional<json::object> schema = std::nullopt,
                    std::string_view media_type = "application/json") {
   json::object response{{"description", description}};
-  if (schema) response["content"] = JsonContent(std::move(*schema), media_type);
+  if (schema) response["content"] = Content(std::move(*schema), media_type);
   return response;
 }
 
-json::object ProblemReply(std::string_view description) {
-  return Reply(description, Ref("Problem"), kProblemContentType);
+/// A problem response naming the problem types it can carry, read from the catalogue (so a type renamed
+/// there is renamed here): the description lists them, and the schema narrows `type` to them.
+json::object ProblemReply(std::string_view description, std::initializer_list<ProblemKind> kinds) {
+  std::string text(description);
+  json::array types;
+  for (const auto kind : kinds) {
+    const auto& info = Info(kind);
+    text += fmt::format("{}`{}`", types.empty() ? ". Problem types: " : ", ", info.slug);
+    types.emplace_back(TypeUri(kind));
+  }
+  text += ".";
+  json::object narrowed{{"type", "object"}, {"properties", {{"type", {{"type", "string"}, {"enum", std::move(types)}}}}}};
+  return Reply(text, json::object{{"allOf", json::array{Ref("Problem"), std::move(narrowed)}}}, kProblemContentType);
 }
 
 json::object PathParam(std::string_view name, std::string_view description) {
@@ -33,19 +49,36 @@ json::object PathParam(std::string_view name, std::string_view description) {
           {"schema", {{"type", "string"}}}};
 }
 
-json::object QueryParam(std::string_view name, std::string_view type, std::string_view description) {
-  return {{"name", name}, {"in", "query"}, {"required", false}, {"description", description},
-          {"schema", {{"type", type}}}};
+json::object QueryParam(std::string_view name, json::object schema, std::string_view description) {
+  return {{"name", name}, {"in", "query"}, {"required", false}, {"description", description}, {"schema", std::move(schema)}};
 }
 
-json::object Operation(std::string_view id, std::string_view summary, std::initializer_list<std::string_view> roles,
+json::object HeaderParam(std::string_view name, json::object schema, std::string_view description) {
+  return {{"name", name}, {"in", "header"}, {"required", false}, {"description", description}, {"schema", std::move(schema)}};
+}
+
+json::object String() { return {{"type", "string"}}; }
+json::object String(std::string_view description) { return {{"type", "string"}, {"description", description}}; }
+json::object Integer() { return {{"type", "integer"}}; }
+json::object Boolean() { return {{"type", "boolean"}}; }
+json::object StringArray() { return {{"type", "array"}, {"items", String()}}; }
+json::object DateTime() { return {{"type", "string"}, {"format", "date-time"}}; }
+
+template <std::size_t N>
+json::object Names(const std::array<std::string_view, N>& names) {
+  json::array values;
+  for (const auto name : names) values.emplace_back(name);
+  return {{"type", "string"}, {"enum", std::move(values)}};
+}
+
+/// One operation. Authenticated operations get the 401 every one of them can answer; the caller lists
+/// the rest, 403 included where a role or scope check can refuse.
+json::object Operation(std::string_view id, std::string_view tag, std::string_view summary, std::string_view description,
                        json::object responses, bool authenticated = true) {
-  json::object operation{{"operationId", id}, {"summary", summary}};
-  std::string role_text;
-  for (auto role : roles) role_text += (role_text.empty() ? "" : ", ") + std::string(role);
+  json::object operation{{"operationId", id}, {"tags", json::array{tag}}, {"summary", summary},
+                         {"description", description}};
   if (authenticated) {
-    operation["description"] = "Roles: " + role_text + ".";
-    responses["401"] = ProblemReply("missing, unknown or revoked token");
+    responses["401"] = ProblemReply("Missing, unknown or revoked bearer token", {ProblemKind::kUnauthenticated});
   } else {
     operation["security"] = json::array();
   }
@@ -53,164 +86,362 @@ json::object Operation(std::string_view id, std::string_view summary, std::initi
   return operation;
 }
 
-json::object StringArraySchema() { return {{"type", "array"}, {"items", {{"type", "string"}}}}; }
+// The answers most operations share, each with the problem types it can carry.
+json::object BadTarget() {
+  return ProblemReply("The request target is not valid, or has a query parameter the operation does not define",
+                      {ProblemKind::kInvalidRequest});
+}
+json::object NotVisible() {
+  return ProblemReply("No such case visible to the caller (a case of another office or partner answers exactly so)",
+                      {ProblemKind::kNotFound});
+}
+json::object CaseServerError() {
+  return ProblemReply("The stored case cannot be read by this version of the engine (an operator must look), or "
+                      "another internal error",
+                      {ProblemKind::kCaseUnreadable, ProblemKind::kInternal});
+}
+json::object Unavailable() {
+  return ProblemReply("The database is not reachable, the server is at its connection limit or shutting down; retry later",
+                      {ProblemKind::kUnavailable, ProblemKind::kTooManyConnections, ProblemKind::kShuttingDown});
+}
+json::object BodyTooLarge() {
+  return ProblemReply("The body is larger than the server accepts (server.body_limit)", {ProblemKind::kPayloadTooLarge});
+}
+
+/// The registered reason codes, generated from the registry (workflow/reasons.hpp) with their meanings.
+json::object ReasonCodeSchema() {
+  json::array codes;
+  std::string meanings = "A stable reason code of the workflow: why a guard refused an event, or the verdict that "
+                         "was not a guard's (not allowed in the state, closed, the suspension reason).";
+  for (const auto& reason : workflow::AllReasonCodes()) {
+    codes.emplace_back(reason.code);
+    meanings += fmt::format("\n- `{}`: {}", reason.code, reason.meaning);
+  }
+  return {{"type", "string"}, {"enum", std::move(codes)}, {"description", std::move(meanings)}};
+}
 
 json::object Schemas() {
   json::array problem_types;
-  for (const auto& info : ProblemCatalogue()) problem_types.emplace_back("urn:returnflow:problem:" + std::string(info.slug));
+  for (const auto& info : ProblemCatalogue()) problem_types.emplace_back(TypeUri(info.kind));
   json::array event_types;
   for (auto name : workflow::AllEventNames()) event_types.emplace_back(name);
   json::object schemas;
+  schemas["ReasonCode"] = ReasonCodeSchema();
   schemas["Problem"] = {
       {"type", "object"},
-      {"description", "RFC 9457 problem details; `type` is stable, extension members depend on the type"},
+      {"description",
+       "RFC 9457 problem details. `type` is stable and what clients branch on; `title` is fixed per type; `detail` "
+       "explains this occurrence and never echoes request values. The extension members present depend on the type. "
+       "A refused event (event-not-allowed, case-suspended, case-closed, guard-refused) also carries its recorded "
+       "outcome: case_id, event_id, source, event_type, outcome, sequence, version, from, to, changes, allowed_events, "
+       "replayed."},
       {"required", {"type", "title", "status"}},
       {"properties",
        {{"type", {{"type", "string"}, {"enum", problem_types}}},
-        {"title", {{"type", "string"}}},
-        {"status", {{"type", "integer"}}},
-        {"detail", {{"type", "string"}}},
-        {"instance", {{"type", "string"}}},
-        {"allowed_events", StringArraySchema()},
-        {"reason", {{"type", "string"}}},
-        {"replayed", {{"type", "boolean"}}}}}};
+        {"title", String()},
+        {"status", Integer()},
+        {"detail", String()},
+        {"instance", String("the request path, when every path parameter is a plain word")},
+        {"pointer", String("RFC 6901 JSON pointer to the member at fault: into the request body (`/household/0/sex`), "
+                           "into the event (`/time`, `/data/expires_on`; in a batch prefixed by the index, `/3/id`), "
+                           "or the CloudEvents attribute of a binary-mode ce-* header (`/id`)")},
+        {"reason", Ref("ReasonCode")},
+        {"allowed_events", {{"type", "array"}, {"items", String()}, {"description", "the events the case accepts now"}}},
+        {"replayed", {{"type", "boolean"}, {"description", "true when this answers a redelivery of a recorded event"}}},
+        {"accepted", {{"type", "array"}, {"items", String()}, {"description", "media types or query parameters accepted"}}},
+        {"parameter", String("the query parameter at fault")},
+        {"case_id", String()},
+        {"event_id", String()},
+        {"source", String()},
+        {"event_type", String()},
+        {"outcome", {{"type", "string"}, {"enum", {"not_allowed", "guard_refused", "suspended", "closed"}}}},
+        {"sequence", Integer()},
+        {"version", Integer()},
+        {"from", StringArray()},
+        {"to", StringArray()},
+        {"changes", StringArray()}}}};
   auto pair_list = [](std::string_view first, std::string_view second) {
-    json::object properties{{first, {{"type", "string"}}}, {second, {{"type", "string"}}}};
+    json::object properties{{first, String()}, {second, String()}};
     return json::object{{"type", "array"}, {"items", json::object{{"type", "object"}, {"properties", properties}}}};
   };
   schemas["PersonalData"] = {
       {"type", "object"},
+      {"description", "Kept only in the people table; read by caseworkers of the case's office, audited"},
       {"properties",
-       {{"given_names", {{"type", "string"}}},
-        {"family_name", {{"type", "string"}}},
-        {"date_of_birth", {{"type", "string"}, {"description", "YYYY-MM-DD or a year"}}},
+       {{"given_names", String()},
+        {"family_name", String()},
+        {"date_of_birth", String("YYYY-MM-DD or a year")},
         {"documents", pair_list("type", "number")},
         {"contacts", pair_list("kind", "value")}}}};
   schemas["Referral"] = {
       {"type", "object"},
+      {"description", "A referral that opens a case"},
       {"required", {"programme", "office", "host_country", "origin_country", "household"}},
       {"properties",
-       {{"programme", {{"type", "string"}}},
-        {"office", {{"type", "string"}, {"description", "must be the caseworker token's office"}}},
+       {{"programme", String()},
+        {"office", String("must be the caseworker token's office")},
         {"host_country", {{"type", "string"}, {"pattern", "^[A-Z]{2}$"}}},
         {"origin_country", {{"type", "string"}, {"pattern", "^[A-Z]{2}$"}}},
         {"destination_country", {{"type", "string"}, {"pattern", "^[A-Z]{2}$"}}},
-        {"partners", StringArraySchema()},
-        {"received_at", {{"type", "string"}, {"format", "date-time"}}},
+        {"partners", StringArray()},
+        {"received_at", DateTime()},
         {"programme_rules",
          {{"type", "object"},
           {"properties",
-           {{"unsafe_destinations", StringArraySchema()},
-            {"no_show_limit", {{"type", "integer"}}},
-            {"monitoring_visits", {{"type", "integer"}}}}}}},
+           {{"unsafe_destinations", StringArray()}, {"no_show_limit", Integer()}, {"monitoring_visits", Integer()}}}}},
         {"household",
          {{"type", "array"},
           {"minItems", 1},
           {"items",
            {{"type", "object"},
             {"properties",
-             {{"member_id", {{"type", "string"}}},
-              {"relationship", {{"enum", {"principal", "dependant"}}}},
-              {"sex", {{"enum", {"female", "male", "other", "unknown"}}}},
-              {"birth_year", {{"type", "integer"}}},
-              {"vulnerabilities", StringArraySchema()},
+             {{"member_id", String()},
+              {"relationship", Names(workflow::kRelationshipNames)},
+              {"sex", Names(workflow::kSexNames)},
+              {"birth_year", Integer()},
+              {"vulnerabilities", {{"type", "array"}, {"items", Names(workflow::kVulnerabilityNames)}}},
               {"personal_data", Ref("PersonalData")}}}}}}}}}};
   schemas["Case"] = {
       {"type", "object"},
-      {"description", "Partners get the workflow position without household, programme and office."},
+      {"description", "A case's workflow position. Partners get it without household, programme and office."},
       {"properties",
-       {{"case_id", {{"type", "string"}}},
-        {"stage", {{"type", "string"}}},
-        {"active_states", StringArraySchema()},
-        {"version", {{"type", "integer"}}},
-        {"host_country", {{"type", "string"}}},
-        {"origin_country", {{"type", "string"}}},
-        {"office", {{"type", "string"}}},
-        {"partners", StringArraySchema()},
+       {{"case_id", String()},
+        {"stage", String()},
+        {"active_states", StringArray()},
+        {"version", Integer()},
+        {"host_country", String()},
+        {"origin_country", String()},
+        {"office", String()},
+        {"partners", StringArray()},
         {"next_deadline", {{"type", {"string", "null"}}, {"format", "date-time"}}},
         {"key_dates", {{"type", "object"}}},
-        {"allowed_events", StringArraySchema()},
+        {"allowed_events", StringArray()},
         {"household", {{"type", "array"}, {"items", {{"type", "object"}}}}},
         {"personal_data", {{"type", "array"}, {"items", Ref("PersonalData")}}}}}};
+  schemas["EventData"] = {
+      {"type", "object"},
+      {"description",
+       "The event's data: exactly the members its type defines (see GET /workflow), each bounded; an event type "
+       "without members takes an empty object, null or no data at all."}};
   schemas["CloudEvent"] = {
       {"type", "object"},
-      {"description", "CloudEvents 1.0, structured mode"},
-      {"required", {"specversion", "id", "source", "type", "time"}},
+      {"description",
+       "A CloudEvents 1.0 event in the JSON format (structured content mode, and each element of a batch). A null "
+       "attribute counts as absent. Extension attributes (lower-case letters and digits) may be strings, integers or "
+       "booleans; they are accepted and not stored."},
+      {"required", {"specversion", "id", "source", "type"}},
       {"properties",
-       {{"specversion", {{"const", "1.0"}}},
-        {"id", {{"type", "string"}, {"description", "with source, the idempotency key"}}},
-        {"source", {{"type", "string"}}},
+       {{"specversion", {{"type", "string"}, {"const", "1.0"}}},
+        {"id", {{"type", "string"}, {"minLength", 1}, {"maxLength", kMaxEventIdLength},
+                {"description", "with source, the idempotency key: a redelivery is answered with the recorded outcome"}}},
+        {"source", {{"type", "string"}, {"minLength", 1}, {"maxLength", kMaxSourceLength},
+                    {"description", "URI-reference of the sending system; must be one of the sender token's "
+                                    "scope.sources (403 otherwise)"}}},
         {"type", {{"type", "string"}, {"enum", event_types}}},
-        {"subject", {{"type", "string"}, {"description", "the case id (required on /events)"}}},
-        {"time", {{"type", "string"}, {"format", "date-time"}}},
-        {"datacontenttype", {{"const", "application/json"}}},
-        {"data", {{"type", "object"}}}}}};
+        {"subject", {{"type", {"string", "null"}}, {"minLength", 1}, {"maxLength", kMaxSubjectLength},
+                     {"description", "the case id: required on POST /events; on /cases/{case_id}/events optional "
+                                     "and must match"}}},
+        {"time", {{"type", {"string", "null"}}, {"format", "date-time"},
+                  {"description", "RFC 3339; when absent, the time of receipt"}}},
+        {"datacontenttype", {{"type", {"string", "null"}},
+                             {"description", "a JSON media type (application/json, application/*+json), parameters allowed"}}},
+        {"dataschema", {{"type", {"string", "null"}}, {"maxLength", kMaxSourceLength}}},
+        {"data", {{"oneOf", json::array{Ref("EventData"), {{"type", "null"}}}}}}}},
+      {"additionalProperties", {{"type", {"string", "integer", "boolean", "null"}}}}};
+  schemas["CloudEventBatch"] = {
+      {"type", "array"},
+      {"description", fmt::format("A CloudEvents JSON batch: each element is decoded and answered on its own; at most "
+                                  "server.max_batch_events ({} by default) elements",
+                                  config::Settings{}.server.max_batch_events)},
+      {"minItems", 1},
+      {"items", Ref("CloudEvent")}};
   schemas["EventOutcome"] = {
       {"type", "object"},
+      {"description", "The recorded outcome of an applied event (a redelivery answers the same, with replayed true)"},
       {"properties",
-       {{"case_id", {{"type", "string"}}},
-        {"event_id", {{"type", "string"}}},
-        {"source", {{"type", "string"}}},
-        {"type", {{"type", "string"}}},
-        {"outcome", {{"enum", {"applied", "not_allowed", "guard_refused", "suspended", "closed"}}}},
-        {"replayed", {{"type", "boolean"}}},
-        {"sequence", {{"type", "integer"}}},
-        {"version", {{"type", "integer"}}},
-        {"from", StringArraySchema()},
-        {"to", StringArraySchema()},
-        {"reason", {{"type", "string"}}},
-        {"changes", StringArraySchema()},
-        {"allowed_events", StringArraySchema()}}}};
+       {{"case_id", String()},
+        {"event_id", String()},
+        {"source", String()},
+        {"type", String()},
+        {"outcome", {{"type", "string"}, {"enum", {"applied", "not_allowed", "guard_refused", "suspended", "closed"}}}},
+        {"replayed", Boolean()},
+        {"sequence", Integer()},
+        {"version", Integer()},
+        {"from", StringArray()},
+        {"to", StringArray()},
+        {"reason", Ref("ReasonCode")},
+        {"changes", StringArray()},
+        {"allowed_events", StringArray()}}}};
   schemas["BatchResult"] = {
       {"type", "object"},
+      {"description", "One answer per batch element, in order: the outcome when applied, otherwise its problem"},
       {"properties",
-       {{"applied", {{"type", "integer"}}},
-        {"refused", {{"type", "integer"}}},
+       {{"applied", Integer()},
+        {"refused", Integer()},
         {"results",
          {{"type", "array"},
           {"items",
            {{"type", "object"},
             {"properties",
-             {{"index", {{"type", "integer"}}},
-              {"status", {{"type", "integer"}}},
+             {{"index", Integer()},
+              {"status", Integer()},
               {"outcome", Ref("EventOutcome")},
               {"problem", Ref("Problem")}}}}}}}}}};
   schemas["HistoryPage"] = {
       {"type", "object"},
+      {"description", "A page of a case's event log, oldest first, pseudonymous"},
       {"properties",
-       {{"case_id", {{"type", "string"}}},
+       {{"case_id", String()},
         {"next_after", {{"type", {"integer", "null"}}}},
-        {"entries", {{"type", "array"}, {"items", {{"type", "object"}}}}}}}};
+        {"entries",
+         {{"type", "array"},
+          {"items",
+           {{"type", "object"},
+            {"properties",
+             {{"sequence", Integer()},
+              {"source", String()},
+              {"event_id", String()},
+              {"type", String()},
+              {"actor", String()},
+              {"occurred_at", DateTime()},
+              {"recorded_at", DateTime()},
+              {"outcome", String()},
+              // Rows recorded by earlier versions keep the code they were refused with: not narrowed to today's.
+              {"reason", String("the reason code the event was refused with (see ReasonCode)")},
+              {"states_before", StringArray()},
+              {"states_after", StringArray()},
+              {"changes", StringArray()},
+              {"version_after", Integer()}}}}}}}}}};
   schemas["SearchPage"] = {
       {"type", "object"},
+      {"description", "A page of cases (keyset pagination) with counts by stage"},
       {"properties",
        {{"cases", {{"type", "array"}, {"items", Ref("Case")}}},
         {"next_cursor", {{"type", {"string", "null"}}}},
-        {"counts_by_stage", {{"type", "object"}, {"additionalProperties", {{"type", "integer"}}}}}}}};
+        {"counts_by_stage", {{"type", "object"}, {"additionalProperties", Integer()}}}}}};
+  const json::object sources = {
+      {"type", "array"},
+      {"maxItems", 20},
+      {"items", {{"type", "string"}, {"minLength", 1}, {"maxLength", 500}}},
+      {"description",
+       "The CloudEvents `source` values this token's events may carry (URI-references without spaces or '|'); an "
+       "event with another source is refused with 403. Default: urn:returnflow:token:<name>. Not for admins."}};
+  schemas["TokenScope"] = {
+      {"type", "object"},
+      {"description",
+       "What the token may reach; the members allowed depend on the role: caseworker office and sources; partner "
+       "organisation, event_types and sources; supervisor countries and sources; admin none."},
+      {"additionalProperties", false},
+      {"properties",
+       {{"office", String("caseworker: the office whose cases it handles")},
+        {"organisation", String("partner: the organisation cases are assigned to")},
+        {"event_types", {{"type", "array"}, {"items", {{"type", "string"}, {"enum", event_types}}},
+                         {"description", "partner: the event types it may send"}}},
+        {"countries", {{"type", "array"}, {"items", String()},
+                       {"description", "supervisor: ISO 3166-1 alpha-2 host or origin countries, or \"*\""}}},
+        {"sources", sources}}}};
   schemas["TokenRequest"] = {
       {"type", "object"},
+      {"description", "A token to create"},
       {"required", {"name", "role"}},
+      {"additionalProperties", false},
       {"properties",
-       {{"name", {{"type", "string"}}},
-        {"role", {{"enum", {"caseworker", "partner", "supervisor", "admin"}}}},
-        {"scope",
-         {{"type", "object"},
-          {"properties",
-           {{"office", {{"type", "string"}}},
-            {"organisation", {{"type", "string"}}},
-            {"event_types", StringArraySchema()},
-            {"countries", StringArraySchema()}}}}}}}};
+       {{"name", {{"type", "string"}, {"maxLength", 100}}},
+        {"role", Names(workflow::kRoleNames)},
+        {"scope", Ref("TokenScope")}}}};
   schemas["Token"] = {
       {"type", "object"},
+      {"description", "A token as listed (never its secret) or as created (the secret shown once)"},
       {"properties",
-       {{"token_id", {{"type", "string"}}},
-        {"name", {{"type", "string"}}},
-        {"role", {{"type", "string"}}},
-        {"scope", {{"type", "object"}}},
-        {"created_at", {{"type", "string"}}},
-        {"revoked_at", {{"type", {"string", "null"}}}},
-        {"token", {{"type", "string"}, {"description", "only in the creation response"}}}}}};
+       {{"token_id", String()},
+        {"name", String()},
+        {"role", Names(workflow::kRoleNames)},
+        {"scope", Ref("TokenScope")},
+        {"created_at", DateTime()},
+        {"revoked_at", {{"type", {"string", "null"}}, {"format", "date-time"}}},
+        {"token", String("the bearer secret, only in the creation response")}}}};
+  schemas["TokenList"] = {
+      {"type", "object"},
+      {"description", "Every token, active and revoked"},
+      {"properties", {{"tokens", {{"type", "array"}, {"items", Ref("Token")}}}}}};
+  schemas["Status"] = {
+      {"type", "object"}, {"description", "A liveness or readiness answer"}, {"properties", {{"status", String()}}}};
   return schemas;
+}
+
+/// The parameters of an event route: the CloudEvents attributes of binary content mode. The binding maps
+/// every other attribute, extensions included, to a header of its own name after "ce-".
+json::array BinaryModeHeaders() {
+  const auto attribute = [](std::string_view name, json::object schema, std::string_view what) {
+    return HeaderParam(fmt::format("ce-{}", name), std::move(schema),
+                       fmt::format("Binary content mode: the CloudEvents attribute `{}`{}. Values are percent-encoded "
+                                   "UTF-8 (the HTTP binding, 3.1.3.2); header names are case-insensitive.",
+                                   name, what));
+  };
+  return {attribute("specversion", {{"type", "string"}, {"const", "1.0"}},
+                    ", required in binary mode: its presence is what marks a request as binary mode"),
+          attribute("id", String(), ", required in binary mode; with source, the idempotency key"),
+          attribute("source", String(), ", required in binary mode; one of the token's scope.sources"),
+          attribute("type", String(), ", required in binary mode: the workflow event type"),
+          attribute("subject", String(), ": the case id (required on POST /events)"),
+          attribute("time", DateTime(), ": RFC 3339, the time of receipt when absent"),
+          attribute("dataschema", String(), "")};
+}
+
+constexpr std::string_view kContentModes =
+    "CloudEvents 1.0 in each content mode of the HTTP binding: structured (`application/cloudevents+json`, charset "
+    "utf-8 only), binary (the attributes in `ce-*` headers, percent-encoded; the body is the event data as "
+    "`application/json` or another `+json` type, or empty when the event has none; `ce-datacontenttype` is refused "
+    "because Content-Type carries it){}. Extension attributes (`ce-<name>` headers or members) are accepted and not "
+    "stored. Every event is deduplicated on (source, id): a redelivery, in any mode, answers the recorded outcome with "
+    "`replayed: true`, and the same key with other content is an idempotency-conflict. Roles: caseworkers (their "
+    "office's cases), partners (the event types of their scope, on cases assigned to them), supervisors (approvals "
+    "only); admins send no events.";
+
+json::object EventRequestBody(bool batch) {
+  json::object content{{"application/cloudevents+json", {{"schema", Ref("CloudEvent")}}}};
+  if (batch) content["application/cloudevents-batch+json"] = {{"schema", Ref("CloudEventBatch")}};
+  content["application/json"] = {{"schema", Ref("EventData")}};
+  return {{"required", false},
+          {"description",
+           std::string("Structured mode: the event. ") + (batch ? "Batch mode: an array of events. " : "") +
+               "Binary mode: the event data (any application/*+json type), or no body for an event without data."},
+          {"content", std::move(content)}};
+}
+
+json::object EventResponses(bool batch) {
+  json::object responses{
+      {"200", batch ? Reply("The outcome (single event), or one answer per element (batch)",
+                            json::object{{"oneOf", json::array{Ref("EventOutcome"), Ref("BatchResult")}}})
+                    : Reply("Applied, or a redelivery of an applied event (replayed: true)", Ref("EventOutcome"))},
+      {"400", ProblemReply("Malformed JSON; missing or invalid CloudEvents attributes (pointer names the attribute); an "
+                           "event type the workflow does not know; data that does not fit the type (pointer into data)",
+                           {ProblemKind::kMalformedJson, ProblemKind::kInvalidRequest, ProblemKind::kInvalidCloudEvent,
+                            ProblemKind::kUnknownEventType, ProblemKind::kInvalidEventData})},
+      {"403", ProblemReply("The token may not send this event type, or the event's source is not one of its scope.sources",
+                           {ProblemKind::kForbidden})},
+      {"404", NotVisible()},
+      {"409", ProblemReply("Not allowed in the current state (allowed_events lists those that are), the case is suspended "
+                           "or closed, If-Match names another version, or (source, id) was recorded with other content",
+                           {ProblemKind::kNotAllowedInState, ProblemKind::kCaseSuspended, ProblemKind::kCaseClosed,
+                            ProblemKind::kVersionConflict, ProblemKind::kIdempotencyConflict})},
+      {"413", batch ? ProblemReply("The body is larger than the server accepts, or the batch holds more events than "
+                                   "server.max_batch_events",
+                                   {ProblemKind::kPayloadTooLarge})
+                    : BodyTooLarge()},
+      {"415", ProblemReply(batch ? "Neither a CloudEvent, a batch nor binary mode; a charset other than utf-8; "
+                                   "binary-mode data that is not JSON"
+                                 : "Neither a CloudEvent nor binary mode (batches go to POST /events); a charset other "
+                                   "than utf-8; binary-mode data that is not JSON",
+                           {ProblemKind::kUnsupportedMediaType})},
+      {"422", ProblemReply("A workflow guard refused the event; reason is its registered code", {ProblemKind::kGuardRefused})},
+      {"500", CaseServerError()},
+      {"503", ProblemReply("The outcome is unknown (the commit may or may not have happened): re-send the same event "
+                           "with the same source and id, which either applies it or answers the recorded outcome. Or "
+                           "the database is not reachable, or the server is at its connection limit or shutting down",
+                           {ProblemKind::kOutcomeUnknown, ProblemKind::kUnavailable, ProblemKind::kTooManyConnections,
+                            ProblemKind::kShuttingDown})}};
+  return responses;
 }
 
 }  // namespace
@@ -218,158 +449,202 @@ json::object Schemas() {
 json::value OpenApiDocument() {
   json::object paths;
   const json::object case_id = PathParam("case_id", "pseudonymous case id");
-  const json::object if_match = {{"name", "If-Match"}, {"in", "header"}, {"required", false},
-                                 {"description", "case version the sender saw; 409 version-conflict when it differs"},
-                                 {"schema", {{"type", "string"}}}};
-  const json::object cloud_event_body = {
-      {"required", true},
-      {"content", JsonContent(Ref("CloudEvent"), "application/cloudevents+json")}};
-  json::object event_responses{
-      {"200", Reply("applied (or a replayed duplicate of an applied event)", Ref("EventOutcome"))},
-      {"400", ProblemReply("malformed JSON, missing CloudEvents attributes, unknown event type or bad data")},
-      {"403", ProblemReply("the token may not send this event type")},
-      {"404", ProblemReply("no such case visible to the caller")},
-      {"409", ProblemReply("not allowed in the current state (allowed_events listed), suspended, closed, If-Match version conflict, or same (source, id) with other content")},
-      {"413", ProblemReply("body too large")},
-      {"415", ProblemReply("wrong content type")},
-      {"422", ProblemReply("refused by a workflow guard (reason code)")},
-      {"503", ProblemReply("database unavailable")}};
+  const json::object if_match =
+      HeaderParam("If-Match", String(), "The case version the sender saw (its ETag); 409 version-conflict when it differs");
+  const json::object limit = QueryParam(
+      "limit", {{"type", "integer"}, {"minimum", 1}},
+      fmt::format("Page size: by default server.default_page_size ({}), at most server.max_page_size ({})",
+                  config::defaults::kDefaultPageSize, config::defaults::kMaxPageSize));
 
   paths["/cases"] = {
       {"post",
        [&] {
-         auto operation = Operation("createCase", "Create a case from a referral", {"caseworker (own office)"},
-                                    {{"201", Reply("created", Ref("Case"))},
-                                     {"400", ProblemReply("invalid referral")},
-                                     {"403", ProblemReply("not a caseworker of that office")},
-                                     {"415", ProblemReply("not application/json")}});
-         operation["parameters"] = json::array{{{"name", "Idempotency-Key"}, {"in", "header"}, {"required", false},
-                                                {"schema", {{"type", "string"}}}}};
-         operation["requestBody"] = {{"required", true}, {"content", JsonContent(Ref("Referral"))}};
+         auto operation = Operation(
+             "createCase", "cases", "Create a case from a referral",
+             "Opens a case in the referral stage. Roles: caseworker (of the referral's office). An Idempotency-Key "
+             "makes a retry return the case it created.",
+             {{"201", Reply("Created; Location names the case and ETag carries its version", Ref("Case"))},
+              {"400", ProblemReply("Malformed JSON, or an invalid referral (pointer names the member)",
+                                   {ProblemKind::kMalformedJson, ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Not a caseworker of that office", {ProblemKind::kForbidden})},
+              {"409", ProblemReply("The Idempotency-Key was used for another referral", {ProblemKind::kIdempotencyConflict})},
+              {"413", BodyTooLarge()},
+              {"415", ProblemReply("Not application/json in UTF-8", {ProblemKind::kUnsupportedMediaType})},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{HeaderParam(
+             "Idempotency-Key", {{"type", "string"}, {"maxLength", 200}},
+             "At most 200 printable characters; a retry with the same key and referral returns the same case")};
+         operation["requestBody"] = {{"required", true}, {"content", Content(Ref("Referral"))}};
          return operation;
        }()},
       {"get",
        [&] {
-         auto operation = Operation("searchCases", "Search cases (keyset pagination) with counts by stage",
-                                    {"caseworker (own office)", "supervisor (its countries)"},
-                                    {{"200", Reply("one page", Ref("SearchPage"))},
-                                     {"400", ProblemReply("bad filter or cursor")},
-                                     {"403", ProblemReply("partners and admins do not search")}});
+         auto operation = Operation(
+             "searchCases", "cases", "Search cases with counts by stage",
+             "Keyset pagination over the cases the caller may see. Roles: caseworker (its office), supervisor (its "
+             "countries).",
+             {{"200", Reply("One page", Ref("SearchPage"))},
+              {"400", ProblemReply("A filter, cursor or limit that is not valid", {ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Partners and admins do not search", {ProblemKind::kForbidden})},
+              {"503", Unavailable()}});
          operation["parameters"] = json::array{
-             QueryParam("stage", "string", "referral, counselling, documentation, travel, reintegration, suspended, closed"),
-             QueryParam("state", "string", "an active leaf state"),
-             QueryParam("host_country", "string", "ISO 3166-1 alpha-2"),
-             QueryParam("origin_country", "string", "ISO 3166-1 alpha-2"),
-             QueryParam("office", "string", "office"),
-             QueryParam("partner", "string", "assigned partner organisation"),
-             QueryParam("vulnerability", "string", "a vulnerability flag"),
-             QueryParam("overdue", "boolean", "next deadline already passed"),
-             QueryParam("updated_since", "string", "RFC 3339"),
-             QueryParam("cursor", "string", "next_cursor of the previous page"),
-             QueryParam("limit", "integer", "page size (capped)"),
-             QueryParam("counts", "boolean", "include counts_by_stage (default true)")};
+             QueryParam("stage", String(), "referral, counselling, documentation, travel, reintegration, suspended or closed"),
+             QueryParam("state", String(), "An active leaf state"),
+             QueryParam("host_country", {{"type", "string"}, {"pattern", "^[A-Z]{2}$"}}, "ISO 3166-1 alpha-2"),
+             QueryParam("origin_country", {{"type", "string"}, {"pattern", "^[A-Z]{2}$"}}, "ISO 3166-1 alpha-2"),
+             QueryParam("office", String(), "The office"),
+             QueryParam("partner", String(), "An assigned partner organisation"),
+             QueryParam("vulnerability", Names(workflow::kVulnerabilityNames), "A vulnerability flag of a member"),
+             QueryParam("overdue", Boolean(), "Only cases whose next deadline has passed"),
+             QueryParam("updated_since", DateTime(), "RFC 3339"),
+             QueryParam("cursor", String(), "next_cursor of the previous page"),
+             limit,
+             QueryParam("counts", Boolean(), "Include counts_by_stage (default true)")};
          return operation;
        }()}};
   paths["/cases/{case_id}"] = {
       {"get",
        [&] {
-         auto operation = Operation("getCase", "A case: stage, sub-states, version, dates, allowed events",
-                                    {"caseworker (own office)", "partner (assigned)", "supervisor (its countries)"},
-                                    {{"200", Reply("the case", Ref("Case"))},
-                                     {"400", ProblemReply("bad include")},
-                                     {"403", ProblemReply("personal data asked for by a caller who may not see it")},
-                                     {"404", ProblemReply("no such case visible to the caller")}});
+         auto operation = Operation(
+             "getCase", "cases", "Read a case",
+             "Stage, active sub-states, version (also as ETag), key dates and the events it accepts next. Roles: "
+             "caseworker (its office), partner (assigned), supervisor (its countries). Personal data only for "
+             "caseworkers of the office, with a purpose that is audited.",
+             {{"200", Reply("The case", Ref("Case"))},
+              {"400", ProblemReply("An include or purpose that is not valid", {ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("An admin token, or personal data asked for by a caller who may not see it",
+                                   {ProblemKind::kForbidden})},
+              {"404", NotVisible()},
+              {"500", CaseServerError()},
+              {"503", Unavailable()}});
          operation["parameters"] = json::array{
-             case_id, QueryParam("include", "string", "personal_data: caseworkers of the office only; audited"),
-             QueryParam("purpose", "string", "recorded in the personal-data audit")};
+             case_id, QueryParam("include", {{"type", "string"}, {"enum", {"personal_data"}}},
+                                 "personal_data: caseworkers of the office only; audited"),
+             QueryParam("purpose", Names(workflow::kAccessPurposeNames),
+                        "Why personal data is read, recorded in the audit (default caseworker_view)")};
          return operation;
        }()}};
   paths["/cases/{case_id}/events"] = {
       {"post",
        [&] {
-         auto operation = Operation("postCaseEvent", "Send one CloudEvent to the case in the URL",
-                                    {"caseworker", "partner (its event types)", "supervisor (approvals only)"},
-                                    event_responses);
-         operation["parameters"] = json::array{case_id, if_match};
-         operation["requestBody"] = cloud_event_body;
+         auto operation = Operation("postCaseEvent", "events", "Send one CloudEvent to the case in the URL",
+                                    fmt::format(kContentModes, ""), EventResponses(false));
+         json::array parameters{case_id, if_match};
+         for (auto& header : BinaryModeHeaders()) parameters.push_back(std::move(header));
+         operation["parameters"] = std::move(parameters);
+         operation["requestBody"] = EventRequestBody(false);
          return operation;
        }()}};
   paths["/cases/{case_id}/history"] = {
       {"get",
        [&] {
-         auto operation = Operation("caseHistory", "The case's event log, pseudonymous",
-                                    {"caseworker (own office)", "partner (assigned)", "supervisor (its countries)"},
-                                    {{"200", Reply("a page of history", Ref("HistoryPage"))},
-                                     {"404", ProblemReply("no such case visible to the caller")}});
-         operation["parameters"] = json::array{case_id, QueryParam("after", "integer", "sequence to start after"),
-                                               QueryParam("limit", "integer", "page size (capped)")};
+         auto operation = Operation(
+             "caseHistory", "cases", "Read a case's event log",
+             "Every event recorded on the case, refusals included, oldest first and pseudonymous. Roles: caseworker "
+             "(its office), partner (assigned), supervisor (its countries).",
+             {{"200", Reply("A page of history", Ref("HistoryPage"))},
+              {"400", ProblemReply("An after or limit that is not valid", {ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Admin tokens do not read cases", {ProblemKind::kForbidden})},
+              {"404", NotVisible()},
+              {"500", CaseServerError()},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{
+             case_id, QueryParam("after", {{"type", "integer"}, {"minimum", 0}}, "The sequence to start after"), limit};
          return operation;
        }()}};
   paths["/events"] = {
       {"post",
        [&] {
-         auto responses = event_responses;
-         responses["200"] = Reply("the outcome (single event) or per-event outcomes (batch)",
-                                  json::object{{"oneOf", json::array{Ref("EventOutcome"), Ref("BatchResult")}}});
-         auto operation = Operation("postEvents", "Send a CloudEvent or a batch; subject names the case",
-                                    {"caseworker", "partner (its event types)", "supervisor (approvals only)"},
-                                    std::move(responses));
-         operation["requestBody"] = {
-             {"required", true},
-             {"content",
-              {{"application/cloudevents+json", {{"schema", Ref("CloudEvent")}}},
-               {"application/cloudevents-batch+json",
-                {{"schema", {{"type", "array"}, {"items", Ref("CloudEvent")}}}}}}}};
+         auto operation = Operation(
+             "postEvents", "events", "Send a CloudEvent or a batch; the subject names the case",
+             fmt::format(kContentModes, ", or a batch (`application/cloudevents-batch+json`, answered per element)"),
+             EventResponses(true));
+         operation["parameters"] = BinaryModeHeaders();
+         operation["requestBody"] = EventRequestBody(true);
          return operation;
        }()}};
   paths["/workflow"] = {
-      {"get", Operation("getWorkflow", "The workflow definition: states, events, transitions, guards",
-                        {"caseworker", "partner", "supervisor"},
-                        {{"200", Reply("the definition", json::object{{"type", "object"}})},
-                         {"403", ProblemReply("admin tokens do not read it")}})}};
+      {"get", Operation("getWorkflow", "workflow", "Read the workflow definition",
+                        "States, events, transitions, guards and their reason codes, read from the machine's tables. "
+                        "Roles: caseworker, partner, supervisor.",
+                        {{"200", Reply("The definition", json::object{{"type", "object"}})},
+                         {"400", BadTarget()},
+                         {"403", ProblemReply("Admin tokens do not read it", {ProblemKind::kForbidden})}})}};
   paths["/tokens"] = {
       {"post",
        [&] {
-         auto operation = Operation("createToken", "Create an API token (the secret is shown once)", {"admin"},
-                                    {{"201", Reply("created", Ref("Token"))},
-                                     {"400", ProblemReply("invalid role or scope")},
-                                     {"403", ProblemReply("not an admin")},
-                                     {"409", ProblemReply("name already taken")}});
-         operation["requestBody"] = {{"required", true}, {"content", JsonContent(Ref("TokenRequest"))}};
+         auto operation = Operation(
+             "createToken", "tokens", "Create an API token",
+             "Roles: admin. The secret is in this response only; the engine keeps its SHA-256 digest.",
+             {{"201", Reply("Created, with the secret", Ref("Token"))},
+              {"400", ProblemReply("Malformed JSON, or an invalid role or scope (pointer names the member)",
+                                   {ProblemKind::kMalformedJson, ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Not an admin", {ProblemKind::kForbidden})},
+              {"409", ProblemReply("The name is taken", {ProblemKind::kConflict})},
+              {"413", BodyTooLarge()},
+              {"415", ProblemReply("Not application/json in UTF-8", {ProblemKind::kUnsupportedMediaType})},
+              {"503", Unavailable()}});
+         operation["requestBody"] = {{"required", true}, {"content", Content(Ref("TokenRequest"))}};
          return operation;
        }()},
-      {"get", Operation("listTokens", "List tokens (never their secrets)", {"admin"},
-                        {{"200", Reply("tokens", json::object{{"type", "object"}})},
-                         {"403", ProblemReply("not an admin")}})}};
+      {"get", Operation("listTokens", "tokens", "List API tokens", "Roles: admin. Never their secrets.",
+                        {{"200", Reply("The tokens", Ref("TokenList"))},
+                         {"400", BadTarget()},
+                         {"403", ProblemReply("Not an admin", {ProblemKind::kForbidden})},
+                         {"503", Unavailable()}})}};
   paths["/tokens/{token_name}"] = {
       {"delete",
        [&] {
-         auto operation = Operation("revokeToken", "Revoke a token", {"admin"},
-                                    {{"204", Reply("revoked")},
-                                     {"403", ProblemReply("not an admin")},
-                                     {"404", ProblemReply("no such active token")}});
-         operation["parameters"] = json::array{PathParam("token_name", "the token's name")};
+         auto operation = Operation("revokeToken", "tokens", "Revoke an API token",
+                                    "Roles: admin. The token stops authenticating at once.",
+                                    {{"204", Reply("Revoked")},
+                                     {"400", BadTarget()},
+                                     {"403", ProblemReply("Not an admin", {ProblemKind::kForbidden})},
+                                     {"404", ProblemReply("No active token with this name", {ProblemKind::kNotFound})},
+                                     {"503", Unavailable()}});
+         operation["parameters"] = json::array{PathParam("token_name", "The token's name")};
          return operation;
        }()}};
-  paths["/healthz"] = {{"get", Operation("healthz", "The process is up", {}, {{"200", Reply("up")}}, false)}};
-  paths["/readyz"] = {{"get", Operation("readyz", "The database is reachable", {},
-                                        {{"200", Reply("ready")}, {"503", ProblemReply("database unreachable")}}, false)}};
-  paths["/metrics"] = {{"get", Operation("metrics", "Prometheus metrics", {"admin", "supervisor"},
-                                         {{"200", Reply("text exposition format", json::object{{"type", "string"}}, "text/plain")},
-                                          {"403", ProblemReply("not an admin or supervisor")}})}};
-  paths["/openapi.json"] = {{"get", Operation("openapi", "This document", {"any valid token"},
-                                              {{"200", Reply("OpenAPI 3.1")}})}};
+  paths["/healthz"] = {
+      {"get", Operation("healthz", "service", "Liveness", "The process is up. No token.",
+                        {{"200", Reply("Up", Ref("Status"))}, {"400", BadTarget()}}, false)}};
+  paths["/readyz"] = {
+      {"get", Operation("readyz", "service", "Readiness", "The database answers. No token.",
+                        {{"200", Reply("Ready", Ref("Status"))}, {"400", BadTarget()}, {"503", Unavailable()}}, false)}};
+  paths["/metrics"] = {
+      {"get", Operation("metrics", "service", "Prometheus metrics",
+                        "Requests and event outcomes by route, type and reason. Roles: admin, supervisor.",
+                        {{"200", Reply("The text exposition format", String(), "text/plain")},
+                         {"400", BadTarget()},
+                         {"403", ProblemReply("Not an admin or supervisor", {ProblemKind::kForbidden})}})}};
+  paths["/openapi.json"] = {
+      {"get", Operation("openapi", "service", "This document", "Roles: any valid token.",
+                        {{"200", Reply("OpenAPI 3.1", json::object{{"type", "object"}})}, {"400", BadTarget()}})}};
 
+  const config::Settings defaults;
   json::object document;
   document["openapi"] = "3.1.0";
-  document["info"] = {{"title", "returnflow"},
-                      {"version", "0.1.0"},
-                      {"description", "Workflow engine for assisted voluntary return and reintegration cases. "
-                                      "Every error is an RFC 9457 problem document with a stable type."}};
+  document["info"] = {
+      {"title", "returnflow"},
+      {"version", "0.1.0"},
+      {"description",
+       "Workflow engine for assisted voluntary return and reintegration cases. Every error is an RFC 9457 problem "
+       "document (application/problem+json) with a stable type."}};
+  document["servers"] = json::array{
+      {{"url", fmt::format("http://{}:{}", defaults.server.listen_address, defaults.server.listen_port)},
+       {"description", "returnflow serve with its default settings (config/returnflow.toml sets others)"}}};
+  document["tags"] = json::array{
+      {{"name", "cases"}, {"description", "Referrals, case reads, search and history"}},
+      {{"name", "events"}, {"description", "CloudEvents from caseworkers and partners, in every HTTP content mode"}},
+      {{"name", "service"}, {"description", "Liveness, readiness, metrics and this document"}},
+      {{"name", "tokens"}, {"description", "API tokens, managed by admins"}},
+      {{"name", "workflow"}, {"description", "The case workflow definition"}}};
   document["security"] = json::array{{{"bearer", json::array()}}};
   document["paths"] = std::move(paths);
-  document["components"] = {{"schemas", Schemas()},
-                            {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}};
+  document["components"] = {
+      {"schemas", Schemas()},
+      {"securitySchemes",
+       {{"bearer", {{"type", "http"}, {"scheme", "bearer"}, {"description", "An API token (returnflow token create, or POST /tokens)"}}}}}};
   return document;
 }
 

@@ -7,7 +7,7 @@ namespace returnflow::cli {
 /// `workflow` (export the definition) and `demo` (walk a synthetic case through its lifecycle).
 void AddWorkflowCommands(CLI::App& app);
 
-/// `serve` (the event API) and `token create|list|revoke`.
+/// `serve` (the event API), `token create|list|revoke` and `openapi` (print the served OpenAPI document).
 void AddServerCommands(CLI::App& app);
 
 /// `migrate` (apply schema migrations) and `verify` (replay histories, report differing saved states).

@@ -1,4 +1,6 @@
-// `returnflow serve` runs the event API; `returnflow token create|list|revoke` manages API tokens.
+// `returnflow serve` runs the event API; `returnflow token create|list|revoke` manages API tokens;
+// `returnflow openapi` prints the document the API serves at GET /openapi.json (for linters and clients).
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -9,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/dto.hpp"
+#include "api/openapi.hpp"
 #include "cli/commands.hpp"
 #include "cli/service.hpp"
 #include "engine/tokens.hpp"
@@ -132,6 +135,18 @@ void RevokeToken(const CommonOptions& options, const std::string& name) {
   std::cerr << fmt::format("token '{}' revoked (running servers stop accepting it within auth.token_cache_ttl_ms)\n", name);
 }
 
+void ExportOpenApi(const std::string& output) {
+  const auto document = boost::json::serialize(api::OpenApiDocument()) + "\n";
+  if (output.empty() || output == "-") {
+    std::cout << document;
+    return;
+  }
+  std::ofstream file(output, std::ios::binary | std::ios::trunc);
+  file << document;
+  file.close();
+  if (!file) throw std::runtime_error(fmt::format("cannot write the OpenAPI document to '{}'", output));
+}
+
 }  // namespace
 
 void AddServerCommands(CLI::App& app) {
@@ -173,6 +188,11 @@ void AddServerCommands(CLI::App& app) {
   AddConfigOptions(*revoke, *options);
   revoke->add_option("name", *revoke_name, "the token's name")->required();
   revoke->callback([options, revoke_name] { RevokeToken(*options, *revoke_name); });
+
+  auto openapi_output = std::make_shared<std::string>();
+  auto* openapi = app.add_subcommand("openapi", "Print the OpenAPI document that GET /openapi.json serves");
+  openapi->add_option("--output,-o", *openapi_output, "write it to this file instead of standard output");
+  openapi->callback([openapi_output] { ExportOpenApi(*openapi_output); });
 }
 
 }  // namespace returnflow::cli

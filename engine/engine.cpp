@@ -270,7 +270,10 @@ net::awaitable<persistence::ApplyOutcome> Engine::SubmitOrThrow(const Principal&
   incoming.source = event.source;
   incoming.event_id = event.id;
   incoming.type = event.type;
-  incoming.data_json = event.data.is_null() ? std::string() : json::serialize(event.data);
+  // An empty object and no data are the same event (a structured `"data": {}` and a binary event without
+  // a body), so a redelivery in another content mode is a replay.
+  const bool no_data = event.data.is_null() || (event.data.is_object() && event.data.get_object().empty());
+  incoming.data_json = no_data ? std::string() : json::serialize(event.data);
   incoming.event = std::move(*decoded);
   incoming.meta.actor = principal.actor;
   incoming.meta.occurred_at = event.time;

@@ -15,6 +15,7 @@
 #include "api/problem.hpp"
 #include "api/router.hpp"
 #include "config/settings.hpp"
+#include "workflow/reasons.hpp"
 
 namespace json = boost::json;
 namespace http = boost::beast::http;
@@ -444,4 +445,68 @@ TEST_CASE("the OpenAPI document describes exactly the routes the router serves",
   CHECK(documented == served);
   // The house rule: only health and readiness answer without a token.
   CHECK(anonymous_paths == std::set<std::string>{"/healthz", "/readyz"});
+}
+
+TEST_CASE("the OpenAPI document describes every operation's answers, the problem members and the event content modes",
+          "[api][openapi]") {
+  const auto document = OpenApiDocument();
+  CHECK_FALSE(document.at("servers").as_array().empty());
+  std::set<std::string> operation_ids;
+  for (const auto& [path, item] : document.at("paths").as_object()) {
+    for (const auto& [method, value] : item.as_object()) {
+      const auto& operation = value.as_object();
+      INFO(method << " " << path);
+      CHECK(operation_ids.insert(std::string(operation.at("operationId").as_string())).second);
+      CHECK_FALSE(operation.at("description").as_string().empty());
+      CHECK(operation.at("tags").as_array().size() == 1);
+      const auto& responses = operation.at("responses").as_object();
+      CHECK(std::any_of(responses.begin(), responses.end(), [](const auto& response) {
+        return response.key().starts_with("4");
+      }));
+      const auto* security = operation.if_contains("security");
+      const bool anonymous = security && security->as_array().empty();
+      // Every authenticated operation but this document itself checks a role or scope.
+      if (!anonymous && path != "/openapi.json") CHECK(responses.contains("403"));
+    }
+  }
+  const auto& schemas = document.at("components").at("schemas");
+  // `reason` is the registry's enum, in its order.
+  json::array codes;
+  for (const auto& reason : workflow::AllReasonCodes()) codes.emplace_back(reason.code);
+  CHECK(schemas.at("ReasonCode").at("enum") == codes);
+  CHECK(schemas.at("Problem").at("properties").at("reason").at("$ref") == "#/components/schemas/ReasonCode");
+  CHECK(schemas.at("EventOutcome").at("properties").at("reason").at("$ref") == "#/components/schemas/ReasonCode");
+  CHECK(schemas.at("Problem").at("properties").as_object().contains("pointer"));
+  CHECK(schemas.at("TokenScope").at("properties").as_object().contains("sources"));
+  CHECK(schemas.at("TokenRequest").at("properties").at("scope").at("$ref") == "#/components/schemas/TokenScope");
+  // Both event routes take structured and binary mode; POST /events takes batches too. The binary-mode
+  // attributes are header parameters, and the answers name case-unreadable and outcome-unknown.
+  const auto types_of = [](const json::value& response) {
+    return response.at("content").at("application/problem+json").at("schema").at("allOf").at(1).at("properties").at(
+        "type").at("enum");
+  };
+  for (const auto& [path, batch] : {std::pair{"/cases/{case_id}/events", false}, {"/events", true}}) {
+    INFO(path);
+    const auto& operation = document.at("paths").at(path).at("post");
+    std::set<std::string> media_types;
+    for (const auto& [media_type, content] : operation.at("requestBody").at("content").as_object()) {
+      media_types.insert(std::string(media_type));
+    }
+    std::set<std::string> expected{"application/cloudevents+json", "application/json"};
+    if (batch) expected.insert("application/cloudevents-batch+json");
+    CHECK(media_types == expected);
+    std::set<std::string> headers;
+    for (const auto& parameter : operation.at("parameters").as_array()) {
+      if (parameter.at("in") == "header") headers.insert(std::string(parameter.at("name").as_string()));
+    }
+    for (const char* attribute : {"ce-specversion", "ce-id", "ce-source", "ce-type", "ce-subject", "ce-time"}) {
+      CHECK(headers.contains(attribute));
+    }
+    const auto server_error = types_of(operation.at("responses").at("500"));
+    CHECK(std::find(server_error.as_array().begin(), server_error.as_array().end(),
+                    json::value(TypeUri(ProblemKind::kCaseUnreadable))) != server_error.as_array().end());
+    const auto unavailable = types_of(operation.at("responses").at("503"));
+    CHECK(std::find(unavailable.as_array().begin(), unavailable.as_array().end(),
+                    json::value(TypeUri(ProblemKind::kOutcomeUnknown))) != unavailable.as_array().end());
+  }
 }
