@@ -13,6 +13,7 @@
 
 #include "workflow/context.hpp"
 #include "workflow/events.hpp"
+#include "workflow/programme.hpp"
 
 namespace returnflow::workflow {
 
@@ -20,6 +21,11 @@ namespace returnflow::workflow {
 struct EventMeta {
   std::string actor;  ///< pseudonymous actor id (token name or partner organisation), never a person's name
   Instant occurred_at{};
+  /// The rules of the programme version the case runs under (unset: the defaults of Programme{}).
+  const Programme* programme = nullptr;
+  /// The programme's latest version, whose unsafe-destination list eligibility decisions read (unset:
+  /// the pinned version's).
+  const Programme* current_programme = nullptr;
 };
 
 /// What applying one event did.
@@ -73,6 +79,9 @@ class Case {
   std::vector<std::string> ActiveStates() const;
   /// The stage: referral, counselling, documentation, travel, reintegration, suspended or closed.
   std::string_view Stage() const;
+  /// The stage the case is in or, when suspended or closed, the stage it last was in (a suspended case
+  /// resumes there).
+  std::string_view HeldStage() const;
   /// Events that have a transition from the current state (guards not evaluated).
   std::vector<std::string_view> AllowedEvents() const;
   const CaseContext& Context() const;

@@ -124,11 +124,8 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const CaseContex
   const auto& storage = json.storage();
   json::object object(32, storage);
   json::object programme(storage);
-  json::array unsafe(storage);
-  for (const auto& code : context.programme.unsafe_destinations) unsafe.emplace_back(code);
-  programme["unsafe_destinations"] = std::move(unsafe);
-  programme["no_show_limit"] = context.programme.no_show_limit;
-  programme["default_monitoring_visits"] = context.programme.default_monitoring_visits;
+  programme["code"] = context.programme.code;
+  programme["version"] = context.programme.version;
   object["programme"] = std::move(programme);
   object["host_country"] = context.host_country;
   object["origin_country"] = context.origin_country;
@@ -176,6 +173,15 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const CaseContex
     for (const auto& [kind, count] : context.assistance_delivered) assistance[Name(kind)] = count;
     object["assistance_delivered"] = std::move(assistance);
   }
+  if (!context.monitoring_visits_announced.empty()) {
+    object["monitoring_visits_announced"] = json::value_from(context.monitoring_visits_announced, storage);
+  }
+  if (!context.monitoring_visits_missed.empty()) {
+    object["monitoring_visits_missed"] = json::value_from(context.monitoring_visits_missed, storage);
+  }
+  if (!context.overdue.empty()) object["overdue"] = json::value_from(context.overdue, storage);
+  PutInstant(object, "suspended_at", context.suspended_at);
+  if (context.suspension_review_due) object["suspension_review_due"] = true;
 
   PutEnum(object, "suspension", context.suspension, kSuspensionReasonNames);
   PutEnum(object, "outcome", context.outcome, kOutcomeNames);
@@ -195,6 +201,7 @@ enum class ContextKey {
   kCaregiversConfirmed, kDepartedAt, kArrivedAt,
   kPlanSubmitted, kPlanApproved, kMonitoringVisitsRequired, kMonitoringVisitsDone, kAssistanceDelivered,
   kSuspension, kOutcome, kReopenCount,
+  kMonitoringVisitsAnnounced, kMonitoringVisitsMissed, kOverdue, kSuspendedAt, kSuspensionReviewDue,
 };
 
 const std::unordered_map<std::string_view, ContextKey>& ContextKeys() {
@@ -220,20 +227,33 @@ const std::unordered_map<std::string_view, ContextKey>& ContextKeys() {
       {"monitoring_visits_done", ContextKey::kMonitoringVisitsDone},
       {"assistance_delivered", ContextKey::kAssistanceDelivered}, {"suspension", ContextKey::kSuspension},
       {"outcome", ContextKey::kOutcome}, {"reopen_count", ContextKey::kReopenCount},
+      {"monitoring_visits_announced", ContextKey::kMonitoringVisitsAnnounced},
+      {"monitoring_visits_missed", ContextKey::kMonitoringVisitsMissed}, {"overdue", ContextKey::kOverdue},
+      {"suspended_at", ContextKey::kSuspendedAt}, {"suspension_review_due", ContextKey::kSuspensionReviewDue},
   };
   return keys;
 }
 
-ProgrammeRules ReadProgramme(const json::value& value) {
+const json::array& AsArray(const json::value& value, std::string_view key) {
+  if (!value.is_array()) throw FieldError(fmt::format("'{}' must be an array", key));
+  return value.get_array();
+}
+
+/// {"code", "version"}; a context saved before programmes were versioned held the rules themselves
+/// (unsafe_destinations, no_show_limit, default_monitoring_visits): such a case runs under the latest
+/// version of its programme (version 0, the code from its row).
+ProgrammeRef ReadProgramme(const json::value& value) {
   const auto& programme = AsObject(value, "programme");
-  ProgrammeRules rules;
-  if (const auto* unsafe = Find(programme, "unsafe_destinations")) {
-    if (!unsafe->is_array()) throw FieldError("'unsafe_destinations' must be an array");
-    for (const auto& code : unsafe->get_array()) rules.unsafe_destinations.insert(String(code, "unsafe_destinations"));
-  }
-  rules.no_show_limit = GetInt(programme, "no_show_limit", 3);
-  rules.default_monitoring_visits = GetInt(programme, "default_monitoring_visits", 3);
-  return rules;
+  ProgrammeRef reference;
+  if (const auto* code = Find(programme, "code")) reference.code = String(*code, "programme.code");
+  reference.version = GetInt(programme, "version", 0);
+  return reference;
+}
+
+std::set<int> IntegerSet(const json::value& value, std::string_view key) {
+  std::set<int> numbers;
+  for (const auto& item : AsArray(value, key)) numbers.insert(static_cast<int>(Integer(item, key)));
+  return numbers;
 }
 
 std::map<std::string, BestInterests> ReadBestInterests(const json::value& value) {
@@ -259,10 +279,6 @@ std::map<AssistanceKind, int> ReadAssistance(const json::value& value) {
   return delivered;
 }
 
-const json::array& AsArray(const json::value& value, std::string_view key) {
-  if (!value.is_array()) throw FieldError(fmt::format("'{}' must be an array", key));
-  return value.get_array();
-}
 
 }  // namespace
 
@@ -316,6 +332,13 @@ CaseContext tag_invoke(const json::value_to_tag<CaseContext>&, const json::value
       case ContextKey::kSuspension: context.suspension = EnumField<SuspensionReason>(value, name, kSuspensionReasonNames); break;
       case ContextKey::kOutcome: context.outcome = EnumField<Outcome>(value, name, kOutcomeNames); break;
       case ContextKey::kReopenCount: context.reopen_count = static_cast<int>(Integer(value, name)); break;
+      case ContextKey::kMonitoringVisitsAnnounced: context.monitoring_visits_announced = IntegerSet(value, name); break;
+      case ContextKey::kMonitoringVisitsMissed: context.monitoring_visits_missed = IntegerSet(value, name); break;
+      case ContextKey::kOverdue:
+        for (const auto& kind : AsArray(value, name)) context.overdue.insert(String(kind, name));
+        break;
+      case ContextKey::kSuspendedAt: context.suspended_at = InstantField(value, name); break;
+      case ContextKey::kSuspensionReviewDue: context.suspension_review_due = Bool(value, name); break;
     }
   }
   return context;

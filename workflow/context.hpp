@@ -15,6 +15,7 @@
 #include <boost/json/fwd.hpp>
 
 #include "workflow/dates.hpp"
+#include "workflow/programme.hpp"
 #include "workflow/vocabulary.hpp"
 
 namespace returnflow::workflow {
@@ -33,13 +34,6 @@ struct HouseholdMember {
   friend bool operator==(const HouseholdMember&, const HouseholdMember&) = default;
 };
 
-/// Programme rules a case is run under; copied into the case when it is opened.
-struct ProgrammeRules {
-  std::set<std::string> unsafe_destinations;  ///< ISO 3166-1 alpha-2 codes
-  int no_show_limit = 3;                      ///< the Nth no-show closes the case as absconded
-  int default_monitoring_visits = 3;          ///< e.g. at 3, 6 and 12 months
-  friend bool operator==(const ProgrammeRules&, const ProgrammeRules&) = default;
-};
 
 /// A best-interests determination for one unaccompanied or separated child.
 struct BestInterests {
@@ -50,7 +44,7 @@ struct BestInterests {
 };
 
 struct CaseContext {
-  ProgrammeRules programme;
+  ProgrammeRef programme;  ///< the programme version the case runs under (its rules arrive with each event)
   std::string host_country;    ///< ISO 3166-1 alpha-2
   std::string origin_country;  ///< ISO 3166-1 alpha-2
   std::string destination_country;
@@ -87,6 +81,13 @@ struct CaseContext {
   int monitoring_visits_required = 0;
   int monitoring_visits_done = 0;
   std::map<AssistanceKind, int> assistance_delivered;
+  std::set<int> monitoring_visits_announced;  ///< visits whose due date has come (1-based)
+  std::set<int> monitoring_visits_missed;     ///< visits not done by the end of their grace
+
+  // Time: what the engine's clock found (each as an event applied to the case).
+  std::set<std::string> overdue;  ///< deadlines passed while their step is still open ("counselling", ...)
+  std::optional<Instant> suspended_at;
+  bool suspension_review_due = false;
 
   // Suspension and closure.
   std::optional<SuspensionReason> suspension;

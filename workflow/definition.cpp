@@ -1,6 +1,7 @@
 // Reads the workflow definition out of the transition tables, so exports can never drift from the machine.
 #include "workflow/definition.hpp"
 
+#include <array>
 #include <deque>
 #include <functional>
 #include <map>
@@ -58,6 +59,20 @@ struct Reasons<m::AllOf<Guards...>> {
   static void Add(std::vector<std::string>& codes) { (Reasons<Guards>::Add(codes), ...); }
 };
 
+/// The states an in(...) guard names, also inside an AllOf.
+template <typename Guard>
+struct InStates {
+  static void Add(std::vector<std::string>&) {}
+};
+template <typename... States>
+struct InStates<m::InState<States...>> {
+  static void Add(std::vector<std::string>& states) { (states.emplace_back(States::kName), ...); }
+};
+template <typename... Inner>
+struct InStates<m::AllOf<Inner...>> {
+  static void Add(std::vector<std::string>& states) { (InStates<Inner>::Add(states), ...); }
+};
+
 /// Each refusing guard of a row's guard, with its codes, added once.
 template <typename Guard>
 struct Guards {
@@ -109,6 +124,7 @@ void Describe(Definition& definition) {
                                   Named<typename Row::Action>::Get(),
                                   {}};
         Reasons<typename Row::Guard>::Add(transition.reasons);
+        InStates<typename Row::Guard>::Add(transition.in_states);
         Guards<typename Row::Guard>::Add(definition.guards);
         if (!transition.to.empty()) edges[transition.from].push_back(transition.to);
         info.transitions.push_back(std::move(transition));
@@ -154,6 +170,46 @@ const Definition& GetDefinition() {
     return built;
   }();
   return definition;
+}
+
+}  // namespace returnflow::workflow
+
+namespace returnflow::workflow {
+
+bool TakesLater(std::string_view stage, std::string_view type) {
+  static constexpr std::array<std::string_view, 5> kStages = {"referral", "counselling", "documentation", "travel",
+                                                              "reintegration"};
+  // For each event, the latest stage with a state that accepts it.
+  static const auto latest = [] {
+    std::map<std::string, int, std::less<>> by_type;
+    const auto stage_of = [](std::string_view state) {
+      const auto first = state.substr(0, state.find('.'));
+      for (std::size_t index = 0; index < kStages.size(); ++index) {
+        if (kStages[index] == first) return static_cast<int>(index);
+      }
+      return -1;
+    };
+    for (const auto& machine : GetDefinition().machines) {
+      for (const auto& transition : machine.transitions) {
+        if (transition.event.empty()) continue;
+        std::vector<std::string> sources = transition.in_states;
+        if (sources.empty()) sources.push_back(transition.from);
+        for (const auto& source : sources) {
+          const int index = stage_of(source);
+          if (index < 0) continue;
+          auto [it, inserted] = by_type.try_emplace(transition.event, index);
+          if (!inserted) it->second = std::max(it->second, index);
+        }
+      }
+    }
+    return by_type;
+  }();
+  int current = -1;
+  for (std::size_t index = 0; index < kStages.size(); ++index) {
+    if (kStages[index] == stage) current = static_cast<int>(index);
+  }
+  const auto found = latest.find(type);
+  return current >= 0 && found != latest.end() && found->second >= current;
 }
 
 }  // namespace returnflow::workflow

@@ -14,6 +14,7 @@ struct TransitionInfo {
   std::string guard;   ///< guard name(s) joined by " && "; empty when unguarded
   std::string action;  ///< action name; empty when none
   std::vector<std::string> reasons;  ///< reason codes the guard can refuse with, in evaluation order
+  std::vector<std::string> in_states;  ///< for a row of an outer machine guarded by in(...): those states
 };
 
 struct MachineInfo {
@@ -40,6 +41,10 @@ struct Definition {
 
 /// The definition of the return-case machine, computed once from its transition tables.
 const Definition& GetDefinition();
+
+/// Whether an event the case cannot take now is one it takes later in its normal course: accepted in a
+/// state of its current stage or of a later one (a suspended case: of the stage it resumes in).
+bool TakesLater(std::string_view stage, std::string_view type);
 
 boost::json::value DefinitionToJson(const Definition& definition);
 std::string DefinitionToMermaid(const Definition& definition);

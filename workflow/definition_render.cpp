@@ -125,6 +125,8 @@ std::string DefinitionToReasonTable(const Definition& definition) {
   }
   out += "\n| reason code | meaning |\n| --- | --- |\n";
   for (const auto& reason : AllReasonCodes()) out += fmt::format("| `{}` | {} |\n", reason.code, reason.meaning);
+  out += "\nThe engine's own codes (its clock and programmes; never the machine's):\n\n| reason code | meaning |\n| --- | --- |\n";
+  for (const auto& reason : EngineReasonCodes()) out += fmt::format("| `{}` | {} |\n", reason.code, reason.meaning);
   return out;
 }
 

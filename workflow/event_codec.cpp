@@ -267,6 +267,32 @@ const std::unordered_map<std::string_view, Decoder>& Decoders() {
          DataReader data(d, "", {"reason"});
          return ev::CaseReopened{data.Text("reason", true, 500)};
        }},
+      {ev::ProgrammeChanged::kName,
+       [](const json::object& d) -> Event {
+         DataReader data(d, "", {"version"});
+         if (!data.Find("version")) throw data.Error("version", "is required");
+         return ev::ProgrammeChanged{static_cast<int>(data.Count("version", 1, 1'000'000, 0))};
+       }},
+      {ev::DeadlinePassed::kName,
+       [](const json::object& d) -> Event {
+         DataReader data(d, "", {"deadline"});
+         return ev::DeadlinePassed{data.Text("deadline", true, 64)};
+       }},
+      {ev::FitnessExpired::kName, &Empty<ev::FitnessExpired>},
+      {ev::TravelDocumentExpired::kName, &Empty<ev::TravelDocumentExpired>},
+      {ev::MonitoringVisitDue::kName,
+       [](const json::object& d) -> Event {
+         DataReader data(d, "", {"visit"});
+         if (!data.Find("visit")) throw data.Error("visit", "is required");
+         return ev::MonitoringVisitDue{static_cast<int>(data.Count("visit", 1, 100, 1))};
+       }},
+      {ev::MonitoringVisitMissed::kName,
+       [](const json::object& d) -> Event {
+         DataReader data(d, "", {"visit"});
+         if (!data.Find("visit")) throw data.Error("visit", "is required");
+         return ev::MonitoringVisitMissed{static_cast<int>(data.Count("visit", 1, 100, 1))};
+       }},
+      {ev::SuspensionReviewDue::kName, &Empty<ev::SuspensionReviewDue>},
   };
   return decoders;
 }

@@ -19,6 +19,12 @@ const std::vector<std::string_view>& AllEventNames() {
   return names;
 }
 
+bool IsClockEvent(std::string_view type) {
+  return type == events::DeadlinePassed::kName || type == events::FitnessExpired::kName ||
+         type == events::TravelDocumentExpired::kName || type == events::MonitoringVisitDue::kName ||
+         type == events::MonitoringVisitMissed::kName || type == events::SuspensionReviewDue::kName;
+}
+
 std::string_view Name(Verdict verdict) {
   switch (verdict) {
     case Verdict::kApplied: return "applied";

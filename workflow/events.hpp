@@ -132,6 +132,29 @@ struct CaseReopened {
   static constexpr std::string_view kName = "case.reopened";
   std::string reason;
 };
+/// A caseworker moves the case to another version of its programme (recorded; the rules change with it).
+struct ProgrammeChanged {
+  static constexpr std::string_view kName = "programme.changed";
+  int version = 0;
+};
+
+// The engine's clock: timers fire these through the same apply path as partner events. No caller may
+// send them (engine/authorization.hpp); each arrives at the time it was due.
+struct DeadlinePassed {
+  static constexpr std::string_view kName = "deadline.passed";
+  std::string deadline;  ///< a deadline kind of workflow/timers.hpp, e.g. "counselling"
+};
+struct FitnessExpired { static constexpr std::string_view kName = "fitness.expired"; };
+struct TravelDocumentExpired { static constexpr std::string_view kName = "travel_document.expired"; };
+struct MonitoringVisitDue {
+  static constexpr std::string_view kName = "monitoring.visit_due";
+  int visit = 1;  ///< 1-based, in the programme's schedule
+};
+struct MonitoringVisitMissed {
+  static constexpr std::string_view kName = "monitoring.visit_missed";
+  int visit = 1;
+};
+struct SuspensionReviewDue { static constexpr std::string_view kName = "suspension.review_due"; };
 
 }  // namespace returnflow::workflow::events
 
@@ -149,12 +172,18 @@ using Event = std::variant<
     events::BriefingHeld, events::Departed, events::NoShow, events::Arrived, events::PlanSubmitted,
     events::PlanApproved, events::AssistanceDelivered, events::MonitoringVisitCompleted,
     events::CaseSuspended, events::CaseResumed, events::ConsentWithdrawn, events::CaseClosed,
-    events::CaseReopened>;
+    events::CaseReopened, events::ProgrammeChanged, events::DeadlinePassed, events::FitnessExpired,
+    events::TravelDocumentExpired, events::MonitoringVisitDue, events::MonitoringVisitMissed,
+    events::SuspensionReviewDue>;
 
 /// The stable name of an event (its CloudEvents `type`).
 std::string_view EventName(const Event& event);
 
 /// Every event name the machine knows, in declaration order.
 const std::vector<std::string_view>& AllEventNames();
+
+/// True for the events only the engine's clock sends (deadline.passed, *.expired, monitoring.visit_due,
+/// monitoring.visit_missed, suspension.review_due).
+bool IsClockEvent(std::string_view type);
 
 }  // namespace returnflow::workflow

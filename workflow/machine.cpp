@@ -10,6 +10,7 @@
 
 #include "workflow/case.hpp"
 #include "workflow/machine_dispatch.hpp"
+#include "workflow/timers.hpp"
 
 namespace returnflow::workflow {
 
@@ -295,6 +296,12 @@ std::string_view Case::Stage() const {
   return StateNames<m::ReturnCase>::Get().NameOf(active);
 }
 
+std::string_view Case::HeldStage() const {
+  const auto& top = impl_->machine;
+  const auto& open = top.get_state<const m::Open&>();
+  return StateNames<m::Open>::Get().NameOf(open.current_state()[0]);
+}
+
 std::vector<std::string_view> Case::AllowedEvents() const {
   std::vector<std::string_view> allowed;
   CollectAllowed(impl_->machine, ActiveStates(), allowed);
@@ -327,6 +334,18 @@ ApplyResult Case::Apply(const Event& event, const EventMeta& meta) {
 
   if ((handled & msmb::HANDLED_TRUE) != 0) {
     result.verdict = Verdict::kApplied;
+    // A deadline that passed while its step was open is no longer overdue once the step is done.
+    if (!runtime.context.overdue.empty()) {
+      const auto open = OpenDeadlines(*this);
+      for (auto it = runtime.context.overdue.begin(); it != runtime.context.overdue.end();) {
+        if (open.contains(*it)) {
+          ++it;
+          continue;
+        }
+        runtime.changes.push_back("deadline_met_late=" + *it);
+        it = runtime.context.overdue.erase(it);
+      }
+    }
     result.to = ActiveStates();
     result.changes = std::move(runtime.changes);
   } else {

@@ -81,6 +81,13 @@ template <typename Fsm>
 Instant Now(Fsm& fsm) {
   return fsm.runtime->meta->occurred_at;
 }
+/// The rules of the case's programme version, arriving with the event (the defaults when none came).
+template <typename Fsm>
+const Programme& Rules(Fsm& fsm) {
+  static const Programme kDefaults;
+  const auto* programme = fsm.runtime->meta->programme;
+  return programme != nullptr ? *programme : kDefaults;
+}
 
 const HouseholdMember* FindMember(const CaseContext& context, const std::string& member_id);
 
@@ -125,9 +132,12 @@ constexpr bool Declares(const std::array<ReasonCode, N>& declared, const ReasonC
 
 namespace r = reasons;
 
+/// The programme's current list decides, whichever version the case is pinned to: a destination found
+/// unsafe protects every case from then on.
 RETURNFLOW_GUARD(DestinationNotUnsafe, "destination_not_unsafe", r::kDestinationUnsafe) {
-  return !Ctx(fsm).programme.unsafe_destinations.contains(event.destination_country) ||
-         Refuse<r::kDestinationUnsafe>(fsm);
+  const auto* current = fsm.runtime->meta->current_programme;
+  const auto& unsafe = (current != nullptr ? *current : Rules(fsm)).unsafe_destinations;
+  return !unsafe.contains(event.destination_country) || Refuse<r::kDestinationUnsafe>(fsm);
 }
 
 RETURNFLOW_GUARD(CounsellingSessionHeld, "counselling_session_held", r::kCounsellingSessionRequired) {
@@ -214,12 +224,23 @@ RETURNFLOW_GUARD(CaregiverForEveryChild, "caregiver_for_every_child", r::kCaregi
 
 // The programme's no-show limit routes a no-show: back to booking, or closed as absconded.
 RETURNFLOW_GUARD(NoShowLimitReached, "no_show_limit_reached") {
-  const auto& context = Ctx(fsm);
-  return context.no_shows + 1 >= context.programme.no_show_limit;
+  return Ctx(fsm).no_shows + 1 >= Rules(fsm).no_show_limit;
 }
 RETURNFLOW_GUARD(BelowNoShowLimit, "below_no_show_limit") {
+  return Ctx(fsm).no_shows + 1 < Rules(fsm).no_show_limit;
+}
+
+/// On the day of departure the travel document and the fitness certificate are still valid (either
+/// may have expired, as an event of the engine's clock, since the booking).
+RETURNFLOW_GUARD(DocumentsValidOnDeparture, "documents_valid_on_departure", r::kTravelDocumentExpiresBeforeDeparture,
+                 r::kFitnessCertificateExpiresBeforeDeparture) {
   const auto& context = Ctx(fsm);
-  return context.no_shows + 1 < context.programme.no_show_limit;
+  const auto day = context.departure_date.value_or(std::chrono::floor<std::chrono::days>(Now(fsm)));
+  if (!context.travel_document_expires_on || *context.travel_document_expires_on < day) {
+    return Refuse<r::kTravelDocumentExpiresBeforeDeparture>(fsm);
+  }
+  return (context.fitness_valid_until && *context.fitness_valid_until >= day) ||
+         Refuse<r::kFitnessCertificateExpiresBeforeDeparture>(fsm);
 }
 
 RETURNFLOW_GUARD(PlanOnFile, "plan_on_file", r::kReintegrationPlanMissing) {
@@ -338,6 +359,8 @@ struct StateCondition<AllOf<Guards...>> {
 RETURNFLOW_ACTION(RecordDestination, "record_destination") {
   Ctx(fsm).destination_country = event.destination_country;
   Note(fsm, "destination_country={}", event.destination_country);
+  const auto* current = fsm.runtime->meta->current_programme;
+  Note(fsm, "decided_under_programme_version={}", (current != nullptr ? *current : Rules(fsm)).version);
 }
 RETURNFLOW_ACTION(RecordSession, "record_session") {
   Note(fsm, "counselling_sessions={}", ++Ctx(fsm).counselling_sessions);
@@ -424,7 +447,7 @@ RETURNFLOW_ACTION(RecordPlan, "record_plan") {
   auto& context = Ctx(fsm);
   context.plan_submitted = true;
   context.monitoring_visits_required =
-      event.monitoring_visits > 0 ? event.monitoring_visits : context.programme.default_monitoring_visits;
+      event.monitoring_visits > 0 ? event.monitoring_visits : static_cast<int>(Rules(fsm).monitoring.size());
   Note(fsm, "monitoring_visits_required={}", context.monitoring_visits_required);
 }
 RETURNFLOW_ACTION(ApprovePlan, "approve_plan") {
@@ -452,6 +475,8 @@ struct SuspendFor {
       context.fitness_valid_until.reset();
     }
     context.suspension = Reason;
+    context.suspended_at = Now(fsm);
+    context.suspension_review_due = false;
     Note(fsm, "suspended={}", Name(Reason));
   }
 };
@@ -459,11 +484,44 @@ using SuspendAsUnfit = SuspendFor<SuspensionReason::kMedical>;
 using SuspendForRefusedDocument = SuspendFor<SuspensionReason::kDocumentRefused>;
 RETURNFLOW_ACTION(Suspend, "suspend") {
   Ctx(fsm).suspension = event.reason;
+  Ctx(fsm).suspended_at = Now(fsm);
+  Ctx(fsm).suspension_review_due = false;
   Note(fsm, "suspended={}", Name(event.reason));
 }
 RETURNFLOW_ACTION(Resume, "resume") {
-  Ctx(fsm).suspension.reset();
+  auto& context = Ctx(fsm);
+  context.suspension.reset();
+  context.suspended_at.reset();
+  context.suspension_review_due = false;
   Note(fsm, "resumed");
+}
+RETURNFLOW_ACTION(RecordSuspensionReviewDue, "record_suspension_review_due") {
+  Ctx(fsm).suspension_review_due = true;
+  Note(fsm, "suspension_review_due");
+}
+RETURNFLOW_ACTION(RecordOverdue, "record_overdue") {
+  Ctx(fsm).overdue.insert(event.deadline);
+  Note(fsm, "overdue={}", event.deadline);
+}
+RETURNFLOW_ACTION(RecordFitnessExpired, "record_fitness_expired") {
+  Ctx(fsm).fitness_valid_until.reset();
+  Note(fsm, "fitness_certificate_expired");
+}
+RETURNFLOW_ACTION(RecordTravelDocumentExpired, "record_travel_document_expired") {
+  Ctx(fsm).travel_document_expires_on.reset();
+  Note(fsm, "travel_document_expired");
+}
+RETURNFLOW_ACTION(RecordVisitDue, "record_visit_due") {
+  Ctx(fsm).monitoring_visits_announced.insert(event.visit);
+  Note(fsm, "monitoring_visit_due={}", event.visit);
+}
+RETURNFLOW_ACTION(RecordVisitMissed, "record_visit_missed") {
+  Ctx(fsm).monitoring_visits_missed.insert(event.visit);
+  Note(fsm, "monitoring_visit_missed={}", event.visit);
+}
+RETURNFLOW_ACTION(ChangeProgramme, "change_programme") {
+  Ctx(fsm).programme.version = event.version;
+  Note(fsm, "programme_version={}", event.version);
 }
 /// Closes the case with `outcome`; every closing action goes through here.
 template <typename Fsm>
@@ -581,13 +639,16 @@ struct Def : MachineDef<Def> {
   Row < EmergencyDocumentRequested, ev::TravelDocumentIssued     , IssuedDone                , RecordTravelDocument , none >,
   Row < EmergencyDocumentRequested, ev::TravelDocumentRequested  , none                      , RecordDocumentRequest, none >,
   Row < EmergencyDocumentRequested, ev::PassportVerified         , PassportDone              , RecordTravelDocument , none >,
+  Row < PassportDone              , ev::TravelDocumentExpired    , TravelDocumentPending     , RecordTravelDocumentExpired, none >,
+  Row < IssuedDone                , ev::TravelDocumentExpired    , TravelDocumentPending     , RecordTravelDocumentExpired, none >,
   //  +---------------------------+------------------------------+---------------------------+----------------------+------+
   Row < ExitClearancePending      , ev::ExitClearanceRequested   , ExitClearanceRequested    , none                 , none >,
   Row < ExitClearancePending      , ev::ExitClearanceNotRequired , ClearanceNotRequiredDone  , none                 , none >,
   Row < ExitClearanceRequested    , ev::ExitClearanceGranted     , ClearanceGrantedDone      , none                 , none >,
   //  +---------------------------+------------------------------+---------------------------+----------------------+------+
   Row < MedicalPending            , ev::FitnessCertified         , FitDone                   , RecordFitness        , none >,
-  Row < FitDone                   , ev::FitnessCertified         , none                      , RecordFitness        , none >
+  Row < FitDone                   , ev::FitnessCertified         , none                      , RecordFitness        , none >,
+  Row < FitDone                   , ev::FitnessExpired           , MedicalPending            , RecordFitnessExpired , none >
   > {};
   // clang-format on
 };
@@ -598,6 +659,7 @@ namespace travel {
 using namespace states::travel;
 using ArrivedFinished = FinishedState<Arrived>;
 using BookingGuards = AllOf<TravelDocumentValidOnDeparture, FitOnDeparture>;
+using DepartureGuards = AllOf<EscortWhereRequired, DocumentsValidOnDeparture>;
 struct Def : MachineDef<Def> {
   static constexpr std::string_view kName = "travel";
   static constexpr std::array<std::string_view, 1> kRegionNames = {"travel"};
@@ -620,7 +682,7 @@ struct Def : MachineDef<Def> {
   //  +----------------+-------------------------+----------------+----------------------+--------------------------+
   Row < Briefed        , ev::EscortAssigned      , none           , RecordEscort         , none                     >,
   Row < Briefed        , ev::CaregiverConfirmed  , none           , RecordCaregiver      , UnaccompaniedChildNamed  >,
-  Row < Briefed        , ev::Departed            , Departed       , RecordDeparture      , EscortWhereRequired      >,
+  Row < Briefed        , ev::Departed            , Departed       , RecordDeparture      , DepartureGuards          >,
   Row < Briefed        , ev::NoShow              , AwaitingBooking, RecordNoShow         , BelowNoShowLimit         >,
   //  +----------------+-------------------------+----------------+----------------------+--------------------------+
   Row < Departed       , ev::CaregiverConfirmed  , none           , RecordCaregiver      , UnaccompaniedChildNamed  >,
@@ -643,12 +705,18 @@ struct Def : MachineDef<Def> {
   Row < PlanPending, ev::PlanSubmitted           , none      , RecordPlan           , none         >,
   Row < PlanPending, ev::PlanApproved            , Assisting , ApprovePlan          , PlanOnFile   >,
   Row < PlanPending, ev::AssistanceDelivered     , none      , RecordAssistance     , PlanApproved >,
+  Row < PlanPending, ev::MonitoringVisitDue      , none      , RecordVisitDue       , none         >,
+  Row < PlanPending, ev::MonitoringVisitMissed   , none      , RecordVisitMissed    , none         >,
   //  +------------+-----------------------------+-----------+----------------------+--------------+
   Row < Assisting  , ev::AssistanceDelivered     , none      , RecordAssistance     , none         >,
   Row < Assisting  , ev::MonitoringVisitCompleted, Monitoring, RecordMonitoringVisit, none         >,
+  Row < Assisting  , ev::MonitoringVisitDue      , none      , RecordVisitDue       , none         >,
+  Row < Assisting  , ev::MonitoringVisitMissed   , none      , RecordVisitMissed    , none         >,
   //  +------------+-----------------------------+-----------+----------------------+--------------+
   Row < Monitoring , ev::AssistanceDelivered     , none      , RecordAssistance     , none         >,
-  Row < Monitoring , ev::MonitoringVisitCompleted, none      , RecordMonitoringVisit, none         >
+  Row < Monitoring , ev::MonitoringVisitCompleted, none      , RecordMonitoringVisit, none         >,
+  Row < Monitoring , ev::MonitoringVisitDue      , none      , RecordVisitDue       , none         >,
+  Row < Monitoring , ev::MonitoringVisitMissed   , none      , RecordVisitMissed    , none         >
   > {};
   // clang-format on
 };
@@ -689,6 +757,8 @@ using InEligibilityReview = InState<states::referral::EligibilityReview>;
 using AwaitingDocument = InState<states::documentation::EmergencyDocumentRequested>;
 using BeingAssessed = InState<states::documentation::MedicalPending, documentation::FitDone>;
 using NoShowAtLimit = AllOf<InState<states::travel::Booked, states::travel::Briefed>, NoShowLimitReached>;
+using BeforeDepartureInTravel =
+    InState<states::travel::AwaitingBooking, states::travel::Booked, states::travel::Briefed>;
 struct Def : MachineDef<Def> {
   static constexpr std::string_view kName = "return_case";
   static constexpr std::array<std::string_view, 1> kRegionNames = {"case"};
@@ -703,10 +773,16 @@ struct Def : MachineDef<Def> {
   Row < Open     , ev::NoShow               , Closed   , CloseAsAbsconded         , NoShowAtLimit       >,
   Row < Open     , ev::ConsentWithdrawn     , Closed   , CloseAsWithdrawn         , BeforeDeparture     >,
   Row < Open     , ev::CaseClosed           , Closed   , Close                    , ClosureAllowed      >,
+  Row < Open     , ev::FitnessExpired       , none     , RecordFitnessExpired     , BeforeDepartureInTravel >,
+  Row < Open     , ev::TravelDocumentExpired, none     , RecordTravelDocumentExpired, BeforeDepartureInTravel >,
+  Row < Open     , ev::DeadlinePassed       , none     , RecordOverdue            , none                >,
+  Row < Open     , ev::ProgrammeChanged     , none     , ChangeProgramme          , none                >,
   //  +----------+--------------------------+----------+--------------------------+---------------------+
   Row < Suspended, ev::CaseResumed          , Open     , Resume                   , none                >,
   Row < Suspended, ev::ConsentWithdrawn     , Closed   , CloseAsWithdrawn         , BeforeDeparture     >,
   Row < Suspended, ev::CaseClosed           , Closed   , Close                    , ClosureAllowed      >,
+  Row < Suspended, ev::SuspensionReviewDue  , none     , RecordSuspensionReviewDue, none                >,
+  Row < Suspended, ev::ProgrammeChanged     , none     , ChangeProgramme          , none                >,
   //  +----------+--------------------------+----------+--------------------------+---------------------+
   Row < Closed   , ev::CaseReopened         , Open     , Reopen                   , ReopenReasonGiven   >
   > {};

@@ -40,12 +40,21 @@ constexpr std::array kAll = {
     kSuspendedSecurityAtDestination,
 };
 
+constexpr std::array kEngine = {
+    kWaitingForCase, kEarlyEventExpired, kUnknownProgramme, kUnknownProgrammeVersion, kIncidentConditionHolds,
+};
+
 }  // namespace
+
+std::span<const ReasonCode> EngineReasonCodes() { return kEngine; }
 
 std::span<const ReasonCode> AllReasonCodes() { return kAll; }
 
 const ReasonCode* FindReasonCode(std::string_view code) {
   for (const auto& reason : kAll) {
+    if (reason.code == code) return &reason;
+  }
+  for (const auto& reason : kEngine) {
     if (reason.code == code) return &reason;
   }
   return nullptr;

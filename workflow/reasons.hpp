@@ -91,13 +91,28 @@ inline constexpr ReasonCode kSuspendedLegalImpediment{"legal_impediment",
     "the case is on hold for a legal impediment"};
 inline constexpr ReasonCode kSuspendedSecurityAtDestination{"security_at_destination",
     "the case is on hold for the security situation at the destination"};
+
+// The engine's own answers, not the machine's (its clock and its programmes): listed by
+// EngineReasonCodes() and emitted by the persistence and engine layers.
+inline constexpr ReasonCode kWaitingForCase{"waiting_for_case",
+    "the case cannot take the event yet but will in its normal course: it waits in the case's inbox"};
+inline constexpr ReasonCode kEarlyEventExpired{"early_event_expired",
+    "an early event waited longer than the programme's early_event_wait and was dropped (an incident is open)"};
+inline constexpr ReasonCode kUnknownProgramme{"unknown_programme",
+    "the referral names a programme this server has not registered"};
+inline constexpr ReasonCode kUnknownProgrammeVersion{"unknown_programme_version",
+    "programme.changed names a version the case's programme does not have"};
+inline constexpr ReasonCode kIncidentConditionHolds{"incident_condition_holds",
+    "the incident cannot be resolved while what it reports is still so"};
 // clang-format on
 
 }  // namespace reasons
 
 /// Every registered code, guard codes first, in declaration order.
 std::span<const ReasonCode> AllReasonCodes();
-/// The registered code with this text, or nullptr.
+/// The engine's codes (clock and programmes), which the machine never emits.
+std::span<const ReasonCode> EngineReasonCodes();
+/// The registered code with this text (the machine's or the engine's), or nullptr.
 const ReasonCode* FindReasonCode(std::string_view code);
 
 }  // namespace returnflow::workflow

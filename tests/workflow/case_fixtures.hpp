@@ -3,6 +3,7 @@
 #include <string>
 
 #include "workflow/case.hpp"
+#include "workflow/programme.hpp"
 
 namespace returnflow::testing {
 
@@ -11,10 +12,19 @@ namespace ev = workflow::events;
 
 inline Date Day(const char* text) { return *ParseDate(text); }
 
-/// A single adult returning from Indonesia to Bangladesh under a programme with one unsafe destination.
+/// The test programme: one unsafe destination, the default service levels and schedule.
+inline Programme TestProgramme() {
+  Programme programme;
+  programme.code = "avrr-test";
+  programme.version = 1;
+  programme.unsafe_destinations = {"XX"};
+  return programme;
+}
+
+/// A single adult returning from Indonesia to Bangladesh under the test programme.
 inline CaseContext AdultContext() {
   CaseContext context;
-  context.programme.unsafe_destinations = {"XX"};
+  context.programme = {"avrr-test", 1};
   context.host_country = "ID";
   context.origin_country = "BD";
   context.opened_at = *ParseInstant("2026-01-05T09:00:00Z");
@@ -46,8 +56,10 @@ class Driver {
 
   ApplyResult Send(const Event& event, std::string actor = "caseworker-1") {
     clock_ += std::chrono::hours(1);
-    return case_.Apply(event, EventMeta{std::move(actor), clock_});
+    return case_.Apply(event, EventMeta{std::move(actor), clock_, &programme, nullptr});
   }
+  /// The rules each event arrives with (tests change them: a no-show limit, an unsafe list).
+  Programme programme = TestProgramme();
   Case& Get() { return case_; }
   std::string Leaf() const { return case_.ActiveStates().front(); }
 

@@ -243,9 +243,8 @@ TEST_CASE("an event a top-level row takes only in some sub-states is not allowed
 
 TEST_CASE("a no-show returns the case to booking and the Nth closes it as absconded", "[workflow][scenario]") {
   for (const int limit : {1, 3}) {
-    auto context = AdultContext();
-    context.programme.no_show_limit = limit;
-    Driver driver(context);
+    Driver driver(AdultContext());
+    driver.programme.no_show_limit = limit;
     driver.ToBooked();
     INFO("limit " << limit);
     for (int no_show = 1; no_show < limit; ++no_show) {

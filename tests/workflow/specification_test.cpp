@@ -52,6 +52,13 @@ const std::map<std::string, Event>& CanonicalEvents() {
         ev::ConsentWithdrawn{},
         ev::CaseClosed{Outcome::kLostContact},
         ev::CaseReopened{"re-application"},
+        ev::ProgrammeChanged{2},
+        ev::DeadlinePassed{"counselling"},
+        ev::FitnessExpired{},
+        ev::TravelDocumentExpired{},
+        ev::MonitoringVisitDue{1},
+        ev::MonitoringVisitMissed{1},
+        ev::SuspensionReviewDue{},
     };
     std::map<std::string, Event> by_name;
     for (auto& event : list) by_name.emplace(std::string(EventName(event)), std::move(event));
@@ -60,14 +67,21 @@ const std::map<std::string, Event>& CanonicalEvents() {
   return events;
 }
 
-using Expectations = std::map<std::string, std::string>;  // event -> expected state, or "refused:<reason>"
+// event -> expected state, "=" for an internal transition (the states stay), or "refused:<reason>".
+using Expectations = std::map<std::string, std::string>;
 
 // What every open stage accepts, before and after departure.
 Expectations OpenCase(bool departed) {
   return {{"case.suspended", "suspended"},
           {"case.closed", "closed"},
-          {"consent.withdrawn", departed ? "refused:withdrawal_after_departure" : "closed"}};
+          {"consent.withdrawn", departed ? "refused:withdrawal_after_departure" : "closed"},
+          {"deadline.passed", "="},     // the engine's clock marks a step overdue
+          {"programme.changed", "="}};  // a caseworker moves the case to another programme version
 }
+// Before departure the travel document and the fitness certificate expire as events.
+const Expectations kExpiriesInTravel = {{"fitness.expired", "="}, {"travel_document.expired", "="}};
+// After arrival the monitoring schedule's visits come due and may be missed.
+const Expectations kMonitoringSchedule = {{"monitoring.visit_due", "="}, {"monitoring.visit_missed", "="}};
 
 Expectations Merge(Expectations base, const Expectations& more) {
   for (const auto& [event, expected] : more) base[event] = expected;
@@ -86,7 +100,8 @@ Expectations TravelDocumentStrand(const std::string& state) {
             {"travel_document.passport_verified", "documentation.travel_document.passport_on_file"},
             {"travel_document.refused", "suspended"}};  // a refused document puts the case on hold
   }
-  return {};  // passport on file, issued: finished
+  // Passport on file, issued: finished, until the document expires.
+  return {{"travel_document.expired", "documentation.travel_document.pending"}};
 }
 Expectations ExitClearanceStrand(const std::string& state) {
   if (state == "pending") {
@@ -98,8 +113,10 @@ Expectations ExitClearanceStrand(const std::string& state) {
 }
 Expectations MedicalStrand(const std::string& state) {
   // Unfit puts the case on hold for stabilisation, before or after a certificate (which it withdraws);
-  // when fit, a renewed certificate is recorded.
-  return {{"fitness.certified", "documentation.medical.fit"}, {"fitness.unfit", "suspended"}};
+  // when fit, a renewed certificate is recorded, and an expired one leaves the strand unfinished.
+  Expectations expectations{{"fitness.certified", "documentation.medical.fit"}, {"fitness.unfit", "suspended"}};
+  if (state == "fit") expectations["fitness.expired"] = "documentation.medical.pending";
+  return expectations;
 }
 Expectations Documentation(const std::string& travel_document, const std::string& exit_clearance,
                            const std::string& medical) {
@@ -178,13 +195,13 @@ std::vector<StateSpec> Specification() {
       {"documentation.medical.pending", then(to_documentation, {ev::FitnessUnfit{}, ev::CaseResumed{}}),
        Documentation("pending", "pending", "pending")},
       {"travel.awaiting_booking", to_travel,
-       Merge(OpenCase(false), {{"travel.booked", "travel.booked"},
+       Merge(Merge(OpenCase(false), kExpiriesInTravel), {{"travel.booked", "travel.booked"},
                                {"travel_document.passport_verified", "travel.awaiting_booking"},
                                {"travel_document.issued", "travel.awaiting_booking"},
                                {"fitness.certified", "travel.awaiting_booking"},
                                {"escort.assigned", "travel.awaiting_booking"}})},
       {"travel.booked", to_booked,
-       Merge(OpenCase(false), {{"escort.assigned", "travel.booked"},
+       Merge(Merge(OpenCase(false), kExpiriesInTravel), {{"escort.assigned", "travel.booked"},
                                {"caregiver.confirmed", not_a_child},
                                {"travel.briefing_held", "travel.briefed"},
                                {"travel.no_show", "travel.awaiting_booking"}})},
@@ -192,30 +209,31 @@ std::vector<StateSpec> Specification() {
       {"travel.booked",
        then(to_booked, {ev::NoShow{}, ev::TravelBooked{Day("2026-03-01"), "CGK-DAC"}, ev::NoShow{},
                         ev::TravelBooked{Day("2026-03-01"), "CGK-DAC"}}),
-       Merge(OpenCase(false), {{"escort.assigned", "travel.booked"},
+       Merge(Merge(OpenCase(false), kExpiriesInTravel), {{"escort.assigned", "travel.booked"},
                                {"caregiver.confirmed", not_a_child},
                                {"travel.briefing_held", "travel.briefed"},
                                {"travel.no_show", "closed"}})},
       {"travel.briefed", then(to_booked, {ev::BriefingHeld{true}}),
-       Merge(OpenCase(false), {{"escort.assigned", "travel.briefed"},
+       Merge(Merge(OpenCase(false), kExpiriesInTravel), {{"escort.assigned", "travel.briefed"},
                                {"caregiver.confirmed", not_a_child},
                                {"travel.departed", "travel.departed"},
                                {"travel.no_show", "travel.awaiting_booking"}})},
       {"travel.departed", to_departed,
        Merge(OpenCase(true), {{"caregiver.confirmed", not_a_child}, {"travel.arrived", "reintegration.plan_pending"}})},
       {"reintegration.plan_pending", to_reintegration,
-       Merge(OpenCase(true), {{"reintegration.plan_submitted", "reintegration.plan_pending"},
+       Merge(Merge(OpenCase(true), kMonitoringSchedule), {{"reintegration.plan_submitted", "reintegration.plan_pending"},
                               {"reintegration.plan_approved", "refused:reintegration_plan_missing"},
                               {"assistance.delivered", "refused:reintegration_plan_not_approved"}})},
       {"reintegration.assisting", then(to_reintegration, {ev::PlanSubmitted{3}, ev::PlanApproved{}}),
-       Merge(OpenCase(true), {{"assistance.delivered", "reintegration.assisting"},
+       Merge(Merge(OpenCase(true), kMonitoringSchedule), {{"assistance.delivered", "reintegration.assisting"},
                               {"monitoring.visit_completed", "reintegration.monitoring"}})},
       {"reintegration.monitoring",
        then(to_reintegration, {ev::PlanSubmitted{3}, ev::PlanApproved{}, ev::MonitoringVisitCompleted{}}),
-       Merge(OpenCase(true), {{"assistance.delivered", "reintegration.monitoring"},
+       Merge(Merge(OpenCase(true), kMonitoringSchedule), {{"assistance.delivered", "reintegration.monitoring"},
                               {"monitoring.visit_completed", "reintegration.monitoring"}})},
       {"suspended", then(to_counselling, {ev::CaseSuspended{SuspensionReason::kLegalImpediment}}),
-       {{"case.resumed", "counselling.awaiting_session"}, {"consent.withdrawn", "closed"}, {"case.closed", "closed"}}},
+       {{"case.resumed", "counselling.awaiting_session"}, {"consent.withdrawn", "closed"}, {"case.closed", "closed"},
+        {"suspension.review_due", "="}, {"programme.changed", "="}}},
       {"closed", then(to_counselling, {ev::ConsentWithdrawn{}}), {{"case.reopened", "referral.received"}}},
   };
 }
@@ -248,6 +266,9 @@ TEST_CASE("every event in every stable state has the specified outcome", "[workf
         CHECK(Name(result.verdict) == "guard_refused");
         CHECK(result.reason == expected->second.substr(8));
         CHECK(driver.Get().Save() == saved);
+      } else if (expected->second == "=") {
+        REQUIRE(Name(result.verdict) == "applied");
+        CHECK(result.to == result.from);
       } else {
         REQUIRE(Name(result.verdict) == "applied");
         const auto& to = result.to;

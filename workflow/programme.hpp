@@ -1,0 +1,75 @@
+#pragma once
+/// A programme's rules: defined by its managers as server-side, versioned data (never by the caller of a
+/// referral), read by the machine's guards and by the pure deadline and timer rules. A case is pinned to
+/// the version it was created under; the unsafe-destination list is the one exception: an eligibility
+/// decision reads the programme's current list, so a change to it protects every case from then on.
+#include <chrono>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/fwd.hpp>
+
+#include "workflow/vocabulary.hpp"
+
+namespace returnflow::workflow {
+
+using Days = std::chrono::days;
+
+/// One monitoring visit of the schedule: due `after` arrival, missed when not done `grace` later.
+struct MonitoringVisit {
+  Days after{90};
+  Days grace{14};
+  friend bool operator==(const MonitoringVisit&, const MonitoringVisit&) = default;
+};
+
+/// Service levels: how long each step may take.
+struct ServiceLevels {
+  Days eligibility{7};         ///< from referral to the eligibility decision
+  Days counselling{21};        ///< from entering counselling to consent
+  Days documentation{45};      ///< from entering documentation to every strand done
+  Days booking{14};            ///< from entering travel to a booking
+  Days plan_after_arrival{30};  ///< from arrival to an approved reintegration plan
+  std::chrono::hours briefing_before_departure{24};  ///< the briefing must be held by then
+  friend bool operator==(const ServiceLevels&, const ServiceLevels&) = default;
+};
+
+struct Programme {
+  std::string code;   ///< e.g. "avrr-id"
+  int version = 1;    ///< 1, 2, ...: every change of the definition is a new version
+  std::string name;   ///< for people, e.g. "AVRR Indonesia"
+  std::set<std::string> unsafe_destinations;  ///< ISO 3166-1 alpha-2 codes
+  int no_show_limit = 3;                      ///< the Nth no-show closes the case as absconded
+  ServiceLevels service_levels;
+  std::vector<MonitoringVisit> monitoring{{Days{90}, Days{14}}, {Days{180}, Days{14}}, {Days{365}, Days{30}}};
+  /// How long an event the case cannot take yet may wait for it, and which event types may wait.
+  Days early_event_wait{30};
+  std::set<std::string> deferrable_events;
+  /// A suspension is reviewed this long after it began.
+  Days suspension_review{30};
+  /// Closures a caseworker requests and a supervisor approves (the others a caseworker records).
+  std::set<Outcome> closures_needing_supervisor;
+
+  friend bool operator==(const Programme&, const Programme&) = default;
+};
+
+/// Which programme version a case runs under (kept in its context).
+struct ProgrammeRef {
+  std::string code;
+  int version = 0;  ///< 0: a case saved before programmes were versioned; the latest version applies
+  friend bool operator==(const ProgrammeRef&, const ProgrammeRef&) = default;
+};
+
+/// The event types that may wait by default: those partners send, never consent, withdrawal or closure.
+const std::set<std::string>& DefaultDeferrableEvents();
+
+/// The canonical JSON of a programme (what is stored per version and compared to detect a change).
+void tag_invoke(const boost::json::value_from_tag&, boost::json::value& json, const Programme& programme);
+Programme tag_invoke(const boost::json::value_to_tag<Programme>&, const boost::json::value& json);
+
+/// True for an ISO 3166-1 alpha-2 code currently assigned to a country or territory.
+bool IsCountryCode(std::string_view code);
+
+}  // namespace returnflow::workflow
