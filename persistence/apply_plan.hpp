@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -25,23 +26,76 @@ struct CaseState {
   std::string saved_state;
   long long version = 0, last_sequence = 0, stage_entered_at = 0;
   CaseScope scope;
+  std::string programme;  ///< the programme code of the case row
+  std::string overdue;    ///< '|a|b|'
+  std::string inbox;      ///< JSON array of waiting events
 
   static CaseState Of(const CaseRow& row) {
-    return {row.saved_state, row.version, row.last_sequence, row.stage_entered_at, row.Scope()};
+    return {row.saved_state, row.version, row.last_sequence, row.stage_entered_at, row.Scope(),
+            row.programme, row.overdue, row.inbox};
   }
 };
 
-/// What applying one event writes: its history row and, when applied, the case's new values. The
-/// update is checked against the version and last sequence the decision was made on.
+/// One change of a case's timers: set (due) or removed (no due). Written with the event.
+struct TimerWrite {
+  std::string case_id, kind;
+  std::optional<long long> due;
+  long long scheduled_version = 0;
+};
+
+/// An incident opened with the event.
+struct IncidentWrite {
+  std::string incident_id, case_id, kind, subject, office, host_country, origin_country;
+  long long opened_at = 0;
+};
+
+/// What applying one event writes: its history row (and, when it let waiting events apply, theirs) and,
+/// when the case changed, its new values; the timers and incidents that change with it. The update is
+/// checked against the version and last sequence the decision was made on.
 struct PlannedWrite {
   HistoryRow history;
-  bool applied = false;
+  std::vector<HistoryRow> extra_history;  ///< waiting events applied (or refused) after the event
+  bool applied = false;                    ///< the case's values change (the event, or a waiting one, applied)
   long long expected_version = 0, expected_last_sequence = 0;
-  std::string stage, saved, active_states, host_country, origin_country;
+  std::string stage, saved, active_states, host_country, origin_country, overdue;
   long long now = 0, stage_entered_at = 0, next_deadline = 0;
   bool has_deadline = false;
   int flags = 0;
+  std::optional<std::string> inbox;  ///< the case's new inbox when it changed
+  std::vector<TimerWrite> timers;
+  std::vector<IncidentWrite> incidents;
+
+  /// The last history row written (the case's new last sequence and version).
+  const HistoryRow& Last() const { return extra_history.empty() ? history : extra_history.back(); }
+  /// What a batched PostgreSQL write can carry: one history row and no inbox change.
+  bool Batchable() const { return extra_history.empty() && !inbox; }
 };
+
+/// What deciding needs beyond the case: the programme rules and the engine's clock.
+struct PlanContext {
+  ProgrammeRepository& programmes;
+  long long now = 0;  ///< microseconds, Database::Now()
+};
+
+/// One event waiting in a case's inbox, as the inbox column holds it.
+struct InboxEntry {
+  long long sequence = 0;  ///< of its deferral row
+  std::string source, event_id, type, actor, data;
+  long long occurred_at = 0, received_at = 0, expires_at = 0;
+};
+/// The inbox column (a JSON array); kCorruptData when it cannot be read.
+std::vector<InboxEntry> ParseInbox(const std::string& text);
+std::string InboxJson(const std::vector<InboxEntry>& entries);
+/// The engine's timer that expires the waiting event deferred at `sequence`.
+std::string InboxTimerKind(long long sequence);
+/// The timers the engine keeps for a case: the machine's (workflow::DesiredTimers), one per waiting event.
+std::vector<workflow::Timer> AllTimers(const workflow::Case& machine, const workflow::Programme& programme,
+                                       long long stage_entered_at, const std::vector<InboxEntry>& inbox);
+/// The programme version a case runs under: its pinned version (version 0: the latest; an unknown
+/// programme: the defaults, so that a case stored before programmes were data still runs).
+/// `within`: the session the caller holds (reads no other from the pool).
+std::shared_ptr<const workflow::Programme> PinnedProgramme(ProgrammeRepository& programmes, const std::string& code,
+                                                           int version, soci::session* within = nullptr);
 
 /// kInvalidInput / kNotFound for an event that cannot be applied whatever the database holds.
 void CheckIncoming(std::string_view case_id, const IncomingEvent& incoming);
@@ -55,18 +109,24 @@ std::string RequestHash(std::string_view type, std::string_view subject, std::st
 /// request is a kIdempotencyConflict), check If-Match (kVersionConflict), then restore the machine and
 /// apply the event. Returns false when `outcome` is a replay (nothing to write); true when `plan` must be
 /// written, and `outcome` is what the event's result will be once it is.
-bool PlanApply(soci::session& sql, const std::string& case_id, const IncomingEvent& incoming,
-               const std::string& payload, const std::string& request_hash, const CaseState& state, bool seen,
-               ApplyOutcome& outcome, PlannedWrite& plan);
+bool PlanApply(soci::session& sql, const PlanContext& context, const std::string& case_id,
+               const IncomingEvent& incoming, const std::string& payload, const std::string& request_hash,
+               const CaseState& state, bool seen, ApplyOutcome& outcome, PlannedWrite& plan);
+
+/// Writes a plan with portable SQL (SOCI, both backends): every history row, the case's update checked
+/// against its version and last sequence, the timers and incidents. False when the case moved since.
+bool WritePortable(soci::session& sql, const CaseRow& row, const PlannedWrite& plan);
+/// The timer and incident writes of a plan, portable (the batched PostgreSQL paths send their own).
+void WriteSideEffects(soci::session& sql, const PlannedWrite& plan);
 
 /// One planned write as text, in the column order of the PostgreSQL event write (kPgApplyOne's parameters,
 /// kPgApplyGroupWrite's arrays); only the deadline of an event that sets none is NULL.
 std::vector<std::optional<std::string>> WriteValues(const PlannedWrite& plan);
 
 /// The body of Apply (lock, decide, write one event), inside a transaction that the caller owns.
-ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const std::string& case_id,
-                                const IncomingEvent& incoming, const std::string& payload,
-                                const std::string& request_hash);
+ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, ProgrammeRepository& programmes,
+                                const std::string& case_id, const IncomingEvent& incoming,
+                                const std::string& payload, const std::string& request_hash);
 
 /// The last known state of recently written cases, so that a group of them can be decided without
 /// reading them first (group_apply.cpp). Entries may be stale (another process, another path wrote

@@ -8,14 +8,20 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <deque>
+#include <map>
+#include <set>
 
 #include "persistence/apply_plan.hpp"
 #include "persistence/case_rows.hpp"
 #include "persistence/cursor.hpp"
+#include "persistence/filtered_query.hpp"
 #include "persistence/internal.hpp"
 #include "persistence/pg_statements.hpp"
 #include "persistence/repository.hpp"
-#include "workflow/deadlines.hpp"
+#include "workflow/definition.hpp"
+#include "workflow/incidents.hpp"
+#include "workflow/reasons.hpp"
+#include "workflow/timers.hpp"
 
 namespace returnflow::persistence {
 
@@ -72,23 +78,107 @@ constexpr Query kSelectCaseAndKey{
     "select case and idempotency key",
     "SELECT c.case_id, c.programme, c.host_country, c.origin_country, c.office, c.partners, c.stage, "
     "c.active_states, c.saved_state, c.vulnerability_flags, c.version, c.last_sequence, c.created_at, c.updated_at, "
-    "c.stage_entered_at, c.next_deadline, e.request_hash FROM cases c LEFT JOIN case_events e "
+    "c.stage_entered_at, c.next_deadline, c.overdue, c.inbox, e.request_hash FROM cases c LEFT JOIN case_events e "
     "ON e.source = :source AND e.event_id = :event_id WHERE c.case_id = :case_id"};
 
-// SQLite: the case update of one event (applied or not: a refused event passes the values unchanged),
-// checked against the version and last sequence it was decided on. With InsertHistory, the SQLite event
-// write; PostgreSQL's is rf_apply_one / rf_apply_group_write (pg_statements.cpp).
+// The case update of one plan (applied or not: a refused event passes the values unchanged), checked
+// against the version and last sequence it was decided on. With InsertHistory, the portable write
+// (SQLite, and PostgreSQL's plans the batched write cannot carry); PostgreSQL's batched write is
+// rf_apply_one / rf_apply_group_write (pg_statements.cpp).
 constexpr Query kUpdateCaseAfterEvent{
     "update case after event",
     "UPDATE cases SET version = :version_after, last_sequence = :sequence, saved_state = :saved_state, "
     "stage = :stage, active_states = :active_states, vulnerability_flags = :flags, host_country = :host_country, "
     "origin_country = :origin_country, updated_at = :updated_at, stage_entered_at = :stage_entered_at, "
-    "next_deadline = :next_deadline WHERE case_id = :case_id AND version = :expected_version "
-    "AND last_sequence = :expected_last_sequence"};
+    "next_deadline = :next_deadline, overdue = :overdue, inbox = :inbox WHERE case_id = :case_id "
+    "AND version = :expected_version AND last_sequence = :expected_last_sequence"};
+
+// One timer of a case set (its due time, the case version it was scheduled at) or removed.
+constexpr Query kUpsertTimer{
+    "upsert timer",
+    "INSERT INTO timers (case_id, kind, due_at, scheduled_version, attempts, claimed_until) VALUES (:case_id, "
+    ":kind, :due_at, :scheduled_version, 0, NULL) ON CONFLICT (case_id, kind) DO UPDATE SET due_at = "
+    "excluded.due_at, scheduled_version = excluded.scheduled_version, attempts = 0, claimed_until = NULL"};
+constexpr Query kDeleteTimer{"delete timer", "DELETE FROM timers WHERE case_id = :case_id AND kind = :kind"};
+// An incident, unless the same one (case, kind, subject) is open already.
+constexpr Query kInsertIncident{
+    "insert incident",
+    "INSERT INTO incidents (incident_id, case_id, kind, subject, opened_at, office, host_country, origin_country) "
+    "VALUES (:incident_id, :case_id, :kind, :subject, :opened_at, :office, :host_country, :origin_country) "
+    "ON CONFLICT DO NOTHING"};
+
+/// The reason a deferred event is recorded with, and an expired one.
+constexpr std::string_view kWaitingForCase = workflow::reasons::kWaitingForCase.code;
+constexpr std::string_view kEarlyEventExpired = workflow::reasons::kEarlyEventExpired.code;
+constexpr std::string_view kInboxSource = "returnflow:inbox";
 
 }  // namespace
 
 namespace internal {
+
+/// The programme version a case runs under (its pinned version; version 0 or an unknown programme: the
+/// latest, or the defaults).
+std::shared_ptr<const workflow::Programme> PinnedProgramme(ProgrammeRepository& programmes, const std::string& code,
+                                                           int version, soci::session* within) {
+  if (auto found = programmes.Find(code, version, within)) return found;
+  if (auto latest = programmes.Latest(code, within)) return latest;
+  auto defaults = std::make_shared<workflow::Programme>();
+  defaults->code = code;
+  defaults->version = 0;
+  defaults->deferrable_events = workflow::DefaultDeferrableEvents();
+  return defaults;
+}
+
+std::vector<InboxEntry> ParseInbox(const std::string& text) {
+  std::vector<InboxEntry> entries;
+  boost::system::error_code error;
+  const auto parsed = boost::json::parse(text.empty() ? std::string_view("[]") : std::string_view(text), error);
+  if (error || !parsed.is_array()) throw PersistenceError(ErrorKind::kCorruptData, "apply: corrupt_data (inbox)");
+  try {
+    for (const auto& item : parsed.get_array()) {
+      const auto& object = item.as_object();
+      InboxEntry entry;
+      entry.sequence = object.at("sequence").as_int64();
+      entry.source = std::string(object.at("source").as_string());
+      entry.event_id = std::string(object.at("event_id").as_string());
+      entry.type = std::string(object.at("type").as_string());
+      entry.actor = std::string(object.at("actor").as_string());
+      entry.data = std::string(object.at("data").as_string());
+      entry.occurred_at = object.at("occurred_at").as_int64();
+      entry.received_at = object.at("received_at").as_int64();
+      entry.expires_at = object.at("expires_at").as_int64();
+      entries.push_back(std::move(entry));
+    }
+  } catch (const std::exception&) {
+    throw PersistenceError(ErrorKind::kCorruptData, "apply: corrupt_data (inbox entry)");
+  }
+  return entries;
+}
+
+std::string InboxJson(const std::vector<InboxEntry>& entries) {
+  boost::json::array array;
+  for (const auto& entry : entries) {
+    array.push_back(boost::json::object{{"sequence", entry.sequence}, {"source", entry.source},
+                                        {"event_id", entry.event_id}, {"type", entry.type},
+                                        {"actor", entry.actor}, {"data", entry.data},
+                                        {"occurred_at", entry.occurred_at}, {"received_at", entry.received_at},
+                                        {"expires_at", entry.expires_at}});
+  }
+  return boost::json::serialize(array);
+}
+
+std::string InboxTimerKind(long long sequence) { return "inbox:" + std::to_string(sequence); }
+
+/// The timers the engine keeps for a case: the machine's, and one per waiting event.
+std::vector<workflow::Timer> AllTimers(const workflow::Case& machine, const workflow::Programme& programme,
+                                       long long stage_entered_at, const std::vector<InboxEntry>& inbox) {
+  auto timers = workflow::DesiredTimers(machine, programme,
+                                        std::chrono::floor<std::chrono::seconds>(FromMicros(stage_entered_at)));
+  for (const auto& entry : inbox) {
+    timers.push_back({InboxTimerKind(entry.sequence), std::chrono::floor<std::chrono::seconds>(FromMicros(entry.expires_at))});
+  }
+  return timers;
+}
 
 std::string RequestHash(std::string_view type, std::string_view subject, std::string_view canonical_data) {
   std::string material;
@@ -113,7 +203,10 @@ ApplyOutcome ReplayedOutcome(const HistoryRow& stored) {
   outcome.sequence = stored.sequence;
   outcome.version = stored.version_after;
   outcome.replayed = true;
-  const auto verdict = VerdictFromName(stored.verdict);
+  // The engine's own verdicts: an event deferred to the case's inbox, an early event that expired there.
+  const bool engine_verdict = stored.verdict == "deferred" || stored.verdict == "expired";
+  const auto verdict = engine_verdict ? std::optional(workflow::Verdict::kNotAllowed) : VerdictFromName(stored.verdict);
+  outcome.deferred = stored.verdict == "deferred";
   if (!verdict) throw PersistenceError(ErrorKind::kCorruptData, "apply: corrupt_data (stored verdict unknown)");
   outcome.result.verdict = *verdict;
   outcome.result.reason = stored.reason;
@@ -124,10 +217,65 @@ ApplyOutcome ReplayedOutcome(const HistoryRow& stored) {
   return outcome;
 }
 
+namespace {
+
+/// A history row for `result` of an event, at `sequence`, leaving the case at `version_after`.
+HistoryRow HistoryOf(const std::string& case_id, long long sequence, const std::string& source,
+                     const std::string& event_id, const std::string& type, const std::string& actor,
+                     long long occurred_at, long long now, const std::string& payload, const std::string& request_hash,
+                     std::string_view verdict, const workflow::ApplyResult& result, long long version_after) {
+  HistoryRow history;
+  history.case_id = case_id;
+  history.sequence = sequence;
+  history.source = source;
+  history.event_id = event_id;
+  history.type = type;
+  history.actor = actor;
+  history.occurred_at = occurred_at;
+  history.recorded_at = now;
+  history.payload = payload;
+  history.request_hash = request_hash;
+  history.verdict = std::string(verdict);
+  history.reason = result.reason;
+  history.states_before = JoinList(result.from);
+  history.states_after = JoinList(result.to);
+  history.changes = JoinList(result.changes);
+  history.allowed_events = JoinList(ToStrings(result.allowed_events));
+  history.version_after = version_after;
+  return history;
+}
+
+/// Sets `plan.timers` to what turns `before` into `after` (timers of one case, both sorted by kind).
+void DiffTimers(const std::string& case_id, const std::vector<workflow::Timer>& before,
+                const std::vector<workflow::Timer>& after, long long version, PlannedWrite& plan) {
+  std::map<std::string, workflow::Instant> old_due;
+  for (const auto& timer : before) old_due[timer.kind] = timer.due;
+  std::set<std::string> kept;
+  for (const auto& timer : after) {
+    kept.insert(timer.kind);
+    const auto found = old_due.find(timer.kind);
+    if (found != old_due.end() && found->second == timer.due) continue;
+    plan.timers.push_back({case_id, timer.kind, MicrosOf(timer.due), version});
+  }
+  for (const auto& [kind, due] : old_due) {
+    if (!kept.contains(kind)) plan.timers.push_back({case_id, kind, std::nullopt, version});
+  }
+}
+
+void AddIncidents(const std::vector<workflow::IncidentSpec>& specs, const std::string& case_id, const CaseState& state,
+                  long long now, PlannedWrite& plan) {
+  for (const auto& spec : specs) {
+    plan.incidents.push_back({NewUuid(), case_id, spec.kind, spec.subject, state.scope.office, state.scope.host_country,
+                              state.scope.origin_country, now});
+  }
+}
+
+}  // namespace
+
 // Documented in apply_plan.hpp.
-bool PlanApply(soci::session& sql, const std::string& case_id, const IncomingEvent& incoming,
-               const std::string& payload, const std::string& request_hash, const CaseState& state, bool seen,
-               ApplyOutcome& outcome, PlannedWrite& plan) {
+bool PlanApply(soci::session& sql, const PlanContext& context, const std::string& case_id,
+               const IncomingEvent& incoming, const std::string& payload, const std::string& request_hash,
+               const CaseState& state, bool seen, ApplyOutcome& outcome, PlannedWrite& plan) {
   if (incoming.visible_to && !incoming.visible_to(state.scope)) {
     throw PersistenceError(ErrorKind::kNotFound, fmt::format("apply case={}: not_found", case_id));
   }
@@ -149,65 +297,191 @@ bool PlanApply(soci::session& sql, const std::string& case_id, const IncomingEve
   }
 
   auto machine = workflow::Case::Restore(state.saved_state);
+  const auto reference = machine.Context().programme;
+  const std::string code = reference.code.empty() ? state.programme : reference.code;
+  // Read on the apply's own session: a second lease from the pool could wait for this one.
+  const auto pinned = PinnedProgramme(context.programmes, code, reference.version, &sql);
+  auto latest = context.programmes.Latest(code, &sql);
+  if (!latest) latest = pinned;
+  auto inbox = ParseInbox(state.inbox);
+  const auto timers_before = AllTimers(machine, *pinned, state.stage_entered_at, inbox);
   const std::string stage_before(machine.Stage());
-  auto result = machine.Apply(incoming.event, incoming.meta);
-  const bool applied = result.Applied();
-
-  outcome = ApplyOutcome{};
-  outcome.case_id = case_id;
-  outcome.sequence = state.last_sequence + 1;
-  outcome.version = applied ? state.version + 1 : state.version;
-  const long long now = ToMicros(Now());
+  const long long now = context.now;
 
   plan = PlannedWrite{};
-  HistoryRow& history = plan.history;
-  history.case_id = case_id;
-  history.sequence = outcome.sequence;
-  history.source = incoming.source;
-  history.event_id = incoming.event_id;
-  history.type = incoming.type;
-  history.actor = incoming.meta.actor;
-  history.occurred_at = MicrosOf(incoming.meta.occurred_at);
-  history.recorded_at = now;
-  history.payload = payload;
-  history.request_hash = request_hash;
-  history.verdict = std::string(workflow::Name(result.verdict));
-  history.reason = result.reason;
-  history.states_before = JoinList(result.from);
-  history.states_after = JoinList(result.to);
-  history.changes = JoinList(result.changes);
-  history.allowed_events = JoinList(ToStrings(result.allowed_events));
-  history.version_after = outcome.version;
-  plan.applied = applied;
   plan.expected_version = state.version;
   plan.expected_last_sequence = state.last_sequence;
   plan.now = now;
+  outcome = ApplyOutcome{};
+  outcome.case_id = case_id;
+  outcome.sequence = state.last_sequence + 1;
+  outcome.version = state.version;
+  const long long occurred_at = MicrosOf(incoming.meta.occurred_at);
+
+  // The engine's clock: a timer the case no longer has (cancelled, moved) fires nothing.
+  if (incoming.fired_timer) {
+    const auto& fired = *incoming.fired_timer;
+    const bool still_due = std::any_of(timers_before.begin(), timers_before.end(), [&](const workflow::Timer& timer) {
+      return timer.kind == fired.kind && timer.due == fired.due;
+    });
+    if (!still_due) {
+      outcome.superseded = true;
+      return false;
+    }
+    if (fired.kind.starts_with("inbox:")) {
+      // An early event that waited too long: removed, recorded as expired, and an incident opened.
+      const auto at = std::find_if(inbox.begin(), inbox.end(), [&](const InboxEntry& entry) {
+        return InboxTimerKind(entry.sequence) == fired.kind;
+      });
+      workflow::ApplyResult result;
+      result.verdict = workflow::Verdict::kNotAllowed;
+      result.reason = std::string(kEarlyEventExpired);
+      result.from = result.to = machine.ActiveStates();
+      result.allowed_events = machine.AllowedEvents();
+      plan.history = HistoryOf(case_id, outcome.sequence, incoming.source, incoming.event_id, at->type,
+                               incoming.meta.actor, occurred_at, now, at->data, request_hash, "expired", result,
+                               state.version);
+      AddIncidents({{std::string(workflow::incident::kEarlyEventExpired), at->type}}, case_id, state, now, plan);
+      inbox.erase(at);
+      plan.inbox = InboxJson(inbox);
+      DiffTimers(case_id, timers_before, AllTimers(machine, *pinned, state.stage_entered_at, inbox), state.version, plan);
+      outcome.result = std::move(result);
+      return true;
+    }
+  }
+
+  auto meta = incoming.meta;
+  meta.programme = pinned.get();
+  meta.current_programme = latest.get();
+  auto result = machine.Apply(incoming.event, meta);
+  long long version = state.version;
+  long long sequence = outcome.sequence;
+  long long stage_entered_at = state.stage_entered_at;
+  std::string stage = stage_before;
+  const auto track_stage = [&](long long at) {
+    const std::string current(machine.Stage());
+    if (current != stage) {
+      stage = current;
+      stage_entered_at = at;
+    }
+  };
+
+  // An event the case cannot take yet, but will in its normal course, waits in its inbox.
+  const auto& deferrable =
+      pinned->deferrable_events.empty() ? workflow::DefaultDeferrableEvents() : pinned->deferrable_events;
+  const bool waits = incoming.may_wait && !incoming.fired_timer &&
+                     (result.verdict == workflow::Verdict::kNotAllowed || result.verdict == workflow::Verdict::kSuspended) &&
+                     deferrable.contains(incoming.type) && workflow::TakesLater(machine.HeldStage(), incoming.type);
+  if (waits) {
+    result.reason = std::string(kWaitingForCase);
+    plan.history = HistoryOf(case_id, sequence, incoming.source, incoming.event_id, incoming.type, incoming.meta.actor,
+                             occurred_at, now, payload, request_hash, "deferred", result, version);
+    const long long wait = std::chrono::duration_cast<std::chrono::microseconds>(pinned->early_event_wait).count();
+    inbox.push_back(
+        {sequence, incoming.source, incoming.event_id, incoming.type, incoming.meta.actor, payload, occurred_at, now, now + wait});
+    plan.inbox = InboxJson(inbox);
+    DiffTimers(case_id, timers_before, AllTimers(machine, *pinned, stage_entered_at, inbox), version, plan);
+    outcome.deferred = true;
+    outcome.result = std::move(result);
+    return true;
+  }
+
+  const bool applied = result.Applied();
   if (applied) {
-    const auto& context = machine.Context();
-    plan.stage = std::string(machine.Stage());
-    plan.stage_entered_at = plan.stage == stage_before ? state.stage_entered_at : history.occurred_at;
-    const auto entered = std::chrono::floor<std::chrono::seconds>(FromMicros(plan.stage_entered_at));
-    if (const auto deadline = workflow::NextDeadline(plan.stage, context, entered)) {
+    ++version;
+    track_stage(occurred_at);
+    AddIncidents(workflow::IncidentsFor(incoming.event, result), case_id, state, now, plan);
+  }
+  plan.history = HistoryOf(case_id, sequence, incoming.source, incoming.event_id, incoming.type, incoming.meta.actor,
+                           occurred_at, now, payload, request_hash, workflow::Name(result.verdict), result, version);
+  outcome.version = version;
+
+  // A change may let waiting events apply, in arrival order; each is recorded as it applies (or as a
+  // rule refuses it: it had its chance). Those the case still cannot take keep waiting.
+  bool changed = applied;
+  while (changed && !inbox.empty()) {
+    changed = false;
+    for (auto entry = inbox.begin(); entry != inbox.end(); ++entry) {
+      workflow::DecodeError error;
+      boost::system::error_code parse_error;
+      const auto data = boost::json::parse(entry->data, parse_error);
+      const auto event = parse_error ? std::nullopt : workflow::DecodeEvent(entry->type, data, error);
+      if (!event) throw PersistenceError(ErrorKind::kCorruptData, "apply: corrupt_data (waiting event)");
+      auto waiting_meta = meta;
+      waiting_meta.actor = entry->actor;
+      waiting_meta.occurred_at = std::chrono::floor<std::chrono::seconds>(FromMicros(entry->occurred_at));
+      auto waiting = machine.Apply(*event, waiting_meta);
+      if (!waiting.Applied() && waiting.verdict != workflow::Verdict::kGuardRefused) continue;
+      if (waiting.Applied()) {
+        ++version;
+        track_stage(occurred_at);
+        AddIncidents(workflow::IncidentsFor(*event, waiting), case_id, state, now, plan);
+      }
+      plan.extra_history.push_back(HistoryOf(case_id, ++sequence, std::string(kInboxSource),
+                                             fmt::format("{}:{}", case_id, entry->sequence), entry->type, entry->actor,
+                                             entry->occurred_at, now, entry->data, request_hash,
+                                             workflow::Name(waiting.verdict), waiting, version));
+      inbox.erase(entry);
+      plan.inbox = InboxJson(inbox);
+      changed = waiting.Applied();
+      break;
+    }
+  }
+
+  plan.applied = version != state.version;
+  if (incoming.fired_timer && !plan.applied) {
+    // A timer whose event the case refused has had its say: it is removed rather than fired again.
+    plan.timers.push_back({case_id, incoming.fired_timer->kind, std::nullopt, version});
+  }
+  if (plan.applied) {
+    const auto& after = machine.Context();
+    auto programme = pinned;
+    if (after.programme.version != reference.version) {
+      programme = context.programmes.Find(code, after.programme.version, &sql);
+      if (!programme) throw PersistenceError(ErrorKind::kInvalidInput, "apply: invalid_input (unknown programme version)");
+    }
+    const auto timers_after = AllTimers(machine, *programme, stage_entered_at, inbox);
+    DiffTimers(case_id, timers_before, timers_after, version, plan);
+    plan.stage = stage;
+    plan.stage_entered_at = stage_entered_at;
+    if (const auto deadline = workflow::NextDeadline(timers_after)) {
       plan.next_deadline = MicrosOf(*deadline);
       plan.has_deadline = true;
     }
     plan.saved = machine.Save();
     plan.active_states = JoinList(machine.ActiveStates());
-    plan.flags = VulnerabilityBits(context.HouseholdVulnerabilities());
-    plan.host_country = context.host_country;
-    plan.origin_country = context.origin_country;
+    plan.flags = VulnerabilityBits(after.HouseholdVulnerabilities());
+    plan.host_country = after.host_country;
+    plan.origin_country = after.origin_country;
+    plan.overdue = JoinList({after.overdue.begin(), after.overdue.end()});
+  } else if (plan.inbox) {
+    DiffTimers(case_id, timers_before, AllTimers(machine, *pinned, stage_entered_at, inbox), version, plan);
   }
   outcome.result = std::move(result);
   return true;
 }
 
-namespace {
+void WriteSideEffects(soci::session& sql, const PlannedWrite& plan) {
+  for (const auto& timer : plan.timers) {
+    if (timer.due) {
+      sql << kUpsertTimer.text, soci::use(timer.case_id, "case_id"), soci::use(timer.kind, "kind"),
+          soci::use(*timer.due, "due_at"), soci::use(timer.scheduled_version, "scheduled_version");
+    } else {
+      sql << kDeleteTimer.text, soci::use(timer.case_id, "case_id"), soci::use(timer.kind, "kind");
+    }
+  }
+  for (const auto& incident : plan.incidents) {
+    sql << kInsertIncident.text, soci::use(incident.incident_id, "incident_id"), soci::use(incident.case_id, "case_id"),
+        soci::use(incident.kind, "kind"), soci::use(incident.subject, "subject"),
+        soci::use(incident.opened_at, "opened_at"), soci::use(incident.office, "office"),
+        soci::use(incident.host_country, "host_country"), soci::use(incident.origin_country, "origin_country");
+  }
+}
 
-/// SQLite: writes `plan` (InsertHistory + kUpdateCaseAfterEvent). A refused event leaves the case's
-/// values as they are in `row`. False when the case moved since it was read (cannot happen under the
-/// write lock; checked all the same: a lost race is never an overwrite).
-bool WriteSqlite(soci::session& sql, const CaseRow& row, const PlannedWrite& plan) {
+bool WritePortable(soci::session& sql, const CaseRow& row, const PlannedWrite& plan) {
   InsertHistory(sql, plan.history);
+  for (const auto& extra : plan.extra_history) InsertHistory(sql, extra);
+  const auto& last = plan.Last();
   const bool applied = plan.applied;
   const std::string& saved_state = applied ? plan.saved : row.saved_state;
   const std::string& stage = applied ? plan.stage : row.stage;
@@ -219,41 +493,29 @@ bool WriteSqlite(soci::session& sql, const CaseRow& row, const PlannedWrite& pla
   const long long stage_entered_at = applied ? plan.stage_entered_at : row.stage_entered_at;
   const bool has_deadline = applied ? plan.has_deadline : row.has_next_deadline;
   const long long next_deadline = applied ? plan.next_deadline : row.next_deadline;
+  const std::string& overdue = applied ? plan.overdue : row.overdue;
+  const std::string& inbox = plan.inbox ? *plan.inbox : row.inbox;
   soci::indicator deadline_indicator = has_deadline ? soci::i_ok : soci::i_null;
   soci::statement statement(sql);
-  PrepareOnce(statement, kUpdateCaseAfterEvent.text, soci::use(plan.history.version_after, "version_after"),
-              soci::use(plan.history.sequence, "sequence"), soci::use(saved_state, "saved_state"),
+  PrepareOnce(statement, kUpdateCaseAfterEvent.text, soci::use(last.version_after, "version_after"),
+              soci::use(last.sequence, "sequence"), soci::use(saved_state, "saved_state"),
               soci::use(stage, "stage"), soci::use(active_states, "active_states"), soci::use(flags, "flags"),
               soci::use(host_country, "host_country"), soci::use(origin_country, "origin_country"),
               soci::use(updated_at, "updated_at"), soci::use(stage_entered_at, "stage_entered_at"),
-              soci::use(next_deadline, deadline_indicator, "next_deadline"),
-              soci::use(plan.history.case_id, "case_id"), soci::use(plan.expected_version, "expected_version"),
+              soci::use(next_deadline, deadline_indicator, "next_deadline"), soci::use(overdue, "overdue"),
+              soci::use(inbox, "inbox"), soci::use(plan.history.case_id, "case_id"),
+              soci::use(plan.expected_version, "expected_version"),
               soci::use(plan.expected_last_sequence, "expected_last_sequence"));
   statement.execute(true);
-  return statement.get_affected_rows() == 1;
+  if (statement.get_affected_rows() != 1) return false;
+  WriteSideEffects(sql, plan);
+  return true;
 }
-
-/// PostgreSQL's careful path: rf_apply_one, the same write the group paths send.
-bool WritePostgres(soci::session& sql, const PlannedWrite& plan) {
-  const auto values = WriteValues(plan);
-  std::vector<const char*> parameters;
-  for (const auto& value : values) parameters.push_back(value ? value->c_str() : nullptr);
-  try {
-    PgRows rows(sql, kPgApplyOne, parameters);
-    return true;
-  } catch (const soci::postgresql_soci_error& error) {
-    if (IsConstraintViolation()) throw RetryTransaction{};
-    if (error.sqlstate() == "22P02") return false;  // the write's own check: the case moved
-    throw;
-  }
-}
-
-}  // namespace
 
 /// The body of Apply, inside a transaction that the caller owns.
-ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const std::string& case_id,
-                                const IncomingEvent& incoming, const std::string& payload,
-                                const std::string& request_hash) {
+ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, ProgrammeRepository& programmes,
+                                const std::string& case_id, const IncomingEvent& incoming,
+                                const std::string& payload, const std::string& request_hash) {
   // One round trip takes the case lock and looks up the idempotency key. A concurrent duplicate for this
   // case waits on the lock; if the join, evaluated from the statement's snapshot, missed the first
   // delivery's row, the unique key on (source, event_id) stops the insert and the retry finds it.
@@ -279,11 +541,11 @@ ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, const st
   if (!found) throw PersistenceError(ErrorKind::kNotFound, fmt::format("apply case={}: not_found", case_id));
   ApplyOutcome outcome;
   PlannedWrite plan;
-  if (!PlanApply(sql, case_id, incoming, payload, request_hash, CaseState::Of(row), seen, outcome, plan)) {
+  const PlanContext context{programmes, ToMicros(database.Now())};
+  if (!PlanApply(sql, context, case_id, incoming, payload, request_hash, CaseState::Of(row), seen, outcome, plan)) {
     return outcome;
   }
-  const bool written = backend == Backend::kPostgresql ? WritePostgres(sql, plan) : WriteSqlite(sql, row, plan);
-  if (!written) {
+  if (!WritePortable(sql, row, plan)) {
     // Cannot happen while the lock discipline holds; if it ever does, it is a lost race, never an overwrite.
     throw PersistenceError(ErrorKind::kConflict, fmt::format("apply case={}: conflict (concurrent update)", case_id));
   }
@@ -297,7 +559,9 @@ void CheckIncoming(std::string_view case_id, const IncomingEvent& incoming) {
   if (incoming.source.empty() || incoming.event_id.empty()) {
     throw PersistenceError(ErrorKind::kInvalidInput, "apply: invalid_input (event source and id are required)");
   }
-  if (incoming.type != workflow::EventName(incoming.event)) {
+  // An early event's expiry is the engine's own record, not an event of the machine.
+  const bool expiry = incoming.fired_timer && incoming.fired_timer->kind.starts_with("inbox:");
+  if (!expiry && incoming.type != workflow::EventName(incoming.event)) {
     throw PersistenceError(ErrorKind::kInvalidInput, "apply: invalid_input (type does not match the decoded event)");
   }
 }
@@ -306,62 +570,7 @@ void CheckIncoming(std::string_view case_id, const IncomingEvent& incoming) {
 
 namespace {
 
-/// A query with a WHERE clause assembled from optional filters, its parameters bound by name.
-class FilteredQuery {
- public:
-  std::string Bind(std::string value) {
-    const auto name = fmt::format("p{}", names_.size());
-    strings_.push_back(std::move(value));
-    names_.push_back({name, false, strings_.size() - 1});
-    return ":" + name;
-  }
-  std::string Bind(long long value) {
-    const auto name = fmt::format("p{}", names_.size());
-    integers_.push_back(value);
-    names_.push_back({name, true, integers_.size() - 1});
-    return ":" + name;
-  }
-  void Where(std::string condition) { conditions_.push_back(std::move(condition)); }
-  std::string WhereClause() const {
-    if (conditions_.empty()) return {};
-    std::string clause = " WHERE ";
-    for (std::size_t index = 0; index < conditions_.size(); ++index) {
-      if (index > 0) clause += " AND ";
-      clause += conditions_[index];
-    }
-    return clause;
-  }
-  /// Runs `text` with the bound parameters, calling `each` with every row.
-  template <typename Each>
-  void ForEach(soci::session& sql, const std::string& text, Each&& each) {
-    soci::row columns;
-    soci::statement statement(sql);
-    for (const auto& entry : names_) {
-      if (entry.integer) {
-        statement.exchange(soci::use(integers_[entry.index], entry.name));
-      } else {
-        statement.exchange(soci::use(strings_[entry.index], entry.name));
-      }
-    }
-    statement.exchange(soci::into(columns));
-    internal::PrepareOnce(statement, text);
-    if (!statement.execute(true)) return;
-    do {
-      each(static_cast<const soci::row&>(columns));
-    } while (statement.fetch());
-  }
-
- private:
-  struct Parameter {
-    std::string name;
-    bool integer;
-    std::size_t index;
-  };
-  std::deque<std::string> strings_;  // deques: bound by reference, must not move
-  std::deque<long long> integers_;
-  std::vector<Parameter> names_;
-  std::vector<std::string> conditions_;
-};
+using internal::FilteredQuery;
 
 void AddFilters(const CaseQuery& query, FilteredQuery& filtered) {
   if (query.stage) filtered.Where("stage = " + filtered.Bind(*query.stage));
@@ -400,7 +609,14 @@ void AddFilters(const CaseQuery& query, FilteredQuery& filtered) {
     filtered.Where("(vulnerability_flags & " + filtered.Bind(bit) + ") <> 0");
   }
   if (query.overdue_as_of) {
-    filtered.Where("next_deadline IS NOT NULL AND next_deadline < " + filtered.Bind(ToMicros(*query.overdue_as_of)));
+    // A deadline the clock has marked passed, or one due before then that it has not fired yet.
+    filtered.Where("(overdue <> '|' OR (next_deadline IS NOT NULL AND next_deadline < " +
+                   filtered.Bind(ToMicros(*query.overdue_as_of)) + "))");
+  }
+  if (query.overdue_kind) filtered.Where("overdue LIKE " + filtered.Bind("%|" + *query.overdue_kind + "|%"));
+  if (query.has_open_incident) {
+    filtered.Where(std::string(*query.has_open_incident ? "" : "NOT ") +
+                   "EXISTS (SELECT 1 FROM incidents i WHERE i.case_id = cases.case_id AND i.resolved_at IS NULL)");
   }
   if (query.updated_since) {
     // updated_at is not indexed (an index on it would make every case update touch all of the table's
@@ -417,7 +633,7 @@ constexpr Query kInsertCase{
     "insert case",
     "INSERT INTO cases (" RETURNFLOW_CASE_COLUMNS ") VALUES (:case_id, :programme, :host_country, :origin_country, "
     ":office, :partners, :stage, :active_states, :saved_state, :vulnerability_flags, :version, :last_sequence, "
-    ":created_at, :updated_at, :stage_entered_at, :next_deadline)"};
+    ":created_at, :updated_at, :stage_entered_at, :next_deadline, :overdue, :inbox)"};
 // :case_id, :organisation.
 constexpr Query kInsertCasePartner{"insert case partner",
                                    "INSERT INTO case_partners (case_id, organisation) VALUES (:case_id, :organisation)"};
@@ -512,7 +728,11 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
                                                internal::CanonicalJson(context_json) + "\n" + new_case.programme +
                                                    "\n" + new_case.office + "\n" + partners_joined);
   const long long occurred_at = MicrosOf(new_case.meta.occurred_at);
-  const auto deadline = workflow::NextDeadline(stage, machine.Context(), new_case.meta.occurred_at);
+  const auto& reference = new_case.context.programme;
+  const auto programme = internal::PinnedProgramme(*programmes_, reference.code.empty() ? new_case.programme : reference.code,
+                                                   reference.version);
+  const auto timers = workflow::DesiredTimers(machine, *programme, new_case.meta.occurred_at);
+  const auto deadline = workflow::NextDeadline(timers);
 
   std::string case_id;
   database_.WriteTransaction("create", [&](soci::session& sql) {
@@ -533,7 +753,7 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
       }
     }
     case_id = internal::NewUuid();
-    const long long now = ToMicros(Now());
+    const long long now = ToMicros(database_.Now());
     CaseRow row;
     row.case_id = case_id;
     row.programme = new_case.programme;
@@ -560,7 +780,11 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
         soci::use(row.vulnerability_flags, "vulnerability_flags"), soci::use(row.version, "version"),
         soci::use(row.last_sequence, "last_sequence"), soci::use(row.created_at, "created_at"),
         soci::use(row.updated_at, "updated_at"), soci::use(row.stage_entered_at, "stage_entered_at"),
-        soci::use(row.next_deadline, deadline_indicator, "next_deadline");
+        soci::use(row.next_deadline, deadline_indicator, "next_deadline"), soci::use(row.overdue, "overdue"),
+        soci::use(row.inbox, "inbox");
+    internal::PlannedWrite initial;
+    for (const auto& timer : timers) initial.timers.push_back({case_id, timer.kind, MicrosOf(timer.due), row.version});
+    internal::WriteSideEffects(sql, initial);
     for (const auto& partner : partners) {
       sql << kInsertCasePartner.text, soci::use(case_id, "case_id"), soci::use(partner, "organisation");
     }
@@ -600,8 +824,14 @@ CaseRecord CaseRepository::Get(std::string_view case_id) {
   return std::move(*record);
 }
 
+CaseRepository::CaseRepository(Database& database, ProgrammeRepository& programmes, std::size_t cached_cases)
+    : database_(database), programmes_(&programmes), state_cache_(std::make_unique<internal::CaseStateCache>(cached_cases)) {}
+
 CaseRepository::CaseRepository(Database& database, std::size_t cached_cases)
-    : database_(database), state_cache_(std::make_unique<internal::CaseStateCache>(cached_cases)) {}
+    : database_(database),
+      own_programmes_(std::make_unique<ProgrammeRepository>(database)),
+      programmes_(own_programmes_.get()),
+      state_cache_(std::make_unique<internal::CaseStateCache>(cached_cases)) {}
 
 CaseRepository::~CaseRepository() = default;
 
@@ -627,7 +857,7 @@ ApplyOutcome CaseRepository::Apply(std::string_view case_id_view, const Incoming
   ApplyOutcome outcome;
   try {
     database_.WriteTransaction("apply", [&](soci::session& sql) {
-      outcome = ApplyInTransaction(sql, database_, case_id, incoming, payload, request_hash);
+      outcome = ApplyInTransaction(sql, database_, *programmes_, case_id, incoming, payload, request_hash);
     });
   } catch (...) {
     Database::Rethrow("apply", case_id);
@@ -742,7 +972,7 @@ bool ChangePartner(Database& database, internal::CaseStateCache& cache, std::str
       partners.erase(std::remove(partners.begin(), partners.end(), organisation), partners.end());
       sql << kDeleteCasePartner.text, soci::use(case_id, "case_id"), soci::use(organisation, "organisation");
     }
-    const long long now = ToMicros(Now());
+    const long long now = ToMicros(database.Now());
     HistoryRow history;
     history.case_id = case_id;
     history.sequence = row.last_sequence + 1;

@@ -61,6 +61,7 @@ CaseRecord CaseRow::ToRecord() const {
   record.updated_at = FromMicros(updated_at);
   record.stage_entered_at = FromMicros(stage_entered_at);
   if (has_next_deadline) record.next_deadline = FromMicros(next_deadline);
+  record.overdue = SplitList(overdue);
   return record;
 }
 

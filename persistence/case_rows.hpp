@@ -21,7 +21,8 @@ struct Query {
 /// The columns of `cases` that every statement reading a case selects.
 #define RETURNFLOW_CASE_COLUMNS                                                                              \
   "case_id, programme, host_country, origin_country, office, partners, stage, active_states, saved_state, " \
-  "vulnerability_flags, version, last_sequence, created_at, updated_at, stage_entered_at, next_deadline"
+  "vulnerability_flags, version, last_sequence, created_at, updated_at, stage_entered_at, next_deadline, "  \
+  "overdue, inbox"
 inline constexpr const char* kCaseColumns = RETURNFLOW_CASE_COLUMNS;
 
 /// One `cases` row (RETURNFLOW_CASE_COLUMNS).
@@ -30,6 +31,7 @@ struct CaseRow {
   int vulnerability_flags = 0;
   long long version = 0, last_sequence = 0, created_at = 0, updated_at = 0, stage_entered_at = 0, next_deadline = 0;
   bool has_next_deadline = false;
+  std::string overdue = "|", inbox = "[]";
 
   CaseRecord ToRecord() const;
   CaseScope Scope() const;
@@ -89,6 +91,8 @@ void ReadCaseRow(const Columns& columns, CaseRow& row) {
   row.stage_entered_at = Integer(columns, "stage_entered_at");
   row.has_next_deadline = !IsNull(columns, "next_deadline");
   row.next_deadline = row.has_next_deadline ? Integer(columns, "next_deadline") : 0;
+  row.overdue = Text(columns, "overdue");
+  row.inbox = Text(columns, "inbox");
 }
 
 template <typename Columns>

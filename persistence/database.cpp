@@ -381,6 +381,14 @@ void Database::Rethrow(std::string_view operation, std::string_view case_id) {
   }
 }
 
+Timestamp Database::Now() const {
+  return persistence::Now() + std::chrono::microseconds(clock_offset_us_.load(std::memory_order_relaxed));
+}
+
+void Database::AdvanceClock(std::chrono::microseconds by) {
+  if (by.count() > 0) clock_offset_us_.fetch_add(by.count(), std::memory_order_relaxed);
+}
+
 void Database::EnsurePrepared(soci::session& sql, void (*prepare)(soci::session&)) {
   for (std::size_t position = 0; position < options_.pool_size; ++position) {
     if (&pool_->at(position) != &sql) continue;

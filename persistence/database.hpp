@@ -154,6 +154,12 @@ class Database {
   /// Maps any exception from SOCI or the standard library to a PersistenceError; used by repositories.
   [[noreturn]] static void Rethrow(std::string_view operation, std::string_view case_id = {});
 
+  /// The engine's clock: the wall clock, moved forward by what a testing clock advanced it. Every
+  /// time this process records (history, timers, incidents) and every due timer it claims reads it.
+  Timestamp Now() const;
+  /// Moves this engine's clock forward (`returnflow serve --testing-clock` only); never backward.
+  void AdvanceClock(std::chrono::microseconds by);
+
  private:
   friend class SessionLease;
   void Release(std::size_t position);
@@ -166,6 +172,7 @@ class Database {
   std::unique_ptr<std::atomic<bool>[]> broken_;
   std::unique_ptr<std::atomic<bool>[]> prepared_;
   std::atomic<std::size_t> in_use_{0};
+  std::atomic<long long> clock_offset_us_{0};
   /// SQLite has one writer at a time; threads of this process queue here instead of spinning in
   /// SQLite's busy handler. Other processes are still kept out by BEGIN IMMEDIATE and busy_timeout.
   std::mutex sqlite_writer_;

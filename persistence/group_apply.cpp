@@ -150,7 +150,8 @@ std::vector<std::optional<std::string>> internal::WriteValues(const PlannedWrite
           plan.host_country,
           plan.origin_country,
           std::to_string(plan.stage_entered_at),
-          std::move(deadline)};
+          std::move(deadline),
+          plan.overdue};
 }
 
 namespace {
@@ -192,6 +193,58 @@ struct GroupWrite {
   }
 };
 
+/// The timer changes and incidents of a group's plans as the arrays of kPgTimersWrite and
+/// kPgIncidentsOpen; queued into the pipeline that writes the group, so they commit with it.
+struct SideEffectsWrite {
+  std::vector<PgArray> timers = std::vector<PgArray>(4);
+  std::vector<PgArray> incidents = std::vector<PgArray>(8);
+  bool has_timers = false, has_incidents = false;
+
+  explicit SideEffectsWrite(const std::vector<PlannedWrite>& plans) {
+    for (const auto& plan : plans) {
+      for (const auto& timer : plan.timers) {
+        has_timers = true;
+        timers[0].AddText(timer.case_id);
+        timers[1].AddText(timer.kind);
+        if (timer.due) {
+          timers[2].AddText(std::to_string(*timer.due));
+        } else {
+          timers[2].AddNull();
+        }
+        timers[3].AddText(std::to_string(timer.scheduled_version));
+      }
+      for (const auto& incident : plan.incidents) {
+        has_incidents = true;
+        incidents[0].AddText(incident.incident_id);
+        incidents[1].AddText(incident.case_id);
+        incidents[2].AddText(incident.kind);
+        incidents[3].AddText(incident.subject);
+        incidents[4].AddText(std::to_string(incident.opened_at));
+        incidents[5].AddText(incident.office);
+        incidents[6].AddText(incident.host_country);
+        incidents[7].AddText(incident.origin_country);
+      }
+    }
+  }
+  /// Queues the statements there is anything for; returns how many.
+  int AddTo(internal::PgPipeline& pipeline) {
+    int added = 0;
+    if (has_timers) {
+      std::vector<const char*> parameters;
+      for (auto& column : timers) parameters.push_back(column.Finish());
+      pipeline.AddPrepared(internal::kPgTimersWrite, std::move(parameters));
+      ++added;
+    }
+    if (has_incidents) {
+      std::vector<const char*> parameters;
+      for (auto& column : incidents) parameters.push_back(column.Finish());
+      pipeline.AddPrepared(internal::kPgIncidentsOpen, std::move(parameters));
+      ++added;
+    }
+    return added;
+  }
+};
+
 /// What a batched path learned about each case it wrote, for the cache once the commit is through.
 struct CaseAfter {
   const std::string* case_id;
@@ -200,10 +253,14 @@ struct CaseAfter {
 
 /// The case as `plan` leaves it, from the state it was decided on.
 CaseState StateAfter(const CaseState& before, const PlannedWrite& plan) {
+  const auto& last = plan.Last();
+  const std::string& inbox = plan.inbox ? *plan.inbox : before.inbox;
   if (plan.applied) {
-    return {plan.saved, plan.history.version_after, plan.history.sequence, plan.stage_entered_at, before.scope};
+    return {plan.saved, last.version_after, last.sequence, plan.stage_entered_at, before.scope,
+            before.programme, plan.overdue, inbox};
   }
-  return {before.saved_state, before.version, plan.history.sequence, before.stage_entered_at, before.scope};
+  return {before.saved_state, before.version, last.sequence, before.stage_entered_at, before.scope,
+          before.programme, before.overdue, inbox};
 }
 
 /// The explicit transaction of the locked path, which sends BEGIN and COMMIT inside pipelines of its
@@ -257,7 +314,8 @@ std::vector<std::size_t> BatchableItems(const std::vector<GroupItem>& items, con
 /// stale (another process or path wrote the case since) or an event is a redelivery (its key is in the
 /// history already). A connection lost meanwhile leaves the outcome unknown; the locked path, run next,
 /// finds whatever was committed as recorded events. Cache entries of a group that failed are forgotten.
-bool ApplyGroupFromCache(Database& database, CaseStateCache& cache, const std::vector<GroupItem>& items,
+bool ApplyGroupFromCache(Database& database, CaseStateCache& cache, ProgrammeRepository& programmes,
+                         const std::vector<GroupItem>& items,
                          const std::vector<PreparedItem>& prepared, const std::vector<std::size_t>& ready,
                          std::vector<GroupItemResult>& results) {
   std::vector<CaseState> states;
@@ -277,13 +335,20 @@ bool ApplyGroupFromCache(Database& database, CaseStateCache& cache, const std::v
   std::vector<PlannedWrite> plans;
   std::vector<CaseAfter> after;
   plans.reserve(ready.size());
+  const internal::PlanContext context{programmes, internal::ToMicros(database.Now())};
   for (std::size_t k = 0; k < ready.size(); ++k) {
     const auto index = ready[k];
     ApplyOutcome outcome;
     PlannedWrite plan;
     try {
-      internal::PlanApply(sql, items[index].case_id, items[index].event, prepared[index].payload,
-                          prepared[index].request_hash, states[k], /*seen=*/false, outcome, plan);
+      const bool write = internal::PlanApply(sql, context, items[index].case_id, items[index].event,
+                                             prepared[index].payload, prepared[index].request_hash, states[k],
+                                             /*seen=*/false, outcome, plan);
+      // A superseded timer writes nothing, and a plan that changes an inbox needs the portable write.
+      if (!write || !plan.Batchable()) {
+        forget_all();
+        return false;
+      }
     } catch (...) {
       forget_all();
       return false;
@@ -294,11 +359,13 @@ bool ApplyGroupFromCache(Database& database, CaseStateCache& cache, const std::v
   }
 
   GroupWrite write(plans);
+  SideEffectsWrite side_effects(plans);
   try {
     database.EnsurePrepared(sql, &internal::PreparePostgresStatements);
     internal::PgPipeline pipeline(sql);
     pipeline.AddPrepared(internal::kPgNestedLoops, {});
     pipeline.AddPrepared(write.statement, std::move(write.parameters));
+    side_effects.AddTo(pipeline);
     pipeline.Run();
   } catch (const soci::soci_error&) {
     if (internal::IsConnectionFailure()) lease.MarkBroken();
@@ -319,7 +386,8 @@ bool ApplyGroupFromCache(Database& database, CaseStateCache& cache, const std::v
 /// Returns false, with nothing written (or, after a lost connection, nothing known), when the caller must
 /// use the one-by-one path instead: any failure of the batched statements (a lost race, an idempotency key
 /// taken meanwhile, an error, a lost connection).
-bool ApplyGroupLocked(Database& database, CaseStateCache& cache, const std::vector<GroupItem>& items,
+bool ApplyGroupLocked(Database& database, CaseStateCache& cache, ProgrammeRepository& programmes,
+                      const std::vector<GroupItem>& items,
                       const std::vector<PreparedItem>& prepared, const std::vector<std::size_t>& ready,
                       std::vector<GroupItemResult>& results) {
   PgArray lock_ids, lock_sources, lock_event_ids;
@@ -347,6 +415,7 @@ bool ApplyGroupLocked(Database& database, CaseStateCache& cache, const std::vect
       auto answers = begin.Run();
       const auto& locked = answers.at(2);
 
+      const internal::PlanContext context{programmes, internal::ToMicros(database.Now())};
       std::vector<int> row_of(ready.size(), -1);
       for (int row = 0; row < locked.Count(); ++row) {
         const long long position = locked.Number(row, "position");
@@ -368,8 +437,9 @@ bool ApplyGroupLocked(Database& database, CaseStateCache& cache, const std::vect
           ApplyOutcome outcome;
           PlannedWrite plan;
           const bool seen = !locked.IsNull(row_of[k], "request_hash");
-          if (internal::PlanApply(sql, item.case_id, item.event, prepared[index].payload,
+          if (internal::PlanApply(sql, context, item.case_id, item.event, prepared[index].payload,
                                   prepared[index].request_hash, state, seen, outcome, plan)) {
+            if (!plan.Batchable()) return false;  // an inbox change: the portable write, one by one
             after.push_back({&item.case_id, StateAfter(state, plan)});
             plans.push_back(std::move(plan));
           } else {
@@ -395,9 +465,11 @@ bool ApplyGroupLocked(Database& database, CaseStateCache& cache, const std::vect
 
     if (!plans.empty()) {
       GroupWrite write(plans);
+      SideEffectsWrite side_effects(plans);
       try {
         internal::PgPipeline commit(sql);
         commit.AddPrepared(write.statement, std::move(write.parameters));
+        side_effects.AddTo(commit);
         commit.Add("COMMIT");
         commit.Run();
         transaction.Ended();
@@ -422,7 +494,7 @@ bool ApplyGroupLocked(Database& database, CaseStateCache& cache, const std::vect
 }
 
 /// The portable group path: each event in its own savepoint (4 round trips per event on PostgreSQL).
-void ApplyGroupOneByOne(Database& database, const std::vector<GroupItem>& items,
+void ApplyGroupOneByOne(Database& database, ProgrammeRepository& programmes, const std::vector<GroupItem>& items,
                         const std::vector<PreparedItem>& prepared, const std::vector<std::size_t>& order,
                         std::vector<GroupItemResult>& results) {
   try {
@@ -433,7 +505,7 @@ void ApplyGroupOneByOne(Database& database, const std::vector<GroupItem>& items,
         for (int attempt = 1;; ++attempt) {
           sql << "SAVEPOINT group_item";
           try {
-            results[index].outcome = internal::ApplyInTransaction(sql, database, items[index].case_id,
+            results[index].outcome = internal::ApplyInTransaction(sql, database, programmes, items[index].case_id,
                                                                   items[index].event, prepared[index].payload,
                                                                   prepared[index].request_hash);
             sql << "RELEASE SAVEPOINT group_item";
@@ -517,9 +589,9 @@ std::vector<GroupItemResult> CaseRepository::ApplyGroup(const std::vector<GroupI
     if (!ready.empty()) {
       try {
         taken = GroupPath::kFromCache;
-        if (ApplyGroupFromCache(database_, *state_cache_, items, prepared, ready, results)) return results;
+        if (ApplyGroupFromCache(database_, *state_cache_, *programmes_, items, prepared, ready, results)) return results;
         taken = GroupPath::kLocked;
-        if (ApplyGroupLocked(database_, *state_cache_, items, prepared, ready, results)) return results;
+        if (ApplyGroupLocked(database_, *state_cache_, *programmes_, items, prepared, ready, results)) return results;
       } catch (const PersistenceError& error) {
         // No session to be had (the pool stayed exhausted past its lease timeout): nothing was written.
         for (const auto index : ready) {
@@ -531,7 +603,7 @@ std::vector<GroupItemResult> CaseRepository::ApplyGroup(const std::vector<GroupI
   }
   taken = GroupPath::kOneByOne;
   for (const auto index : order) state_cache_->Forget(items[index].case_id);
-  ApplyGroupOneByOne(database_, items, prepared, order, results);
+  ApplyGroupOneByOne(database_, *programmes_, items, prepared, order, results);
   return results;
 }
 

@@ -43,10 +43,9 @@ void RequireCase(soci::session& sql, const std::string& case_id, std::string_vie
 }
 
 void Audit(soci::session& sql, const std::string& case_id, const PersonalDataAccess& access,
-           std::string_view action_view) {
+           std::string_view action_view, long long now) {
   const std::string access_id = internal::NewUuid();
   const std::string action(action_view);
-  const long long now = internal::ToMicros(Now());
   sql << kInsertAccess.text, soci::use(access_id, "access_id"), soci::use(case_id, "case_id"),
       soci::use(access.actor, "actor"), soci::use(access.purpose, "purpose"), soci::use(action, "action"),
       soci::use(now, "accessed_at");
@@ -62,7 +61,7 @@ std::vector<PersonalData> PeopleRepository::Read(std::string_view case_id_view, 
   database_.WriteTransaction("read people", [&](soci::session& sql) {
     people.clear();
     RequireCase(sql, case_id, "read people");
-    Audit(sql, case_id, access, "read");
+    Audit(sql, case_id, access, "read", internal::ToMicros(database_.Now()));
     people = internal::ReadPeople(sql, case_id);
   });
   spdlog::info("case={} personal data read by {} for {}", case_id, access.actor, access.purpose);
@@ -77,10 +76,10 @@ void PeopleRepository::Upsert(std::string_view case_id_view, const PersonalData&
   const std::string case_id(case_id_view);
   database_.WriteTransaction("write people", [&](soci::session& sql) {
     RequireCase(sql, case_id, "write people");
-    const long long now = internal::ToMicros(Now());
+    const long long now = internal::ToMicros(database_.Now());
     sql << kDeletePerson.text, soci::use(case_id, "case_id"), soci::use(person.member_id, "member_id");
     internal::InsertPerson(sql, case_id, person, now);
-    Audit(sql, case_id, access, "write");
+    Audit(sql, case_id, access, "write", internal::ToMicros(database_.Now()));
   });
 }
 
@@ -92,7 +91,7 @@ std::size_t PeopleRepository::Erase(std::string_view case_id_view, const Persona
     RequireCase(sql, case_id, "erase people");
     erased = internal::ReadPeople(sql, case_id).size();
     sql << kDeletePeople.text, soci::use(case_id, "case_id");
-    Audit(sql, case_id, access, "erase");
+    Audit(sql, case_id, access, "erase", internal::ToMicros(database_.Now()));
   });
   spdlog::info("case={} personal data erased ({} people) by {}", case_id, erased, access.actor);
   return erased;

@@ -15,7 +15,7 @@ constexpr const char* kPrepareLock =
     "PREPARE rf_apply_lock (text, text, text) AS "
     "SELECT c.case_id, c.programme, c.host_country, c.origin_country, c.office, c.partners, c.stage, "
     "c.active_states, c.saved_state, c.vulnerability_flags, c.version, c.last_sequence, c.created_at, c.updated_at, "
-    "c.stage_entered_at, c.next_deadline, e.request_hash FROM cases c LEFT JOIN case_events e "
+    "c.stage_entered_at, c.next_deadline, c.overdue, c.inbox, e.request_hash FROM cases c LEFT JOIN case_events e "
     "ON e.source = $1 AND e.event_id = $2 WHERE c.case_id = $3 FOR UPDATE OF c";
 
 // Locks a group's cases (distinct ids, in case-id order) and looks up each item's idempotency key: $1 case
@@ -24,7 +24,7 @@ constexpr const char* kPrepareGroupLock =
     "PREPARE rf_apply_group_lock (text[], text[], text[]) AS "
     "SELECT c.case_id, c.programme, c.host_country, c.origin_country, c.office, c.partners, c.stage, "
     "c.active_states, c.saved_state, c.vulnerability_flags, c.version, c.last_sequence, c.created_at, c.updated_at, "
-    "c.stage_entered_at, c.next_deadline, e.request_hash, i.n AS position "
+    "c.stage_entered_at, c.next_deadline, c.overdue, c.inbox, e.request_hash, i.n AS position "
     "FROM unnest((SELECT $1), (SELECT $2), (SELECT $3)) WITH ORDINALITY AS i (case_id, source, event_id, n) "
     "JOIN cases c ON c.case_id = i.case_id "
     "LEFT JOIN case_events e ON e.source = i.source AND e.event_id = i.event_id "
@@ -64,7 +64,8 @@ constexpr const char* kPrepareNestedLoops =
   "origin_country = CASE WHEN i.applied THEN i.origin_country ELSE c.origin_country END, "                      \
   "updated_at = CASE WHEN i.applied THEN i.recorded_at ELSE c.updated_at END, "                                 \
   "stage_entered_at = CASE WHEN i.applied THEN i.stage_entered_at ELSE c.stage_entered_at END, "                \
-  "next_deadline = CASE WHEN i.applied THEN i.next_deadline ELSE c.next_deadline END "                          \
+  "next_deadline = CASE WHEN i.applied THEN i.next_deadline ELSE c.next_deadline END, "                         \
+  "overdue = CASE WHEN i.applied THEN i.overdue ELSE c.overdue END "                                            \
   "FROM input i WHERE c.case_id = i.case_id AND c.version = i.expected_version "                                \
   "AND c.last_sequence = i.expected_last_sequence "                                                             \
   "AND i.version_after = c.version + CASE WHEN i.applied THEN 1 ELSE 0 END RETURNING c.case_id), "             \
@@ -80,30 +81,52 @@ constexpr const char* kPrepareNestedLoops =
   "case_id, sequence, source, event_id, type, actor, occurred_at, recorded_at, payload, request_hash, verdict, " \
   "reason, states_before, states_after, changes, allowed_events, version_after, expected_version, "             \
   "expected_last_sequence, applied, saved_state, stage, active_states, flags, host_country, origin_country, "   \
-  "stage_entered_at, next_deadline"
+  "stage_entered_at, next_deadline, overdue"
 
-// Many events: one array per column ($1-$28) and the number of events ($29).
+// Many events: one array per column ($1-$29) and the number of events ($30).
 constexpr const char* kPrepareGroupWrite =
     "PREPARE rf_apply_group_write (text[], bigint[], text[], text[], text[], text[], bigint[], bigint[], text[], "
     "text[], text[], text[], text[], text[], text[], text[], bigint[], bigint[], bigint[], boolean[], text[], text[], "
-    "text[], integer[], text[], text[], bigint[], bigint[], bigint) AS "
+    "text[], integer[], text[], text[], bigint[], bigint[], text[], bigint) AS "
     "WITH input AS (SELECT * FROM unnest((SELECT $1), (SELECT $2), (SELECT $3), (SELECT $4), (SELECT $5), "
     "(SELECT $6), (SELECT $7), (SELECT $8), (SELECT $9), (SELECT $10), (SELECT $11), (SELECT $12), (SELECT $13), "
     "(SELECT $14), (SELECT $15), (SELECT $16), (SELECT $17), (SELECT $18), (SELECT $19), (SELECT $20), (SELECT $21), "
-    "(SELECT $22), (SELECT $23), (SELECT $24), (SELECT $25), (SELECT $26), (SELECT $27), (SELECT $28)) AS i ("
-    RF_WRITE_COLUMNS ")), " RF_EVENT_WRITE("$29");
+    "(SELECT $22), (SELECT $23), (SELECT $24), (SELECT $25), (SELECT $26), (SELECT $27), (SELECT $28), (SELECT $29)) "
+    "AS i (" RF_WRITE_COLUMNS ")), " RF_EVENT_WRITE("$30");
 
 // One event: the same 28 columns as scalars, the same write. Planning and starting the array statement
 // costs more than the whole write of one event, and a group of one is the common case at low load.
 constexpr const char* kPrepareOne =
     "PREPARE rf_apply_one (text, bigint, text, text, text, text, bigint, bigint, text, text, text, text, text, text, "
-    "text, text, bigint, bigint, bigint, boolean, text, text, text, integer, text, text, bigint, bigint) AS "
+    "text, text, bigint, bigint, bigint, boolean, text, text, text, integer, text, text, bigint, bigint, text) AS "
     "WITH input AS (SELECT $1 AS case_id, $2 AS sequence, $3 AS source, $4 AS event_id, $5 AS type, $6 AS actor, "
     "$7 AS occurred_at, $8 AS recorded_at, $9 AS payload, $10 AS request_hash, $11 AS verdict, $12 AS reason, "
     "$13 AS states_before, $14 AS states_after, $15 AS changes, $16 AS allowed_events, $17 AS version_after, "
     "$18 AS expected_version, $19 AS expected_last_sequence, $20 AS applied, $21 AS saved_state, $22 AS stage, "
     "$23 AS active_states, $24 AS flags, $25 AS host_country, $26 AS origin_country, $27 AS stage_entered_at, "
-    "$28 AS next_deadline), " RF_EVENT_WRITE("1");
+    "$28 AS next_deadline, $29 AS overdue), " RF_EVENT_WRITE("1");
+
+// The timer changes of a group's events: $1 case ids, $2 kinds, $3 due times (NULL: remove the timer),
+// $4 the case versions they were scheduled at. A case and kind appear at most once.
+constexpr const char* kPrepareTimersWrite =
+    "PREPARE rf_timers_write (text[], text[], bigint[], bigint[]) AS "
+    "WITH input AS (SELECT * FROM unnest((SELECT $1), (SELECT $2), (SELECT $3), (SELECT $4)) "
+    "AS i (case_id, kind, due_at, scheduled_version)), "
+    "removed AS (DELETE FROM timers t USING input i WHERE i.due_at IS NULL AND t.case_id = i.case_id "
+    "AND t.kind = i.kind RETURNING 1), "
+    "upserted AS (INSERT INTO timers (case_id, kind, due_at, scheduled_version, attempts, claimed_until) "
+    "SELECT case_id, kind, due_at, scheduled_version, 0, NULL FROM input WHERE due_at IS NOT NULL "
+    "ON CONFLICT (case_id, kind) DO UPDATE SET due_at = EXCLUDED.due_at, "
+    "scheduled_version = EXCLUDED.scheduled_version, attempts = 0, claimed_until = NULL RETURNING 1) "
+    "SELECT (SELECT count(*) FROM removed) + (SELECT count(*) FROM upserted)";
+
+// The incidents a group's events open (one open incident per case, kind and subject): $1-$8 arrays of
+// incident id, case id, kind, subject, opened at, office, host country, origin country.
+constexpr const char* kPrepareIncidentsOpen =
+    "PREPARE rf_incidents_open (text[], text[], text[], text[], bigint[], text[], text[], text[]) AS "
+    "INSERT INTO incidents (incident_id, case_id, kind, subject, opened_at, office, host_country, origin_country) "
+    "SELECT * FROM unnest((SELECT $1), (SELECT $2), (SELECT $3), (SELECT $4), (SELECT $5), (SELECT $6), "
+    "(SELECT $7), (SELECT $8)) ON CONFLICT DO NOTHING";
 
 #undef RF_EVENT_WRITE
 #undef RF_WRITE_COLUMNS
@@ -120,6 +143,8 @@ void PreparePostgresStatements(soci::session& sql) {
   sql << kPrepareGroupLock;
   sql << kPrepareGroupWrite;
   sql << kPrepareOne;
+  sql << kPrepareTimersWrite;
+  sql << kPrepareIncidentsOpen;
 }
 
 namespace {

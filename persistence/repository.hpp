@@ -18,12 +18,49 @@
 #include "workflow/case.hpp"
 #include "workflow/context.hpp"
 #include "workflow/events.hpp"
+#include "workflow/programme.hpp"
+#include "workflow/timers.hpp"
 
 namespace returnflow::persistence {
 
 namespace internal {
 class CaseStateCache;
 }  // namespace internal
+
+// ---------------------------------------------------------------------------------------------------
+// Programmes: server-side, versioned definitions.
+
+/// One stored version of a programme.
+struct ProgrammeVersion {
+  workflow::Programme programme;
+  Timestamp registered_at{};
+};
+
+/// Every version of every programme, immutable once stored. A process keeps the versions it has read;
+/// the latest version of a code is read again at most once a second (another process may register one).
+class ProgrammeRepository {
+ public:
+  explicit ProgrammeRepository(Database& database);
+  ~ProgrammeRepository();
+
+  /// Stores `programme` as its code's next version when its rules differ from the latest version's
+  /// (its own `version` is ignored); returns the version stored, or the latest one when nothing changed.
+  workflow::Programme Register(workflow::Programme programme);
+  /// One version (0: the latest); nullptr when there is no such programme or version. `within`: read on
+  /// this session (a caller holding the pool's session, e.g. inside an apply) rather than leasing one.
+  std::shared_ptr<const workflow::Programme> Find(std::string_view code, int version, soci::session* within = nullptr);
+  /// The latest version; nullptr when the programme is unknown.
+  std::shared_ptr<const workflow::Programme> Latest(std::string_view code, soci::session* within = nullptr);
+  /// The latest version of every programme, by code.
+  std::vector<workflow::Programme> List();
+  /// Every version of one programme, oldest first, with when each was registered.
+  std::vector<ProgrammeVersion> Versions(std::string_view code);
+
+ private:
+  struct Cache;
+  Database& database_;
+  std::unique_ptr<Cache> cache_;
+};
 
 // ---------------------------------------------------------------------------------------------------
 // Personal data: lives only in the `people` table, never in cases, events, logs or errors.
@@ -101,11 +138,20 @@ struct CaseRecord {
   Timestamp stage_entered_at{};                       ///< occurred_at of the event that entered the current stage
   std::optional<Timestamp> next_deadline;             ///< see workflow/deadlines.hpp; none when suspended/closed
   std::set<workflow::Vulnerability> vulnerabilities;  ///< union over household members, for reporting
+  std::vector<std::string> overdue;                   ///< deadlines passed while their step is open
 
   CaseScope Scope() const { return {office, host_country, origin_country, partners}; }
 };
 
-/// An event arriving for a case (from a CloudEvent): already decoded by the caller.
+/// A timer of a case as the scheduler claimed it (to fire through Apply).
+struct DueTimer {
+  std::string case_id;
+  std::string kind;
+  Timestamp due{};
+  int attempts = 0;  ///< claims so far, this one included
+};
+
+/// An event arriving for a case (from a CloudEvent, or the engine's clock): already decoded by the caller.
 struct IncomingEvent {
   std::string source;     ///< CloudEvents `source`
   std::string event_id;   ///< CloudEvents `id`; (source, event_id) is the idempotency key
@@ -118,6 +164,12 @@ struct IncomingEvent {
   /// Whether the sender may see the case (unset: anyone may). Checked on the case as stored when the
   /// event is decided, so an organisation unassigned a moment ago is refused at once.
   VisibilityCheck visible_to;
+  /// Set when the engine's clock fires this event: the timer (kind, due). The event applies only while
+  /// the case still has that timer (a cancelled or moved timer is superseded and fires nothing); an
+  /// "inbox:*" timer expires an early event instead of reaching the machine.
+  std::optional<workflow::Timer> fired_timer;
+  /// An event the case cannot take yet may wait in its inbox (the programme says which types may).
+  bool may_wait = false;
 };
 
 /// The durable outcome of one event. Rejections (not allowed, guard refused, suspended, closed) are
@@ -127,6 +179,8 @@ struct ApplyOutcome {
   std::int64_t sequence = 0;  ///< the history row's per-case sequence number
   std::int64_t version = 0;   ///< case version after this event (unchanged unless applied)
   bool replayed = false;      ///< true: a redelivery; `result` is the original outcome
+  bool deferred = false;      ///< the event waits in the case's inbox until the case can take it
+  bool superseded = false;    ///< a fired timer the case no longer had: nothing was written
   std::string case_id;
 };
 
@@ -169,6 +223,49 @@ struct HistoryEntry {
   std::int64_t version_after = 0;
 };
 
+/// An event waiting in a case's inbox for the state that accepts it.
+struct WaitingEvent {
+  std::int64_t sequence = 0;  ///< of its deferral in the case's history
+  std::string type;
+  std::string source;
+  Timestamp received_at{};
+  Timestamp expires_at{};
+};
+
+/// A timer as the case shows it.
+struct CaseTimer {
+  std::string kind;
+  Timestamp due{};
+  int attempts = 0;
+};
+
+/// Something that needs a person's attention, raised by the engine (never by a caller).
+struct Incident {
+  std::string incident_id;
+  std::string case_id;
+  std::string kind;     ///< workflow/incidents.hpp: deadline_passed, monitoring_visit_missed, ...
+  std::string subject;  ///< what within the kind: the deadline, the visit, the early event's type
+  Timestamp opened_at{};
+  std::string office, host_country, origin_country;
+  std::optional<Timestamp> resolved_at;
+  std::string resolved_by;
+};
+
+struct IncidentQuery {
+  std::optional<std::string> kind;
+  std::optional<std::string> office;
+  std::optional<std::vector<std::string>> countries_any;  ///< host or origin; unset: every country
+  std::optional<std::string> case_id;
+  std::optional<bool> open;  ///< unset: open and resolved
+  std::string cursor;
+  std::size_t page_size = 50;
+};
+
+struct IncidentPage {
+  std::vector<Incident> incidents;
+  std::string next_cursor;
+};
+
 inline constexpr std::size_t kMaxPageSize = config::defaults::kMaxPageSize;
 inline constexpr std::size_t kDefaultPageSize = config::defaults::kDefaultPageSize;
 
@@ -186,7 +283,9 @@ struct CaseQuery {
   std::optional<std::string> office;
   std::optional<std::string> partner;  ///< assigned partner organisation
   std::optional<workflow::Vulnerability> vulnerability;
-  std::optional<Timestamp> overdue_as_of;    ///< next_deadline before this instant
+  std::optional<Timestamp> overdue_as_of;    ///< next_deadline before this instant, or any deadline passed
+  std::optional<std::string> overdue_kind;   ///< a deadline of this kind has passed (workflow/timers.hpp)
+  std::optional<bool> has_open_incident;
   std::optional<Timestamp> updated_since;    ///< updated_at at or after this instant
   std::string cursor;                        ///< empty for the first page; else a page's next_cursor
   std::size_t page_size = kDefaultPageSize;  ///< capped at kMaxPageSize
@@ -209,6 +308,9 @@ class CaseRepository {
   /// written in one round trip without reading them first; about 2 KB each.
   static constexpr std::size_t kDefaultCachedCases = config::defaults::kCachedCases;
 
+  /// Programme rules come from `programmes` (each case runs under its pinned version).
+  CaseRepository(Database& database, ProgrammeRepository& programmes, std::size_t cached_cases = kDefaultCachedCases);
+  /// With a programme repository of its own (tools and tests).
   explicit CaseRepository(Database& database, std::size_t cached_cases = kDefaultCachedCases);
   ~CaseRepository();
   CaseRepository(const CaseRepository&) = delete;
@@ -260,8 +362,47 @@ class CaseRepository {
   bool AssignPartner(std::string_view case_id, std::string_view organisation, const workflow::EventMeta& meta);
   bool UnassignPartner(std::string_view case_id, std::string_view organisation, const workflow::EventMeta& meta);
 
+  // --- The engine's clock -------------------------------------------------------------------------
+
+  /// Claims up to `limit` timers due at `now` that nobody holds (a lease until `lease_until`; PostgreSQL
+  /// FOR UPDATE SKIP LOCKED, so engines sharing a database claim disjoint timers), earliest first.
+  std::vector<DueTimer> ClaimDueTimers(Timestamp now, std::size_t limit, Timestamp lease_until);
+  /// Gives a claimed timer back to be claimed again from `retry_at` (its firing failed), if it is still
+  /// the same timer.
+  void ReleaseTimer(const DueTimer& timer, Timestamp retry_at);
+  /// Removes a claimed timer that its case no longer has (the apply found it superseded).
+  void DropTimer(const DueTimer& timer);
+  /// The case's timers, by kind.
+  std::vector<CaseTimer> Timers(std::string_view case_id);
+  /// The earliest due timer nobody holds, if any (how long the scheduler may sleep).
+  std::optional<Timestamp> NextDue();
+  /// Timers due at `now` and not yet fired (a metric).
+  std::int64_t CountDue(Timestamp now);
+  /// The case's waiting events, in arrival order.
+  std::vector<WaitingEvent> Inbox(std::string_view case_id);
+  /// Writes every case's timers afresh from its state (after the migration that introduced them).
+  std::size_t RebuildTimers();
+
+  // --- Incidents ----------------------------------------------------------------------------------
+
+  /// Opens an incident outside an event (a timer that kept failing, a case that cannot be read); one
+  /// open incident per (case, kind, subject). Returns whether it was new.
+  bool OpenIncident(std::string_view case_id, std::string_view kind, std::string_view subject);
+  IncidentPage Incidents(const IncidentQuery& query);
+  std::optional<Incident> FindIncident(std::string_view incident_id);
+  /// Closes an open incident, recording who resolved it; false when it was not open.
+  bool ResolveIncident(std::string_view incident_id, std::string_view actor);
+  /// Open incidents and overdue cases by kind; waiting events (metrics).
+  std::vector<std::pair<std::string, std::int64_t>> OpenIncidentsByKind();
+  std::vector<std::pair<std::string, std::int64_t>> OverdueByKind();
+  std::int64_t WaitingEvents();
+
+  ProgrammeRepository& Programmes() { return *programmes_; }
+
  private:
   Database& database_;
+  std::unique_ptr<ProgrammeRepository> own_programmes_;
+  ProgrammeRepository* programmes_;
   std::unique_ptr<internal::CaseStateCache> state_cache_;
 };
 

@@ -116,7 +116,7 @@ TokenRecord TokenRepository::Create(std::string_view name_view, workflow::Role r
   const std::string countries = internal::JoinList(scope.countries);
   const std::string sources = internal::JoinList(scope.sources);
   const std::string hash = Sha256Hex(secret);
-  const long long now = internal::ToMicros(Now());
+  const long long now = internal::ToMicros(database_.Now());
   database_.WriteTransaction("create token", [&](soci::session& sql) {
     bool taken = false;
     internal::ForEachRow(sql, kTokenTaken, [&](const soci::row&) { taken = true; }, soci::use(name, "name"),
@@ -157,7 +157,7 @@ std::vector<TokenRecord> TokenRepository::List() {
 
 bool TokenRepository::Revoke(std::string_view name_view) {
   const std::string name(name_view);
-  const long long now = internal::ToMicros(Now());
+  const long long now = internal::ToMicros(database_.Now());
   bool revoked = false;
   database_.WriteTransaction(kRevokeToken.name, [&](soci::session& sql) {
     revoked = false;

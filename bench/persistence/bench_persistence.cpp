@@ -53,7 +53,6 @@ NewCase BenchCase() {
   new_case.programme = "avrr-bench";
   new_case.office = "office-bench";
   new_case.partners = {"embassy-bd"};
-  new_case.context.programme.unsafe_destinations = {"XX"};
   new_case.context.host_country = "ID";
   new_case.context.origin_country = "BD";
   new_case.context.opened_at = *workflow::ParseInstant("2026-01-05T09:00:00Z");

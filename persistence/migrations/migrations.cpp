@@ -133,7 +133,59 @@ const Migration kTokenSources{
         "UPDATE api_tokens SET countries = '|*|' WHERE role = 'supervisor' AND countries IN ('', '|')",
     }};
 
-const std::vector<Migration> kAll{kInitialSchema, kUpdatesWithoutIndexChanges, kTokenSources};
+// 0004: programmes and time.
+//
+// programme_versions  every version of every programme definition, immutable once stored (a case is
+//                     pinned to the version it runs under).
+// timers              the engine's clock per case: exactly the timers workflow::DesiredTimers gives the
+//                     case's state, written in the transaction of every event that changes them; claimed
+//                     by the scheduler with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL).
+// incidents           what needs a person's attention: a passed deadline, a missed visit, an early event
+//                     that expired, a timer that kept failing, a case that cannot be read.
+// cases.overdue       the deadlines passed while their step is open ('|a|b|', for the overdue filter).
+// cases.inbox         the events that arrived before the case could take them, in arrival order (JSON).
+const Migration kProgrammesAndTime{
+    4,
+    "programmes and time: programme versions, timers, incidents, overdue, early events",
+    {
+        R"sql(CREATE TABLE programme_versions (
+  code          TEXT    NOT NULL,
+  version       INTEGER NOT NULL,
+  definition    TEXT    NOT NULL,
+  registered_at BIGINT  NOT NULL,
+  PRIMARY KEY (code, version)
+))sql",
+        R"sql(CREATE TABLE timers (
+  case_id           TEXT    NOT NULL REFERENCES cases (case_id),
+  kind              TEXT    NOT NULL,
+  due_at            BIGINT  NOT NULL,
+  scheduled_version BIGINT  NOT NULL,
+  attempts          INTEGER NOT NULL DEFAULT 0,
+  claimed_until     BIGINT,
+  PRIMARY KEY (case_id, kind)
+))sql",
+        "CREATE INDEX timers_by_due ON timers (due_at)",
+        R"sql(CREATE TABLE incidents (
+  incident_id    TEXT   NOT NULL PRIMARY KEY,
+  case_id        TEXT   NOT NULL REFERENCES cases (case_id),
+  kind           TEXT   NOT NULL,
+  subject        TEXT   NOT NULL,
+  opened_at      BIGINT NOT NULL,
+  office         TEXT   NOT NULL,
+  host_country   TEXT   NOT NULL,
+  origin_country TEXT   NOT NULL,
+  resolved_at    BIGINT,
+  resolved_by    TEXT
+))sql",
+        // One open incident per (case, kind, subject): a condition is reported once until resolved.
+        "CREATE UNIQUE INDEX incidents_open ON incidents (case_id, kind, subject) WHERE resolved_at IS NULL",
+        "CREATE INDEX incidents_by_opened ON incidents (opened_at, incident_id)",
+        "CREATE INDEX incidents_by_case ON incidents (case_id, opened_at)",
+        "ALTER TABLE cases ADD COLUMN overdue TEXT NOT NULL DEFAULT '|'",
+        "ALTER TABLE cases ADD COLUMN inbox TEXT NOT NULL DEFAULT '[]'",
+    }};
+
+const std::vector<Migration> kAll{kInitialSchema, kUpdatesWithoutIndexChanges, kTokenSources, kProgrammesAndTime};
 
 }  // namespace
 

@@ -58,7 +58,21 @@ TestDatabase::TestDatabase(Backend backend, std::size_t pool_size, bool migrate)
   auto options = Options();
   options.pool_size = pool_size;
   database_ = std::make_unique<Database>(options);
-  if (migrate) database_->Migrate();
+  if (migrate) {
+    database_->Migrate();
+    // The programme SyntheticCase names, with an unsafe destination the tests refuse.
+    ProgrammeRepository programmes(*database_);
+    programmes.Register(TestProgramme());
+  }
+}
+
+workflow::Programme TestProgramme() {
+  workflow::Programme programme;
+  programme.code = "avrr-test";
+  programme.name = "AVRR test programme";
+  programme.unsafe_destinations = {"XX"};
+  programme.deferrable_events = workflow::DefaultDeferrableEvents();
+  return programme;
 }
 
 TestDatabase::~TestDatabase() {
@@ -107,7 +121,6 @@ NewCase SyntheticCase(std::string office, std::vector<std::string> partners) {
   new_case.programme = "avrr-test";
   new_case.office = std::move(office);
   new_case.partners = std::move(partners);
-  new_case.context.programme.unsafe_destinations = {"XX"};
   new_case.context.host_country = "ID";
   new_case.context.origin_country = "BD";
   new_case.context.opened_at = *workflow::ParseInstant("2026-01-05T09:00:00Z");

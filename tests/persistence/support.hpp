@@ -36,6 +36,9 @@ class TestDatabase {
   std::unique_ptr<Database> database_;
 };
 
+/// The programme every TestDatabase registers ("avrr-test": XX is unsafe; otherwise the defaults).
+workflow::Programme TestProgramme();
+
 /// A synthetic adult case (no real people: "Test Person 1").
 NewCase SyntheticCase(std::string office = "office-jakarta", std::vector<std::string> partners = {"embassy-bd"});
 
