@@ -104,6 +104,8 @@ void CheckUnknownKeys(const toml::table& root, std::string_view origin) {
       {"group_commit", {"enabled", "max_group", "max_in_flight", "cached_cases"}},
       {"auth", {"token_cache_ttl_ms"}},
       {"log", {"level", "access_log"}},
+      {"programmes", {"directory", "rescan_interval_ms"}},
+      {"scheduler", {"enabled", "poll_interval_ms", "batch", "lease_ms", "max_attempts"}},
   };
   for (const auto& [section, node] : root) {
     auto known = kKnown.find(std::string(section.str()));
@@ -150,6 +152,13 @@ void ApplyToml(const toml::table& root, std::string_view origin, Settings& setti
   reader.Milliseconds("auth.token_cache_ttl_ms", settings.auth.token_cache_ttl, 0, 1'000);
   reader.String("log.level", settings.log.level);
   reader.Bool("log.access_log", settings.log.access_log);
+  reader.String("programmes.directory", settings.programmes.directory);
+  reader.Milliseconds("programmes.rescan_interval_ms", settings.programmes.rescan_interval, 100, 3'600'000);
+  reader.Bool("scheduler.enabled", settings.scheduler.enabled);
+  reader.Milliseconds("scheduler.poll_interval_ms", settings.scheduler.poll_interval, 1, 60'000);
+  reader.Integer("scheduler.batch", settings.scheduler.batch, 1, 10'000);
+  reader.Milliseconds("scheduler.lease_ms", settings.scheduler.lease, 1'000, 3'600'000);
+  reader.Integer("scheduler.max_attempts", settings.scheduler.max_attempts, 1, 1'000);
 }
 
 void ApplyEnvironment(const EnvironmentLookup& environment, Settings& settings) {
@@ -181,6 +190,10 @@ void ApplyEnvironment(const EnvironmentLookup& environment, Settings& settings) 
   }
   if (auto value = environment("RETURNFLOW_SQLITE_SYNCHRONOUS")) settings.database.sqlite_synchronous = *value;
   if (auto value = environment("RETURNFLOW_LOG_LEVEL")) settings.log.level = *value;
+  if (auto value = environment("RETURNFLOW_PROGRAMMES")) settings.programmes.directory = *value;
+  if (auto value = environment("RETURNFLOW_SCHEDULER")) {
+    settings.scheduler.enabled = ParseBool(*value, "environment", "RETURNFLOW_SCHEDULER");
+  }
   if (auto value = environment("RETURNFLOW_ACCESS_LOG")) {
     settings.log.access_log = ParseBool(*value, "environment", "RETURNFLOW_ACCESS_LOG");
   }
@@ -265,6 +278,8 @@ const std::vector<std::pair<std::string, std::string>>& EnvironmentVariables() {
       {"RETURNFLOW_SQLITE_SYNCHRONOUS", "database.sqlite_synchronous (full/normal)"},
       {"RETURNFLOW_LOG_LEVEL", "log.level"},
       {"RETURNFLOW_ACCESS_LOG", "log.access_log (true/false)"},
+      {"RETURNFLOW_PROGRAMMES", "programmes.directory"},
+      {"RETURNFLOW_SCHEDULER", "scheduler.enabled (true/false)"},
   };
   return kVariables;
 }

@@ -84,6 +84,28 @@ struct AuthSettings {
   std::chrono::milliseconds token_cache_ttl = defaults::kTokenCacheTtl;
 };
 
+/// Programmes: server-side definitions, one TOML file per programme (see docs and config/programmes/).
+struct ProgrammeSettings {
+  /// Read at start and whenever a file changes; a relative path is taken from the working directory.
+  /// When the folder does not exist and the database holds no programme, the built-in example programme
+  /// (the README walkthrough's `avrr-id`) is registered, so that a server with no configuration works.
+  std::string directory = "config/programmes";
+  std::chrono::milliseconds rescan_interval{5'000};  ///< how often the folder is checked for changes
+};
+
+/// The engine's clock: the scheduler that fires due timers.
+struct SchedulerSettings {
+  bool enabled = true;
+  /// How long the scheduler waits, when nothing was due, before it looks again.
+  std::chrono::milliseconds poll_interval{100};
+  int batch = 512;  ///< timers claimed at once
+  /// How long a claimed timer is held by this engine before another may claim it (a crash's cost).
+  std::chrono::milliseconds lease{30'000};
+  /// Failed firings of one timer before it opens a timer_failing incident (it keeps being retried,
+  /// with a growing back-off).
+  int max_attempts = 5;
+};
+
 struct LogSettings {
   std::string level = "info";  ///< trace, debug, info, warn, error, off
   bool access_log = true;      ///< one structured line per request
@@ -95,6 +117,11 @@ struct Settings {
   GroupCommitSettings group_commit;
   AuthSettings auth;
   LogSettings log;
+  ProgrammeSettings programmes;
+  SchedulerSettings scheduler;
+  /// `returnflow serve --testing-clock`: an admin may move the engine's clock forward (POST
+  /// /testing/clock). Never read from a file or the environment.
+  bool testing_clock = false;
 
   /// Worker threads after the "0 = pool size" default is resolved.
   int EffectiveWorkerThreads() const {

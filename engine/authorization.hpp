@@ -30,6 +30,14 @@ bool CanManageTokens(const Principal& principal);
 /// Prometheus metrics: operators (admin) and supervisors; they count routes, outcomes and reasons
 /// across every office and partner, which caseworkers and partners have no business seeing.
 bool CanReadMetrics(const Principal& principal);
+/// Programmes: caseworkers, supervisors and admins read them (partners need only what the case shows
+/// them); admins define them.
+bool CanReadProgrammes(const Principal& principal);
+bool CanManageProgrammes(const Principal& principal);
+/// Incidents: caseworkers (their office's) and supervisors (their countries') list and resolve them.
+bool CanHandleIncidents(const Principal& principal);
+/// The testing clock (a server started with --testing-clock): admins only.
+bool CanMoveTestingClock(const Principal& principal);
 /// Free-text reasons written by caseworkers: the case's office and supervisors only.
 bool CanReadFreeText(const Principal& principal);
 

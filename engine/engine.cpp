@@ -14,7 +14,12 @@
 #include "engine/group_commit.hpp"
 #include "engine/log_text.hpp"
 #include "engine/observer.hpp"
+#include "engine/programmes.hpp"
+#include "engine/scheduler.hpp"
 #include "workflow/case.hpp"
+#include "workflow/incidents.hpp"
+#include "workflow/reasons.hpp"
+#include "workflow/timers.hpp"
 
 namespace returnflow::engine {
 
@@ -45,7 +50,8 @@ Engine::Engine(persistence::Database& database, const config::Settings& settings
       settings_(settings),
       workers_(workers),
       observer_(observer),
-      cases_(database, static_cast<std::size_t>(settings.group_commit.cached_cases)),
+      programmes_(database),
+      cases_(database, programmes_, static_cast<std::size_t>(settings.group_commit.cached_cases)),
       people_(database),
       tokens_(database) {
   if (settings.group_commit.enabled) {
@@ -53,9 +59,45 @@ Engine::Engine(persistence::Database& database, const config::Settings& settings
         cases_, workers_, settings.group_commit.EffectiveMaxInFlight(static_cast<int>(database.PoolSize())),
         static_cast<std::size_t>(settings.group_commit.max_group), observer_);
   }
+  scheduler_ = std::make_unique<Scheduler>(
+      cases_, database_, workers_, settings_.scheduler, observer_,
+      [this](std::string case_id, persistence::IncomingEvent event) { return Apply(case_id, std::move(event)); });
 }
 
-Engine::~Engine() = default;
+Engine::~Engine() { StopClock(); }
+
+void Engine::Prepare(int schema_version_before_migration) {
+  LogLoad(LoadProgrammesAtStart(settings_.programmes.directory, programmes_));
+  // A database from before the engine kept time has cases but no timers: give every case its timers.
+  if (schema_version_before_migration > 0 && schema_version_before_migration < 4) {
+    const auto rebuilt = cases_.RebuildTimers();
+    spdlog::info("event=timers_rebuilt cases={}", rebuilt);
+  }
+}
+
+void Engine::StartClock() {
+  if (settings_.scheduler.enabled) scheduler_->Start();
+  if (!watcher_) {
+    watcher_ = std::make_unique<ProgrammeWatcher>(settings_.programmes.directory, settings_.programmes.rescan_interval,
+                                                  programmes_);
+  }
+}
+
+void Engine::StopClock() {
+  if (scheduler_) scheduler_->Stop();
+  watcher_.reset();
+}
+
+net::awaitable<ClockAdvance> Engine::AdvanceClock(Principal principal, std::chrono::seconds by) {
+  if (!settings_.testing_clock) throw Failure(FailureKind::kNotFound, "there is no testing clock");
+  if (!CanMoveTestingClock(principal)) Forbid("only admin tokens move the testing clock");
+  if (by.count() < 0) throw Failure(FailureKind::kInvalidRequest, "the clock moves forward only", "/advance");
+  database_.AdvanceClock(std::chrono::duration_cast<std::chrono::microseconds>(by));
+  spdlog::info("event=testing_clock_advanced actor={} seconds={}", principal.actor, by.count());
+  auto drain = scheduler_->Drain();
+  const std::size_t fired = co_await std::move(drain);
+  co_return ClockAdvance{database_.Now(), fired};
+}
 
 std::optional<std::string> Engine::BootstrapAdminToken() {
   if (tokens_.Count() > 0) return std::nullopt;
@@ -125,8 +167,23 @@ net::awaitable<CaseView> Engine::CreateCase(Principal principal, persistence::Ne
   if (!CanCreateCase(principal, new_case.office)) Forbid("a caseworker creates cases for its own office only");
   new_case.meta.actor = principal.actor;
   if (new_case.meta.occurred_at == workflow::Instant{}) {
-    new_case.meta.occurred_at = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    new_case.meta.occurred_at = std::chrono::floor<std::chrono::seconds>(database_.Now());
   }
+  // The programme's rules are server-side data: the referral names the programme, and the case is
+  // pinned to its latest version.
+  auto find_programme = [this, code = new_case.programme] { return programmes_.Latest(code); };
+  std::shared_ptr<const workflow::Programme> programme;
+  try {
+    programme = co_await Blocking(std::move(find_programme));
+  } catch (const persistence::PersistenceError& error) {
+    throw FromPersistence(error);
+  }
+  if (!programme) {
+    throw Failure(FailureKind::kUnknownProgramme,
+                  "the referral names a programme this server does not have; see GET /programmes", "/programme")
+        .WithReason(std::string(workflow::reasons::kUnknownProgramme.code));
+  }
+  new_case.context.programme = workflow::ProgrammeRef{programme->code, programme->version};
   new_case.context.opened_at = new_case.meta.occurred_at;
   if (!idempotency_key.empty()) {
     // Keys are per token: one caller's key never answers another's request.
@@ -159,6 +216,21 @@ net::awaitable<CaseView> Engine::GetCase(Principal principal, std::string case_i
   auto render_case = [this, record, principal, personal_data_purpose] {
     auto machine = workflow::Case::Restore(record.saved_state);
     auto view = DetailView(principal, record, machine);
+    if (principal.role != Role::kPartner) {
+      const auto& reference = machine.Context().programme;
+      auto programme = programmes_.Find(reference.code.empty() ? record.programme : reference.code, reference.version);
+      ClockView clock;
+      clock.deadlines = workflow::Deadlines(machine, programme ? *programme : workflow::Programme{},
+                                            std::chrono::floor<std::chrono::seconds>(record.stage_entered_at));
+      clock.timers = cases_.Timers(record.case_id);
+      clock.inbox = cases_.Inbox(record.case_id);
+      persistence::IncidentQuery open_incidents;
+      open_incidents.case_id = record.case_id;
+      open_incidents.open = true;
+      open_incidents.page_size = persistence::kMaxPageSize;
+      clock.incidents = cases_.Incidents(open_incidents).incidents;
+      AddClockView(principal, machine, std::move(clock), view);
+    }
     if (personal_data_purpose) {
       // The read and its audit row are one transaction in the repository: no audit, no data.
       view.personal_data = people_.Read(record.case_id, {principal.actor, std::string(workflow::Name(*personal_data_purpose))});
@@ -229,7 +301,7 @@ net::awaitable<SearchPage> Engine::SearchCases(Principal principal, persistence:
 
 // --- Events ----------------------------------------------------------------------------------------------
 
-net::awaitable<persistence::ApplyOutcome> Engine::Apply(const std::string& case_id, persistence::IncomingEvent event) {
+net::awaitable<persistence::ApplyOutcome> Engine::Apply(std::string case_id, persistence::IncomingEvent event) {
   if (!committer_) {
     auto apply_event = [this, case_id, event = std::move(event)] { return cases_.Apply(case_id, event); };
     auto outcome = co_await Blocking(std::move(apply_event));
@@ -279,6 +351,21 @@ net::awaitable<persistence::ApplyOutcome> Engine::SubmitOrThrow(const Principal&
   incoming.meta.occurred_at = event.time;
   incoming.expected_version = if_match;
   incoming.visible_to = [principal](const persistence::CaseScope& scope) { return CanSeeCase(principal, scope); };
+  // An event the case cannot take yet may wait for it (the programme says which types may).
+  incoming.may_wait = true;
+  if (const auto* change = std::get_if<workflow::events::ProgrammeChanged>(&incoming.event)) {
+    // Moving a case to another version of its programme: that version must exist.
+    auto record = co_await VisibleCase(principal, event.subject);
+    auto find_version = [this, code = record.programme, version = change->version] {
+      return programmes_.Find(code, version);
+    };
+    auto found = co_await Blocking(std::move(find_version));
+    if (!found) {
+      throw Failure(FailureKind::kUnknownProgramme, "the case's programme has no such version; see GET /programmes/{code}",
+                    "/data/version")
+          .WithReason(std::string(workflow::reasons::kUnknownProgrammeVersion.code));
+    }
+  }
   try {
     auto outcome = co_await Apply(event.subject, std::move(incoming));
     if (observer_) {
@@ -404,6 +491,144 @@ net::awaitable<bool> Engine::Ready() {
   auto ping = [this] { return database_.Ping(); };
   const bool ready = co_await Blocking(std::move(ping));
   co_return ready;
+}
+
+// --- Programmes ----------------------------------------------------------------------------------------
+
+net::awaitable<std::vector<workflow::Programme>> Engine::ListProgrammes(Principal principal) {
+  if (!CanReadProgrammes(principal)) Forbid("programmes are read by caseworkers, supervisors and admins");
+  auto list = [this] { return programmes_.List(); };
+  try {
+    auto programmes = co_await Blocking(std::move(list));
+    co_return programmes;
+  } catch (const persistence::PersistenceError& error) {
+    throw FromPersistence(error);
+  }
+}
+
+net::awaitable<ProgrammeInfo> Engine::GetProgramme(Principal principal, std::string code) {
+  if (!CanReadProgrammes(principal)) Forbid("programmes are read by caseworkers, supervisors and admins");
+  auto read = [this, code] { return programmes_.Versions(code); };
+  std::vector<persistence::ProgrammeVersion> versions;
+  try {
+    versions = co_await Blocking(std::move(read));
+  } catch (const persistence::PersistenceError& error) {
+    throw FromPersistence(error);
+  }
+  if (versions.empty()) throw Failure(FailureKind::kNotFound, "no programme with this code");
+  ProgrammeInfo info{versions.back().programme, std::move(versions)};
+  co_return info;
+}
+
+net::awaitable<ProgrammeRegistration> Engine::PutProgramme(Principal principal, std::string code,
+                                                           json::value definition) {
+  if (!CanManageProgrammes(principal)) Forbid("only admin tokens define programmes");
+  if (!ValidProgrammeCode(code)) {
+    throw Failure(FailureKind::kInvalidRequest,
+                  "a programme code is 1 to 64 of a-z, 0-9, '-' and '_', starting with a letter");
+  }
+  auto parsed = ProgrammeFromDefinition(definition, code);
+  if (!parsed.programme) {
+    std::vector<Failure::FieldError> errors;
+    for (auto& error : parsed.errors) errors.push_back({std::move(error.pointer), std::move(error.message)});
+    const auto first = errors.front();
+    throw Failure(FailureKind::kInvalidDefinition,
+                  fmt::format("{} error(s) in the definition; the first: {} {}", errors.size(),
+                              first.pointer.empty() ? "(the definition)" : first.pointer, first.detail),
+                  first.pointer)
+        .WithErrors(std::move(errors));
+  }
+  auto register_programme = [this, programme = std::move(*parsed.programme)]() mutable {
+    const auto before = programmes_.Latest(programme.code);
+    auto stored = programmes_.Register(std::move(programme));
+    return ProgrammeRegistration{stored, !before || before->version != stored.version};
+  };
+  try {
+    auto registration = co_await Blocking(std::move(register_programme));
+    spdlog::info("event=programme_registered actor={} programme={} version={} changed={}", principal.actor,
+                 registration.programme.code, registration.programme.version, registration.created);
+    co_return registration;
+  } catch (const persistence::PersistenceError& error) {
+    throw FromPersistence(error);
+  }
+}
+
+// --- Incidents -----------------------------------------------------------------------------------------
+
+persistence::IncidentQuery Engine::ScopedIncidents(const Principal& principal, persistence::IncidentQuery query) const {
+  if (principal.role == Role::kCaseworker) {
+    // A caseworker's incidents are its office's: asking for another office finds nothing.
+    if (query.office && *query.office != principal.office) query.countries_any = std::vector<std::string>{};
+    query.office = principal.office;
+  } else if (principal.role == Role::kSupervisor) {
+    query.countries_any = SearchCountries(principal);
+  }
+  if (!CanHandleIncidents(principal)) Forbid("incidents are for caseworkers and supervisors");
+  return query;
+}
+
+net::awaitable<persistence::IncidentPage> Engine::ListIncidents(Principal principal, persistence::IncidentQuery query) {
+  auto scoped = ScopedIncidents(principal, std::move(query));
+  auto list = [this, scoped] { return cases_.Incidents(scoped); };
+  try {
+    auto page = co_await Blocking(std::move(list));
+    co_return page;
+  } catch (const persistence::PersistenceError& error) {
+    if (error.Kind() == persistence::ErrorKind::kInvalidInput) {
+      throw Failure(FailureKind::kInvalidRequest, "'cursor' is not a cursor this engine gave out", "cursor");
+    }
+    throw FromPersistence(error);
+  }
+}
+
+net::awaitable<persistence::Incident> Engine::ResolveIncident(Principal principal, std::string incident_id) {
+  if (!CanHandleIncidents(principal)) Forbid("incidents are resolved by caseworkers and supervisors");
+  const int max_attempts = settings_.scheduler.max_attempts;
+  // Found, visible, still open and no longer true, then resolved: an incident out of the caller's scope
+  // answers like one that does not exist.
+  auto resolve = [this, principal, incident_id, max_attempts]() -> persistence::Incident {
+    auto incident = cases_.FindIncident(incident_id);
+    if (!incident || !CanSeeCase(principal, {incident->office, incident->host_country, incident->origin_country, {}})) {
+      throw Failure(FailureKind::kNotFound, "no incident with this id is visible to the caller");
+    }
+    if (incident->resolved_at) throw Failure(FailureKind::kConflict, "the incident was resolved already");
+    bool holds = false;
+    const auto record = cases_.Find(incident->case_id);
+    if (incident->kind == workflow::incident::kCaseUnreadable) {
+      try {
+        if (record) workflow::Case::Restore(record->saved_state);
+      } catch (const std::exception&) {
+        holds = true;
+      }
+    } else if (incident->kind == workflow::incident::kTimerFailing) {
+      for (const auto& timer : cases_.Timers(incident->case_id)) {
+        if (timer.kind == incident->subject && timer.attempts >= max_attempts) holds = true;
+      }
+    } else if (record) {
+      try {
+        holds = workflow::IncidentStillHolds(incident->kind, incident->subject, workflow::Case::Restore(record->saved_state));
+      } catch (const std::exception&) {
+        holds = true;  // a case that cannot be read shows nothing resolved
+      }
+    }
+    if (holds) {
+      throw Failure(FailureKind::kConditionHolds,
+                    "what the incident reports is still the case; resolve the cause first (e.g. record the step)")
+          .WithReason(std::string(workflow::reasons::kIncidentConditionHolds.code));
+    }
+    if (!cases_.ResolveIncident(incident_id, principal.actor)) {
+      throw Failure(FailureKind::kConflict, "the incident was resolved already");
+    }
+    return *cases_.FindIncident(incident_id);
+  };
+  try {
+    auto incident = co_await Blocking(std::move(resolve));
+    spdlog::info("event=incident_resolved actor={} case={} incident={} kind={}", principal.actor, incident.case_id,
+                 incident.incident_id, incident.kind);
+    co_return incident;
+  } catch (const persistence::PersistenceError& error) {
+    throw FromPersistence(error);
+  }
 }
 
 }  // namespace returnflow::engine

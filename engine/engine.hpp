@@ -32,6 +32,8 @@ namespace returnflow::engine {
 
 class EngineObserver;
 class GroupCommitter;
+class ProgrammeWatcher;
+class Scheduler;
 
 /// What one event came to: its durable outcome (cut to what the sender may see), or why there is none.
 struct EventResult {
@@ -49,6 +51,23 @@ struct SearchPage {
   std::vector<CaseView> cases;
   std::string next_cursor;
   std::vector<persistence::StageCount> counts_by_stage;
+};
+
+/// A programme as administrators see it: its latest definition and every version stored.
+struct ProgrammeInfo {
+  workflow::Programme programme;
+  std::vector<persistence::ProgrammeVersion> versions;
+};
+
+struct ProgrammeRegistration {
+  workflow::Programme programme;  ///< the version stored (the latest, when nothing changed)
+  bool created = false;           ///< a new version was registered
+};
+
+/// What moving the testing clock did.
+struct ClockAdvance {
+  persistence::Timestamp now{};  ///< the engine's time afterwards
+  std::size_t fired = 0;         ///< timers fired until nothing more was due
 };
 
 class Engine {
@@ -91,6 +110,36 @@ class Engine {
 
   boost::asio::awaitable<bool> Ready();
 
+  // --- Programmes --------------------------------------------------------------------------------
+  /// Every programme's latest version (caseworkers, supervisors, admins).
+  boost::asio::awaitable<std::vector<workflow::Programme>> ListProgrammes(Principal principal);
+  boost::asio::awaitable<ProgrammeInfo> GetProgramme(Principal principal, std::string code);
+  /// An admin defines or changes a programme (the authoring shape of engine/programmes.hpp); a changed
+  /// definition becomes the next version, an unchanged one answers the latest. kInvalidDefinition lists
+  /// every error.
+  boost::asio::awaitable<ProgrammeRegistration> PutProgramme(Principal principal, std::string code,
+                                                             boost::json::value definition);
+
+  // --- Incidents ---------------------------------------------------------------------------------
+  /// Caseworkers see their office's incidents, supervisors their countries'.
+  boost::asio::awaitable<persistence::IncidentPage> ListIncidents(Principal principal, persistence::IncidentQuery query);
+  /// Resolves an open incident after checking that what it reports is no longer so (kConditionHolds
+  /// otherwise); recorded with who resolved it.
+  boost::asio::awaitable<persistence::Incident> ResolveIncident(Principal principal, std::string incident_id);
+
+  // --- The clock ---------------------------------------------------------------------------------
+  /// Registers the programme folder's definitions (or the built-in example), rebuilds timers after an
+  /// upgrade from a schema without them. Blocking; call once before serving.
+  void Prepare(int schema_version_before_migration);
+  /// Starts the scheduler and the programme folder's watcher (per the settings); StopClock stops both.
+  void StartClock();
+  void StopClock();
+  /// The testing clock (settings.testing_clock only, admins only): moves the engine's time forward and
+  /// fires everything that became due.
+  boost::asio::awaitable<ClockAdvance> AdvanceClock(Principal principal, std::chrono::seconds by);
+  /// The engine's time (the wall clock, plus what the testing clock added).
+  persistence::Timestamp Now() const { return database_.Now(); }
+
   /// Creates an admin token named "admin" when the database holds none; returns its secret (to be shown
   /// once) or nullopt. Blocking.
   std::optional<std::string> BootstrapAdminToken();
@@ -116,19 +165,26 @@ class Engine {
   /// The case if it exists and the caller may see it; kNotFound otherwise (a foreign case answers like an
   /// unknown one, after the same query).
   boost::asio::awaitable<persistence::CaseRecord> VisibleCase(const Principal& principal, const std::string& case_id);
-  boost::asio::awaitable<persistence::ApplyOutcome> Apply(const std::string& case_id, persistence::IncomingEvent event);
+  /// Takes the case id by value: a coroutine keeps its parameters, not what a reference pointed to.
+  boost::asio::awaitable<persistence::ApplyOutcome> Apply(std::string case_id, persistence::IncomingEvent event);
   /// SubmitEvent's body: throws Failure.
   boost::asio::awaitable<persistence::ApplyOutcome> SubmitOrThrow(const Principal& principal, EventEnvelope& event,
                                                                   std::optional<std::int64_t> if_match);
+
+  /// The incidents query as the principal may make it (its scope added; kForbidden for other roles).
+  persistence::IncidentQuery ScopedIncidents(const Principal& principal, persistence::IncidentQuery query) const;
 
   persistence::Database& database_;
   const config::Settings& settings_;
   boost::asio::thread_pool& workers_;
   EngineObserver* observer_;
+  persistence::ProgrammeRepository programmes_;
   persistence::CaseRepository cases_;
   persistence::PeopleRepository people_;
   persistence::TokenRepository tokens_;
   std::unique_ptr<GroupCommitter> committer_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<ProgrammeWatcher> watcher_;
 
   /// Verified tokens by digest, until their expiry.
   struct CachedPrincipal {

@@ -107,8 +107,18 @@ CaseView SummaryView(const Principal& reader, const persistence::CaseRecord& rec
     std::vector<std::string> flags;
     for (const auto flag : record.vulnerabilities) flags.emplace_back(workflow::Name(flag));
     view.vulnerabilities = std::move(flags);
+    view.overdue = record.overdue;
   }
   return view;
+}
+
+void AddClockView(const Principal& reader, const workflow::Case& machine, ClockView clock, CaseView& view) {
+  if (reader.role == Role::kPartner) return;
+  view.programme_version = machine.Context().programme;
+  view.deadlines = std::move(clock.deadlines);
+  view.timers = std::move(clock.timers);
+  view.inbox = std::move(clock.inbox);
+  view.incidents = std::move(clock.incidents);
 }
 
 CaseView DetailView(const Principal& reader, const persistence::CaseRecord& record, const workflow::Case& machine) {

@@ -15,6 +15,7 @@
 #include "engine/principal.hpp"
 #include "persistence/repository.hpp"
 #include "workflow/case.hpp"
+#include "workflow/timers.hpp"
 
 namespace returnflow::engine {
 
@@ -60,7 +61,25 @@ struct CaseView {
   std::optional<std::vector<std::string>> escorts_required;           ///< escort providers: "child", "medical"
   std::optional<std::vector<std::string>> members_needing_caregiver;  ///< reception: children to hand over
   std::optional<std::vector<persistence::PersonalData>> personal_data;
+
+  // The engine's clock over the case (caseworkers and supervisors; the detailed view but `overdue`).
+  std::optional<std::vector<std::string>> overdue;  ///< deadlines passed while their step is open
+  std::optional<workflow::ProgrammeRef> programme_version;
+  std::optional<std::vector<workflow::Deadline>> deadlines;
+  std::optional<std::vector<persistence::CaseTimer>> timers;
+  std::optional<std::vector<persistence::WaitingEvent>> inbox;
+  std::optional<std::vector<persistence::Incident>> incidents;  ///< open ones
 };
+
+/// What the clock knows of one case, for DetailView's reader.
+struct ClockView {
+  std::vector<workflow::Deadline> deadlines;
+  std::vector<persistence::CaseTimer> timers;
+  std::vector<persistence::WaitingEvent> inbox;
+  std::vector<persistence::Incident> incidents;
+};
+/// Adds the clock's view to a detailed view when the reader's job needs it (not a partner's).
+void AddClockView(const Principal& reader, const workflow::Case& machine, ClockView clock, CaseView& view);
 
 /// A search row.
 CaseView SummaryView(const Principal& reader, const persistence::CaseRecord& record);
