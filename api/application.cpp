@@ -14,6 +14,8 @@
 #include "engine/authorization.hpp"
 #include "engine/log_text.hpp"
 #include "workflow/definition.hpp"
+#include "workflow/incidents.hpp"
+#include "workflow/timers.hpp"
 
 namespace returnflow::api {
 
@@ -180,6 +182,9 @@ EventAnswer AnswerFor(const engine::EventResult& result) {
   using workflow::Verdict;
   ProblemKind kind = ProblemKind::kInternal;
   std::string detail;
+  // Deferred: accepted into the case's inbox, applied when the case gets there (or expired after the
+  // programme's early_event_wait, raising an incident).
+  if (outcome.deferred) return EventAnswer{202, std::move(body), false};
   switch (outcome.result.verdict) {
     case Verdict::kApplied:
       return EventAnswer{200, std::move(body), false};
@@ -295,6 +300,12 @@ net::awaitable<Response> Application::Dispatch(Call& call) {
     case RouteId::kReadyz: co_return co_await Ready(call);
     case RouteId::kMetrics: co_return MetricsText(call);
     case RouteId::kOpenApi: co_return OpenApi(call);
+    case RouteId::kListProgrammes: co_return co_await ListProgrammes(call);
+    case RouteId::kGetProgramme: co_return co_await GetProgramme(call);
+    case RouteId::kPutProgramme: co_return co_await PutProgramme(call);
+    case RouteId::kListIncidents: co_return co_await ListIncidents(call);
+    case RouteId::kResolveIncident: co_return co_await ResolveIncident(call);
+    case RouteId::kTestingClock: co_return co_await TestingClock(call);
   }
   Throw(Problem(ProblemKind::kNotFound, "no such resource"));
 }
@@ -360,7 +371,7 @@ net::awaitable<Response> Application::CaseHistory(Call& call) {
 net::awaitable<Response> Application::SearchCases(Call& call) {
   const auto& target = call.target;
   OnlyParameters(target, {"stage", "state", "host_country", "origin_country", "office", "partner", "vulnerability",
-                          "overdue", "updated_since", "cursor", "limit", "counts"});
+                          "overdue", "incident", "updated_since", "cursor", "limit", "counts"});
   persistence::CaseQuery query;
   query.stage = QueryWord(target, "stage");
   query.state = QueryWord(target, "state");
@@ -378,7 +389,20 @@ net::awaitable<Response> Application::SearchCases(Call& call) {
     if (*text != "true" && *text != "false") Throw(InvalidParameter(key, "must be true or false"));
     return *text == "true";
   };
-  if (flag("overdue", false)) query.overdue_as_of = persistence::Now();
+  // overdue=true: any deadline passed (or the next one before now); overdue=<kind>: that deadline passed.
+  if (auto overdue = target.Query("overdue"); overdue && *overdue != "true" && *overdue != "false") {
+    const auto& kinds = workflow::DeadlineKinds();
+    if (std::find(kinds.begin(), kinds.end(), *overdue) == kinds.end()) {
+      std::vector<std::string> accepted{"true", "false"};
+      accepted.insert(accepted.end(), kinds.begin(), kinds.end());
+      Throw(Problem(ProblemKind::kInvalidRequest, "query parameter 'overdue' must be true, false or a deadline kind",
+                    {{"parameter", "overdue"}, {"accepted", json::value_from(accepted)}}));
+    }
+    query.overdue_kind = *overdue;
+  } else if (flag("overdue", false)) {
+    query.overdue_as_of = engine_.Now();
+  }
+  if (target.Query("incident")) query.has_open_incident = flag("incident", false);
   if (auto since = target.Query("updated_since")) {
     query.updated_since = ParseTimestamp(*since);
     if (!query.updated_since) Throw(InvalidParameter("updated_since", "must be an RFC 3339 timestamp"));
@@ -538,6 +562,116 @@ Response Application::MetricsText(Call& call) {
   response.set(http::field::content_type, "text/plain; version=0.0.4");
   response.body() = metrics_.Serialize();
   return response;
+}
+
+net::awaitable<Response> Application::ListProgrammes(Call& call) {
+  OnlyParameters(call.target, {});
+  auto programmes = co_await engine_.ListProgrammes(call.Caller());
+  json::array items;
+  for (const auto& programme : programmes) items.push_back(ProgrammeToJson(programme));
+  co_return JsonResponse(http::status::ok, json::object{{"programmes", std::move(items)}}, call.request.version());
+}
+
+namespace {
+
+json::object ProgrammeInfoJson(const engine::ProgrammeInfo& info) {
+  auto body = ProgrammeToJson(info.programme);
+  json::array versions;
+  for (const auto& version : info.versions) {
+    versions.push_back(json::object{{"version", version.programme.version},
+                                    {"registered_at", FormatTimestamp(version.registered_at)}});
+  }
+  body["versions"] = std::move(versions);
+  return body;
+}
+
+}  // namespace
+
+net::awaitable<Response> Application::GetProgramme(Call& call) {
+  OnlyParameters(call.target, {});
+  std::string code = call.Param("code");
+  auto info = co_await engine_.GetProgramme(call.Caller(), std::move(code));
+  auto response = JsonResponse(http::status::ok, ProgrammeInfoJson(info), call.request.version());
+  response.set(http::field::etag, ETag(info.programme.version));
+  co_return response;
+}
+
+net::awaitable<Response> Application::PutProgramme(Call& call) {
+  OnlyParameters(call.target, {});
+  if (!engine::CanManageProgrammes(call.Caller())) Forbid("only admin tokens define programmes");
+  RequireMediaType(call.request, kJson);
+  auto definition = ParseJsonBody(call.request);
+  std::string code = call.Param("code");
+  auto registration = co_await engine_.PutProgramme(call.Caller(), std::move(code), std::move(definition));
+  auto body = ProgrammeToJson(registration.programme);
+  body["created"] = registration.created;
+  auto response = JsonResponse(registration.created ? http::status::created : http::status::ok, body,
+                               call.request.version());
+  response.set(http::field::etag, ETag(registration.programme.version));
+  response.set(http::field::location, "/programmes/" + registration.programme.code);
+  co_return response;
+}
+
+net::awaitable<Response> Application::ListIncidents(Call& call) {
+  const auto& target = call.target;
+  OnlyParameters(target, {"kind", "office", "case_id", "status", "cursor", "limit"});
+  persistence::IncidentQuery query;
+  if (auto kind = target.Query("kind")) {
+    const auto& kinds = workflow::IncidentKinds();
+    if (std::find(kinds.begin(), kinds.end(), *kind) == kinds.end()) {
+      Throw(Problem(ProblemKind::kInvalidRequest, "query parameter 'kind' must be an incident kind",
+                    {{"parameter", "kind"},
+                     {"accepted", json::value_from(std::vector<std::string>(kinds.begin(), kinds.end()))}}));
+    }
+    query.kind = *kind;
+  }
+  query.office = QueryWord(target, "office");
+  query.case_id = QueryWord(target, "case_id", 64);
+  if (auto status = target.Query("status")) {
+    if (*status != "open" && *status != "resolved" && *status != "all") {
+      Throw(Problem(ProblemKind::kInvalidRequest, "query parameter 'status' must be open, resolved or all",
+                    {{"parameter", "status"}, {"accepted", json::array{"open", "resolved", "all"}}}));
+    }
+    if (*status != "all") query.open = *status == "open";
+  } else {
+    query.open = true;
+  }
+  query.cursor = target.Query("cursor").value_or("");
+  if (query.cursor.size() > 200) Throw(InvalidParameter("cursor", "is not a cursor this engine gave out"));
+  query.page_size = static_cast<std::size_t>(
+      QueryInteger(target, "limit", 1, settings_.server.max_page_size).value_or(settings_.server.default_page_size));
+  auto page = co_await engine_.ListIncidents(call.Caller(), std::move(query));
+  json::array items;
+  for (const auto& incident : page.incidents) items.push_back(IncidentToJson(incident));
+  json::object body{{"incidents", std::move(items)}};
+  body["next_cursor"] = page.next_cursor.empty() ? json::value(nullptr) : json::value(page.next_cursor);
+  co_return JsonResponse(http::status::ok, body, call.request.version());
+}
+
+net::awaitable<Response> Application::ResolveIncident(Call& call) {
+  OnlyParameters(call.target, {});
+  if (!call.request.body().empty()) {
+    Throw(Problem(ProblemKind::kInvalidRequest, "resolving an incident takes no body"));
+  }
+  std::string id = call.Param("incident_id");
+  auto incident = co_await engine_.ResolveIncident(call.Caller(), std::move(id));
+  call.log.case_id = incident.case_id;
+  co_return JsonResponse(http::status::ok, IncidentToJson(incident), call.request.version());
+}
+
+net::awaitable<Response> Application::TestingClock(Call& call) {
+  // Without --testing-clock the route does not exist, whoever asks.
+  if (!settings_.testing_clock) {
+    Throw(Problem(ProblemKind::kNotFound, "this server has no testing clock (returnflow serve --testing-clock)"));
+  }
+  OnlyParameters(call.target, {});
+  RequireMediaType(call.request, kJson);
+  const auto body = ParseJsonBody(call.request);
+  auto by = ParseClockAdvance(body);
+  if (auto* problem = std::get_if<Problem>(&by)) Throw(std::move(*problem));
+  auto advance = co_await engine_.AdvanceClock(call.Caller(), std::get<std::chrono::seconds>(by));
+  co_return JsonResponse(http::status::ok, json::object{{"now", FormatTimestamp(advance.now)}, {"fired", advance.fired}},
+                         call.request.version());
 }
 
 Response Application::OpenApi(Call& call) {

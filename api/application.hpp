@@ -38,6 +38,12 @@ class Application {
   boost::asio::awaitable<Response> ListTokens(Call& call);
   boost::asio::awaitable<Response> RevokeToken(Call& call);
   boost::asio::awaitable<Response> Ready(Call& call);
+  boost::asio::awaitable<Response> ListProgrammes(Call& call);
+  boost::asio::awaitable<Response> GetProgramme(Call& call);
+  boost::asio::awaitable<Response> PutProgramme(Call& call);
+  boost::asio::awaitable<Response> ListIncidents(Call& call);
+  boost::asio::awaitable<Response> ResolveIncident(Call& call);
+  boost::asio::awaitable<Response> TestingClock(Call& call);
   Response Workflow(Call& call);
   Response MetricsText(Call& call);
   Response OpenApi(Call& call);

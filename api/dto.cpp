@@ -1,5 +1,7 @@
 #include "api/dto.hpp"
 
+#include "engine/programmes.hpp"
+
 #include <algorithm>
 #include <set>
 
@@ -208,21 +210,11 @@ std::variant<persistence::NewCase, Problem> ParseCreateCase(const json::value& b
   context.origin_country = reader.Country("origin_country", true).value_or("");
   context.destination_country = reader.Country("destination_country", false).value_or(context.origin_country);
   new_case.partners = reader.Strings("partners", kMaxPartners, 100);
-  if (const auto* rules = reader.Member("programme_rules")) {
-    std::optional<Problem> problem;
-    if (const auto* object = ObjectAt(*rules, "/programme_rules", problem)) {
-      Reader rules_reader(*object, "/programme_rules", {"unsafe_destinations", "no_show_limit", "monitoring_visits"});
-      for (const auto& code : rules_reader.Strings("unsafe_destinations", 250, 2)) {
-        context.programme.unsafe_destinations.insert(code);
-      }
-      if (auto limit = rules_reader.Integer("no_show_limit", 1, 100)) context.programme.no_show_limit = static_cast<int>(*limit);
-      if (auto visits = rules_reader.Integer("monitoring_visits", 0, 100)) {
-        context.programme.default_monitoring_visits = static_cast<int>(*visits);
-      }
-      if (rules_reader.Result()) reader.Fail(*rules_reader.Result());
-    } else {
-      reader.Fail(*problem);
-    }
+  if (reader.Member("programme_rules")) {
+    // Safeguards come from the programme registered on the server, never from the caller: a referral
+    // that carries its own rules is refused rather than silently ignored.
+    reader.Fail(InvalidMember("/programme_rules",
+                              "is not accepted: programme rules are server-side data (GET /programmes/{code})"));
   }
   const auto* household = reader.Member("household");
   if (!household || !household->is_array() || household->get_array().empty()) {
@@ -340,6 +332,7 @@ json::object CaseViewToJson(const engine::CaseView& view) {
   object["stage_entered_at"] = FormatTimestamp(view.stage_entered_at);
   object["next_deadline"] = view.next_deadline ? json::value(FormatTimestamp(*view.next_deadline)) : json::value(nullptr);
   if (view.vulnerabilities) object["vulnerabilities"] = StringArray(*view.vulnerabilities);
+  if (view.overdue) object["overdue"] = StringArray(*view.overdue);
   if (view.partners) object["partners"] = StringArray(*view.partners);
   if (!view.detailed) return object;
 
@@ -388,6 +381,64 @@ json::object CaseViewToJson(const engine::CaseView& view) {
   if (view.escorts_required) object["escorts_required"] = StringArray(*view.escorts_required);
   if (view.members_needing_caregiver) object["members_needing_caregiver"] = StringArray(*view.members_needing_caregiver);
   if (view.personal_data) object["personal_data"] = PeopleToJson(*view.personal_data);
+  if (view.programme_version) {
+    object["programme_version"] = view.programme_version->version;
+  }
+  if (view.deadlines) {
+    json::array deadlines;
+    for (const auto& deadline : *view.deadlines) {
+      deadlines.push_back(json::object{{"kind", deadline.kind},
+                                       {"due", FormatInstant(deadline.due)},
+                                       {"status", deadline.overdue ? "overdue" : "pending"}});
+    }
+    object["deadlines"] = std::move(deadlines);
+  }
+  if (view.timers) {
+    json::array timers;
+    for (const auto& timer : *view.timers) {
+      timers.push_back(json::object{{"kind", timer.kind}, {"due", FormatTimestamp(timer.due)}, {"attempts", timer.attempts}});
+    }
+    object["timers"] = std::move(timers);
+  }
+  if (view.inbox) {
+    json::array inbox;
+    for (const auto& waiting : *view.inbox) {
+      inbox.push_back(json::object{{"sequence", waiting.sequence},
+                                   {"type", waiting.type},
+                                   {"source", waiting.source},
+                                   {"received_at", FormatTimestamp(waiting.received_at)},
+                                   {"expires_at", FormatTimestamp(waiting.expires_at)}});
+    }
+    object["inbox"] = std::move(inbox);
+  }
+  if (view.incidents) {
+    json::array incidents;
+    for (const auto& incident : *view.incidents) incidents.push_back(IncidentToJson(incident));
+    object["incidents"] = std::move(incidents);
+  }
+  return object;
+}
+
+json::object IncidentToJson(const persistence::Incident& incident) {
+  json::object object;
+  object["incident_id"] = incident.incident_id;
+  object["case_id"] = incident.case_id;
+  object["kind"] = incident.kind;
+  object["subject"] = incident.subject;
+  object["opened_at"] = FormatTimestamp(incident.opened_at);
+  object["office"] = incident.office;
+  object["host_country"] = incident.host_country;
+  object["origin_country"] = incident.origin_country;
+  object["status"] = incident.resolved_at ? "resolved" : "open";
+  object["resolved_at"] = incident.resolved_at ? json::value(FormatTimestamp(*incident.resolved_at)) : json::value(nullptr);
+  object["resolved_by"] = incident.resolved_at ? json::value(incident.resolved_by) : json::value(nullptr);
+  return object;
+}
+
+json::object ProgrammeToJson(const workflow::Programme& programme) {
+  auto object = engine::DefinitionOf(programme).as_object();
+  object["code"] = programme.code;
+  object["version"] = programme.version;
   return object;
 }
 
@@ -416,7 +467,8 @@ json::object OutcomeToJson(const persistence::ApplyOutcome& outcome, const engin
   object["event_id"] = event.id;
   object["source"] = event.source;
   object["type"] = event.type;
-  object["outcome"] = workflow::Name(outcome.result.verdict);
+  // A deferred event is neither applied nor refused: it waits in the case's inbox (202).
+  object["outcome"] = outcome.deferred ? std::string_view("deferred") : workflow::Name(outcome.result.verdict);
   object["replayed"] = outcome.replayed;
   object["sequence"] = outcome.sequence;
   object["version"] = outcome.version;
@@ -444,6 +496,29 @@ json::object HistoryEntryToJson(const persistence::HistoryEntry& entry) {
   object["changes"] = StringArray(entry.changes);
   object["version_after"] = entry.version_after;
   return object;
+}
+
+std::variant<std::chrono::seconds, Problem> ParseClockAdvance(const json::value& body) {
+  if (!body.is_object()) return InvalidMember("", "must be a JSON object, e.g. {\"advance\": \"30d\"}");
+  Reader reader(body.get_object(), "", {"advance", "seconds"});
+  const auto* advance = reader.Member("advance");
+  const auto* seconds = reader.Member("seconds");
+  if (reader.Result()) return *reader.Result();
+  constexpr long long kMaxSeconds = 10LL * 366 * 24 * 3600;
+  if ((advance != nullptr) == (seconds != nullptr)) {
+    return InvalidMember("", "give exactly one of 'advance' (\"30d\", \"24h\") and 'seconds'");
+  }
+  if (advance) {
+    const auto hours = advance->is_string() ? engine::ParseDurationHours(advance->get_string()) : std::nullopt;
+    if (!hours || *hours * 3600 > kMaxSeconds) {
+      return InvalidMember("/advance", "must be a duration of at most 10 years, e.g. \"30d\" or \"24h\"");
+    }
+    return std::chrono::seconds{*hours * 3600};
+  }
+  if (!seconds->is_int64() || seconds->get_int64() < 0 || seconds->get_int64() > kMaxSeconds) {
+    return InvalidMember("/seconds", "must be an integer from 0 to 316224000 (10 years)");
+  }
+  return std::chrono::seconds{seconds->get_int64()};
 }
 
 std::variant<engine::NewToken, Problem> ParseCreateToken(const json::value& body) {

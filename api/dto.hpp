@@ -3,6 +3,7 @@
 ///
 /// Bodies are read strictly: a member the request does not define is refused (400, naming it as a JSON
 /// pointer), every string and array has a limit, and problems name members without echoing values.
+#include <chrono>
 #include <optional>
 #include <string>
 #include <variant>
@@ -32,8 +33,13 @@ boost::json::array PeopleToJson(const std::vector<persistence::PersonalData>& pe
 /// The body answering one event (success or rejection alike).
 boost::json::object OutcomeToJson(const persistence::ApplyOutcome& outcome, const engine::EventEnvelope& event);
 boost::json::object HistoryEntryToJson(const persistence::HistoryEntry& entry);
+boost::json::object IncidentToJson(const persistence::Incident& incident);
+/// A programme's authoring shape with its code and version (GET /programmes, /programmes/{code}).
+boost::json::object ProgrammeToJson(const workflow::Programme& programme);
 
 /// POST /tokens.
+/// The body of POST /testing/clock: {"advance": "30d"} or {"seconds": 3600}.
+std::variant<std::chrono::seconds, Problem> ParseClockAdvance(const boost::json::value& body);
 std::variant<engine::NewToken, Problem> ParseCreateToken(const boost::json::value& body);
 boost::json::object TokenToJson(const persistence::TokenRecord& record);
 boost::json::value ScopeToJson(const persistence::TokenRecord& record);

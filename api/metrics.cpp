@@ -1,5 +1,7 @@
 #include "api/metrics.hpp"
 
+#include <algorithm>
+
 #include <prometheus/text_serializer.h>
 
 namespace returnflow::api {
@@ -48,7 +50,38 @@ Metrics::Metrics()
                      .Name("returnflow_db_pool_size")
                      .Help("Database connection pool size")
                      .Register(*registry_)
-                     .Add({})) {}
+                     .Add({})),
+      timers_fired_(prometheus::BuildCounter()
+                        .Name("returnflow_timers_fired_total")
+                        .Help("Timers fired and recorded, by family (deadline, monitoring, suspension_review, "
+                              "inbox, ...) and the outcome of their event")
+                        .Register(*registry_)),
+      timer_lateness_(prometheus::BuildHistogram()
+                          .Name("returnflow_timer_lateness_seconds")
+                          .Help("Time from a timer's due instant to its event being recorded, by family")
+                          .Register(*registry_)),
+      timers_failed_(prometheus::BuildCounter()
+                         .Name("returnflow_timer_failures_total")
+                         .Help("Timer firings that failed and were released for a retry, by family")
+                         .Register(*registry_)),
+      timers_due_(prometheus::BuildGauge()
+                      .Name("returnflow_timers_due")
+                      .Help("Timers due and not yet fired (refreshed every few seconds)")
+                      .Register(*registry_)
+                      .Add({})),
+      overdue_(prometheus::BuildGauge()
+                   .Name("returnflow_cases_overdue")
+                   .Help("Cases with a passed deadline whose step is still open, by deadline kind")
+                   .Register(*registry_)),
+      incidents_open_(prometheus::BuildGauge()
+                          .Name("returnflow_incidents_open")
+                          .Help("Open incidents, by kind")
+                          .Register(*registry_)),
+      waiting_events_(prometheus::BuildGauge()
+                          .Name("returnflow_inbox_events")
+                          .Help("Early events waiting in cases' inboxes")
+                          .Register(*registry_)
+                          .Add({})) {}
 
 void Metrics::RequestFinished(std::string_view route, int status, std::chrono::steady_clock::duration latency) {
   const std::string route_label(route);
@@ -80,6 +113,42 @@ void Metrics::ConnectionRefused(std::string_view reason) {
 void Metrics::PoolUsage(std::size_t in_use, std::size_t size) {
   pool_in_use_.Set(static_cast<double>(in_use));
   pool_size_.Set(static_cast<double>(size));
+}
+
+void Metrics::TimerFired(std::string_view family, std::string_view verdict, bool replayed, double lateness) {
+  timers_fired_
+      .Add({{"family", std::string(family)}, {"outcome", std::string(verdict)}, {"replayed", replayed ? "true" : "false"}})
+      .Increment();
+  timer_lateness_
+      .Add({{"family", std::string(family)}},
+           prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600})
+      .Observe(lateness);
+}
+
+void Metrics::TimerFailed(std::string_view family) {
+  timers_failed_.Add({{"family", std::string(family)}}).Increment();
+}
+
+namespace {
+
+/// Sets a gauge per label value; values seen before and absent now read 0.
+void SetByKind(prometheus::Family<prometheus::Gauge>& family, const std::vector<std::pair<std::string, std::int64_t>>& now,
+               std::vector<std::string>& seen) {
+  for (const auto& kind : seen) family.Add({{"kind", kind}}).Set(0);
+  for (const auto& [kind, count] : now) {
+    family.Add({{"kind", kind}}).Set(static_cast<double>(count));
+    if (std::find(seen.begin(), seen.end(), kind) == seen.end()) seen.push_back(kind);
+  }
+}
+
+}  // namespace
+
+void Metrics::ClockState(const engine::ClockStats& stats) {
+  std::lock_guard lock(clock_mutex_);
+  timers_due_.Set(static_cast<double>(stats.timers_due));
+  waiting_events_.Set(static_cast<double>(stats.waiting_events));
+  SetByKind(overdue_, stats.overdue_by_kind, overdue_kinds_seen_);
+  SetByKind(incidents_open_, stats.open_incidents_by_kind, incident_kinds_seen_);
 }
 
 std::string Metrics::Serialize() const {

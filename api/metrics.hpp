@@ -5,6 +5,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -29,6 +30,9 @@ class Metrics final : public engine::EngineObserver {
   void ConnectionsChanged(int open);
   void ConnectionRefused(std::string_view reason);
   void PoolUsage(std::size_t in_use, std::size_t size);
+  void TimerFired(std::string_view family, std::string_view verdict, bool replayed, double lateness) override;
+  void TimerFailed(std::string_view family) override;
+  void ClockState(const engine::ClockStats& stats) override;
 
   /// The text exposition format (0.0.4).
   std::string Serialize() const;
@@ -43,6 +47,15 @@ class Metrics final : public engine::EngineObserver {
   prometheus::Family<prometheus::Counter>& refused_;
   prometheus::Gauge& pool_in_use_;
   prometheus::Gauge& pool_size_;
+  prometheus::Family<prometheus::Counter>& timers_fired_;
+  prometheus::Family<prometheus::Histogram>& timer_lateness_;
+  prometheus::Family<prometheus::Counter>& timers_failed_;
+  prometheus::Gauge& timers_due_;
+  prometheus::Family<prometheus::Gauge>& overdue_;
+  prometheus::Family<prometheus::Gauge>& incidents_open_;
+  prometheus::Gauge& waiting_events_;
+  std::mutex clock_mutex_;  ///< ClockState's labels seen, so a kind that went to none reads 0
+  std::vector<std::string> overdue_kinds_seen_, incident_kinds_seen_;
 };
 
 }  // namespace returnflow::api

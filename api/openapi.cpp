@@ -7,6 +7,8 @@
 #include "api/problem.hpp"
 #include "config/settings.hpp"
 #include "workflow/events.hpp"
+#include "workflow/incidents.hpp"
+#include "workflow/timers.hpp"
 #include "workflow/reasons.hpp"
 #include "workflow/vocabulary.hpp"
 
@@ -117,8 +119,22 @@ json::object ReasonCodeSchema() {
     codes.emplace_back(reason.code);
     meanings += fmt::format("\n- `{}`: {}", reason.code, reason.meaning);
   }
+  meanings += "\n\nThe engine's own codes (its clock and programmes):";
+  for (const auto& reason : workflow::EngineReasonCodes()) {
+    codes.emplace_back(reason.code);
+    meanings += fmt::format("\n- `{}`: {}", reason.code, reason.meaning);
+  }
   return {{"type", "string"}, {"enum", std::move(codes)}, {"description", std::move(meanings)}};
 }
+
+json::object NamesOf(const std::vector<std::string_view>& names) {
+  json::array values;
+  for (const auto name : names) values.emplace_back(name);
+  return {{"type", "string"}, {"enum", std::move(values)}};
+}
+const std::vector<std::string_view>& DeadlineKindNames() { return workflow::DeadlineKinds(); }
+const std::vector<std::string_view>& IncidentKindNames() { return workflow::IncidentKinds(); }
+json::object Names(const std::vector<std::string_view>& names) { return NamesOf(names); }
 
 json::object Schemas() {
   json::array problem_types;
@@ -150,6 +166,10 @@ json::object Schemas() {
         {"replayed", {{"type", "boolean"}, {"description", "true when this answers a redelivery of a recorded event"}}},
         {"accepted", {{"type", "array"}, {"items", String()}, {"description", "media types or query parameters accepted"}}},
         {"parameter", String("the query parameter at fault")},
+        {"errors",
+         {{"type", "array"},
+          {"description", "invalid-programme: every error of the definition"},
+          {"items", {{"type", "object"}, {"properties", {{"pointer", String()}, {"detail", String()}}}}}}},
         {"case_id", String()},
         {"event_id", String()},
         {"source", String()},
@@ -185,10 +205,6 @@ json::object Schemas() {
         {"destination_country", {{"type", "string"}, {"pattern", "^[A-Z]{2}$"}}},
         {"partners", StringArray()},
         {"received_at", DateTime()},
-        {"programme_rules",
-         {{"type", "object"},
-          {"properties",
-           {{"unsafe_destinations", StringArray()}, {"no_show_limit", Integer()}, {"monitoring_visits", Integer()}}}}},
         {"household",
          {{"type", "array"},
           {"minItems", 1},
@@ -214,6 +230,37 @@ json::object Schemas() {
         {"office", String()},
         {"partners", StringArray()},
         {"next_deadline", {{"type", {"string", "null"}}, {"format", "date-time"}}},
+        {"overdue", {{"type", "array"}, {"items", Names(DeadlineKindNames())},
+                     {"description", "deadlines passed while their step is still open (not for partners)"}}},
+        {"programme", String("the programme's code (not for partners)")},
+        {"programme_version", {{"type", "integer"}, {"description", "the programme version the case is pinned to"}}},
+        {"deadlines",
+         {{"type", "array"},
+          {"description", "the deadlines of the case's open steps, earliest first"},
+          {"items",
+           {{"type", "object"},
+            {"properties",
+             {{"kind", Names(DeadlineKindNames())},
+              {"due", DateTime()},
+              {"status", {{"type", "string"}, {"enum", {"pending", "overdue"}}}}}}}}}},
+        {"timers",
+         {{"type", "array"},
+          {"description", "the engine's timers on the case (deadlines, monitoring visits, suspension review, inbox expiry)"},
+          {"items",
+           {{"type", "object"},
+            {"properties", {{"kind", String()}, {"due", DateTime()}, {"attempts", Integer()}}}}}}},
+        {"inbox",
+         {{"type", "array"},
+          {"description", "early events waiting until the case can take them"},
+          {"items",
+           {{"type", "object"},
+            {"properties",
+             {{"sequence", Integer()},
+              {"type", String()},
+              {"source", String()},
+              {"received_at", DateTime()},
+              {"expires_at", DateTime()}}}}}}},
+        {"incidents", {{"type", "array"}, {"description", "the case's open incidents"}, {"items", Ref("Incident")}}},
         {"key_dates", {{"type", "object"}}},
         {"allowed_events", StringArray()},
         {"household", {{"type", "array"}, {"items", {{"type", "object"}}}}},
@@ -263,7 +310,10 @@ json::object Schemas() {
         {"event_id", String()},
         {"source", String()},
         {"type", String()},
-        {"outcome", {{"type", "string"}, {"enum", {"applied", "not_allowed", "guard_refused", "suspended", "closed"}}}},
+        {"outcome", {{"type", "string"},
+                     {"enum", {"applied", "deferred", "not_allowed", "guard_refused", "suspended", "closed"}},
+                     {"description", "deferred (202): the case cannot take the event yet but will in its normal course; "
+                                     "it waits in the case's inbox for the programme's early_event_wait"}}},
         {"replayed", Boolean()},
         {"sequence", Integer()},
         {"version", Integer()},
@@ -364,6 +414,83 @@ json::object Schemas() {
       {"type", "object"},
       {"description", "Every token, active and revoked"},
       {"properties", {{"tokens", {{"type", "array"}, {"items", Ref("Token")}}}}}};
+  schemas["Incident"] = {
+      {"type", "object"},
+      {"description", "Something the engine found that needs a person: raised by the clock, never by a caller"},
+      {"properties",
+       {{"incident_id", String()},
+        {"case_id", String()},
+        {"kind", Names(IncidentKindNames())},
+        {"subject", String("what within the kind: the deadline, the monitoring visit, the early event's type")},
+        {"opened_at", DateTime()},
+        {"office", String()},
+        {"host_country", String()},
+        {"origin_country", String()},
+        {"status", {{"type", "string"}, {"enum", {"open", "resolved"}}}},
+        {"resolved_at", {{"type", {"string", "null"}}, {"format", "date-time"}}},
+        {"resolved_by", {{"type", {"string", "null"}}}}}}};
+  schemas["IncidentPage"] = {
+      {"type", "object"},
+      {"description", "A page of incidents, oldest first (keyset pagination)"},
+      {"properties",
+       {{"incidents", {{"type", "array"}, {"items", Ref("Incident")}}}, {"next_cursor", {{"type", {"string", "null"}}}}}}};
+  const json::object duration = {{"type", "string"},
+                                 {"pattern", "^([0-9]{1,6}[dh]|P[0-9]{1,6}D|PT[0-9]{1,6}H)$"},
+                                 {"description", "\"30d\" (days) or \"24h\" (hours); ISO 8601 P30D, PT24H too"}};
+  schemas["ProgrammeDefinition"] = {
+      {"type", "object"},
+      {"description",
+       "A programme's rules as its managers define them (config/programmes/<code>.toml holds the same shape). Every "
+       "member but name is optional; a changed definition becomes the next version, and cases keep the version they "
+       "were created under (the unsafe-destination list excepted: eligibility reads the current one)."},
+      {"required", {"name"}},
+      {"properties",
+       {{"code", String("must equal the path's code when given")},
+        {"name", {{"type", "string"}, {"minLength", 1}, {"maxLength", 200}}},
+        {"unsafe_destinations", {{"type", "array"}, {"items", {{"type", "string"}, {"pattern", "^[A-Z]{2}$"}}}}},
+        {"no_show_limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100}}},
+        {"early_event_wait", duration},
+        {"deferrable_events", {{"type", "array"}, {"items", {{"type", "string"}, {"enum", event_types}}}}},
+        {"suspension_review", duration},
+        {"closures_needing_supervisor", {{"type", "array"}, {"items", Names(workflow::kOutcomeNames)}}},
+        {"service_levels",
+         {{"type", "object"},
+          {"properties",
+           {{"eligibility", duration},
+            {"counselling", duration},
+            {"documentation", duration},
+            {"booking", duration},
+            {"plan_after_arrival", duration},
+            {"briefing_before_departure", duration}}}}},
+        {"monitoring",
+         {{"type", "array"},
+          {"items", {{"type", "object"}, {"properties", {{"after", duration}, {"grace", duration}}}}}}}}}};
+  schemas["Programme"] = {
+      {"type", "object"},
+      {"description", "A programme version: its definition with its code and version number"},
+      {"allOf", json::array{Ref("ProgrammeDefinition"),
+                            {{"type", "object"},
+                             {"properties",
+                              {{"version", Integer()},
+                               {"created", Boolean()},
+                               {"versions",
+                                {{"type", "array"},
+                                 {"items",
+                                  {{"type", "object"},
+                                   {"properties", {{"version", Integer()}, {"registered_at", DateTime()}}}}}}}}}}}}};
+  schemas["ProgrammeList"] = {
+      {"type", "object"},
+      {"description", "Every programme's latest version"},
+      {"properties", {{"programmes", {{"type", "array"}, {"items", Ref("Programme")}}}}}};
+  schemas["ClockAdvance"] = {
+      {"type", "object"},
+      {"description", "Exactly one of advance and seconds"},
+      {"additionalProperties", false},
+      {"properties", {{"advance", duration}, {"seconds", {{"type", "integer"}, {"minimum", 0}, {"maximum", 316224000}}}}}};
+  schemas["ClockState"] = {
+      {"type", "object"},
+      {"description", "The engine's time after the move, and how many timers fired until nothing more was due"},
+      {"properties", {{"now", DateTime()}, {"fired", Integer()}}}};
   schemas["Status"] = {
       {"type", "object"}, {"description", "A liveness or readiness answer"}, {"properties", {{"status", String()}}}};
   return schemas;
@@ -434,7 +561,13 @@ json::object EventResponses(bool batch) {
                                  : "Neither a CloudEvent nor binary mode (batches go to POST /events); a charset other "
                                    "than utf-8; binary-mode data that is not JSON",
                            {ProblemKind::kUnsupportedMediaType})},
-      {"422", ProblemReply("A workflow guard refused the event; reason is its registered code", {ProblemKind::kGuardRefused})},
+      {"202", Reply("Deferred: the case cannot take the event yet but will in its normal course; it waits in the case's "
+                    "inbox (outcome deferred) and is applied when the case gets there, or expires after the programme's "
+                    "early_event_wait and raises an incident",
+                    Ref("EventOutcome"))},
+      {"422", ProblemReply("A workflow guard refused the event (reason is its registered code), or a programme.changed "
+                           "names a version the programme does not have",
+                           {ProblemKind::kGuardRefused, ProblemKind::kUnknownProgramme})},
       {"500", CaseServerError()},
       {"503", ProblemReply("The outcome is unknown (the commit may or may not have happened): re-send the same event "
                            "with the same source and id, which either applies it or answers the recorded outcome. Or "
@@ -469,6 +602,8 @@ json::value OpenApiDocument() {
               {"403", ProblemReply("Not a caseworker of that office", {ProblemKind::kForbidden})},
               {"409", ProblemReply("The Idempotency-Key was used for another referral", {ProblemKind::kIdempotencyConflict})},
               {"413", BodyTooLarge()},
+              {"422", ProblemReply("The programme named is not registered (GET /programmes lists them)",
+                                   {ProblemKind::kUnknownProgramme})},
               {"415", ProblemReply("Not application/json in UTF-8", {ProblemKind::kUnsupportedMediaType})},
               {"503", Unavailable()}});
          operation["parameters"] = json::array{HeaderParam(
@@ -495,7 +630,13 @@ json::value OpenApiDocument() {
              QueryParam("office", String(), "The office"),
              QueryParam("partner", String(), "An assigned partner organisation"),
              QueryParam("vulnerability", Names(workflow::kVulnerabilityNames), "A vulnerability flag of a member"),
-             QueryParam("overdue", Boolean(), "Only cases whose next deadline has passed"),
+             QueryParam("overdue", [] {
+                          json::array values{"true", "false"};
+                          for (auto kind : workflow::DeadlineKinds()) values.emplace_back(kind);
+                          return json::object{{"type", "string"}, {"enum", std::move(values)}};
+                        }(),
+                        "true: cases with a deadline passed while its step is open; a deadline kind: that one"),
+             QueryParam("incident", Boolean(), "true: cases with an open incident; false: cases without"),
              QueryParam("updated_since", DateTime(), "RFC 3339"),
              QueryParam("cursor", String(), "next_cursor of the previous page"),
              limit,
@@ -605,6 +746,101 @@ json::value OpenApiDocument() {
          operation["parameters"] = json::array{PathParam("token_name", "The token's name")};
          return operation;
        }()}};
+  const json::object code_param = PathParam("code", "the programme's code (a-z, 0-9, '-', '_')");
+  paths["/programmes"] = {
+      {"get", Operation("listProgrammes", "programmes", "List programmes",
+                        "Every programme's latest version. Roles: caseworker, supervisor, admin.",
+                        {{"200", Reply("The programmes", Ref("ProgrammeList"))},
+                         {"400", BadTarget()},
+                         {"403", ProblemReply("Partners do not read programmes", {ProblemKind::kForbidden})},
+                         {"503", Unavailable()}})}};
+  paths["/programmes/{code}"] = {
+      {"get",
+       [&] {
+         auto operation = Operation("getProgramme", "programmes", "Read a programme",
+                                    "Its latest version and the list of every version. Roles: caseworker, supervisor, admin.",
+                                    {{"200", Reply("The programme; ETag carries its version", Ref("Programme"))},
+                                     {"400", BadTarget()},
+                                     {"403", ProblemReply("Partners do not read programmes", {ProblemKind::kForbidden})},
+                                     {"404", ProblemReply("No programme with this code", {ProblemKind::kNotFound})},
+                                     {"503", Unavailable()}});
+         operation["parameters"] = json::array{code_param};
+         return operation;
+       }()},
+      {"put",
+       [&] {
+         auto operation = Operation(
+             "putProgramme", "programmes", "Define or change a programme",
+             "Roles: admin. A changed definition is stored as the next version (201); the same definition again "
+             "answers the latest (200). New cases are pinned to the latest version.",
+             {{"200", Reply("Unchanged: the latest version", Ref("Programme"))},
+              {"201", Reply("A new version", Ref("Programme"))},
+              {"400", ProblemReply("Malformed JSON, or a code that is not valid", {ProblemKind::kMalformedJson,
+                                                                                  ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Not an admin", {ProblemKind::kForbidden})},
+              {"413", BodyTooLarge()},
+              {"415", ProblemReply("Not application/json in UTF-8", {ProblemKind::kUnsupportedMediaType})},
+              {"422", ProblemReply("The definition has errors; errors lists each with its pointer",
+                                   {ProblemKind::kInvalidDefinition})},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{code_param};
+         operation["requestBody"] = {{"required", true}, {"content", Content(Ref("ProgrammeDefinition"))}};
+         return operation;
+       }()}};
+  paths["/incidents"] = {
+      {"get",
+       [&] {
+         auto operation = Operation(
+             "listIncidents", "incidents", "List incidents",
+             "Deadlines passed, monitoring visits missed, early events expired, timers failing. Roles: caseworker "
+             "(its office), supervisor (its countries).",
+             {{"200", Reply("One page", Ref("IncidentPage"))},
+              {"400", ProblemReply("A filter, cursor or limit that is not valid", {ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Partners and admins do not handle incidents", {ProblemKind::kForbidden})},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{
+             QueryParam("kind", Names(IncidentKindNames()), "Only this kind"),
+             QueryParam("office", String(), "Only this office's"),
+             QueryParam("case_id", String(), "Only this case's"),
+             QueryParam("status", {{"type", "string"}, {"enum", {"open", "resolved", "all"}}}, "Default open"),
+             QueryParam("cursor", String(), "next_cursor of the previous page"),
+             limit};
+         return operation;
+       }()}};
+  paths["/incidents/{incident_id}/resolve"] = {
+      {"post",
+       [&] {
+         auto operation = Operation(
+             "resolveIncident", "incidents", "Resolve an incident",
+             "Recorded with who resolved it. Refused while what the incident reports still holds (the deadline's "
+             "step still open, the timer still failing). Roles: caseworker (its office), supervisor (its countries).",
+             {{"200", Reply("Resolved", Ref("Incident"))},
+              {"400", BadTarget()},
+              {"403", ProblemReply("Partners and admins do not handle incidents", {ProblemKind::kForbidden})},
+              {"404", ProblemReply("No such incident visible to the caller", {ProblemKind::kNotFound})},
+              {"409", ProblemReply("Resolved already, or what it reports still holds",
+                                   {ProblemKind::kConflict, ProblemKind::kConditionHolds})},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{PathParam("incident_id", "the incident's id")};
+         return operation;
+       }()}};
+  paths["/testing/clock"] = {
+      {"post",
+       [&] {
+         auto operation = Operation(
+             "advanceTestingClock", "service", "Move the testing clock forward",
+             "Only on a server started with --testing-clock (404 otherwise); for tests and rehearsals. Roles: admin. "
+             "Moves the engine's time forward and fires every timer that became due before answering.",
+             {{"200", Reply("The new time", Ref("ClockState"))},
+              {"400", ProblemReply("Malformed JSON or an invalid body", {ProblemKind::kMalformedJson,
+                                                                        ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Not an admin", {ProblemKind::kForbidden})},
+              {"404", ProblemReply("The server has no testing clock", {ProblemKind::kNotFound})},
+              {"415", ProblemReply("Not application/json in UTF-8", {ProblemKind::kUnsupportedMediaType})},
+              {"503", Unavailable()}});
+         operation["requestBody"] = {{"required", true}, {"content", Content(Ref("ClockAdvance"))}};
+         return operation;
+       }()}};
   paths["/healthz"] = {
       {"get", Operation("healthz", "service", "Liveness", "The process is up. No token.",
                         {{"200", Reply("Up", Ref("Status"))}, {"400", BadTarget()}}, false)}};
@@ -636,6 +872,8 @@ json::value OpenApiDocument() {
   document["tags"] = json::array{
       {{"name", "cases"}, {"description", "Referrals, case reads, search and history"}},
       {{"name", "events"}, {"description", "CloudEvents from caseworkers and partners, in every HTTP content mode"}},
+      {{"name", "incidents"}, {"description", "What the engine's clock found that needs a person"}},
+      {{"name", "programmes"}, {"description", "Programme definitions: server-side, versioned rules"}},
       {{"name", "service"}, {"description", "Liveness, readiness, metrics and this document"}},
       {{"name", "tokens"}, {"description", "API tokens, managed by admins"}},
       {{"name", "workflow"}, {"description", "The case workflow definition"}}};

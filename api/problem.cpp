@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include <boost/json/array.hpp>
+
 #include "engine/failure.hpp"
 
 namespace returnflow::api {
@@ -36,6 +38,9 @@ const std::vector<ProblemInfo>& ProblemCatalogue() {
     {ProblemKind::kOutcomeUnknown,       "outcome-unknown",        http::status::service_unavailable,             "The event's outcome is unknown: re-send it with the same source and id"},
     {ProblemKind::kShuttingDown,         "shutting-down",          http::status::service_unavailable,             "The server is shutting down"},
     {ProblemKind::kCaseUnreadable,       "case-unreadable",        http::status::internal_server_error,           "The stored case cannot be read by this version of the engine"},
+    {ProblemKind::kUnknownProgramme,     "unknown-programme",      http::status::unprocessable_entity,            "The programme named is not one this server has"},
+    {ProblemKind::kInvalidDefinition,    "invalid-programme",      http::status::unprocessable_entity,            "The programme definition has errors"},
+    {ProblemKind::kConditionHolds,       "condition-holds",        http::status::conflict,                        "What the incident reports is still the case"},
     {ProblemKind::kInternal,             "internal",               http::status::internal_server_error,           "Internal error"},
   };
   // clang-format on
@@ -79,6 +84,9 @@ Problem ProblemFor(const engine::Failure& failure) {
       {FailureKind::kUnavailable,         ProblemKind::kUnavailable},
       {FailureKind::kOutcomeUnknown,      ProblemKind::kOutcomeUnknown},
       {FailureKind::kCorruptCase,         ProblemKind::kCaseUnreadable},
+      {FailureKind::kUnknownProgramme,    ProblemKind::kUnknownProgramme},
+      {FailureKind::kInvalidDefinition,   ProblemKind::kInvalidDefinition},
+      {FailureKind::kConditionHolds,      ProblemKind::kConditionHolds},
       {FailureKind::kInternal,            ProblemKind::kInternal},
   };
   // clang-format on
@@ -88,6 +96,14 @@ Problem ProblemFor(const engine::Failure& failure) {
   }
   boost::json::object extensions;
   if (!failure.Pointer().empty()) extensions["pointer"] = failure.Pointer();
+  if (!failure.Reason().empty()) extensions["reason"] = failure.Reason();
+  if (!failure.Errors().empty()) {
+    boost::json::array errors;
+    for (const auto& error : failure.Errors()) {
+      errors.push_back(boost::json::object{{"pointer", error.pointer}, {"detail", error.detail}});
+    }
+    extensions["errors"] = std::move(errors);
+  }
   return Problem(kind, failure.Detail(), std::move(extensions));
 }
 

@@ -37,6 +37,9 @@ enum class ProblemKind {
   kOutcomeUnknown,
   kShuttingDown,
   kCaseUnreadable,
+  kUnknownProgramme,
+  kInvalidDefinition,
+  kConditionHolds,
   kInternal,
 };
 

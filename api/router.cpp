@@ -24,6 +24,13 @@ const std::vector<Route>& Routes() {
     {RouteId::kReadyz,        http::verb::get,    "/readyz",                       "readyz",          false},
     {RouteId::kMetrics,       http::verb::get,    "/metrics",                      "metrics",         true},
     {RouteId::kOpenApi,       http::verb::get,    "/openapi.json",                 "openapi",         true},
+    {RouteId::kListProgrammes, http::verb::get,   "/programmes",                   "list_programmes", true},
+    {RouteId::kGetProgramme,  http::verb::get,    "/programmes/{code}",            "get_programme",   true},
+    {RouteId::kPutProgramme,  http::verb::put,    "/programmes/{code}",            "put_programme",   true},
+    {RouteId::kListIncidents, http::verb::get,    "/incidents",                    "list_incidents",  true},
+    {RouteId::kResolveIncident, http::verb::post, "/incidents/{incident_id}/resolve", "resolve_incident", true},
+    // Answers 404 unless the server runs with --testing-clock.
+    {RouteId::kTestingClock,  http::verb::post,   "/testing/clock",                "testing_clock",   true},
   };
   // clang-format on
   return kRoutes;

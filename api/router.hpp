@@ -26,6 +26,12 @@ enum class RouteId {
   kReadyz,
   kMetrics,
   kOpenApi,
+  kListProgrammes,
+  kGetProgramme,
+  kPutProgramme,
+  kListIncidents,
+  kResolveIncident,
+  kTestingClock,
 };
 
 struct Route {

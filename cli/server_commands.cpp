@@ -1,5 +1,7 @@
 // `returnflow serve` runs the event API; `returnflow token create|list|revoke` manages API tokens;
 // `returnflow openapi` prints the document the API serves at GET /openapi.json (for linters and clients).
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -14,6 +16,7 @@
 #include "api/openapi.hpp"
 #include "cli/commands.hpp"
 #include "cli/service.hpp"
+#include "engine/programmes.hpp"
 #include "engine/tokens.hpp"
 #include "config/settings.hpp"
 #include "persistence/repository.hpp"
@@ -47,10 +50,14 @@ void AddConfigOptions(CLI::App& command, CommonOptions& options) {
                      "database URL (sqlite:FILE or postgresql://...); overrides the file and RETURNFLOW_DATABASE");
 }
 
-void Serve(const CommonOptions& options, const std::string& listen) {
+void Serve(const CommonOptions& options, const std::string& listen, bool testing_clock) {
   auto settings = LoadSettings(options);
   if (!listen.empty()) config::ParseListen(listen, settings.server, "--listen");
+  if (testing_clock) settings.testing_clock = true;
   ConfigureLogging(settings);
+  if (settings.testing_clock) {
+    spdlog::warn("event=testing_clock_enabled detail=\"admins may move this server's time forward (POST /testing/clock); never in production\"");
+  }
   Service service(settings);
   service.StopOnSignals();
   service.Start();
@@ -147,6 +154,36 @@ void ExportOpenApi(const std::string& output) {
   if (!file) throw std::runtime_error(fmt::format("cannot write the OpenAPI document to '{}'", output));
 }
 
+/// Validates programme definition files (without a database): every error with its file and line.
+int CheckProgrammes(const std::vector<std::string>& paths) {
+  int invalid = 0;
+  for (const auto& path : paths) {
+    std::vector<std::filesystem::path> files;
+    if (std::filesystem::is_directory(path)) {
+      for (const auto& entry : std::filesystem::directory_iterator(path)) {
+        if (entry.path().extension() == ".toml") files.push_back(entry.path());
+      }
+      std::sort(files.begin(), files.end());
+    } else {
+      files.emplace_back(path);
+    }
+    for (const auto& file : files) {
+      const auto parsed = engine::ProgrammeFromTomlFile(file);
+      if (parsed.programme) {
+        std::cout << fmt::format("{}: ok (programme '{}', {})\n", file.string(), parsed.programme->code,
+                                 parsed.programme->name);
+        continue;
+      }
+      ++invalid;
+      for (const auto& error : parsed.errors) {
+        std::cout << (error.pointer.empty() ? error.message : fmt::format("{}: {}", error.pointer, error.message))
+                  << "\n";
+      }
+    }
+  }
+  return invalid == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 void AddServerCommands(CLI::App& app) {
@@ -160,7 +197,19 @@ void AddServerCommands(CLI::App& app) {
   serve->footer(environment_help);
   AddConfigOptions(*serve, *options);
   serve->add_option("--listen", *listen, "host:port to listen on (overrides the file and RETURNFLOW_LISTEN)");
-  serve->callback([options, listen] { Serve(*options, *listen); });
+  auto testing_clock = std::make_shared<bool>(false);
+  serve->add_flag("--testing-clock", *testing_clock,
+                  "let admins move the server's time forward (POST /testing/clock): for tests and rehearsals only");
+  serve->callback([options, listen, testing_clock] { Serve(*options, *listen, *testing_clock); });
+
+  auto* programmes = app.add_subcommand("programmes", "Programme definitions (config/programmes/*.toml)");
+  programmes->require_subcommand(1);
+  auto check_paths = std::make_shared<std::vector<std::string>>();
+  auto* check = programmes->add_subcommand("check", "Validate definition files or folders; exit 1 if any is invalid");
+  check->add_option("paths", *check_paths, "files or folders")->required()->check(CLI::ExistingPath);
+  check->callback([check_paths] {
+    if (const int status = CheckProgrammes(*check_paths); status != 0) throw CLI::RuntimeError(status);
+  });
 
   auto* token = app.add_subcommand("token", "Manage API tokens (stored as SHA-256 hashes only)");
   token->require_subcommand(1);

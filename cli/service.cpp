@@ -22,6 +22,7 @@ persistence::DatabaseOptions ToDatabaseOptions(const config::Settings& settings)
 
 Service::Service(config::Settings settings) : settings_(std::move(settings)) {
   database_ = std::make_unique<persistence::Database>(ToDatabaseOptions(settings_));
+  const int schema_before = database_->SchemaVersion();
   int applied = database_->Migrate();
   spdlog::info("event=database_ready backend={} schema_version={} migrations_applied={} pool_size={}",
                database_->GetBackend() == persistence::Backend::kSqlite ? "sqlite" : "postgresql",
@@ -29,6 +30,7 @@ Service::Service(config::Settings settings) : settings_(std::move(settings)) {
   workers_ = std::make_unique<boost::asio::thread_pool>(static_cast<std::size_t>(settings_.EffectiveWorkerThreads()));
   metrics_ = std::make_unique<api::Metrics>();
   engine_ = std::make_unique<engine::Engine>(*database_, settings_, *workers_, metrics_.get());
+  engine_->Prepare(schema_before);
   application_ = std::make_unique<api::Application>(*engine_, settings_, *metrics_);
   api::ServerObservers observers;
   observers.connections_changed = [metrics = metrics_.get()](int open) { metrics->ConnectionsChanged(open); };
@@ -52,6 +54,7 @@ std::optional<std::string> Service::BootstrapAdminToken() { return engine_->Boot
 
 void Service::Start() {
   server_->Start();
+  engine_->StartClock();
   spdlog::info("event=listening address={} port={} io_threads={} worker_threads={} group_commit={}",
                settings_.server.listen_address, server_->Port(), settings_.server.io_threads,
                settings_.EffectiveWorkerThreads(), settings_.group_commit.enabled);
@@ -63,6 +66,8 @@ void Service::Stop() { server_->Stop(); }
 
 void Service::Wait() {
   server_->Wait();
+  // No timer fires once the transport has stopped; the clock's rounds finish before the workers go.
+  engine_->StopClock();
   // Every request has been answered, so no work is left queued for the workers.
   workers_->join();
   waited_ = true;

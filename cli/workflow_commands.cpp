@@ -32,8 +32,11 @@ void ExportWorkflow(const std::string& format) {
 /// A synthetic household (no real person): a mother and her daughter returning from Indonesia to
 /// Bangladesh, driven from referral to closure by the roles that drive it in life.
 void RunDemo() {
+  Programme programme;
+  programme.code = "avrr-demo";
+  programme.unsafe_destinations = {"AF", "SY"};
   CaseContext context;
-  context.programme.unsafe_destinations = {"AF", "SY"};
+  context.programme = {programme.code, programme.version};
   context.host_country = "ID";
   context.origin_country = "BD";
   context.opened_at = *ParseInstant("2026-01-05T09:00:00Z");
@@ -83,7 +86,7 @@ void RunDemo() {
       {"caseworker:dhaka", "2027-03-09T09:00:00Z", ev::CaseClosed{Outcome::kReintegrated}},
   };
   for (const auto& step : steps) {
-    const auto result = the_case.Apply(step.event, EventMeta{step.actor, *ParseInstant(step.when)});
+    const auto result = the_case.Apply(step.event, EventMeta{step.actor, *ParseInstant(step.when), &programme, nullptr});
     std::cout << fmt::format("{}  {:<26} {:<36} ", step.when, step.actor, EventName(step.event));
     if (result.Applied()) {
       std::cout << fmt::format("applied  {} -> {}", fmt::join(result.from, ", "), fmt::join(result.to, ", "));

@@ -19,9 +19,17 @@ using namespace returnflow::test;
 TEST_CASE("authorization matrix: every route x every role x own and foreign case", "[api][http][authz]") {
   auto backend = GENERATE(from_range(Backends()));
   SECTION(Name(backend)) {
-    Cast cast(backend);
+    Cast cast(backend, [](config::Settings& settings) { settings.testing_clock = true; });
     auto& server = cast.server;
     const std::string id = cast.CreateCase();  // office = cast.office, partners include cast.embassy
+    // The referral came in a month ago: its eligibility deadline has passed, and the clock, moved by
+    // nothing, fires it now and opens an incident.
+    auto moved = server.Client(cast.admin).PostJson("/testing/clock", json::object{{"seconds", 0}});
+    REQUIRE(moved.status == 200);
+    auto incidents = server.Client(cast.caseworker).Get("/incidents?case_id=" + id);
+    REQUIRE(incidents.status == 200);
+    REQUIRE(incidents.Json().at("incidents").as_array().size() == 1);
+    const std::string incident_id(incidents.Json().at("incidents").at(0).at("incident_id").as_string());
 
     struct Caller {
       std::string label;
@@ -44,9 +52,10 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
         {api::RouteId::kCreateCase,    {        201,   403,   403,   403,   403,   403,   403,   401}},
         {api::RouteId::kSearchCases,   {        200,   200,   403,   403,   200,   200,   403,   401}},
         {api::RouteId::kGetCase,       {        200,   404,   200,   404,   200,   404,   403,   401}},
-        {api::RouteId::kPostCaseEvent, {        409,   404,   409,   404,   403,   403,   403,   401}},
+        // A document requested during the referral waits in the case's inbox: 202 deferred.
+        {api::RouteId::kPostCaseEvent, {        202,   404,   202,   404,   403,   403,   403,   401}},
         {api::RouteId::kCaseHistory,   {        200,   404,   200,   404,   200,   404,   403,   401}},
-        {api::RouteId::kPostEvents,    {        409,   404,   409,   404,   403,   403,   403,   401}},
+        {api::RouteId::kPostEvents,    {        202,   404,   202,   404,   403,   403,   403,   401}},
         {api::RouteId::kWorkflow,      {        200,   200,   200,   200,   200,   200,   403,   401}},
         {api::RouteId::kCreateToken,   {        403,   403,   403,   403,   403,   403,   201,   401}},
         {api::RouteId::kListTokens,    {        403,   403,   403,   403,   403,   403,   200,   401}},
@@ -55,6 +64,13 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
         {api::RouteId::kReadyz,        {        200,   200,   200,   200,   200,   200,   200,   200}},
         {api::RouteId::kMetrics,       {        403,   403,   403,   403,   200,   200,   200,   401}},
         {api::RouteId::kOpenApi,       {        200,   200,   200,   200,   200,   200,   200,   401}},
+        {api::RouteId::kListProgrammes, {       200,   200,   403,   403,   200,   200,   200,   401}},
+        {api::RouteId::kGetProgramme,  {        200,   200,   403,   403,   200,   200,   200,   401}},
+        {api::RouteId::kPutProgramme,  {        403,   403,   403,   403,   403,   403,   201,   401}},
+        {api::RouteId::kListIncidents, {        200,   200,   403,   403,   200,   200,   403,   401}},
+        // The eligibility step is still open, so its incident cannot be resolved yet: 409.
+        {api::RouteId::kResolveIncident, {      409,   404,   403,   403,   409,   404,   403,   401}},
+        {api::RouteId::kTestingClock,  {        403,   403,   403,   403,   403,   403,   200,   401}},
     };
     // clang-format on
     std::set<api::RouteId> covered;
@@ -75,6 +91,12 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
         auto fill = [&](const std::string& case_id) {
           target = std::string(route.pattern);
           if (auto at = target.find("{case_id}"); at != std::string::npos) target.replace(at, 9, case_id);
+          if (auto at = target.find("{incident_id}"); at != std::string::npos) {
+            target.replace(at, 13, case_id == id ? incident_id : unknown);
+          }
+          if (auto at = target.find("{code}"); at != std::string::npos) {
+            target.replace(at, 6, row.route == api::RouteId::kPutProgramme ? Unique("matrix") : std::string("avrr-test"));
+          }
           switch (row.route) {
             case api::RouteId::kCreateCase:
               body = json::serialize(cast.Referral());
@@ -87,6 +109,14 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
               break;
             case api::RouteId::kCreateToken:
               body = json::serialize(json::object{{"name", Unique("matrix")}, {"role", "supervisor"}});
+              content_type = "application/json";
+              break;
+            case api::RouteId::kPutProgramme:
+              body = json::serialize(json::object{{"name", "Matrix programme"}});
+              content_type = "application/json";
+              break;
+            case api::RouteId::kTestingClock:
+              body = json::serialize(json::object{{"seconds", 0}});
               content_type = "application/json";
               break;
             default:
@@ -158,7 +188,8 @@ TEST_CASE("each role reads only what its job needs: the authorization matrix rea
     Apply(server, cast.clinic_token, id, "fitness.certified", {{"valid_until", "2027-01-31"}, {"medical_escort_required", true}});
 
     const std::set<std::string> household_facts = {"household", "vulnerabilities", "partners", "office", "programme",
-                                                   "suspension", "outcome", "personal_data"};
+                                                   "suspension", "outcome", "personal_data", "overdue",
+                                                   "programme_version", "deadlines", "timers", "inbox", "incidents"};
     struct Reader {
       std::string label;
       std::string token;

@@ -231,7 +231,8 @@ ServeProcess::ServeProcess(const std::string& database, const std::filesystem::p
       process_(std::make_unique<ChildProcess>(
           std::vector<std::string>{RETURNFLOW_BINARY, "serve", "--database", database, "--listen", "127.0.0.1:0"},
           directory, directory / (label + ".out"), directory / (label + ".err"),
-          std::vector<std::string>{"PGAPPNAME=" + application_name_})) {
+          std::vector<std::string>{"PGAPPNAME=" + application_name_,
+                                   "RETURNFLOW_PROGRAMMES=" RETURNFLOW_SOURCE_DIR "/tests/api/programmes"})) {
   port_ = WaitForPort(*process_, 60s);
   WaitForHealthy(*process_, port_, 30s);
 }

@@ -147,6 +147,10 @@ TestServer::TestServer(Backend backend, std::function<void(config::Settings&)> a
     }
     settings.database.url = url;
   }
+  // The tests' programmes (avrr-test), not the example folder; the watcher looks at a file it never changes.
+  settings.programmes.directory = RETURNFLOW_SOURCE_DIR "/tests/api/programmes";
+  // No timer fires by itself: a test that wants the clock moves it (testing_clock) or enables the loop.
+  settings.scheduler.enabled = false;
   if (adjust) adjust(settings);
   service_ = std::make_unique<cli::Service>(settings);
   service_->Start();

@@ -473,6 +473,7 @@ TEST_CASE("the OpenAPI document describes every operation's answers, the problem
   // `reason` is the registry's enum, in its order.
   json::array codes;
   for (const auto& reason : workflow::AllReasonCodes()) codes.emplace_back(reason.code);
+  for (const auto& reason : workflow::EngineReasonCodes()) codes.emplace_back(reason.code);
   CHECK(schemas.at("ReasonCode").at("enum") == codes);
   CHECK(schemas.at("Problem").at("properties").at("reason").at("$ref") == "#/components/schemas/ReasonCode");
   CHECK(schemas.at("EventOutcome").at("properties").at("reason").at("$ref") == "#/components/schemas/ReasonCode");
