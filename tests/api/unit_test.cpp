@@ -13,6 +13,7 @@
 #include "api/dto.hpp"
 #include "api/openapi.hpp"
 #include "api/problem.hpp"
+#include "api/query.hpp"
 #include "api/router.hpp"
 #include "config/settings.hpp"
 #include "workflow/reasons.hpp"
@@ -55,6 +56,41 @@ TEST_CASE("request targets are decoded and an encoded slash cannot reach the rou
   CHECK(target->Query("cursor") == "a+b");
   CHECK_FALSE(ParseTarget("/cases/a%2Fb/events"));
   CHECK_FALSE(ParseTarget("http://example.org/cases"));
+}
+
+TEST_CASE("search parameters are read strictly, each refusal naming its parameter", "[api][query]") {
+  const auto now = persistence::Timestamp(std::chrono::seconds(1767600000));
+  const auto read = [&](const std::string& text) { return ParseSearchQuery(*ParseTarget(text), 50, 200, now); };
+  const auto search = read("/cases?stage=travel&host_country=ID&overdue=true&limit=20&counts=false&cursor=abc");
+  CHECK(search.query.stage == "travel");
+  CHECK(search.query.host_country == "ID");
+  CHECK(search.query.overdue_as_of == now);
+  CHECK(search.query.page_size == 20);
+  CHECK(search.query.cursor == "abc");
+  CHECK_FALSE(search.with_counts);
+  CHECK(read("/cases").query.page_size == 50);
+  CHECK(read("/cases").with_counts);
+  const auto refused_parameter = [&](const std::string& text) {
+    try {
+      read(text);
+      return std::string("accepted");
+    } catch (const ProblemException& error) {
+      CHECK(error.problem().kind == ProblemKind::kInvalidRequest);
+      const auto* parameter = error.problem().extensions.if_contains("parameter");
+      return parameter ? std::string(parameter->as_string()) : std::string("(none)");
+    }
+  };
+  CHECK(refused_parameter("/cases?limit=0") == "limit");
+  CHECK(refused_parameter("/cases?limit=201") == "limit");
+  CHECK(refused_parameter("/cases?limit=2x") == "limit");
+  CHECK(refused_parameter("/cases?host_country=IDN") == "host_country");
+  CHECK(refused_parameter("/cases?stage=a%20b") == "stage");
+  CHECK(refused_parameter("/cases?stage=a&stage=b") == "stage");
+  CHECK(refused_parameter("/cases?overdue=yes") == "overdue");
+  CHECK(refused_parameter("/cases?updated_since=yesterday") == "updated_since");
+  CHECK(refused_parameter("/cases?vulnerability=tall") == "vulnerability");
+  CHECK(refused_parameter("/cases?cursor=" + std::string(201, 'a')) == "cursor");
+  CHECK(refused_parameter("/cases?sort=stage") == "(none)");  // not a parameter here: the problem lists those that are
 }
 
 namespace {
