@@ -16,6 +16,7 @@
 #include "api/query.hpp"
 #include "api/router.hpp"
 #include "config/settings.hpp"
+#include "workflow/case.hpp"
 #include "workflow/reasons.hpp"
 
 namespace json = boost::json;
@@ -346,6 +347,21 @@ TEST_CASE("referrals are validated field by field and personal data kept apart",
   auto bad_flag = referral;
   bad_flag["household"].as_array()[1].as_object()["vulnerabilities"] = json::array{"tall"};
   CHECK(std::get<Problem>(ParseCreateCase(bad_flag)).extensions.at("pointer") == "/household/1/vulnerabilities/0");
+}
+
+TEST_CASE("a referral member with an empty member_id is refused, since its case could not be read back", "[api][dto]") {
+  // Found by tests/fuzz/fuzz_referral: the referral was accepted, the case row written, and its saved
+  // state refused on every restore (500 case-unreadable from the creating request on).
+  json::object referral{{"programme", "avrr"}, {"office", "jkt"}, {"host_country", "ID"}, {"origin_country", "BD"},
+                        {"household", {{{"member_id", ""}, {"birth_year", 1990}}}}};
+  auto refused = ParseCreateCase(referral);
+  REQUIRE(std::holds_alternative<Problem>(refused));
+  CHECK(std::get<Problem>(refused).extensions.at("pointer") == "/household/0/member_id");
+  referral["household"].as_array()[0].as_object()["member_id"] = "p1";
+  auto accepted = ParseCreateCase(referral);
+  REQUIRE(std::holds_alternative<persistence::NewCase>(accepted));
+  const auto saved = workflow::Case::Open(std::get<persistence::NewCase>(accepted).context).Save();
+  CHECK(workflow::Case::Restore(std::string_view(saved)).Context().household.at(0).member_id == "p1");
 }
 
 TEST_CASE("a referral member it does not define is refused by its pointer, and every list has a limit", "[api][dto]") {
