@@ -11,6 +11,7 @@
 #include "api/cloudevents.hpp"
 #include "api/dto.hpp"
 #include "api/openapi.hpp"
+#include "api/query.hpp"
 #include "engine/authorization.hpp"
 #include "engine/log_text.hpp"
 #include "workflow/definition.hpp"
@@ -88,44 +89,6 @@ json::value ParseJsonBody(const Request& request) {
 }
 
 [[noreturn]] void Forbid(std::string detail) { Throw(Problem(ProblemKind::kForbidden, std::move(detail))); }
-
-Problem InvalidParameter(const std::string& key, std::string_view why) {
-  return Problem(ProblemKind::kInvalidRequest, fmt::format("query parameter '{}' {}", key, why), {{"parameter", key}});
-}
-
-/// Refuses query parameters a route does not define (a misspelt filter must not silently widen a search).
-void OnlyParameters(const Target& target, std::initializer_list<std::string_view> known) {
-  for (const auto& [key, value] : target.query) {
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
-      Throw(Problem(ProblemKind::kInvalidRequest, "the request has a query parameter this route does not define",
-                    {{"accepted", json::value_from(std::vector<std::string>(known.begin(), known.end()))}}));
-    }
-    if (target.query.count(key) > 1) Throw(InvalidParameter(key, "is given more than once"));
-  }
-}
-
-std::optional<std::int64_t> QueryInteger(const Target& target, const std::string& key, std::int64_t low,
-                                         std::int64_t high) {
-  auto text = target.Query(key);
-  if (!text) return std::nullopt;
-  std::int64_t value = 0;
-  auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-  if (ec != std::errc{} || ptr != text->data() + text->size() || value < low || value > high) {
-    Throw(InvalidParameter(key, fmt::format("must be an integer from {} to {}", low, high)));
-  }
-  return value;
-}
-
-/// A query value that is a short plain word (a country, an office, a stage or state name).
-std::optional<std::string> QueryWord(const Target& target, const std::string& key, std::size_t limit = 100) {
-  auto text = target.Query(key);
-  if (!text) return std::nullopt;
-  const bool plain = !text->empty() && text->size() <= limit && std::all_of(text->begin(), text->end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-  if (!plain) Throw(InvalidParameter(key, fmt::format("must be 1 to {} letters, digits, '-', '_' or '.'", limit)));
-  return text;
-}
 
 /// The path of a matched route as the problem's `instance`, when every parameter is a plain word;
 /// otherwise none (a problem never carries back what the caller typed).
@@ -369,50 +332,9 @@ net::awaitable<Response> Application::CaseHistory(Call& call) {
 }
 
 net::awaitable<Response> Application::SearchCases(Call& call) {
-  const auto& target = call.target;
-  OnlyParameters(target, {"stage", "state", "host_country", "origin_country", "office", "partner", "vulnerability",
-                          "overdue", "incident", "updated_since", "cursor", "limit", "counts"});
-  persistence::CaseQuery query;
-  query.stage = QueryWord(target, "stage");
-  query.state = QueryWord(target, "state");
-  query.host_country = QueryWord(target, "host_country", 2);
-  query.origin_country = QueryWord(target, "origin_country", 2);
-  query.office = QueryWord(target, "office");
-  query.partner = QueryWord(target, "partner");
-  if (auto flag = target.Query("vulnerability")) {
-    query.vulnerability = workflow::FromName<workflow::Vulnerability>(*flag, workflow::kVulnerabilityNames);
-    if (!query.vulnerability) Throw(InvalidParameter("vulnerability", "is not a known vulnerability flag"));
-  }
-  const auto flag = [&](const std::string& key, bool fallback) {
-    auto text = target.Query(key);
-    if (!text) return fallback;
-    if (*text != "true" && *text != "false") Throw(InvalidParameter(key, "must be true or false"));
-    return *text == "true";
-  };
-  // overdue=true: any deadline passed (or the next one before now); overdue=<kind>: that deadline passed.
-  if (auto overdue = target.Query("overdue"); overdue && *overdue != "true" && *overdue != "false") {
-    const auto& kinds = workflow::DeadlineKinds();
-    if (std::find(kinds.begin(), kinds.end(), *overdue) == kinds.end()) {
-      std::vector<std::string> accepted{"true", "false"};
-      accepted.insert(accepted.end(), kinds.begin(), kinds.end());
-      Throw(Problem(ProblemKind::kInvalidRequest, "query parameter 'overdue' must be true, false or a deadline kind",
-                    {{"parameter", "overdue"}, {"accepted", json::value_from(accepted)}}));
-    }
-    query.overdue_kind = *overdue;
-  } else if (flag("overdue", false)) {
-    query.overdue_as_of = engine_.Now();
-  }
-  if (target.Query("incident")) query.has_open_incident = flag("incident", false);
-  if (auto since = target.Query("updated_since")) {
-    query.updated_since = ParseTimestamp(*since);
-    if (!query.updated_since) Throw(InvalidParameter("updated_since", "must be an RFC 3339 timestamp"));
-  }
-  query.cursor = target.Query("cursor").value_or("");
-  if (query.cursor.size() > 200) Throw(InvalidParameter("cursor", "is not a cursor this engine gave out"));
-  const auto limit = QueryInteger(target, "limit", 1, settings_.server.max_page_size).value_or(settings_.server.default_page_size);
-  query.page_size = static_cast<std::size_t>(limit);
-  const bool with_counts = flag("counts", true);
-  auto page = co_await engine_.SearchCases(call.Caller(), std::move(query), with_counts);
+  auto search = ParseSearchQuery(call.target, settings_.server.default_page_size, settings_.server.max_page_size,
+                                 engine_.Now());
+  auto page = co_await engine_.SearchCases(call.Caller(), std::move(search.query), search.with_counts);
   json::array cases;
   for (const auto& view : page.cases) cases.push_back(CaseViewToJson(view));
   json::object body{{"cases", std::move(cases)}};

@@ -237,6 +237,8 @@ std::variant<persistence::NewCase, Problem> ParseCreateCase(const json::value& b
                            {"member_id", "relationship", "sex", "birth_year", "vulnerabilities", "personal_data"});
       workflow::HouseholdMember member;
       member.member_id = member_reader.String("member_id", false, 32).value_or(fmt::format("m{}", position + 1));
+      // The saved case refuses an empty id (workflow/context.cpp): accepted here, the case would be unreadable.
+      if (member.member_id.empty()) member_reader.Fail(InvalidMember(at + "/member_id", "must not be empty"));
       member.relationship = NamedEnum<workflow::Relationship>(member_reader, "relationship",
                                                               workflow::kRelationshipNames, false)
                                 .value_or(position == 0 ? workflow::Relationship::kPrincipal

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything returnflow needs to build, test and benchmark on Debian 12.
+# Installs everything returnflow needs to build, test (with the sanitizers and fuzzers too) and benchmark
+# on Debian 12.
 # Idempotent: when every package is already present it only runs dpkg-query and exits.
 set -euo pipefail
 
@@ -9,6 +10,9 @@ packages=(
   libsoci-dev libpq-dev libsqlite3-dev sqlite3
   libspdlog-dev libfmt-dev catch2 libcli11-dev libtomlplusplus-dev prometheus-cpp-dev libssl-dev
   postgresql postgresql-contrib curl
+  # scripts/sanitize.sh and scripts/fuzz.sh: clang, its sanitizer and libFuzzer runtimes (libclang-rt-14-dev,
+  # which clang-14 does not depend on), llvm-symbolizer for readable reports (llvm-14), and ccache.
+  clang-14 libclang-rt-14-dev llvm-14 ccache
 )
 
 missing=()

@@ -1,5 +1,6 @@
 #pragma once
 // Small helpers for reading and writing the workflow's JSON forms with Boost.JSON (private).
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -85,10 +86,18 @@ inline bool Bool(const json::value& value, std::string_view key) {
   return value.get_bool();
 }
 
+/// Every integer of the saved form is a count, a year or a limit kept in an int. One beyond 10^9 either
+/// way is not one this program wrote, and refusing it keeps a restored count from overflowing the int on
+/// its next increment (undefined behaviour: a tampered "no_shows": 2147483647 then a no-show).
+inline constexpr std::int64_t kMaxSavedInteger = 1'000'000'000;
+
 inline std::int64_t Integer(const json::value& value, std::string_view key) {
-  if (value.is_int64()) return value.get_int64();
-  if (value.is_uint64() && value.get_uint64() <= INT64_MAX) return static_cast<std::int64_t>(value.get_uint64());
-  throw FieldError(fmt::format("'{}' must be an integer", key));
+  if (!value.is_int64() && !value.is_uint64()) throw FieldError(fmt::format("'{}' must be an integer", key));
+  const auto* number = value.if_int64();  // a uint64 is past INT64_MAX: out of range too
+  if (number == nullptr || *number < -kMaxSavedInteger || *number > kMaxSavedInteger) {
+    throw FieldError(fmt::format("'{}' is out of range", key));
+  }
+  return *number;
 }
 
 inline double Number(const json::value& value, std::string_view key) {

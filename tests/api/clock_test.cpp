@@ -78,7 +78,8 @@ std::vector<json::object> Incidents(Cast& cast, const std::string& id, const std
 }
 
 bool Found(Cast& cast, const std::string& query, const std::string& id) {
-  auto result = cast.server.Client(cast.supervisor).Get("/cases?" + query + "&limit=200");
+  // The test's own office: on the shared PostgreSQL database other tests' cases would fill the page.
+  auto result = cast.server.Client(cast.supervisor).Get("/cases?" + query + "&office=" + cast.office + "&limit=200");
   INFO(query << " -> " << result.body);
   REQUIRE(result.status == 200);
   const auto body = result.Json();

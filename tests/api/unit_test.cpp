@@ -13,8 +13,10 @@
 #include "api/dto.hpp"
 #include "api/openapi.hpp"
 #include "api/problem.hpp"
+#include "api/query.hpp"
 #include "api/router.hpp"
 #include "config/settings.hpp"
+#include "workflow/case.hpp"
 #include "workflow/reasons.hpp"
 
 namespace json = boost::json;
@@ -55,6 +57,41 @@ TEST_CASE("request targets are decoded and an encoded slash cannot reach the rou
   CHECK(target->Query("cursor") == "a+b");
   CHECK_FALSE(ParseTarget("/cases/a%2Fb/events"));
   CHECK_FALSE(ParseTarget("http://example.org/cases"));
+}
+
+TEST_CASE("search parameters are read strictly, each refusal naming its parameter", "[api][query]") {
+  const auto now = persistence::Timestamp(std::chrono::seconds(1767600000));
+  const auto read = [&](const std::string& text) { return ParseSearchQuery(*ParseTarget(text), 50, 200, now); };
+  const auto search = read("/cases?stage=travel&host_country=ID&overdue=true&limit=20&counts=false&cursor=abc");
+  CHECK(search.query.stage == "travel");
+  CHECK(search.query.host_country == "ID");
+  CHECK(search.query.overdue_as_of == now);
+  CHECK(search.query.page_size == 20);
+  CHECK(search.query.cursor == "abc");
+  CHECK_FALSE(search.with_counts);
+  CHECK(read("/cases").query.page_size == 50);
+  CHECK(read("/cases").with_counts);
+  const auto refused_parameter = [&](const std::string& text) {
+    try {
+      read(text);
+      return std::string("accepted");
+    } catch (const ProblemException& error) {
+      CHECK(error.problem().kind == ProblemKind::kInvalidRequest);
+      const auto* parameter = error.problem().extensions.if_contains("parameter");
+      return parameter ? std::string(parameter->as_string()) : std::string("(none)");
+    }
+  };
+  CHECK(refused_parameter("/cases?limit=0") == "limit");
+  CHECK(refused_parameter("/cases?limit=201") == "limit");
+  CHECK(refused_parameter("/cases?limit=2x") == "limit");
+  CHECK(refused_parameter("/cases?host_country=IDN") == "host_country");
+  CHECK(refused_parameter("/cases?stage=a%20b") == "stage");
+  CHECK(refused_parameter("/cases?stage=a&stage=b") == "stage");
+  CHECK(refused_parameter("/cases?overdue=yes") == "overdue");
+  CHECK(refused_parameter("/cases?updated_since=yesterday") == "updated_since");
+  CHECK(refused_parameter("/cases?vulnerability=tall") == "vulnerability");
+  CHECK(refused_parameter("/cases?cursor=" + std::string(201, 'a')) == "cursor");
+  CHECK(refused_parameter("/cases?sort=stage") == "(none)");  // not a parameter here: the problem lists those that are
 }
 
 namespace {
@@ -310,6 +347,21 @@ TEST_CASE("referrals are validated field by field and personal data kept apart",
   auto bad_flag = referral;
   bad_flag["household"].as_array()[1].as_object()["vulnerabilities"] = json::array{"tall"};
   CHECK(std::get<Problem>(ParseCreateCase(bad_flag)).extensions.at("pointer") == "/household/1/vulnerabilities/0");
+}
+
+TEST_CASE("a referral member with an empty member_id is refused, since its case could not be read back", "[api][dto]") {
+  // Found by tests/fuzz/fuzz_referral: the referral was accepted, the case row written, and its saved
+  // state refused on every restore (500 case-unreadable from the creating request on).
+  json::object referral{{"programme", "avrr"}, {"office", "jkt"}, {"host_country", "ID"}, {"origin_country", "BD"},
+                        {"household", {{{"member_id", ""}, {"birth_year", 1990}}}}};
+  auto refused = ParseCreateCase(referral);
+  REQUIRE(std::holds_alternative<Problem>(refused));
+  CHECK(std::get<Problem>(refused).extensions.at("pointer") == "/household/0/member_id");
+  referral["household"].as_array()[0].as_object()["member_id"] = "p1";
+  auto accepted = ParseCreateCase(referral);
+  REQUIRE(std::holds_alternative<persistence::NewCase>(accepted));
+  const auto saved = workflow::Case::Open(std::get<persistence::NewCase>(accepted).context).Save();
+  CHECK(workflow::Case::Restore(std::string_view(saved)).Context().household.at(0).member_id == "p1");
 }
 
 TEST_CASE("a referral member it does not define is refused by its pointer, and every list has a limit", "[api][dto]") {

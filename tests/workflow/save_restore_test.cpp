@@ -151,6 +151,22 @@ TEST_CASE("restore refuses a saved state that does not fit the definition", "[wo
   CHECK_THROWS_AS(Case::Restore(std::string_view("{not json")), RestoreFailed);
 }
 
+TEST_CASE("restore refuses a saved count no case reaches, so that counting on cannot overflow", "[workflow][persistence-form]") {
+  // Found by UBSan under tests/fuzz/fuzz_restore: a saved "counselling_sessions": 2147483647 restored, and
+  // the next session held overflowed the int (undefined behaviour) instead of answering corrupt data.
+  Driver driver(AdultContext());
+  driver.ToCounselling();
+  driver.Send(ev::CounsellingSessionHeld{});
+  auto saved = boost::json::parse(driver.Get().Save());
+  REQUIRE(saved.at("context").at("counselling_sessions") == 1);
+  saved.at("context").as_object()["counselling_sessions"] = 2147483647;
+  CHECK_THROWS_AS(Case::Restore(saved), RestoreFailed);
+  saved.at("context").as_object()["counselling_sessions"] = 1000000;
+  auto restored = Case::Restore(saved);
+  CHECK(restored.Apply(ev::CounsellingSessionHeld{}, {"caseworker-1", *ParseInstant("2026-02-01T09:00:00Z")}).Applied());
+  CHECK(restored.Context().counselling_sessions == 1000001);
+}
+
 TEST_CASE("cases saved in states an earlier definition had restore where those states are now", "[workflow][persistence-form]") {
   // Saved by the definition that kept a refused document and an unfit assessment as strand states.
   Driver driver(AdultContext());
