@@ -225,11 +225,20 @@ void WaitForHealthy(ChildProcess& server, std::uint16_t port, std::chrono::milli
 
 }  // namespace
 
-ServeProcess::ServeProcess(const std::string& database, const std::filesystem::path& directory, const std::string& label)
+namespace {
+std::vector<std::string> ServeArguments(const std::string& database, const std::vector<std::string>& extra) {
+  std::vector<std::string> arguments{RETURNFLOW_BINARY, "serve", "--database", database, "--listen", "127.0.0.1:0"};
+  arguments.insert(arguments.end(), extra.begin(), extra.end());
+  return arguments;
+}
+}  // namespace
+
+ServeProcess::ServeProcess(const std::string& database, const std::filesystem::path& directory, const std::string& label,
+                           const std::vector<std::string>& extra_arguments)
     : database_(database),
       application_name_(Unique("returnflow-serve")),
       process_(std::make_unique<ChildProcess>(
-          std::vector<std::string>{RETURNFLOW_BINARY, "serve", "--database", database, "--listen", "127.0.0.1:0"},
+          ServeArguments(database, extra_arguments),
           directory, directory / (label + ".out"), directory / (label + ".err"),
           std::vector<std::string>{"PGAPPNAME=" + application_name_,
                                    "RETURNFLOW_PROGRAMMES=" RETURNFLOW_SOURCE_DIR "/tests/api/programmes"})) {

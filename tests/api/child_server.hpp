@@ -111,7 +111,8 @@ std::string CreateCaseworkerToken(const std::string& database, const std::filesy
 /// answers GET /healthz; REQUIREs both within a bounded time.
 class ServeProcess {
  public:
-  ServeProcess(const std::string& database, const std::filesystem::path& directory, const std::string& label);
+  ServeProcess(const std::string& database, const std::filesystem::path& directory, const std::string& label,
+               const std::vector<std::string>& extra_arguments = {});
   std::uint16_t Port() const { return port_; }
   ChildProcess& Process() { return *process_; }
   /// The tails of stdout and stderr, for failure messages.
