@@ -122,6 +122,7 @@ void Describe(Definition& definition) {
                                   m::kIsInternalRow<Row> ? std::string() : Named<typename Row::Target>::Get(),
                                   Named<typename Row::Guard>::Get(),
                                   Named<typename Row::Action>::Get(),
+                                  {},
                                   {}};
         Reasons<typename Row::Guard>::Add(transition.reasons);
         InStates<typename Row::Guard>::Add(transition.in_states);

@@ -136,7 +136,7 @@ IncomingEvent MakeEvent(const std::string& type, const std::string& data_json, c
   workflow::DecodeError error;
   auto event = workflow::DecodeEvent(type, boost::json::parse(data_json), error);
   if (!event) FAIL("test event does not decode: " << type << ": " << error.detail);
-  IncomingEvent incoming{source, event_id, type, data_json, std::move(*event), {}, std::nullopt, {}};
+  IncomingEvent incoming{source, event_id, type, data_json, std::move(*event), {}, std::nullopt, {}, std::nullopt, false};
   incoming.meta.actor = "caseworker-1";
   incoming.meta.occurred_at = *workflow::ParseInstant("2026-01-05T09:00:00Z") + std::chrono::hours(hour);
   return incoming;

@@ -487,19 +487,19 @@ TEST_CASE("a connection lost between groups costs no event of a cached case", "[
 
 TEST_CASE("the case-state cache keeps the most recently used cases within its capacity", "[persistence][group]") {
   internal::CaseStateCache cache(2);
-  cache.Remember("a", {"saved-a", 1, 1, 0, {}});
-  cache.Remember("b", {"saved-b", 2, 2, 0, {}});
+  cache.Remember("a", {"saved-a", 1, 1, 0, {}, {}, {}, {}});
+  cache.Remember("b", {"saved-b", 2, 2, 0, {}, {}, {}, {}});
   REQUIRE(cache.Find("a"));  // a is now the most recently used
-  cache.Remember("c", {"saved-c", 3, 3, 0, {}});
+  cache.Remember("c", {"saved-c", 3, 3, 0, {}, {}, {}, {}});
   CHECK_FALSE(cache.Find("b"));
   REQUIRE(cache.Find("a"));
   CHECK(cache.Find("a")->saved_state == "saved-a");
   REQUIRE(cache.Find("c"));
-  cache.Remember("c", {"saved-c2", 4, 5, 0, {}});
+  cache.Remember("c", {"saved-c2", 4, 5, 0, {}, {}, {}, {}});
   CHECK(cache.Find("c")->last_sequence == 5);
   cache.Forget("c");
   CHECK_FALSE(cache.Find("c"));
   internal::CaseStateCache disabled(0);
-  disabled.Remember("a", {"saved-a", 1, 1, 0, {}});
+  disabled.Remember("a", {"saved-a", 1, 1, 0, {}, {}, {}, {}});
   CHECK_FALSE(disabled.Find("a"));
 }
