@@ -197,18 +197,26 @@ TEST_CASE("an early partner event waits in the inbox and is applied when the cas
     auto not_deferrable = Send(server, cast.caseworker, never, "case.reopened", {{"reason", "x"}});
     CHECK(not_deferrable.status == 409);
 
-    // Consent moves the case into documentation, and the waiting request is applied there.
+    // The document is issued before the case even reaches documentation: it waits too, behind the request.
+    auto issued = Send(server, cast.embassy_token, ready, "travel_document.issued",
+                       {{"expires_on", Day(start + std::chrono::days(400))}}, Time(start + std::chrono::hours(4)));
+    REQUIRE(issued.status == 202);
+    // Consent moves the case into documentation, and the waiting events are applied there, in order.
     Apply(server, cast.caseworker, ready, "consent.recorded", {{"kind", "explicit"}}, Time(start + std::chrono::hours(5)));
     auto applied = CaseJson(cast, ready);
     CHECK(applied.at("inbox").as_array().empty());
     const auto& states = applied.at("active_states").as_array();
-    CHECK(std::find(states.begin(), states.end(), json::value("documentation.travel_document.requested")) != states.end());
+    CHECK(std::find(states.begin(), states.end(), json::value("documentation.travel_document.issued")) != states.end());
+    CHECK(applied.at("key_dates").as_object().contains("travel_document_expires_on"));
     const auto entries = Entries(cast, ready);
     std::vector<std::string> outcomes;
     for (const auto& entry : entries) {
-      if (entry.at("type") == "travel_document.requested") outcomes.emplace_back(entry.at("outcome").as_string());
+      if (entry.at("type").as_string().starts_with("travel_document.")) {
+        outcomes.push_back(std::string(entry.at("type").as_string()) + ":" + std::string(entry.at("outcome").as_string()));
+      }
     }
-    CHECK(outcomes == std::vector<std::string>{"deferred", "applied"});
+    CHECK(outcomes == std::vector<std::string>{"travel_document.requested:deferred", "travel_document.issued:deferred",
+                                               "travel_document.requested:applied", "travel_document.issued:applied"});
 
     // The other case never gets there: after the programme's 30 days its early event expires.
     auto kept = Send(server, cast.immigration_token, never, "exit_clearance.requested", {}, Time(start + std::chrono::hours(4)));
