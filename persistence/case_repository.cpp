@@ -583,22 +583,7 @@ void AddFilters(const CaseQuery& query, FilteredQuery& filtered) {
   }
   if (query.host_country) filtered.Where("host_country = " + filtered.Bind(*query.host_country));
   if (query.origin_country) filtered.Where("origin_country = " + filtered.Bind(*query.origin_country));
-  if (query.countries_any) {
-    if (query.countries_any->empty()) {
-      filtered.Where("1 = 0");  // a scope of no countries sees no case
-    } else {
-      std::string hosts, origins;
-      for (const auto& country : *query.countries_any) {
-        if (!hosts.empty()) {
-          hosts += ", ";
-          origins += ", ";
-        }
-        hosts += filtered.Bind(country);
-        origins += filtered.Bind(country);
-      }
-      filtered.Where("(host_country IN (" + hosts + ") OR origin_country IN (" + origins + "))");
-    }
-  }
+  filtered.WhereCountryIn(query.countries_any);
   if (query.office) filtered.Where("office = " + filtered.Bind(*query.office));
   if (query.partner) {
     filtered.Where(

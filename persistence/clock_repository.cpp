@@ -266,22 +266,7 @@ IncidentPage CaseRepository::Incidents(const IncidentQuery& query) {
   if (query.office) filtered.Where("office = " + filtered.Bind(*query.office));
   if (query.case_id) filtered.Where("case_id = " + filtered.Bind(*query.case_id));
   if (query.open) filtered.Where(*query.open ? "resolved_at IS NULL" : "resolved_at IS NOT NULL");
-  if (query.countries_any) {
-    if (query.countries_any->empty()) {
-      filtered.Where("1 = 0");
-    } else {
-      std::string hosts, origins;
-      for (const auto& country : *query.countries_any) {
-        if (!hosts.empty()) {
-          hosts += ", ";
-          origins += ", ";
-        }
-        hosts += filtered.Bind(country);
-        origins += filtered.Bind(country);
-      }
-      filtered.Where("(host_country IN (" + hosts + ") OR origin_country IN (" + origins + "))");
-    }
-  }
+  filtered.WhereCountryIn(query.countries_any);
   if (!query.cursor.empty()) {
     const auto position = DecodeCursor(query.cursor);
     if (!position) throw PersistenceError(ErrorKind::kInvalidInput, "incidents: invalid_input (malformed cursor)");

@@ -3,6 +3,7 @@
 #include <soci/soci.h>
 
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,24 @@ class FilteredQuery {
     return ":" + name;
   }
   void Where(std::string condition) { conditions_.push_back(std::move(condition)); }
+  /// A country scope: host or origin country in `countries` (empty: nothing matches; unset: no filter).
+  void WhereCountryIn(const std::optional<std::vector<std::string>>& countries) {
+    if (!countries) return;
+    if (countries->empty()) {
+      Where("1 = 0");  // a scope of no countries sees nothing
+      return;
+    }
+    std::string hosts, origins;
+    for (const auto& country : *countries) {
+      if (!hosts.empty()) {
+        hosts += ", ";
+        origins += ", ";
+      }
+      hosts += Bind(country);
+      origins += Bind(country);
+    }
+    Where("(host_country IN (" + hosts + ") OR origin_country IN (" + origins + "))");
+  }
   std::string WhereClause() const {
     if (conditions_.empty()) return {};
     std::string clause = " WHERE ";
