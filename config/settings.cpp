@@ -105,7 +105,7 @@ void CheckUnknownKeys(const toml::table& root, std::string_view origin) {
       {"auth", {"token_cache_ttl_ms"}},
       {"log", {"level", "access_log"}},
       {"programmes", {"directory", "rescan_interval_ms"}},
-      {"scheduler", {"enabled", "poll_interval_ms", "batch", "lease_ms", "max_attempts"}},
+      {"scheduler", {"enabled", "poll_interval_ms", "batch", "lease_ms", "max_attempts", "max_groups_in_flight", "group_size"}},
   };
   for (const auto& [section, node] : root) {
     auto known = kKnown.find(std::string(section.str()));
@@ -159,6 +159,8 @@ void ApplyToml(const toml::table& root, std::string_view origin, Settings& setti
   reader.Integer("scheduler.batch", settings.scheduler.batch, 1, 10'000);
   reader.Milliseconds("scheduler.lease_ms", settings.scheduler.lease, 1'000, 3'600'000);
   reader.Integer("scheduler.max_attempts", settings.scheduler.max_attempts, 1, 1'000);
+  reader.Integer("scheduler.max_groups_in_flight", settings.scheduler.max_groups_in_flight, 1, 64);
+  reader.Integer("scheduler.group_size", settings.scheduler.group_size, 1, 10'000);
 }
 
 void ApplyEnvironment(const EnvironmentLookup& environment, Settings& settings) {

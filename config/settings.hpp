@@ -104,6 +104,10 @@ struct SchedulerSettings {
   /// Failed firings of one timer before it opens a timer_failing incident (it keeps being retried,
   /// with a growing back-off).
   int max_attempts = 5;
+  /// Group-commit transactions of the clock's firings at once (their own lane: an event from a caller
+  /// never queues behind a drain of due timers); at most group_commit's in-flight limit.
+  int max_groups_in_flight = 1;
+  int group_size = 128;  ///< the clock's firings in one group-commit transaction
 };
 
 struct LogSettings {

@@ -57,7 +57,8 @@ Engine::Engine(persistence::Database& database, const config::Settings& settings
   if (settings.group_commit.enabled) {
     committer_ = std::make_unique<GroupCommitter>(
         cases_, workers_, settings.group_commit.EffectiveMaxInFlight(static_cast<int>(database.PoolSize())),
-        static_cast<std::size_t>(settings.group_commit.max_group), observer_);
+        static_cast<std::size_t>(settings.group_commit.max_group), observer_, settings.scheduler.max_groups_in_flight,
+        static_cast<std::size_t>(settings.scheduler.group_size));
   }
   scheduler_ = std::make_unique<Scheduler>(
       cases_, database_, workers_, settings_.scheduler, observer_,

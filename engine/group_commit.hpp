@@ -7,7 +7,12 @@
 /// are waiting (then up to `max_in_flight`). Under light load a group is one event (no added latency);
 /// under heavy load events accumulate while a group commits, and the next group takes them all. Each
 /// waiting request is resumed only after the transaction holding its event has committed; a failed
-/// event does not fail its batch-mates; events of one case keep their arrival order.
+/// event does not fail its batch-mates; events of one lane and one case keep their arrival order.
+///
+/// Two lanes, each with its own queue and its own groups: events from callers (partners, caseworkers),
+/// and the clock's firings (events carrying `fired_timer`). A drain of thousands of due timers queues in
+/// its own lane, committed by at most `max_clock_groups` groups at a time, so an event from a caller
+/// never waits behind it: it waits at most for its own lane's group, as when nothing is due.
 #include <list>
 #include <mutex>
 #include <set>
@@ -33,7 +38,8 @@ class GroupCommitter {
   using Signature = void(persistence::GroupItemResult);
 
   GroupCommitter(persistence::CaseRepository& repository, boost::asio::thread_pool& workers, int max_groups_in_flight,
-                 std::size_t max_group, EngineObserver* observer);
+                 std::size_t max_group, EngineObserver* observer, int max_clock_groups = 1,
+                 std::size_t max_clock_group = 128);
 
   /// Queues one event; completes with its result once its group has committed (or failed).
   template <typename CompletionToken>
@@ -59,22 +65,27 @@ class GroupCommitter {
     boost::asio::any_io_executor work;  ///< keeps the waiter's executor alive until completion
     boost::asio::any_completion_handler<Signature> handler;
   };
+  struct Lane {
+    Lane(int groups, std::size_t events) : max_groups_in_flight(groups), max_group(events) {}
+    /// A list, moved between by splice only: Boost 1.81's any_completion_handler move-assignment
+    /// recurses without end (it re-wraps its lvalue operand), and erasing from the middle of a deque or
+    /// vector move-assigns the elements behind it. Waiters are never assigned, only constructed.
+    std::list<Waiter> queue;
+    const int max_groups_in_flight;
+    const std::size_t max_group;  ///< events in one transaction
+    int groups_in_flight = 0;
+  };
   void Enqueue(Waiter waiter);
-  void RunGroups();
+  void RunGroups(Lane& lane);
   static void Complete(Waiter& waiter, persistence::GroupItemResult result);
 
   persistence::CaseRepository& repository_;
   boost::asio::thread_pool& workers_;
-  const int max_groups_in_flight_;
-  const std::size_t max_group_;
   EngineObserver* observer_;
   mutable std::mutex mutex_;
-  /// A list, moved between by splice only: Boost 1.81's any_completion_handler move-assignment
-  /// recurses without end (it re-wraps its lvalue operand), and erasing from the middle of a deque or
-  /// vector move-assigns the elements behind it. Waiters are never assigned, only constructed.
-  std::list<Waiter> queue_;
+  Lane callers_;  ///< partners' and caseworkers' events
+  Lane clock_;    ///< the clock's firings
   std::set<std::string, std::less<>> cases_in_flight_;
-  int groups_in_flight_ = 0;
   std::size_t in_flight_events_ = 0;
 };
 

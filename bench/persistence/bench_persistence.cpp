@@ -38,7 +38,7 @@ IncomingEvent Event(const std::string& type, const std::string& data, const std:
   workflow::DecodeError error;
   auto event = workflow::DecodeEvent(type, boost::json::parse(data), error);
   if (!event) throw std::runtime_error("bench event does not decode: " + type);
-  IncomingEvent incoming{"bench", id, type, data, std::move(*event), {}, std::nullopt, {}};
+  IncomingEvent incoming{"bench", id, type, data, std::move(*event), {}, std::nullopt, {}, std::nullopt, false};
   incoming.meta = {"bench", *workflow::ParseInstant("2026-02-01T09:00:00Z")};
   return incoming;
 }

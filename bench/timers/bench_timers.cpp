@@ -8,13 +8,15 @@
 //     group-commit rate: timers/s, the drain rate as a ratio of (1), and the callers' p50/p99 latency
 //     while draining next to their latency alone.
 //  3. lateness: `paced` cases whose deadlines fall due 200 per second in real time, fired by the running
-//     scheduler loop (poll interval 100 ms): p50/p99 of recorded_at - due, from the cases' histories.
+//     scheduler loop (poll interval 100 ms) while `clients` callers keep sending events at half the
+//     group-commit rate: p50/p99 of recorded_at - due, from the cases' histories, and the callers' p99.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -64,7 +66,9 @@ struct Backend {
 
 class Bench {
  public:
-  Bench(const Backend& backend, int cases, int clients, int paced) : cases_(cases), clients_(clients), paced_(paced) {
+  Bench(const Backend& backend, int cases, int clients, int paced, const config::SchedulerSettings& clock)
+      : cases_(cases), clients_(clients), paced_(paced) {
+    settings_.scheduler = clock;
     settings_.database.url = backend.url;
     settings_.database.pool_size = 8;
     settings_.testing_clock = true;
@@ -93,10 +97,8 @@ class Bench {
   void Run(const std::string& label) {
     persistence::CaseRepository cases(*database_);
     const auto now = std::chrono::floor<std::chrono::seconds>(database_->Now());
-    std::vector<std::string> ids;
-    ids.reserve(static_cast<std::size_t>(cases_));
     const auto created_from = Clock::now();
-    for (int index = 0; index < cases_; ++index) ids.push_back(cases.Create(BenchCase(now)).case_id);
+    auto ids = CreateCases(cases, cases_, [now](int) { return BenchCase(now); });
     fmt::print("{}: {} cases created in {:.1f}s\n", label, cases_, Seconds(Clock::now() - created_from));
 
     // 1. Partner-style events, alone.
@@ -109,10 +111,11 @@ class Bench {
     database_->AdvanceClock(std::chrono::hours(24 * 8));
     std::atomic<bool> draining{true};
     std::vector<double> during;
-    std::thread callers([&] {
-      std::vector<std::string> second(ids.begin(), ids.begin() + std::min<std::size_t>(ids.size(), 20'000));
-      SendEvents(second, "counselling.session_held", event_rate / 2, during, &draining);
-    });
+    // Partners' events concern cases in no particular order, not the clock's order (by due time, then as
+    // stored): sent in the clock's order, every event would meet its case in a firing group in flight.
+    auto shuffled = ids;
+    std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(20261202));
+    std::thread callers([&] { SendEvents(shuffled, "counselling.session_held", event_rate / 2, during, &draining); });
     const auto drain_from = Clock::now();
     auto drain = net::co_spawn(context_, engine_->AdvanceClock(Admin(), std::chrono::seconds(0)), net::use_future);
     RunContext();
@@ -130,16 +133,18 @@ class Bench {
     // 3. Deadlines falling due 200 per second, fired by the scheduler's own loop.
     const auto base = std::chrono::floor<std::chrono::seconds>(database_->Now()) - std::chrono::days(7) +
                       std::chrono::seconds(5);
-    std::vector<std::string> paced;
-    for (int index = 0; index < paced_; ++index) {
-      const auto due_offset = std::chrono::milliseconds(5 * index);
-      auto new_case = BenchCase(std::chrono::floor<std::chrono::seconds>(base + due_offset));
-      paced.push_back(cases.Create(new_case).case_id);
-    }
+    const auto paced = CreateCases(cases, paced_, [base](int index) {
+      return BenchCase(std::chrono::floor<std::chrono::seconds>(base + std::chrono::milliseconds(5 * index)));
+    });
     settings_.scheduler.enabled = true;
     engine_->StartClock();
+    std::atomic<bool> pacing{true};
+    std::vector<double> loaded;
+    std::thread load([&] { SendEvents(shuffled, "counselling.session_held", event_rate / 2, loaded, &pacing, "paced"); });
     const auto last_due = base + std::chrono::days(7) + std::chrono::milliseconds(5 * paced_);
     while (database_->Now() < last_due + std::chrono::seconds(2)) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    pacing = false;
+    load.join();
     engine_->StopClock();
     std::vector<double> lateness;
     for (const auto& id : paced) {
@@ -149,9 +154,9 @@ class Bench {
       }
     }
     fmt::print("{}: lateness at 200 timers/s: {} fired, p50 {:.0f} ms, p99 {:.0f} ms (poll interval {} ms; due times "
-               "are whole seconds)\n",
+               "are whole seconds; events meanwhile at half rate: {} sent, p99 {:.1f} ms)\n",
                label, lateness.size(), Percentile(lateness, 0.5), Percentile(lateness, 0.99),
-               settings_.scheduler.poll_interval.count());
+               settings_.scheduler.poll_interval.count(), loaded.size(), Percentile(loaded, 0.99));
   }
 
  private:
@@ -164,6 +169,23 @@ class Bench {
     return admin;
   }
 
+  /// Creates `count` cases from `make(index)`, one creator per database connection.
+  template <typename Make>
+  std::vector<std::string> CreateCases(persistence::CaseRepository& cases, int count, Make make) {
+    std::vector<std::string> ids(static_cast<std::size_t>(count));
+    std::atomic<int> next{0};
+    std::vector<std::thread> creators;
+    for (int creator = 0; creator < static_cast<int>(database_->PoolSize()); ++creator) {
+      creators.emplace_back([&] {
+        for (int index = next++; index < count; index = next++) {
+          ids[static_cast<std::size_t>(index)] = cases.Create(make(index)).case_id;
+        }
+      });
+    }
+    for (auto& creator : creators) creator.join();
+    return ids;
+  }
+
   void RunContext() {
     context_.restart();
     std::vector<std::thread> threads;
@@ -174,7 +196,8 @@ class Bench {
   /// Sends one event of `type` to each case from `clients_` callers; paced to `rate` events/s when > 0,
   /// until `keep_going` turns false (when given). Returns events/s; appends each latency in ms.
   double SendEvents(const std::vector<std::string>& ids, const std::string& type, double rate,
-                    std::vector<double>& latencies, std::atomic<bool>* keep_going = nullptr) {
+                    std::vector<double>& latencies, std::atomic<bool>* keep_going = nullptr,
+                    std::string_view tag = "") {
     net::io_context context;
     std::atomic<std::size_t> next{0};
     std::mutex mutex;
@@ -192,7 +215,7 @@ class Bench {
             co_await pace.async_wait(net::use_awaitable);
           }
           engine::EventEnvelope event;
-          event.id = fmt::format("{}-{}-{}", type, ids[index], client);
+          event.id = fmt::format("{}{}-{}-{}", tag, type, ids[index], client);
           event.source = "urn:bench";
           event.type = type;
           event.subject = ids[index];
@@ -229,20 +252,23 @@ int main(int argc, char** argv) {
   CLI::App app{"bench_timers: the engine's clock under load, next to the group-commit rate of partner events"};
   std::string pg, sqlite_dir;
   int cases = 100'000, sqlite_cases = 20'000, clients = 32, paced = 2'000;
+  config::SchedulerSettings clock;
   app.add_option("--pg", pg, "PostgreSQL URL (bench/timers/run.sh starts a throwaway cluster)");
   app.add_option("--sqlite-dir", sqlite_dir, "directory for the SQLite file (empty: skip SQLite)");
   app.add_option("--cases", cases, "cases with a due timer, PostgreSQL");
   app.add_option("--sqlite-cases", sqlite_cases, "cases with a due timer, SQLite");
   app.add_option("--clients", clients, "concurrent event senders");
   app.add_option("--paced", paced, "cases whose deadlines fall due 200/s (lateness)");
+  app.add_option("--clock-groups", clock.max_groups_in_flight, "scheduler.max_groups_in_flight (default: the engine's)");
+  app.add_option("--clock-group-size", clock.group_size, "scheduler.group_size (default: the engine's)");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
   if (!pg.empty()) {
-    Bench bench({"postgresql", pg}, cases, clients, paced);
+    Bench bench({"postgresql", pg}, cases, clients, paced, clock);
     bench.Run("postgresql");
   }
-  if (!sqlite_dir.empty()) {
-    Bench bench({"sqlite", "sqlite:" + sqlite_dir + "/timers.db"}, sqlite_cases, clients, paced);
+  if (!sqlite_dir.empty() && sqlite_cases > 0) {
+    Bench bench({"sqlite", "sqlite:" + sqlite_dir + "/timers.db"}, sqlite_cases, clients, paced, clock);
     bench.Run("sqlite");
   }
   return 0;

@@ -152,12 +152,6 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
 
 namespace {
 
-std::set<std::string> Keys(const json::object& object) {
-  std::set<std::string> keys;
-  for (const auto& member : object) keys.emplace(member.key());
-  return keys;
-}
-
 bool Contains(const std::string& body, std::string_view text) { return body.find(text) != std::string::npos; }
 
 }  // namespace
