@@ -38,8 +38,8 @@ class GroupCommitter {
   using Signature = void(persistence::GroupItemResult);
 
   GroupCommitter(persistence::CaseRepository& repository, boost::asio::thread_pool& workers, int max_groups_in_flight,
-                 std::size_t max_group, EngineObserver* observer, int max_clock_groups = 1,
-                 std::size_t max_clock_group = 128);
+                 std::size_t max_group, EngineObserver* observer, int max_clock_groups,
+                 std::size_t max_clock_group);
 
   /// Queues one event; completes with its result once its group has committed (or failed).
   template <typename CompletionToken>

@@ -180,7 +180,6 @@ net::awaitable<void> Scheduler::Loop() {
     wake_.expires_after(settings_.poll_interval);
     co_await wake_.async_wait(net::as_tuple(net::use_awaitable));
   }
-  co_await ReleasePrefetched();
   for (auto& waiter : drain_waiters_) waiter->cancel();
   drain_waiters_.clear();
   waiter_ids_.clear();
@@ -191,82 +190,36 @@ namespace {
 
 /// The firings of one round: the round waits until every one has finished.
 struct RoundState {
-  RoundState(net::any_io_executor executor, std::size_t tasks)
-      : remaining(tasks), done(executor, std::chrono::steady_clock::time_point::max()) {}
-  void Finished() {
-    if (--remaining == 0) done.cancel();
-  }
-  std::size_t remaining;  ///< firings, and the next round's claim, not finished
+  RoundState(net::any_io_executor executor, std::size_t firings)
+      : remaining(firings), done(executor, std::chrono::steady_clock::time_point::max()) {}
+  std::size_t remaining;
   net::steady_timer done;
-  std::vector<persistence::DueTimer> next;  ///< what the next round's claim found
 };
 
 }  // namespace
 
-std::function<std::vector<persistence::DueTimer>()> Scheduler::Claim() {
-  return [this] {
-    const auto now = database_.Now();
-    const auto lease_until = now + std::chrono::duration_cast<std::chrono::microseconds>(settings_.lease);
-    return cases_.ClaimDueTimers(now, static_cast<std::size_t>(settings_.batch), lease_until);
-  };
-}
-
 net::awaitable<std::size_t> Scheduler::Round() {
-  co_await net::dispatch(strand_, net::use_awaitable);
-  auto due = std::move(prefetched_);
-  prefetched_.clear();
-  if (due.empty()) {
-    due = co_await Blocking(Claim());
-    co_await net::dispatch(strand_, net::use_awaitable);
-  }
+  const auto now = database_.Now();
+  const auto lease_until = now + std::chrono::duration_cast<std::chrono::microseconds>(settings_.lease);
+  const auto limit = static_cast<std::size_t>(settings_.batch);
+  auto claim = [this, now, limit, lease_until] { return cases_.ClaimDueTimers(now, limit, lease_until); };
+  auto due = co_await Blocking(std::move(claim));
   if (due.empty()) co_return 0;
   // The firings, their count and the round's wait all live on the clock's strand: the firings start only
-  // once this coroutine waits, and count down one at a time. A full batch suggests more are due: the
-  // next round's timers are claimed meanwhile.
-  const bool claim_next = due.size() >= static_cast<std::size_t>(settings_.batch) && !stopping_;
+  // once this coroutine waits, and count down one at a time.
+  co_await net::dispatch(strand_, net::use_awaitable);
   net::any_io_executor executor = strand_;
-  auto state = std::make_shared<RoundState>(executor, due.size() + (claim_next ? 1 : 0));
-  const std::size_t count = due.size();
-  if (claim_next) {
-    auto claim = [this, state]() -> net::awaitable<void> {
-      try {
-        auto next = co_await Blocking(Claim());
-        state->next = std::move(next);
-      } catch (const std::exception& error) {
-        spdlog::warn("event=clock_claim_failed error=\"{}\"", error.what());
-      }
-      co_await net::dispatch(strand_, net::use_awaitable);
-      state->Finished();
-    };
-    net::co_spawn(executor, std::move(claim), net::detached);
-  }
+  auto state = std::make_shared<RoundState>(executor, due.size());
   for (auto& timer : due) {
     auto fire = [this, state, timer = std::move(timer)]() mutable -> net::awaitable<void> {
       auto firing = Fire(std::move(timer));
       co_await std::move(firing);
-      state->Finished();
+      if (--state->remaining == 0) state->done.cancel();
     };
     net::co_spawn(executor, std::move(fire), net::detached);
   }
   co_await state->done.async_wait(net::as_tuple(net::use_awaitable));
-  prefetched_ = std::move(state->next);
-  if (stopping_) co_await ReleasePrefetched();
-  co_return count;
-}
-
-net::awaitable<void> Scheduler::ReleasePrefetched() {
-  if (prefetched_.empty()) co_return;
-  // Claimed ahead but not fired: given back at once rather than held for the lease.
-  auto release = [this, timers = std::move(prefetched_)] {
-    const auto now = database_.Now();
-    for (const auto& timer : timers) cases_.ReleaseTimer(timer, now);
-  };
-  prefetched_.clear();
-  try {
-    co_await Blocking(std::move(release));
-  } catch (const std::exception& error) {
-    spdlog::warn("event=clock_release_failed error=\"{}\"", error.what());
-  }
+  co_return due.size();
 }
 
 net::awaitable<void> Scheduler::Fire(persistence::DueTimer timer) {

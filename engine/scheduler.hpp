@@ -67,9 +67,6 @@ class Scheduler {
   boost::asio::awaitable<void> Loop();
   /// One claim and the firing of everything claimed; returns how many were claimed.
   boost::asio::awaitable<std::size_t> Round();
-  /// Claims the next batch of due timers (runs on a worker: it blocks on the database).
-  std::function<std::vector<persistence::DueTimer>()> Claim();
-  boost::asio::awaitable<void> ReleasePrefetched();
   boost::asio::awaitable<void> Fire(persistence::DueTimer timer);
   template <typename Function>
   boost::asio::awaitable<std::invoke_result_t<std::decay_t<Function>&>> Blocking(Function&& function);
@@ -90,9 +87,6 @@ class Scheduler {
   std::vector<std::shared_ptr<boost::asio::steady_timer>> drain_waiters_;
   std::vector<std::uint64_t> waiter_ids_;
   std::atomic<std::size_t> fired_{0};
-  /// The next round's timers, claimed while the last round fired (a full batch suggests more are due):
-  /// the clock's lane never waits for a claim between rounds. The strand's alone.
-  std::vector<persistence::DueTimer> prefetched_;
   std::promise<void> stopped_;
   std::future<void> stopped_future_;
 };
