@@ -99,7 +99,9 @@ struct LaneFixture {
     const auto deadline = std::chrono::steady_clock::now() + kPatience;
     for (;;) {
       int waiting = 0;
-      lock->Session() << "SELECT COUNT(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()", soci::into(waiting);
+      // Only sessions blocked by this one: other tests' lock waits on the shared database do not count.
+      lock->Session() << "SELECT COUNT(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))",
+          soci::into(waiting);
       if (waiting > 0) return;
       REQUIRE(std::chrono::steady_clock::now() < deadline);
       std::this_thread::yield();
