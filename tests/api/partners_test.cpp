@@ -23,8 +23,6 @@ using namespace returnflow::test;
 
 namespace {
 
-constexpr const char* kUnknownCase = "00000000-0000-4000-8000-000000000000";
-
 /// A case whose only partner is the embassy (the travel agent is not on it).
 std::string CaseWithoutTravelAgent(Cast& cast) {
   auto referral = cast.Referral();
@@ -45,21 +43,6 @@ HttpResult Assign(TestServer& server, const std::string& token, const std::strin
 HttpResult Unassign(TestServer& server, const std::string& token, const std::string& case_id,
                     const std::string& organisation) {
   return server.Client(token).Request(http::verb::delete_, "/cases/" + case_id + "/partners/" + organisation);
-}
-
-/// A problem document without its `instance` (which names the path asked).
-json::value Stripped(const HttpResult& result) {
-  auto value = result.Json();
-  value.as_object().erase("instance");
-  return value;
-}
-
-/// The caller's answer for the case equals its answer for a case that does not exist.
-void CheckAnswersAsUnknown(const HttpResult& foreign, const HttpResult& unknown) {
-  INFO(foreign.body);
-  CHECK(foreign.status == 404);
-  CHECK(unknown.status == 404);
-  CHECK(Stripped(foreign) == Stripped(unknown));
 }
 
 }  // namespace
@@ -287,7 +270,10 @@ TEST_CASE("events racing assignments and unassignments are applied before an una
         } else if (entry.type == "case.partner_unassigned") {
           CHECK(assigned);
           assigned = false;
-        } else if (entry.type == "travel.booked") {
+        } else if (entry.type == "travel.booked" && entry.source == "test/system") {
+          // The agent's own events (the engine's clock may expire waiting ones under its own source: the
+          // PostgreSQL database is shared with tests that move their clocks).
+          INFO("sequence " << entry.sequence << " " << entry.event_id << " " << entry.verdict);
           CHECK(assigned);
           recorded.insert(entry.event_id);
         }
