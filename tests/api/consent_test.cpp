@@ -123,7 +123,6 @@ TEST_CASE("consent: recorded, read and withdrawn by the office's caseworker, eac
     CHECK(entries.at(3).at("version_after") == 4);
     CHECK(history.body.find("Synthetic") == std::string::npos);
     CHECK_FALSE(persistence::VerifyCase(server.Service().Database(), id).has_value());
-
   }
 }
 
