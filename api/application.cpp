@@ -10,6 +10,7 @@
 #include "api/auth.hpp"
 #include "api/cloudevents.hpp"
 #include "api/dto.hpp"
+#include "api/handler_support.hpp"
 #include "api/openapi.hpp"
 #include "api/query.hpp"
 #include "engine/authorization.hpp"
@@ -26,31 +27,6 @@ namespace json = boost::json;
 using engine::Caller;
 using engine::Failure;
 using engine::FailureKind;
-
-/// Fields of the structured access log line; pseudonymous ids and caller text escaped only.
-struct LogFields {
-  std::string case_id;
-  std::string event_type;
-  std::string outcome;
-  std::string reason;
-  std::string actor;
-};
-
-struct Application::Call {
-  Request& request;
-  RequestInfo& info;
-  Target target;
-  RouteMatch match;
-  std::optional<engine::Principal> principal;
-  LogFields log;
-
-  const engine::Principal& Caller() const { return *principal; }
-  const std::string& Param(const std::string& name) const { return match.params.at(name); }
-};
-
-namespace {
-
-constexpr std::string_view kJson = "application/json";
 
 Response JsonResponse(http::status status, const json::value& body, unsigned version) {
   Response response{status, version};
@@ -89,6 +65,22 @@ json::value ParseJsonBody(const Request& request) {
 }
 
 [[noreturn]] void Forbid(std::string detail) { Throw(Problem(ProblemKind::kForbidden, std::move(detail))); }
+
+bool UsableIdempotencyKey(std::string_view key) {
+  return key.size() <= 200 && std::all_of(key.begin(), key.end(), [](char c) {
+    return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+  });
+}
+
+std::optional<std::int64_t> IfMatchOf(const Request& request) {
+  const auto header = request[http::field::if_match];
+  if (header.empty()) return std::nullopt;
+  auto version = ParseIfMatch(header);
+  if (!version) Throw(Problem(ProblemKind::kInvalidRequest, "If-Match must be a case version, e.g. \"3\""));
+  return version;
+}
+
+namespace {
 
 /// The path of a matched route as the problem's `instance`, when every parameter is a plain word;
 /// otherwise none (a problem never carries back what the caller typed).
@@ -269,6 +261,11 @@ net::awaitable<Response> Application::Dispatch(Call& call) {
     case RouteId::kListIncidents: co_return co_await ListIncidents(call);
     case RouteId::kResolveIncident: co_return co_await ResolveIncident(call);
     case RouteId::kTestingClock: co_return co_await TestingClock(call);
+    case RouteId::kAssignPartner: co_return co_await ChangePartner(call, true);
+    case RouteId::kUnassignPartner: co_return co_await ChangePartner(call, false);
+    case RouteId::kRecordConsent: co_return co_await RecordConsent(call);
+    case RouteId::kListConsents: co_return co_await ListConsents(call);
+    case RouteId::kWithdrawConsent: co_return co_await WithdrawConsent(call);
   }
   Throw(Problem(ProblemKind::kNotFound, "no such resource"));
 }
@@ -279,10 +276,7 @@ net::awaitable<Response> Application::CreateCase(Call& call) {
   auto parsed = ParseCreateCase(ParseJsonBody(call.request));
   if (auto* problem = std::get_if<Problem>(&parsed)) Throw(std::move(*problem));
   std::string key(call.request["Idempotency-Key"]);
-  const bool usable_key = key.size() <= 200 && std::all_of(key.begin(), key.end(), [](char c) {
-    return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
-  });
-  if (!usable_key) Throw(Problem(ProblemKind::kInvalidRequest, "Idempotency-Key must be at most 200 printable characters"));
+  if (!UsableIdempotencyKey(key)) Throw(Problem(ProblemKind::kInvalidRequest, "Idempotency-Key must be at most 200 printable characters"));
   auto view = co_await engine_.CreateCase(call.Caller(), std::move(std::get<persistence::NewCase>(parsed)), std::move(key));
   call.log.case_id = view.case_id;
   auto response = JsonResponse(http::status::created, CaseViewToJson(view), call.request.version());
@@ -347,11 +341,7 @@ net::awaitable<Response> Application::SearchCases(Call& call) {
 
 net::awaitable<Response> Application::PostCaseEvent(Call& call) {
   OnlyParameters(call.target, {});
-  std::optional<std::int64_t> if_match;
-  if (auto header = call.request[http::field::if_match]; !header.empty()) {
-    if_match = ParseIfMatch(header);
-    if (!if_match) Throw(Problem(ProblemKind::kInvalidRequest, "If-Match must be a case version, e.g. \"3\""));
-  }
+  const auto if_match = IfMatchOf(call.request);
   const std::string case_id = call.Param("case_id");
   call.log.case_id = case_id;
   auto decoded = DecodeEventRequest(EventInput(call.request, case_id, false, 1));

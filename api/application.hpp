@@ -44,6 +44,11 @@ class Application {
   boost::asio::awaitable<Response> ListIncidents(Call& call);
   boost::asio::awaitable<Response> ResolveIncident(Call& call);
   boost::asio::awaitable<Response> TestingClock(Call& call);
+  // case_parties.cpp
+  boost::asio::awaitable<Response> ChangePartner(Call& call, bool assign);
+  boost::asio::awaitable<Response> RecordConsent(Call& call);
+  boost::asio::awaitable<Response> ListConsents(Call& call);
+  boost::asio::awaitable<Response> WithdrawConsent(Call& call);
   Response Workflow(Call& call);
   Response MetricsText(Call& call);
   Response OpenApi(Call& call);

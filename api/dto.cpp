@@ -1,5 +1,6 @@
 #include "api/dto.hpp"
 
+#include "api/json_reader.hpp"
 #include "engine/programmes.hpp"
 
 #include <algorithm>
@@ -15,137 +16,6 @@ using workflow::FormatDate;
 using workflow::FormatInstant;
 
 namespace {
-
-/// A JSON pointer token for a member name the caller chose: cut at 64 bytes, never echoing more.
-std::string Token(std::string_view key) {
-  std::string token;
-  std::size_t used = 0;
-  for (const char character : key) {
-    if (used++ >= 64) {
-      token += "...";
-      break;
-    }
-    if (character == '~') token += "~0";
-    else if (character == '/') token += "~1";
-    else token += character;
-  }
-  return token;
-}
-
-Problem InvalidMember(const std::string& pointer, std::string_view why) {
-  const std::string name = pointer.empty() ? std::string("the body") : "'" + pointer.substr(1) + "'";
-  return Problem(ProblemKind::kInvalidRequest, fmt::format("{} {}", name, why), {{"pointer", pointer}});
-}
-
-/// Reads members of one JSON object at `at` (a JSON pointer), remembering the first problem. Members not
-/// in `fields` are a problem of their own.
-class Reader {
- public:
-  Reader(const json::object& object, std::string at, const std::vector<std::string_view>& fields)
-      : object_(object), at_(std::move(at)) {
-    for (const auto& member : object_) {
-      if (std::find(fields.begin(), fields.end(), member.key()) == fields.end()) {
-        Fail(InvalidMember(at_ + "/" + Token(member.key()), "is not a member of this object"));
-        break;
-      }
-    }
-  }
-
-  std::string Pointer(std::string_view key) const { return at_ + "/" + std::string(key); }
-
-  std::optional<std::string> String(std::string_view key, bool required, std::size_t max_length) {
-    auto found = object_.find(key);
-    if (found == object_.end() || found->value().is_null()) {
-      if (required) Fail(InvalidMember(Pointer(key), "is required"));
-      return std::nullopt;
-    }
-    if (!found->value().is_string()) return Fail(InvalidMember(Pointer(key), "must be a string")), std::nullopt;
-    const auto& text = found->value().get_string();
-    if (required && text.empty()) return Fail(InvalidMember(Pointer(key), "must not be empty")), std::nullopt;
-    if (text.size() > max_length) {
-      return Fail(InvalidMember(Pointer(key), fmt::format("is longer than {} characters", max_length))), std::nullopt;
-    }
-    return std::string(text);
-  }
-
-  std::optional<std::string> Country(std::string_view key, bool required) {
-    auto text = String(key, required, 2);
-    if (!text) return std::nullopt;
-    if (text->size() != 2 || !std::isupper(static_cast<unsigned char>((*text)[0])) ||
-        !std::isupper(static_cast<unsigned char>((*text)[1]))) {
-      Fail(InvalidMember(Pointer(key), "must be an ISO 3166-1 alpha-2 code (two capital letters)"));
-      return std::nullopt;
-    }
-    return text;
-  }
-
-  std::optional<std::int64_t> Integer(std::string_view key, std::int64_t low, std::int64_t high) {
-    auto found = object_.find(key);
-    if (found == object_.end() || found->value().is_null()) return std::nullopt;
-    auto number = found->value().if_int64();
-    if (!number || *number < low || *number > high) {
-      Fail(InvalidMember(Pointer(key), fmt::format("must be an integer from {} to {}", low, high)));
-      return std::nullopt;
-    }
-    return *number;
-  }
-
-  /// An array of at most `max_items` non-empty strings of at most `max_length` characters.
-  std::vector<std::string> Strings(std::string_view key, std::size_t max_items, std::size_t max_length) {
-    std::vector<std::string> out;
-    const auto* array = Array(key, max_items);
-    if (!array) return out;
-    for (std::size_t index = 0; index < array->size(); ++index) {
-      const auto& item = (*array)[index];
-      if (!item.is_string() || item.get_string().empty() || item.get_string().size() > max_length) {
-        Fail(InvalidMember(fmt::format("{}/{}", Pointer(key), index),
-                           fmt::format("must be a non-empty string of at most {} characters", max_length)));
-        return {};
-      }
-      out.emplace_back(item.get_string());
-    }
-    return out;
-  }
-
-  const json::array* Array(std::string_view key, std::size_t max_items) {
-    const auto* member = Member(key);
-    if (!member) return nullptr;
-    if (!member->is_array()) return Fail(InvalidMember(Pointer(key), "must be an array")), nullptr;
-    if (member->get_array().size() > max_items) {
-      return Fail(InvalidMember(Pointer(key), fmt::format("has more than {} items", max_items))), nullptr;
-    }
-    return &member->get_array();
-  }
-
-  const json::value* Member(std::string_view key) const {
-    auto found = object_.find(key);
-    return found == object_.end() || found->value().is_null() ? nullptr : &found->value();
-  }
-
-  void Fail(Problem problem) {
-    if (!problem_) problem_ = std::move(problem);
-  }
-  std::optional<Problem>& Result() { return problem_; }
-
- private:
-  const json::object& object_;
-  std::string at_;
-  std::optional<Problem> problem_;
-};
-
-template <typename Enum, std::size_t N>
-std::optional<Enum> NamedEnum(Reader& reader, std::string_view key, const std::array<std::string_view, N>& names,
-                              bool required) {
-  auto text = reader.String(key, required, 64);
-  if (!text) return std::nullopt;
-  auto value = workflow::FromName<Enum>(*text, names);
-  if (!value) {
-    std::string allowed;
-    for (auto name : names) allowed += (allowed.empty() ? "" : ", ") + std::string(name);
-    reader.Fail(InvalidMember(reader.Pointer(key), "must be one of " + allowed));
-  }
-  return value;
-}
 
 /// An object member at `pointer`, or a problem.
 const json::object* ObjectAt(const json::value& value, const std::string& pointer, std::optional<Problem>& problem) {
@@ -209,7 +79,12 @@ std::variant<persistence::NewCase, Problem> ParseCreateCase(const json::value& b
   context.host_country = reader.Country("host_country", true).value_or("");
   context.origin_country = reader.Country("origin_country", true).value_or("");
   context.destination_country = reader.Country("destination_country", false).value_or(context.origin_country);
-  new_case.partners = reader.Strings("partners", kMaxPartners, 100);
+  new_case.partners = reader.Strings("partners", kMaxPartners, workflow::kMaxOrganisationLength);
+  for (std::size_t index = 0; index < new_case.partners.size(); ++index) {
+    if (!workflow::ValidOrganisationId(new_case.partners[index])) {
+      reader.Fail(InvalidMember(fmt::format("/partners/{}", index), kOrganisationIdRule));
+    }
+  }
   if (reader.Member("programme_rules")) {
     // Safeguards come from the programme registered on the server, never from the caller: a referral
     // that carries its own rules is refused rather than silently ignored.
@@ -548,7 +423,11 @@ std::variant<engine::NewToken, Problem> ParseCreateToken(const json::value& body
     Reader scope_reader(*object, "/scope", members);
     principal.office = scope_reader.String("office", principal.role == workflow::Role::kCaseworker, 100).value_or("");
     principal.organisation =
-        scope_reader.String("organisation", principal.role == workflow::Role::kPartner, 100).value_or("");
+        scope_reader.String("organisation", principal.role == workflow::Role::kPartner, workflow::kMaxOrganisationLength)
+            .value_or("");
+    if (!principal.organisation.empty() && !workflow::ValidOrganisationId(principal.organisation)) {
+      scope_reader.Fail(InvalidMember("/scope/organisation", kOrganisationIdRule));
+    }
     for (auto& type : scope_reader.Strings("event_types", 64, 100)) principal.event_types.insert(std::move(type));
     for (auto& country : scope_reader.Strings("countries", 250, 2)) principal.countries.insert(std::move(country));
     for (auto& source : scope_reader.Strings("sources", 20, 500)) principal.sources.insert(std::move(source));

@@ -14,12 +14,13 @@
 #include "api/problem.hpp"
 #include "engine/engine.hpp"
 #include "persistence/repository.hpp"
+#include "workflow/consent.hpp"
 
 namespace returnflow::api {
 
 // Limits of a referral.
 inline constexpr std::size_t kMaxHouseholdMembers = 50;
-inline constexpr std::size_t kMaxPartners = 20;
+inline constexpr std::size_t kMaxPartners = workflow::kMaxPartnersPerCase;
 inline constexpr std::size_t kMaxDocuments = 10;
 inline constexpr std::size_t kMaxContacts = 10;
 
@@ -43,6 +44,17 @@ std::variant<std::chrono::seconds, Problem> ParseClockAdvance(const boost::json:
 std::variant<engine::NewToken, Problem> ParseCreateToken(const boost::json::value& body);
 boost::json::object TokenToJson(const persistence::TokenRecord& record);
 boost::json::value ScopeToJson(const persistence::TokenRecord& record);
+
+/// The body of POST /cases/{id}/partners: {"organisation": "..."}; the organisation id.
+std::variant<std::string, Problem> ParsePartnerAssignment(const boost::json::value& body);
+/// What assigning or unassigning came to.
+boost::json::object PartnerChangeToJson(std::string_view case_id, std::string_view organisation, bool assigned,
+                                        const persistence::CaseChange& change);
+/// The body of POST /cases/{id}/consents (the caller's fields only; the engine adds who and when).
+std::variant<persistence::NewConsent, Problem> ParseNewConsent(const boost::json::value& body);
+/// One consent record, as the reader may see it (`recorded_by` only when set), in effect at `now` or not.
+boost::json::object ConsentToJson(const workflow::ConsentRecord& consent, workflow::Instant now);
+boost::json::object ConsentListToJson(std::string_view case_id, const engine::ConsentList& list, workflow::Instant now);
 
 std::string FormatTimestamp(persistence::Timestamp timestamp);
 std::optional<persistence::Timestamp> ParseTimestamp(std::string_view text);

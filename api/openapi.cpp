@@ -6,6 +6,7 @@
 #include "api/cloudevents.hpp"
 #include "api/problem.hpp"
 #include "config/settings.hpp"
+#include "workflow/consent.hpp"
 #include "workflow/events.hpp"
 #include "workflow/incidents.hpp"
 #include "workflow/timers.hpp"
@@ -493,6 +494,61 @@ json::object Schemas() {
       {"properties", {{"now", DateTime()}, {"fired", Integer()}}}};
   schemas["Status"] = {
       {"type", "object"}, {"description", "A liveness or readiness answer"}, {"properties", {{"status", String()}}}};
+  const json::object organisation = {
+      {"type", "string"}, {"pattern", "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}, {"description", "An organisation id"}};
+  schemas["PartnerAssignment"] = {{"type", "object"},
+                                  {"additionalProperties", false},
+                                  {"required", {"organisation"}},
+                                  {"properties", {{"organisation", organisation}}}};
+  schemas["PartnerChange"] = {
+      {"type", "object"},
+      {"description", "What assigning or unassigning came to; `changed` false when it was so already"},
+      {"properties",
+       {{"case_id", String()},
+        {"organisation", String()},
+        {"assigned", Boolean()},
+        {"changed", Boolean()},
+        {"version", Integer()},
+        {"partners", StringArray()}}}};
+  schemas["ConsentRequest"] = {
+      {"type", "object"},
+      {"additionalProperties", false},
+      {"required", {"recipient", "purpose", "categories"}},
+      {"description", "The migrant's consent to transfer these categories of their personal data to one organisation "
+                      "for one purpose. No free text: nothing in a consent record is personal data beyond the member id."},
+      {"properties",
+       {{"member_id", String("the data subject; required when the household has several members")},
+        {"recipient", organisation},
+        {"purpose", Names(workflow::kTransferPurposeNames)},
+        {"categories", {{"type", "array"}, {"minItems", 1}, {"uniqueItems", true},
+                        {"items", Names(workflow::kDataCategoryNames)}}},
+        {"given_at", {{"type", "string"}, {"format", "date-time"}, {"description", "default: when recorded; never in the future"}}}}}};
+  schemas["Consent"] = {
+      {"type", "object"},
+      {"properties",
+       {{"consent_id", String()},
+        {"case_id", String()},
+        {"member_id", String()},
+        {"recipient", String()},
+        {"purpose", Names(workflow::kTransferPurposeNames)},
+        {"categories", {{"type", "array"}, {"items", Names(workflow::kDataCategoryNames)}}},
+        {"given_at", DateTime()},
+        {"withdrawn_at", {{"type", {"string", "null"}}, {"format", "date-time"}}},
+        {"in_effect", Boolean()},
+        {"recorded_by", String("the caseworker token that recorded it (caseworkers only)")},
+        {"withdrawn_by", String("the caseworker token that withdrew it (caseworkers only)")},
+        {"version", {{"type", "integer"}, {"description", "the case version after the change (writes only)"}}},
+        {"replayed", {{"type", "boolean"}, {"description", "a repeat of an Idempotency-Key (recording only)"}}},
+        {"changed", {{"type", "boolean"}, {"description", "false: withdrawn already (withdrawal only)"}}}}}};
+  schemas["ConsentList"] = {
+      {"type", "object"},
+      {"description", "Caseworkers of the office: every record; partners: those naming their organisation; "
+                      "supervisors: the counts only (no `consents`)"},
+      {"properties",
+       {{"case_id", String()},
+        {"in_effect", Integer()},
+        {"withdrawn", Integer()},
+        {"consents", {{"type", "array"}, {"items", Ref("Consent")}}}}}};
   return schemas;
 }
 
@@ -691,6 +747,112 @@ json::value OpenApiDocument() {
               {"503", Unavailable()}});
          operation["parameters"] = json::array{
              case_id, QueryParam("after", {{"type", "integer"}, {"minimum", 0}}, "The sequence to start after"), limit};
+         return operation;
+       }()}};
+  paths["/cases/{case_id}/partners"] = {
+      {"post",
+       [&] {
+         auto operation = Operation(
+             "assignPartner", "cases", "Assign a partner organisation to a case",
+             "The organisation's tokens see the case and send its events from the next request on. Recorded in the "
+             "history (case.partner_assigned, by the caller) with a new case version; assigning one already assigned "
+             "changes nothing (`changed` false). What a partner may send is its token's scope, not the case's. At most "
+             "20 partners. Roles: caseworker (its office), admin.",
+             {{"200", Reply("Assigned, or assigned already; ETag carries the case version", Ref("PartnerChange"))},
+              {"400", ProblemReply("Malformed JSON, an invalid organisation id or If-Match",
+                                   {ProblemKind::kMalformedJson, ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Not a caseworker or an admin", {ProblemKind::kForbidden})},
+              {"404", NotVisible()},
+              {"409", ProblemReply("If-Match names another version, or the case has 20 partners",
+                                   {ProblemKind::kVersionConflict, ProblemKind::kConflict})},
+              {"413", BodyTooLarge()},
+              {"415", ProblemReply("Not application/json in UTF-8", {ProblemKind::kUnsupportedMediaType})},
+              {"500", CaseServerError()},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{case_id, if_match};
+         operation["requestBody"] = {{"required", true}, {"content", Content(Ref("PartnerAssignment"))}};
+         return operation;
+       }()}};
+  paths["/cases/{case_id}/partners/{organisation}"] = {
+      {"delete",
+       [&] {
+         auto operation = Operation(
+             "unassignPartner", "cases", "Unassign a partner organisation",
+             "From its very next request the organisation's tokens are answered as for an unknown case (404), reads "
+             "and events alike; an event that raced the change is either in the history before it or refused. "
+             "Recorded in the history (case.partner_unassigned); unassigning one not assigned changes nothing. Roles: "
+             "caseworker (its office), admin.",
+             {{"200", Reply("Unassigned, or not assigned; ETag carries the case version", Ref("PartnerChange"))},
+              {"400", ProblemReply("An invalid organisation id or If-Match, or a body", {ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Not a caseworker or an admin", {ProblemKind::kForbidden})},
+              {"404", NotVisible()},
+              {"409", ProblemReply("If-Match names another version", {ProblemKind::kVersionConflict})},
+              {"500", CaseServerError()},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{case_id, PathParam("organisation", "the organisation id"), if_match};
+         return operation;
+       }()}};
+  paths["/cases/{case_id}/consents"] = {
+      {"post",
+       [&] {
+         auto operation = Operation(
+             "recordConsent", "cases", "Record a consent to transfer personal data",
+             "Recorded in the history (case.consent_recorded, by the caller) with a new case version. Personal data "
+             "goes to an organisation only for a purpose and in categories a consent in effect names. At most 200 "
+             "records per case. Roles: caseworker (its office).",
+             {{"201", Reply("Recorded; Location names it, ETag carries the case version", Ref("Consent"))},
+              {"200", Reply("A repeat of the Idempotency-Key: the record it created", Ref("Consent"))},
+              {"400", ProblemReply("Malformed JSON, an invalid consent (pointer names the member) or If-Match",
+                                   {ProblemKind::kMalformedJson, ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Not a caseworker", {ProblemKind::kForbidden})},
+              {"404", NotVisible()},
+              {"409", ProblemReply("If-Match names another version, the key was used for another consent, or the case "
+                                   "holds 200 records",
+                                   {ProblemKind::kVersionConflict, ProblemKind::kIdempotencyConflict,
+                                    ProblemKind::kConflict})},
+              {"413", BodyTooLarge()},
+              {"415", ProblemReply("Not application/json in UTF-8", {ProblemKind::kUnsupportedMediaType})},
+              {"500", CaseServerError()},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{
+             case_id, if_match,
+             HeaderParam("Idempotency-Key", {{"type", "string"}, {"maxLength", 200}},
+                         "At most 200 printable characters; a retry with the same key and consent answers the record "
+                         "it created")};
+         operation["requestBody"] = {{"required", true}, {"content", Content(Ref("ConsentRequest"))}};
+         return operation;
+       }()},
+      {"get",
+       [&] {
+         auto operation = Operation(
+             "listConsents", "cases", "Read a case's consent records",
+             "Oldest first, withdrawn ones included (never deleted). Roles: caseworker (its office: every record), "
+             "partner (assigned: the records naming it, without who recorded them), supervisor (its countries: the "
+             "counts only).",
+             {{"200", Reply("The records the caller may see", Ref("ConsentList"))},
+              {"400", BadTarget()},
+              {"403", ProblemReply("Admin tokens do not read cases", {ProblemKind::kForbidden})},
+              {"404", NotVisible()},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{case_id};
+         return operation;
+       }()}};
+  paths["/cases/{case_id}/consents/{consent_id}/withdrawal"] = {
+      {"post",
+       [&] {
+         auto operation = Operation(
+             "withdrawConsent", "cases", "Withdraw a consent",
+             "At once: no transfer decided after this answer relies on it. The record stays, with when and by whom "
+             "it was withdrawn; recorded in the history (case.consent_withdrawn). Withdrawing it again changes "
+             "nothing. No body. Roles: caseworker (its office).",
+             {{"200", Reply("Withdrawn, or withdrawn already", Ref("Consent"))},
+              {"400", ProblemReply("A body, or an invalid If-Match", {ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Not a caseworker", {ProblemKind::kForbidden})},
+              {"404", ProblemReply("No such case visible to the caller, or no such consent on it", {ProblemKind::kNotFound})},
+              {"409", ProblemReply("If-Match names another version", {ProblemKind::kVersionConflict})},
+              {"500", CaseServerError()},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{case_id, PathParam("consent_id", "the consent's id"), if_match};
          return operation;
        }()}};
   paths["/events"] = {

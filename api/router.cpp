@@ -29,6 +29,11 @@ const std::vector<Route>& Routes() {
     {RouteId::kPutProgramme,  http::verb::put,    "/programmes/{code}",            "put_programme",   true},
     {RouteId::kListIncidents, http::verb::get,    "/incidents",                    "list_incidents",  true},
     {RouteId::kResolveIncident, http::verb::post, "/incidents/{incident_id}/resolve", "resolve_incident", true},
+    {RouteId::kAssignPartner, http::verb::post,   "/cases/{case_id}/partners",     "assign_partner",  true},
+    {RouteId::kUnassignPartner, http::verb::delete_, "/cases/{case_id}/partners/{organisation}", "unassign_partner", true},
+    {RouteId::kRecordConsent, http::verb::post,   "/cases/{case_id}/consents",     "record_consent",  true},
+    {RouteId::kListConsents,  http::verb::get,    "/cases/{case_id}/consents",     "list_consents",   true},
+    {RouteId::kWithdrawConsent, http::verb::post, "/cases/{case_id}/consents/{consent_id}/withdrawal", "withdraw_consent", true},
     // Answers 404 unless the server runs with --testing-clock.
     {RouteId::kTestingClock,  http::verb::post,   "/testing/clock",                "testing_clock",   true},
   };

@@ -32,6 +32,11 @@ enum class RouteId {
   kListIncidents,
   kResolveIncident,
   kTestingClock,
+  kAssignPartner,
+  kUnassignPartner,
+  kRecordConsent,
+  kListConsents,
+  kWithdrawConsent,
 };
 
 struct Route {

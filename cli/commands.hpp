@@ -10,7 +10,8 @@ void AddWorkflowCommands(CLI::App& app);
 /// `serve` (the event API), `token create|list|revoke` and `openapi` (print the served OpenAPI document).
 void AddServerCommands(CLI::App& app);
 
-/// `migrate` (apply schema migrations) and `verify` (replay histories, report differing saved states).
+/// `migrate` (apply schema migrations), `verify` (replay histories, report differing saved states) and
+/// `case assign|unassign` (partner assignment).
 void AddDatabaseCommands(CLI::App& app);
 
 }  // namespace returnflow::cli

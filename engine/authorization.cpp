@@ -57,6 +57,30 @@ bool CanReadPersonalData(const Principal& principal, const CaseScope& scope) {
   return principal.role == Role::kCaseworker && !principal.office.empty() && principal.office == scope.office;
 }
 
+bool MayAssignPartners(const Principal& principal) {
+  return principal.role == Role::kCaseworker || principal.role == Role::kAdmin;
+}
+
+bool CanAssignPartners(const Principal& principal, const CaseScope& scope) {
+  if (principal.role == Role::kAdmin) return true;
+  return principal.role == Role::kCaseworker && CanSeeCase(principal, scope);
+}
+
+bool CanRecordConsent(const Principal& principal, const CaseScope& scope) {
+  return principal.role == Role::kCaseworker && CanSeeCase(principal, scope);
+}
+
+ConsentReading ConsentReadingFor(const Principal& principal, const CaseScope& scope) {
+  if (!CanSeeCase(principal, scope)) return ConsentReading::kNone;
+  switch (principal.role) {
+    case Role::kCaseworker: return ConsentReading::kAll;
+    case Role::kPartner: return ConsentReading::kOwnOrganisation;
+    case Role::kSupervisor: return ConsentReading::kCountsOnly;
+    case Role::kAdmin: return ConsentReading::kNone;
+  }
+  return ConsentReading::kNone;
+}
+
 bool CanCreateCase(const Principal& principal, std::string_view office) {
   return principal.role == Role::kCaseworker && principal.office == office;
 }

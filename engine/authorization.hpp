@@ -23,6 +23,16 @@ bool CanSendEvent(const Principal& principal, std::string_view event_type);
 bool CanUseSource(const Principal& principal, std::string_view source);
 /// Personal data: caseworkers of the case's office only.
 bool CanReadPersonalData(const Principal& principal, const CaseScope& scope);
+/// Assigning and unassigning partners: caseworkers of the case's office, and admins (who run the
+/// partner directory). `scope` is the case as stored.
+bool MayAssignPartners(const Principal& principal);
+bool CanAssignPartners(const Principal& principal, const CaseScope& scope);
+/// Recording and withdrawing consent: caseworkers of the case's office only (they hold the signed form).
+bool CanRecordConsent(const Principal& principal, const CaseScope& scope);
+/// Which consent records of a case the caller reads: all of them (caseworkers of the office), those
+/// naming its organisation (partners of the case), counts only (supervisors of its countries).
+enum class ConsentReading { kNone, kAll, kOwnOrganisation, kCountsOnly };
+ConsentReading ConsentReadingFor(const Principal& principal, const CaseScope& scope);
 bool CanCreateCase(const Principal& principal, std::string_view office);
 bool CanSearch(const Principal& principal);
 bool CanReadWorkflow(const Principal& principal);

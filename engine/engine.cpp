@@ -53,7 +53,8 @@ Engine::Engine(persistence::Database& database, const config::Settings& settings
       programmes_(database),
       cases_(database, programmes_, static_cast<std::size_t>(settings.group_commit.cached_cases)),
       people_(database),
-      tokens_(database) {
+      tokens_(database),
+      consents_(database) {
   if (settings.group_commit.enabled) {
     committer_ = std::make_unique<GroupCommitter>(
         cases_, workers_, settings.group_commit.EffectiveMaxInFlight(static_cast<int>(database.PoolSize())),

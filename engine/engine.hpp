@@ -127,6 +127,28 @@ class Engine {
   /// otherwise); recorded with who resolved it.
   boost::asio::awaitable<persistence::Incident> ResolveIncident(Principal principal, std::string incident_id);
 
+  // --- Partners and consent (engine/case_parties.cpp) ---------------------------------------------
+  /// Assigns a partner organisation to a case (caseworkers of the case's office, admins): a history entry
+  /// and a new case version; the organisation's tokens see the case from the next request on. Assigning
+  /// one already assigned changes nothing (`changed` false). `if_match`: the case version the caller saw.
+  boost::asio::awaitable<persistence::CaseChange> AssignPartner(Principal principal, std::string case_id,
+                                                                std::string organisation,
+                                                                std::optional<std::int64_t> if_match);
+  /// Unassigns one: its very next request about the case is answered as for an unknown case.
+  boost::asio::awaitable<persistence::CaseChange> UnassignPartner(Principal principal, std::string case_id,
+                                                                  std::string organisation,
+                                                                  std::optional<std::int64_t> if_match);
+  /// Records a consent (caseworkers of the case's office). The member defaults to the household's only
+  /// member; a household of several must name one.
+  boost::asio::awaitable<persistence::ConsentChange> RecordConsent(Principal principal, std::string case_id,
+                                                                   persistence::NewConsent consent);
+  /// Withdraws a consent at once (caseworkers of the case's office); the record stays.
+  boost::asio::awaitable<persistence::ConsentChange> WithdrawConsent(Principal principal, std::string case_id,
+                                                                     std::string consent_id,
+                                                                     std::optional<std::int64_t> if_match);
+  /// The case's consents as the caller may see them (views.hpp).
+  boost::asio::awaitable<ConsentList> ListConsents(Principal principal, std::string case_id);
+
   // --- The clock ---------------------------------------------------------------------------------
   /// Registers the programme folder's definitions (or the built-in example), rebuilds timers after an
   /// upgrade from a schema without them. Blocking; call once before serving.
@@ -171,6 +193,11 @@ class Engine {
   boost::asio::awaitable<persistence::ApplyOutcome> SubmitOrThrow(const Principal& principal, EventEnvelope& event,
                                                                   std::optional<std::int64_t> if_match);
 
+  /// AssignPartner and UnassignPartner.
+  boost::asio::awaitable<persistence::CaseChange> ChangePartner(Principal principal, std::string case_id,
+                                                                std::string organisation,
+                                                                std::optional<std::int64_t> if_match, bool assign);
+
   /// The incidents query as the principal may make it (its scope added; kForbidden for other roles).
   persistence::IncidentQuery ScopedIncidents(const Principal& principal, persistence::IncidentQuery query) const;
 
@@ -182,6 +209,7 @@ class Engine {
   persistence::CaseRepository cases_;
   persistence::PeopleRepository people_;
   persistence::TokenRepository tokens_;
+  persistence::ConsentRepository consents_;
   std::unique_ptr<GroupCommitter> committer_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ProgrammeWatcher> watcher_;

@@ -18,6 +18,8 @@ Failure FromPersistence(const persistence::PersistenceError& error) {
       return Failure(FailureKind::kUnavailable, "the database is unavailable; retry later");
     case ErrorKind::kInvalidInput:
       return Failure(FailureKind::kInvalidRequest, "the request does not fit what the engine stores");
+    case ErrorKind::kLimitReached:
+      return Failure(FailureKind::kConflict, "the case holds as many of these as the engine allows");
     case ErrorKind::kCorruptData:
       return Failure(FailureKind::kCorruptCase, "the stored case cannot be read by this version of the engine");
     case ErrorKind::kInternal:

@@ -179,6 +179,27 @@ std::optional<persistence::HistoryEntry> EntryView(const Principal& reader, pers
   return entry;
 }
 
+ConsentList ConsentsView(const Principal& reader, const persistence::CaseScope& scope,
+                         std::vector<workflow::ConsentRecord> consents, workflow::Instant now) {
+  ConsentList list;
+  const auto reading = ConsentReadingFor(reader, scope);
+  for (auto& consent : consents) {
+    if (reading == ConsentReading::kNone) break;
+    if (reading == ConsentReading::kOwnOrganisation && consent.recipient != reader.organisation) continue;
+    if (consent.InEffectAt(now)) ++list.in_effect;
+    if (consent.withdrawn_at) ++list.withdrawn;
+    if (reading == ConsentReading::kCountsOnly) continue;
+    if (reading == ConsentReading::kOwnOrganisation) {
+      // Who in the office recorded it is not the partner's business.
+      consent.recorded_by.clear();
+      consent.withdrawn_by.clear();
+    }
+    list.consents.push_back(std::move(consent));
+  }
+  list.counts_only = reading == ConsentReading::kCountsOnly;
+  return list;
+}
+
 persistence::ApplyOutcome OutcomeView(const Principal& reader, persistence::ApplyOutcome outcome) {
   outcome.result.allowed_events = Allowed(reader, outcome.result.allowed_events);
   outcome.result.changes = Changes(reader, outcome.result.changes);

@@ -15,6 +15,7 @@
 #include "engine/principal.hpp"
 #include "persistence/repository.hpp"
 #include "workflow/case.hpp"
+#include "workflow/consent.hpp"
 #include "workflow/timers.hpp"
 
 namespace returnflow::engine {
@@ -87,6 +88,20 @@ CaseView SummaryView(const Principal& reader, const persistence::CaseRecord& rec
 CaseView DetailView(const Principal& reader, const persistence::CaseRecord& record, const workflow::Case& machine);
 /// A history entry as the reader may see it; nullopt when the entry is not the reader's to see.
 std::optional<persistence::HistoryEntry> EntryView(const Principal& reader, persistence::HistoryEntry entry);
+/// A case's consent records as one reader may see them.
+struct ConsentList {
+  std::vector<workflow::ConsentRecord> consents;  ///< empty for readers who see counts only
+  std::int64_t in_effect = 0;                     ///< of the records the reader may see, in effect now
+  std::int64_t withdrawn = 0;
+  bool counts_only = false;                       ///< supervisors: numbers, never recipients or categories
+};
+
+/// A case's consent records as the reader may see them at `now`: every record (caseworkers of the
+/// office); the records naming the partner's own organisation, without who recorded them; or counts
+/// only (supervisors: how many are in effect and withdrawn, never to whom, for what or about whom).
+ConsentList ConsentsView(const Principal& reader, const persistence::CaseScope& scope,
+                         std::vector<workflow::ConsentRecord> consents, workflow::Instant now);
+
 /// An event's outcome as its sender may see it.
 persistence::ApplyOutcome OutcomeView(const Principal& reader, persistence::ApplyOutcome outcome);
 

@@ -102,6 +102,9 @@ void CheckIncoming(std::string_view case_id, const IncomingEvent& incoming);
 
 /// The idempotency fingerprint of an event: SHA-256 of type, subject and canonical data.
 std::string RequestHash(std::string_view type, std::string_view subject, std::string_view canonical_data);
+/// The history row recorded under (source, event_id), if any.
+std::optional<HistoryRow> FindByIdempotencyKey(soci::session& sql, const std::string& source,
+                                               const std::string& event_id);
 
 /// The decision of Apply on a case's state, shared by the one-event path and the group paths: check
 /// that the sender may see the case (kNotFound otherwise, as for a case that does not exist), deduplicate

@@ -39,7 +39,6 @@ using internal::ToMicros;
 namespace {
 
 constexpr std::string_view kOpenedType = "case.opened";
-constexpr std::string_view kEngineSource = "returnflow";
 
 std::vector<std::string> ToStrings(const std::vector<std::string_view>& views) { return {views.begin(), views.end()}; }
 
@@ -185,6 +184,20 @@ std::string RequestHash(std::string_view type, std::string_view subject, std::st
   material.reserve(type.size() + subject.size() + canonical_data.size() + 2);
   material.append(type).append("\n").append(subject).append("\n").append(canonical_data);
   return Sha256Hex(material);
+}
+
+std::vector<std::string> PartnerList(std::vector<std::string> partners, std::string_view operation) {
+  std::sort(partners.begin(), partners.end());
+  partners.erase(std::unique(partners.begin(), partners.end()), partners.end());
+  for (const auto& partner : partners) {
+    if (!workflow::ValidOrganisationId(partner)) {
+      throw PersistenceError(ErrorKind::kInvalidInput, fmt::format("{}: invalid_input (partner organisation id)", operation));
+    }
+  }
+  if (partners.size() > workflow::kMaxPartnersPerCase) {
+    throw PersistenceError(ErrorKind::kLimitReached, fmt::format("{}: limit_reached (partners)", operation));
+  }
+  return partners;
 }
 
 std::optional<HistoryRow> FindByIdempotencyKey(soci::session& sql, const std::string& source,
@@ -619,17 +632,6 @@ constexpr Query kInsertCase{
     "INSERT INTO cases (" RETURNFLOW_CASE_COLUMNS ") VALUES (:case_id, :programme, :host_country, :origin_country, "
     ":office, :partners, :stage, :active_states, :saved_state, :vulnerability_flags, :version, :last_sequence, "
     ":created_at, :updated_at, :stage_entered_at, :next_deadline, :overdue, :inbox)"};
-// :case_id, :organisation.
-constexpr Query kInsertCasePartner{"insert case partner",
-                                   "INSERT INTO case_partners (case_id, organisation) VALUES (:case_id, :organisation)"};
-constexpr Query kDeleteCasePartner{"delete case partner",
-                                   "DELETE FROM case_partners WHERE case_id = :case_id AND organisation = :organisation"};
-// A partner change: the new partner list, the case's new version and last sequence, checked as an event's.
-constexpr Query kUpdateCasePartners{
-    "update case partners",
-    "UPDATE cases SET partners = :partners, version = :version_after, last_sequence = :sequence, "
-    "updated_at = :updated_at WHERE case_id = :case_id AND version = :expected_version "
-    "AND last_sequence = :expected_last_sequence"};
 // :access_id, :case_id, :actor, :purpose, :action, :accessed_at.
 constexpr Query kInsertAccess{
     "insert personal data access",
@@ -672,17 +674,6 @@ HistoryRow OpenedRow(const std::string& case_id, const std::string& source, cons
   return history;
 }
 
-/// Sorted, distinct, each a usable list item; kInvalidInput otherwise.
-std::vector<std::string> PartnerList(std::vector<std::string> partners, std::string_view operation) {
-  std::sort(partners.begin(), partners.end());
-  partners.erase(std::unique(partners.begin(), partners.end()), partners.end());
-  for (const auto& partner : partners) {
-    if (partner.empty() || partner.size() > 100 || partner.find('|') != std::string::npos) {
-      throw PersistenceError(ErrorKind::kInvalidInput, fmt::format("{}: invalid_input (partner organisation name)", operation));
-    }
-  }
-  return partners;
-}
 
 }  // namespace
 
@@ -696,7 +687,7 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
   for (const auto& person : new_case.people) {
     if (person.member_id.empty()) throw PersistenceError(ErrorKind::kInvalidInput, "create: invalid_input (member id)");
   }
-  const auto partners = PartnerList(new_case.partners, "create");
+  const auto partners = internal::PartnerList(new_case.partners, "create");
 
   // Everything that does not need the database is done before the transaction.
   const std::string context_json = boost::json::serialize(boost::json::value_from(new_case.context));
@@ -721,7 +712,7 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
 
   std::string case_id;
   database_.WriteTransaction("create", [&](soci::session& sql) {
-    const std::string source = deduplicated ? new_case.request_source : std::string(kEngineSource);
+    const std::string source = deduplicated ? new_case.request_source : std::string(internal::kEngineSource);
     if (deduplicated) {
       if (auto stored = internal::FindByIdempotencyKey(sql, source, new_case.request_id)) {
         if (stored->request_hash != request_hash || internal::ReadPeople(sql, stored->case_id) != [&] {
@@ -771,7 +762,7 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
     for (const auto& timer : timers) initial.timers.push_back({case_id, timer.kind, MicrosOf(timer.due), row.version});
     internal::WriteSideEffects(sql, initial);
     for (const auto& partner : partners) {
-      sql << kInsertCasePartner.text, soci::use(case_id, "case_id"), soci::use(partner, "organisation");
+      sql << internal::kInsertCasePartner.text, soci::use(case_id, "case_id"), soci::use(partner, "organisation");
     }
     for (const auto& person : new_case.people) internal::InsertPerson(sql, case_id, person, now);
     if (!new_case.people.empty()) {
@@ -926,83 +917,6 @@ std::vector<StageCount> CaseRepository::CountByStage(const CaseQuery& query) {
     });
   });
   return counts;
-}
-
-// --- Partners ----------------------------------------------------------------------------------------
-
-namespace {
-
-/// Assigns or unassigns one partner as an applied history row (see AssignPartner).
-bool ChangePartner(Database& database, internal::CaseStateCache& cache, std::string_view case_id_view,
-                   std::string_view organisation_view, bool assign, const workflow::EventMeta& meta) {
-  if (!LooksLikeCaseId(case_id_view)) throw PersistenceError(ErrorKind::kNotFound, "partners: not_found");
-  const std::string organisation = PartnerList({std::string(organisation_view)}, "partners").front();
-  const std::string case_id(case_id_view);
-  const std::string type = assign ? "case.partner_assigned" : "case.partner_unassigned";
-  bool changed = false;
-  database.WriteTransaction("partners", [&](soci::session& sql) {
-    CaseRow row;
-    changed = false;
-    if (!internal::LoadCase(sql, database.GetBackend(), case_id, /*for_update=*/true, row)) {
-      throw PersistenceError(ErrorKind::kNotFound, fmt::format("partners case={}: not_found", case_id));
-    }
-    auto partners = SplitList(row.partners);
-    const bool present = std::find(partners.begin(), partners.end(), organisation) != partners.end();
-    if (assign == present) return;
-    if (assign) {
-      partners.push_back(organisation);
-      std::sort(partners.begin(), partners.end());
-      sql << kInsertCasePartner.text, soci::use(case_id, "case_id"), soci::use(organisation, "organisation");
-    } else {
-      partners.erase(std::remove(partners.begin(), partners.end(), organisation), partners.end());
-      sql << kDeleteCasePartner.text, soci::use(case_id, "case_id"), soci::use(organisation, "organisation");
-    }
-    const long long now = ToMicros(database.Now());
-    HistoryRow history;
-    history.case_id = case_id;
-    history.sequence = row.last_sequence + 1;
-    history.source = std::string(kEngineSource);
-    history.event_id = internal::NewUuid();
-    history.type = type;
-    history.actor = meta.actor;
-    history.occurred_at = MicrosOf(meta.occurred_at);
-    history.recorded_at = now;
-    history.payload = boost::json::serialize(boost::json::object{{"organisation", organisation}});
-    history.request_hash = RequestHash(type, case_id, history.payload);
-    history.verdict = std::string(workflow::Name(workflow::Verdict::kApplied));
-    history.states_before = row.active_states;
-    history.states_after = row.active_states;
-    history.changes = JoinList({fmt::format("{}={}", assign ? "partner_assigned" : "partner_unassigned", organisation)});
-    history.allowed_events = JoinList(ToStrings(workflow::Case::Restore(row.saved_state).AllowedEvents()));
-    history.version_after = row.version + 1;
-    internal::InsertHistory(sql, history);
-    const std::string joined = JoinList(partners);
-    soci::statement statement(sql);
-    internal::PrepareOnce(statement, kUpdateCasePartners.text, soci::use(joined, "partners"),
-                          soci::use(history.version_after, "version_after"), soci::use(history.sequence, "sequence"),
-                          soci::use(now, "updated_at"), soci::use(case_id, "case_id"),
-                          soci::use(row.version, "expected_version"), soci::use(row.last_sequence, "expected_last_sequence"));
-    statement.execute(true);
-    if (statement.get_affected_rows() != 1) {
-      throw PersistenceError(ErrorKind::kConflict, fmt::format("partners case={}: conflict", case_id));
-    }
-    changed = true;
-  });
-  // The version moved, so a remembered state would fail its write anyway; forgetting it spares that try.
-  cache.Forget(case_id);
-  if (changed) spdlog::info("case={} event={} actor={}", case_id, type, meta.actor);
-  return changed;
-}
-
-}  // namespace
-
-bool CaseRepository::AssignPartner(std::string_view case_id, std::string_view organisation,
-                                   const workflow::EventMeta& meta) {
-  return ChangePartner(database_, *state_cache_, case_id, organisation, true, meta);
-}
-bool CaseRepository::UnassignPartner(std::string_view case_id, std::string_view organisation,
-                                     const workflow::EventMeta& meta) {
-  return ChangePartner(database_, *state_cache_, case_id, organisation, false, meta);
 }
 
 }  // namespace returnflow::persistence

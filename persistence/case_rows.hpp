@@ -125,6 +125,17 @@ void ForEachRow(soci::session& sql, const Query& query, Each&& each, Uses&&... u
 /// already). Returns false when there is no such case.
 bool LoadCase(soci::session& sql, Backend backend, const std::string& case_id, bool for_update, CaseRow& row);
 
+/// The source of the history rows the engine writes itself (case.opened, partner and consent changes).
+inline constexpr std::string_view kEngineSource = "returnflow";
+
+// :case_id, :organisation: the indexed form of a case's partner list.
+inline constexpr Query kInsertCasePartner{"insert case partner",
+                                          "INSERT INTO case_partners (case_id, organisation) VALUES (:case_id, :organisation)"};
+
+/// A case's partner list sorted and distinct; kInvalidInput for an organisation id that is not
+/// workflow::ValidOrganisationId, kLimitReached for more than workflow::kMaxPartnersPerCase.
+std::vector<std::string> PartnerList(std::vector<std::string> partners, std::string_view operation);
+
 /// Inserts one history row (the statement every soci write path uses).
 void InsertHistory(soci::session& sql, const HistoryRow& row);
 

@@ -30,6 +30,7 @@ std::string_view Name(ErrorKind kind) {
     case ErrorKind::kUnavailable: return "unavailable";
     case ErrorKind::kInvalidInput: return "invalid_input";
     case ErrorKind::kCorruptData: return "corrupt_data";
+    case ErrorKind::kLimitReached: return "limit_reached";
     case ErrorKind::kInternal: return "internal";
   }
   return "internal";

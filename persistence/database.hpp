@@ -38,6 +38,7 @@ enum class ErrorKind {
                          ///< whose connection failed, the outcome is unknown (re-send with the same key)
   kInvalidInput,         ///< the caller's data does not fit (a malformed cursor, an organisation name)
   kCorruptData,          ///< stored data cannot be read back (a saved case this definition cannot restore)
+  kLimitReached,         ///< a case holds as many of something (partners, consent records) as it may
   kInternal,             ///< anything else: a defect, never the caller's fault
 };
 std::string_view Name(ErrorKind kind);

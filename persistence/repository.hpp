@@ -16,6 +16,7 @@
 
 #include "persistence/database.hpp"
 #include "workflow/case.hpp"
+#include "workflow/consent.hpp"
 #include "workflow/context.hpp"
 #include "workflow/events.hpp"
 #include "workflow/programme.hpp"
@@ -301,6 +302,29 @@ struct StageCount {
   std::int64_t count = 0;
 };
 
+/// A change the engine records itself on a case (a partner assigned, a consent recorded or withdrawn),
+/// with the case version check of an event.
+struct RecordedChange {
+  workflow::EventMeta meta;                       ///< who, and when it happened
+  std::optional<std::int64_t> expected_version;   ///< If-Match: kVersionConflict when the case moved
+  /// Whether the caller may change this case, decided on the case as stored inside the transaction
+  /// (unset: anyone may); a refusal answers kNotFound, like a case that does not exist.
+  VisibilityCheck may_change;
+};
+
+/// A partner organisation to assign or unassign.
+struct PartnerChange : RecordedChange {
+  std::string organisation;
+};
+
+/// What a recorded change did to the case.
+struct CaseChange {
+  bool changed = false;             ///< false: it was so already, and nothing was written
+  std::int64_t version = 0;         ///< the case's version afterwards
+  std::int64_t sequence = 0;        ///< the history row written (0 when nothing changed)
+  std::vector<std::string> partners;  ///< the case's partners afterwards
+};
+
 /// Cases and their history. Every method is one transaction.
 class CaseRepository {
  public:
@@ -356,11 +380,14 @@ class CaseRepository {
   std::vector<StageCount> CountByStage(const CaseQuery& query);
 
   /// Assigns (or removes) a partner organisation, recorded in the case's history as
-  /// `case.partner_assigned` / `case.partner_unassigned` by `meta.actor` (a new case version, so that no
-  /// state cached before the change is used to authorize after it). Returns false when nothing changed.
-  /// kNotFound for an unknown case, kInvalidInput for an unusable organisation name.
-  bool AssignPartner(std::string_view case_id, std::string_view organisation, const workflow::EventMeta& meta);
-  bool UnassignPartner(std::string_view case_id, std::string_view organisation, const workflow::EventMeta& meta);
+  /// `case.partner_assigned` / `case.partner_unassigned` by `change.meta.actor` (a new case version, so
+  /// that no state cached before the change is used to authorize after it); `cases.partners` and
+  /// `case_partners` change in the same transaction. Nothing is written when it was so already
+  /// (`changed` false). kNotFound for an unknown case or one `change.may_change` refuses,
+  /// kVersionConflict for an `expected_version` that is not the case's, kInvalidInput for an unusable
+  /// organisation id, kConflict when the case has workflow::kMaxPartnersPerCase partners already.
+  CaseChange AssignPartner(std::string_view case_id, const PartnerChange& change);
+  CaseChange UnassignPartner(std::string_view case_id, const PartnerChange& change);
 
   // --- The engine's clock -------------------------------------------------------------------------
 
@@ -442,6 +469,56 @@ class PeopleRepository {
  private:
   Database& database_;
 };
+
+// ---------------------------------------------------------------------------------------------------
+// Consent records: the migrant's consent to transfer categories of personal data (workflow/consent.hpp).
+
+/// A consent to record.
+struct NewConsent : RecordedChange {
+  std::string member_id;
+  std::string recipient;
+  workflow::TransferPurpose purpose = workflow::TransferPurpose::kTicketing;
+  std::set<workflow::DataCategory> categories;
+  std::optional<workflow::Instant> given_at;  ///< unset: when it is recorded
+  /// Optional idempotency key (per actor): the same key with the same request answers the record it
+  /// created; with another request it is a kIdempotencyConflict. Empty: none.
+  std::string request_id;
+};
+
+/// What recording or withdrawing a consent came to.
+struct ConsentChange {
+  workflow::ConsentRecord consent;
+  CaseChange change;  ///< `changed` false: a repeat (the same idempotency key, or withdrawn already)
+};
+
+/// At most this many consent records per case (withdrawn ones count: they are never deleted).
+inline constexpr std::size_t kMaxConsentsPerCase = 200;
+
+/// Consents of a case, each change one transaction with its history row (`case.consent_recorded`,
+/// `case.consent_withdrawn`) and a new case version, so that a state cached before the change is never
+/// taken for the case after it.
+class ConsentRepository {
+ public:
+  explicit ConsentRepository(Database& database) : database_(database) {}
+
+  /// kNotFound (no case, or `may_change` refused), kInvalidInput (a member the case's household does not
+  /// have, an unusable recipient, no category, given in the future), kVersionConflict, kConflict (the
+  /// case holds kMaxConsentsPerCase records), kIdempotencyConflict.
+  ConsentChange Record(std::string_view case_id, const NewConsent& consent);
+  /// Withdraws at the engine's time (never deletes). A consent withdrawn already answers unchanged.
+  /// kNotFound for a consent this case does not have.
+  ConsentChange Withdraw(std::string_view case_id, std::string_view consent_id, const RecordedChange& change);
+  /// Every record of the case, oldest first. kNotFound for an unknown case.
+  std::vector<workflow::ConsentRecord> List(std::string_view case_id);
+
+ private:
+  Database& database_;
+};
+
+/// The case's consent records, read on the caller's session inside the caller's transaction (the
+/// outbox writer calls it in the transaction that applies an event, so what it transfers is decided on
+/// the consents as they are when that transaction commits). Oldest first; empty for an unknown case.
+std::vector<workflow::ConsentRecord> LoadConsents(soci::session& sql, std::string_view case_id);
 
 // ---------------------------------------------------------------------------------------------------
 // API tokens: stored as SHA-256 hashes only.

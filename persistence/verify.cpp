@@ -64,9 +64,10 @@ std::optional<std::string> Replay(const internal::CaseRow& row, const std::vecto
     const auto& stored = events[index];
     if (stored.sequence != static_cast<long long>(index) + 1)
       return fmt::format("sequence gap before {}", stored.sequence);
-    // The engine's own records (a partner assigned or unassigned) change the case's version, not its
-    // machine.
-    if (stored.type == "case.partner_assigned" || stored.type == "case.partner_unassigned") {
+    // The engine's own records (a partner assigned or unassigned, a consent recorded or withdrawn) change
+    // the case's version, not its machine.
+    if (stored.type == "case.partner_assigned" || stored.type == "case.partner_unassigned" ||
+        stored.type == "case.consent_recorded" || stored.type == "case.consent_withdrawn") {
       if (stored.verdict == "applied") ++applied;
       continue;
     }

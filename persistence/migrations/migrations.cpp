@@ -202,8 +202,36 @@ const Migration kClockWritesWithoutIndexChanges{
         "ALTER TABLE timers SET (fillfactor = 50)",
     }};
 
+
+// 0006: consent records (the partner issue; the personal-data issue reuses them).
+//
+// case_consents  the migrant's consent to transfer categories of personal data to one organisation for
+//                one purpose: who (the household member id, pseudonymous), to whom, why, which
+//                categories ('|identity|travel_document|'), given and withdrawn (never deleted), by whom
+//                (token names). No free text: nothing in this table is personal data beyond the member
+//                id. Each record and each withdrawal is also a row of the case's history.
+const Migration kConsentRecords{
+    6,
+    "consent records",
+    {
+        R"sql(CREATE TABLE case_consents (
+  consent_id   TEXT   NOT NULL PRIMARY KEY,
+  case_id      TEXT   NOT NULL REFERENCES cases (case_id),
+  member_id    TEXT   NOT NULL,
+  recipient    TEXT   NOT NULL,
+  purpose      TEXT   NOT NULL,
+  categories   TEXT   NOT NULL,
+  given_at     BIGINT NOT NULL,
+  recorded_at  BIGINT NOT NULL,
+  recorded_by  TEXT   NOT NULL,
+  withdrawn_at BIGINT,
+  withdrawn_by TEXT
+))sql",
+        "CREATE INDEX case_consents_by_case ON case_consents (case_id, recorded_at, consent_id)",
+    }};
+
 const std::vector<Migration> kAll{kInitialSchema, kUpdatesWithoutIndexChanges, kTokenSources, kProgrammesAndTime,
-                                  kClockWritesWithoutIndexChanges};
+                                  kClockWritesWithoutIndexChanges, kConsentRecords};
 
 }  // namespace
 

@@ -16,6 +16,12 @@ namespace http = boost::beast::http;
 using namespace returnflow;
 using namespace returnflow::test;
 
+namespace {
+
+bool Contains(const std::string& body, std::string_view text) { return body.find(text) != std::string::npos; }
+
+}  // namespace
+
 TEST_CASE("authorization matrix: every route x every role x own and foreign case", "[api][http][authz]") {
   auto backend = GENERATE(from_range(Backends()));
   SECTION(Name(backend)) {
@@ -30,6 +36,18 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
     REQUIRE(incidents.status == 200);
     REQUIRE(incidents.Json().at("incidents").as_array().size() == 1);
     const std::string incident_id(incidents.Json().at("incidents").at(0).at("incident_id").as_string());
+    // Consents to the embassy (the matrix's own partner) and to another organisation.
+    auto consent = server.Client(cast.caseworker)
+                       .PostJson("/cases/" + id + "/consents",
+                                 json::object{{"recipient", cast.embassy},
+                                              {"purpose", "travel_document_issuance"},
+                                              {"categories", {"identity", "travel_document"}}});
+    REQUIRE(consent.status == 201);
+    const std::string consent_id(consent.Json().at("consent_id").as_string());
+    REQUIRE(server.Client(cast.caseworker)
+                .PostJson("/cases/" + id + "/consents",
+                          json::object{{"recipient", cast.clinic}, {"purpose", "medical_assessment"}, {"categories", {"health"}}})
+                .status == 201);
 
     struct Caller {
       std::string label;
@@ -71,6 +89,13 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
         // The eligibility step is still open, so its incident cannot be resolved yet: 409.
         {api::RouteId::kResolveIncident, {      409,   404,   403,   403,   409,   404,   403,   401}},
         {api::RouteId::kTestingClock,  {        403,   403,   403,   403,   403,   403,   200,   401}},
+        // A fresh organisation each time (assigned), and one never assigned (unassigning it changes nothing).
+        {api::RouteId::kAssignPartner, {        200,   404,   403,   403,   403,   403,   200,   401}},
+        {api::RouteId::kUnassignPartner, {      200,   404,   403,   403,   403,   403,   200,   401}},
+        {api::RouteId::kRecordConsent, {        201,   404,   403,   403,   403,   403,   403,   401}},
+        // Partners read the records naming them, supervisors counts only (content checked below).
+        {api::RouteId::kListConsents,  {        200,   404,   200,   404,   200,   404,   403,   401}},
+        {api::RouteId::kWithdrawConsent, {      200,   404,   403,   403,   403,   403,   403,   401}},
     };
     // clang-format on
     std::set<api::RouteId> covered;
@@ -94,6 +119,8 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
           if (auto at = target.find("{incident_id}"); at != std::string::npos) {
             target.replace(at, 13, case_id == id ? incident_id : unknown);
           }
+          if (auto at = target.find("{organisation}"); at != std::string::npos) target.replace(at, 14, Unique("matrix"));
+          if (auto at = target.find("{consent_id}"); at != std::string::npos) target.replace(at, 12, consent_id);
           if (auto at = target.find("{code}"); at != std::string::npos) {
             target.replace(at, 6, row.route == api::RouteId::kPutProgramme ? Unique("matrix") : std::string("avrr-test"));
           }
@@ -119,6 +146,15 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
               body = json::serialize(json::object{{"seconds", 0}});
               content_type = "application/json";
               break;
+            case api::RouteId::kAssignPartner:
+              body = json::serialize(json::object{{"organisation", Unique("matrix")}});
+              content_type = "application/json";
+              break;
+            case api::RouteId::kRecordConsent:
+              body = json::serialize(json::object{
+                  {"recipient", cast.travel_agent}, {"purpose", "ticketing"}, {"categories", {"identity"}}});
+              content_type = "application/json";
+              break;
             default:
               break;
           }
@@ -134,6 +170,34 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
         auto result = client.Request(route.method, target, body, content_type);
         INFO(route.name << " as " << caller.label << ": " << result.status << " " << result.body);
         CHECK(result.status == row.expected[column]);
+        if (result.status == 200 && row.route == api::RouteId::kListConsents) {
+          // What each reader may read of the consents, not only that it may ask.
+          const auto listed = result.Json();
+          const auto& listing = listed.as_object();
+          if (caller.label == "supervisor/own") {
+            CHECK_FALSE(listing.contains("consents"));
+            CHECK(listing.at("in_effect").as_int64() >= 2);
+            CHECK_FALSE(Contains(result.body, cast.embassy));
+          } else {
+            REQUIRE(listing.contains("consents"));
+            for (const auto& item : listing.at("consents").as_array()) {
+              if (caller.label == "partner/own") {
+                CHECK(item.at("recipient") == json::value(cast.embassy));
+                CHECK_FALSE(item.as_object().contains("recorded_by"));
+              } else {
+                CHECK(item.as_object().contains("recorded_by"));
+              }
+            }
+            CHECK(Contains(result.body, cast.clinic) == (caller.label == "caseworker/own"));
+            CHECK(Contains(result.body, cast.embassy));
+          }
+        }
+        if (result.status == 200 && row.route == api::RouteId::kAssignPartner) CHECK(result.Json().at("changed") == true);
+        if (result.status == 200 && row.route == api::RouteId::kUnassignPartner) CHECK(result.Json().at("changed") == false);
+        if (result.status == 200 && row.route == api::RouteId::kWithdrawConsent) {
+          CHECK(result.Json().at("consent_id") == json::value(consent_id));
+          CHECK(result.Json().at("withdrawn_at").is_string());
+        }
         if (result.status == 404) {
           // Foreign answers exactly as unknown: same status, same problem type and detail.
           fill(unknown);
@@ -149,12 +213,6 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
     }
   }
 }
-
-namespace {
-
-bool Contains(const std::string& body, std::string_view text) { return body.find(text) != std::string::npos; }
-
-}  // namespace
 
 TEST_CASE("each role reads only what its job needs: the authorization matrix reads content", "[api][http][authz]") {
   auto backend = GENERATE(from_range(Backends()));

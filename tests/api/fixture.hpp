@@ -73,6 +73,23 @@ struct Cast {
       reintegration_token, stranger_token, supervisor, other_supervisor, admin;
 };
 
+/// A case id no case has.
+inline constexpr const char* kUnknownCase = "00000000-0000-4000-8000-000000000000";
+
+/// The caller's answer about a case it may not see equals its answer about a case that does not exist
+/// (status, problem type and detail; the `instance` names the path asked, so it is left out).
+inline void CheckAnswersAsUnknown(const HttpResult& foreign, const HttpResult& unknown) {
+  INFO(foreign.body);
+  CHECK(foreign.status == 404);
+  CHECK(unknown.status == 404);
+  const auto stripped = [](const HttpResult& result) {
+    auto value = result.Json();
+    value.as_object().erase("instance");
+    return value;
+  };
+  CHECK(stripped(foreign) == stripped(unknown));
+}
+
 /// Sends one event and returns the response.
 inline HttpResult Send(TestServer& server, const std::string& token, const std::string& case_id, const std::string& type,
                        boost::json::object data = {}, const std::string& time = "2026-11-20T10:00:00Z") {

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "persistence/migrations/migrations.hpp"
 #include "tests/persistence/support.hpp"
 
 using namespace returnflow::persistence;
@@ -14,12 +15,15 @@ TEST_CASE("migrations create the schema from empty and a re-run is a no-op", "[p
   TestDatabase test(backend, 2, /*migrate=*/false);
   REQUIRE(test.Db().SchemaVersion() == 0);
 
-  CHECK(test.Db().Migrate() == Database::LatestSchemaVersion());
+  // Counted, not read off the latest number: a branch's migration may carry a number the lead renumbers
+  // at merge (a gap until then).
+  const int migrations = static_cast<int>(returnflow::persistence::migrations::All().size());
+  CHECK(test.Db().Migrate() == migrations);
   CHECK(test.Db().SchemaVersion() == Database::LatestSchemaVersion());
   CHECK(test.QueryNumber("SELECT COUNT(*) FROM cases") == 0);
 
   CHECK(test.Db().Migrate() == 0);
-  CHECK(test.QueryNumber("SELECT COUNT(*) FROM schema_migrations") == Database::LatestSchemaVersion());
+  CHECK(test.QueryNumber("SELECT COUNT(*) FROM schema_migrations") == migrations);
 
   // Another process starting against the same database finds nothing to do either.
   auto another = test.OpenAnother();
