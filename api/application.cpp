@@ -292,6 +292,22 @@ net::awaitable<Response> Application::GetCase(Call& call) {
   std::optional<workflow::AccessPurpose> purpose;
   if (auto include = call.target.Query("include")) {
     if (*include != "personal_data") Throw(InvalidParameter("include", "accepts only personal_data"));
+    if (call.Caller().role == workflow::Role::kPartner) {
+      // A partner receives personal data as a transfer for one of the consent purposes, cut to consent.
+      const auto name = call.target.Query("purpose");
+      const auto transfer = name ? workflow::FromName<workflow::TransferPurpose>(*name, workflow::kTransferPurposeNames)
+                                 : std::nullopt;
+      if (!transfer) {
+        std::vector<std::string> names(workflow::kTransferPurposeNames.begin(), workflow::kTransferPurposeNames.end());
+        Throw(Problem(ProblemKind::kInvalidRequest, "a partner names the transfer purpose in query parameter 'purpose'",
+                      {{"parameter", "purpose"}, {"accepted", json::value_from(names)}}));
+      }
+      std::string id = case_id;
+      auto view = co_await engine_.GetCaseForTransfer(call.Caller(), std::move(id), *transfer);
+      auto response = JsonResponse(http::status::ok, CaseViewToJson(view), call.request.version());
+      response.set(http::field::etag, ETag(view.version));
+      co_return response;
+    }
     const auto name = call.target.Query("purpose").value_or("caseworker_view");
     purpose = workflow::FromName<workflow::AccessPurpose>(name, workflow::kAccessPurposeNames);
     if (!purpose) {

@@ -258,6 +258,7 @@ json::object CaseViewToJson(const engine::CaseView& view) {
   if (view.escorts_required) object["escorts_required"] = StringArray(*view.escorts_required);
   if (view.members_needing_caregiver) object["members_needing_caregiver"] = StringArray(*view.members_needing_caregiver);
   if (view.personal_data) object["personal_data"] = PeopleToJson(*view.personal_data);
+  if (view.minimal_personal_data) object["personal_data"] = MembersToJson(*view.minimal_personal_data);
   if (view.programme_version) {
     object["programme_version"] = view.programme_version->version;
   }
@@ -319,6 +320,44 @@ json::object ProgrammeToJson(const workflow::Programme& programme) {
   return object;
 }
 
+namespace {
+
+json::array DocumentsToJson(const std::vector<persistence::IdentityDocument>& documents) {
+  json::array array;
+  for (const auto& document : documents) array.push_back(json::object{{"type", document.type}, {"number", document.number}});
+  return array;
+}
+
+json::array ContactsToJson(const std::vector<persistence::Contact>& contacts) {
+  json::array array;
+  for (const auto& contact : contacts) array.push_back(json::object{{"kind", contact.kind}, {"value", contact.value}});
+  return array;
+}
+
+}  // namespace
+
+json::array MembersToJson(const std::vector<engine::MemberData>& members) {
+  json::array array;
+  for (const auto& member : members) {
+    json::object entry;
+    entry["member_id"] = member.member_id;
+    json::array categories;
+    for (const auto category : member.categories) categories.emplace_back(workflow::Name(category));
+    entry["categories"] = std::move(categories);
+    if (member.given_names) entry["given_names"] = *member.given_names;
+    if (member.family_name) entry["family_name"] = *member.family_name;
+    if (member.date_of_birth) entry["date_of_birth"] = *member.date_of_birth;
+    if (member.documents) entry["documents"] = DocumentsToJson(*member.documents);
+    if (member.contacts) entry["contacts"] = ContactsToJson(*member.contacts);
+    if (member.sex) entry["sex"] = *member.sex;
+    if (member.birth_year) entry["birth_year"] = *member.birth_year;
+    if (member.health) entry["health"] = json::value_from(*member.health);
+    if (member.protection) entry["protection"] = json::value_from(*member.protection);
+    array.push_back(std::move(entry));
+  }
+  return array;
+}
+
 json::array PeopleToJson(const std::vector<persistence::PersonalData>& people) {
   json::array array;
   for (const auto& person : people) {
@@ -327,11 +366,8 @@ json::array PeopleToJson(const std::vector<persistence::PersonalData>& people) {
     entry["given_names"] = person.given_names;
     entry["family_name"] = person.family_name;
     entry["date_of_birth"] = person.date_of_birth;
-    json::array documents;
-    for (const auto& document : person.documents) documents.push_back(json::object{{"type", document.type}, {"number", document.number}});
-    entry["documents"] = std::move(documents);
-    json::array contacts;
-    for (const auto& contact : person.contacts) contacts.push_back(json::object{{"kind", contact.kind}, {"value", contact.value}});
+    entry["documents"] = DocumentsToJson(person.documents);
+    json::array contacts = ContactsToJson(person.contacts);
     entry["contacts"] = std::move(contacts);
     array.push_back(std::move(entry));
   }

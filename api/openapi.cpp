@@ -187,9 +187,18 @@ json::object Schemas() {
   };
   schemas["PersonalData"] = {
       {"type", "object"},
-      {"description", "Kept only in the people table; read by caseworkers of the case's office, audited"},
+      {"description",
+       "Kept only in the people table; read in full by caseworkers of the case's office, audited. A partner "
+       "receives, per member, only the categories its transfer purpose needs and the migrant's consent allows "
+       "(listed in categories); the fields of other categories are absent"},
       {"properties",
-       {{"given_names", String()},
+       {{"member_id", String()},
+        {"categories", {{"type", "array"}, {"items", Names(workflow::kDataCategoryNames)}}},
+        {"sex", String("health: with the age, what a medical assessment needs")},
+        {"birth_year", {{"type", "integer"}}},
+        {"health", {{"type", "array"}, {"items", String()}, {"description", "health: health-related needs"}}},
+        {"protection", {{"type", "array"}, {"items", String()}, {"description", "protection: protection flags"}}},
+        {"given_names", String()},
         {"family_name", String()},
         {"date_of_birth", String("YYYY-MM-DD or a year")},
         {"documents", pair_list("type", "number")},
@@ -716,9 +725,12 @@ json::value OpenApiDocument() {
               {"503", Unavailable()}});
          operation["parameters"] = json::array{
              case_id, QueryParam("include", {{"type", "string"}, {"enum", {"personal_data"}}},
-                                 "personal_data: caseworkers of the office only; audited"),
-             QueryParam("purpose", Names(workflow::kAccessPurposeNames),
-                        "Why personal data is read, recorded in the audit (default caseworker_view)")};
+                                 "personal_data: in full for caseworkers of the office; for a partner, what its "
+                                 "purpose needs and the consents allow; audited"),
+             QueryParam("purpose", {{"type", "string"}},
+                        "Why personal data is read, recorded in the audit. Caseworkers: one of the access purposes "
+                        "(default caseworker_view). Partners: one of the transfer purposes (required), and only for "
+                        "the part of the return their token serves")};
          return operation;
        }()}};
   paths["/cases/{case_id}/events"] = {

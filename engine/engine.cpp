@@ -254,6 +254,31 @@ net::awaitable<CaseView> Engine::GetCase(Principal principal, std::string case_i
   }
 }
 
+net::awaitable<CaseView> Engine::GetCaseForTransfer(Principal principal, std::string case_id,
+                                                    workflow::TransferPurpose purpose) {
+  if (principal.role != Role::kPartner) Forbid("a transfer purpose is a partner's; caseworkers read with a purpose of theirs");
+  if (!ServesPurpose(principal, purpose)) {
+    spdlog::info("event=authorization_refused actor={} reason=transfer_purpose purpose={}", principal.actor,
+                 workflow::Name(purpose));
+    Forbid("personal data for this purpose goes only to the partner serving that part of the return");
+  }
+  auto view = co_await GetCase(principal, case_id, std::nullopt);
+  auto transfer = [this, principal, case_id, purpose] {
+    auto sent = people_.ReadForTransfer(case_id, principal.actor, principal.organisation, purpose);
+    auto record = cases_.Get(case_id);
+    const auto machine = workflow::Case::Restore(record.saved_state);
+    return MinimalPersonalData(sent.people, machine.Context().household, sent.categories);
+  };
+  try {
+    view.minimal_personal_data = co_await Blocking(std::move(transfer));
+    co_return view;
+  } catch (const persistence::PersistenceError& error) {
+    throw FromPersistence(error);
+  } catch (const workflow::RestoreFailed&) {
+    throw Failure(FailureKind::kCorruptCase, "the stored case cannot be read by this version of the engine");
+  }
+}
+
 net::awaitable<HistoryPage> Engine::CaseHistory(Principal principal, std::string case_id, std::int64_t after,
                                                 std::size_t limit) {
   if (principal.role == Role::kAdmin) Forbid("admin tokens manage tokens; they do not read cases");

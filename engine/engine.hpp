@@ -90,6 +90,11 @@ class Engine {
   /// office only, the read audited in the same transaction).
   boost::asio::awaitable<CaseView> GetCase(Principal principal, std::string case_id,
                                            std::optional<workflow::AccessPurpose> personal_data_purpose);
+  /// One case as a partner may see it, with the personal data it may receive for `purpose`: only a
+  /// partner serving that part (kForbidden otherwise, before the case is looked at), only the categories
+  /// the purpose needs and the migrant's consent in effect now allows, the transfer audited.
+  boost::asio::awaitable<CaseView> GetCaseForTransfer(Principal principal, std::string case_id,
+                                                      workflow::TransferPurpose purpose);
   boost::asio::awaitable<HistoryPage> CaseHistory(Principal principal, std::string case_id, std::int64_t after,
                                                   std::size_t limit);
   /// Caseworkers search their office, supervisors their countries.

@@ -167,6 +167,60 @@ CaseView DetailView(const Principal& reader, const persistence::CaseRecord& reco
   return view;
 }
 
+bool ServesPurpose(const Principal& reader, workflow::TransferPurpose purpose) {
+  if (reader.role != Role::kPartner) return false;
+  for (const auto& type : reader.event_types) {
+    for (const auto part : workflow::PartOfPurpose(purpose)) {
+      if (std::string_view(type).starts_with(part)) return true;
+    }
+  }
+  return false;
+}
+
+std::vector<MemberData> MinimalPersonalData(const std::vector<persistence::PersonalData>& people,
+                                            const std::vector<workflow::HouseholdMember>& household,
+                                            const std::map<std::string, std::set<workflow::DataCategory>>& allowed) {
+  using workflow::DataCategory;
+  using workflow::Vulnerability;
+  std::vector<MemberData> members;
+  for (const auto& member : household) {
+    const auto found = allowed.find(member.member_id);
+    if (found == allowed.end() || found->second.empty()) continue;
+    const auto& categories = found->second;
+    MemberData data;
+    data.member_id = member.member_id;
+    data.categories = categories;
+    const auto person = std::find_if(people.begin(), people.end(),
+                                     [&](const persistence::PersonalData& row) { return row.member_id == member.member_id; });
+    const auto flags = [&](std::initializer_list<Vulnerability> kinds) {
+      std::vector<std::string> names;
+      for (const auto kind : kinds) {
+        if (member.vulnerabilities.contains(kind)) names.emplace_back(workflow::Name(kind));
+      }
+      return names;
+    };
+    if (categories.contains(DataCategory::kIdentity) && person != people.end()) {
+      data.given_names = person->given_names;
+      data.family_name = person->family_name;
+      data.date_of_birth = person->date_of_birth;
+    }
+    if (categories.contains(DataCategory::kTravelDocument) && person != people.end()) data.documents = person->documents;
+    if (categories.contains(DataCategory::kContact) && person != people.end()) data.contacts = person->contacts;
+    if (categories.contains(DataCategory::kHealth)) {
+      data.sex = std::string(workflow::Name(member.sex));
+      if (member.birth_year > 0) data.birth_year = member.birth_year;
+      data.health = flags({Vulnerability::kHealthNeeds, Vulnerability::kDisability, Vulnerability::kPregnant,
+                           Vulnerability::kElderly});
+    }
+    if (categories.contains(DataCategory::kProtection)) {
+      data.protection = flags({Vulnerability::kVictimOfTrafficking, Vulnerability::kUnaccompaniedChild,
+                               Vulnerability::kSeparatedChild, Vulnerability::kSingleParent});
+    }
+    members.push_back(std::move(data));
+  }
+  return members;
+}
+
 std::optional<persistence::HistoryEntry> EntryView(const Principal& reader, persistence::HistoryEntry entry) {
   entry.changes = Changes(reader, entry.changes);
   if (reader.role != Role::kPartner) return entry;

@@ -8,7 +8,9 @@
 ///                              (states of those regions, the dates those parts need), allowed events they
 ///                              may send, and history entries of their own event types; never the
 ///                              household, vulnerabilities, other organisations, actors or free text
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,25 @@ struct Progress {
   int reopen_count = 0;
 };
 
+/// One household member's personal data as a partner receives it: only the categories both its job for
+/// the purpose asked and the migrant's consent allow (workflow::CategoriesNeeded and
+/// TransferableCategories); unset fields are categories not sent.
+struct MemberData {
+  std::string member_id;
+  std::set<workflow::DataCategory> categories;
+  // identity
+  std::optional<std::string> given_names, family_name, date_of_birth;
+  // travel_document
+  std::optional<std::vector<persistence::IdentityDocument>> documents;
+  // contact
+  std::optional<std::vector<persistence::Contact>> contacts;
+  // health (with age and sex: what a medical assessment needs of a person)
+  std::optional<std::string> sex;
+  std::optional<int> birth_year;
+  std::optional<std::vector<std::string>> health;      ///< health-related vulnerabilities
+  std::optional<std::vector<std::string>> protection;  ///< protection flags (trafficking, unaccompanied)
+};
+
 /// A case as one reader may see it. Unset optionals are not the reader's to see.
 struct CaseView {
   std::string case_id;
@@ -61,7 +82,8 @@ struct CaseView {
   std::optional<std::vector<workflow::HouseholdMember>> household;
   std::optional<std::vector<std::string>> escorts_required;           ///< escort providers: "child", "medical"
   std::optional<std::vector<std::string>> members_needing_caregiver;  ///< reception: children to hand over
-  std::optional<std::vector<persistence::PersonalData>> personal_data;
+  std::optional<std::vector<persistence::PersonalData>> personal_data;  ///< a caseworker's, in full
+  std::optional<std::vector<MemberData>> minimal_personal_data;         ///< a partner's, cut to consent
 
   // The engine's clock over the case (caseworkers and supervisors; the detailed view but `overdue`).
   std::optional<std::vector<std::string>> overdue;  ///< deadlines passed while their step is open
@@ -86,6 +108,14 @@ void AddClockView(const Principal& reader, const workflow::Case& machine, ClockV
 CaseView SummaryView(const Principal& reader, const persistence::CaseRecord& record);
 /// One case, read from its restored machine.
 CaseView DetailView(const Principal& reader, const persistence::CaseRecord& record, const workflow::Case& machine);
+
+/// Whether a partner serves the part `purpose` is for (its token sends events of workflow::PartOfPurpose).
+bool ServesPurpose(const Principal& reader, workflow::TransferPurpose purpose);
+
+/// The members' personal data cut to `allowed` (member id to categories; members absent get nothing).
+std::vector<MemberData> MinimalPersonalData(const std::vector<persistence::PersonalData>& people,
+                                            const std::vector<workflow::HouseholdMember>& household,
+                                            const std::map<std::string, std::set<workflow::DataCategory>>& allowed);
 /// A history entry as the reader may see it; nullopt when the entry is not the reader's to see.
 std::optional<persistence::HistoryEntry> EntryView(const Principal& reader, persistence::HistoryEntry entry);
 /// A case's consent records as one reader may see them.

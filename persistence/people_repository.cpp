@@ -11,20 +11,20 @@ namespace {
 
 using internal::Query;
 
-// :access_id, :case_id, :actor, :purpose, :action, :accessed_at.
+// :access_id, :case_id, :actor, :purpose, :action, :accessed_at, :recipient, :categories.
 constexpr Query kInsertAccess{
     "insert personal data access",
-    "INSERT INTO personal_data_access (access_id, case_id, actor, purpose, action, accessed_at) VALUES "
-    "(:access_id, :case_id, :actor, :purpose, :action, :accessed_at)"};
+    "INSERT INTO personal_data_access (access_id, case_id, actor, purpose, action, accessed_at, recipient, "
+    "categories) VALUES (:access_id, :case_id, :actor, :purpose, :action, :accessed_at, :recipient, :categories)"};
 // :case_id -> 1 when the case exists.
 constexpr Query kCaseExists{"case exists", "SELECT 1 AS found FROM cases WHERE case_id = :case_id"};
 // :case_id, :member_id.
 constexpr Query kDeletePerson{"delete person", "DELETE FROM people WHERE case_id = :case_id AND member_id = :member_id"};
 // :case_id.
 constexpr Query kDeletePeople{"delete people", "DELETE FROM people WHERE case_id = :case_id"};
-// :case_id -> the audit trail (actor, purpose, action, accessed_at), oldest first.
+// :case_id -> the audit trail (actor, purpose, action, accessed_at, recipient, categories), oldest first.
 constexpr Query kSelectAccess{"select personal data access",
-                              "SELECT actor, purpose, action, accessed_at FROM personal_data_access "
+                              "SELECT actor, purpose, action, accessed_at, recipient, categories FROM personal_data_access "
                               "WHERE case_id = :case_id ORDER BY accessed_at, access_id"};
 
 void CheckAccess(std::string_view operation, std::string_view case_id, const PersonalDataAccess& access) {
@@ -43,12 +43,22 @@ void RequireCase(soci::session& sql, const std::string& case_id, std::string_vie
 }
 
 void Audit(soci::session& sql, const std::string& case_id, const PersonalDataAccess& access,
-           std::string_view action_view, long long now) {
+           std::string_view action_view, long long now, const std::string& recipient = {},
+           const std::string& categories = "|") {
   const std::string access_id = internal::NewUuid();
   const std::string action(action_view);
   sql << kInsertAccess.text, soci::use(access_id, "access_id"), soci::use(case_id, "case_id"),
       soci::use(access.actor, "actor"), soci::use(access.purpose, "purpose"), soci::use(action, "action"),
-      soci::use(now, "accessed_at");
+      soci::use(now, "accessed_at"), soci::use(recipient, "recipient"), soci::use(categories, "categories");
+}
+
+/// '|a|b|': every category any member receives, in the vocabulary's order.
+std::string CategoryList(const std::map<std::string, std::set<workflow::DataCategory>>& by_member) {
+  std::set<workflow::DataCategory> all;
+  for (const auto& [member, categories] : by_member) all.insert(categories.begin(), categories.end());
+  std::string list = "|";
+  for (const auto category : all) list += std::string(workflow::Name(category)) + "|";
+  return list;
 }
 
 }  // namespace
@@ -97,6 +107,34 @@ std::size_t PeopleRepository::Erase(std::string_view case_id_view, const Persona
   return erased;
 }
 
+PersonalDataTransfer PeopleRepository::ReadForTransfer(std::string_view case_id_view, const std::string& actor,
+                                                      const std::string& recipient, workflow::TransferPurpose purpose) {
+  if (!internal::LooksLikeCaseId(case_id_view)) throw PersistenceError(ErrorKind::kNotFound, "transfer people: not_found");
+  if (actor.empty() || !workflow::ValidOrganisationId(recipient)) {
+    throw PersistenceError(ErrorKind::kInvalidInput, "transfer people: invalid_input (an actor and a recipient are required)");
+  }
+  const std::string case_id(case_id_view);
+  PersonalDataTransfer transfer;
+  database_.WriteTransaction("transfer people", [&](soci::session& sql) {
+    transfer = {};
+    RequireCase(sql, case_id, "transfer people");
+    const auto now = database_.Now();
+    const auto at = std::chrono::floor<std::chrono::seconds>(now);
+    transfer.categories = workflow::CategoriesToTransfer(LoadConsents(sql, case_id), recipient, purpose, at);
+    if (transfer.categories.empty()) return;  // nothing goes, nothing read, nothing to audit
+    Audit(sql, case_id, {actor, std::string(workflow::Name(purpose))}, "transfer", internal::ToMicros(now), recipient,
+          CategoryList(transfer.categories));
+    for (auto& person : internal::ReadPeople(sql, case_id)) {
+      if (transfer.categories.contains(person.member_id)) transfer.people.push_back(std::move(person));
+    }
+  });
+  if (!transfer.categories.empty()) {
+    spdlog::info("case={} personal data transferred to {} for {} ({})", case_id, recipient, workflow::Name(purpose),
+                 CategoryList(transfer.categories));
+  }
+  return transfer;
+}
+
 std::vector<PersonalDataRead> PeopleRepository::AuditTrail(std::string_view case_id_view) {
   if (!internal::LooksLikeCaseId(case_id_view)) throw PersistenceError(ErrorKind::kNotFound, "audit trail: not_found");
   const std::string case_id(case_id_view);
@@ -106,7 +144,8 @@ std::vector<PersonalDataRead> PeopleRepository::AuditTrail(std::string_view case
     RequireCase(sql, case_id, "audit trail");
     internal::ForEachRow(sql, kSelectAccess, [&](const soci::row& columns) {
       trail.push_back({case_id, internal::Text(columns, "actor"), internal::Text(columns, "purpose"),
-                       internal::Text(columns, "action"), internal::FromMicros(internal::Integer(columns, "accessed_at"))});
+                       internal::Text(columns, "action"), internal::FromMicros(internal::Integer(columns, "accessed_at")),
+                       internal::Text(columns, "recipient"), internal::Text(columns, "categories")});
     }, soci::use(case_id, "case_id"));
   });
   return trail;

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -447,8 +448,16 @@ struct PersonalDataRead {
   std::string case_id;
   std::string actor;
   std::string purpose;
-  std::string action;  ///< "read", "write", "create" or "erase"
+  std::string action;  ///< "read", "write", "create", "erase" or "transfer"
   Timestamp read_at{};
+  std::string recipient;   ///< a transfer's receiving organisation (empty otherwise)
+  std::string categories;  ///< a transfer's data categories ('|identity|travel_document|')
+};
+
+/// What a transfer may send: member id to categories, and those members' people rows.
+struct PersonalDataTransfer {
+  std::map<std::string, std::set<workflow::DataCategory>> categories;
+  std::vector<PersonalData> people;
 };
 
 class PeopleRepository {
@@ -458,6 +467,13 @@ class PeopleRepository {
   /// The case's people; the read is appended to the audit table in the same transaction (no audit row,
   /// no data). kNotFound for an unknown case.
   std::vector<PersonalData> Read(std::string_view case_id, const PersonalDataAccess& access);
+  /// A transfer to a partner organisation: in one transaction, the case's consents as they stand, what
+  /// they let go to `recipient` for `purpose` now (workflow::CategoriesToTransfer), the people rows of
+  /// those members, and one audit row (action "transfer", the recipient, the purpose and the categories)
+  /// when anything goes. A withdrawal committed before this transaction stops the transfer. kNotFound for
+  /// an unknown case.
+  PersonalDataTransfer ReadForTransfer(std::string_view case_id, const std::string& actor,
+                                       const std::string& recipient, workflow::TransferPurpose purpose);
   /// Adds or replaces one member's personal data (audited as a write with the same access record).
   void Upsert(std::string_view case_id, const PersonalData& person, const PersonalDataAccess& access);
   /// Erases all personal data of a case (retention); the case and its anonymous history stay.

@@ -39,6 +39,15 @@ inline constexpr std::array<std::string_view, 5> kDataCategoryNames = {"identity
                                                                        "health", "protection"};
 inline std::string_view Name(DataCategory value) { return NameOf(value, kDataCategoryNames); }
 
+/// What a recipient's job needs for a purpose, whatever a consent allows: an embassy issuing a travel
+/// document needs identity and the document, a medical provider age, sex and health, never documents.
+/// A transfer sends the intersection of this and the consented categories.
+std::set<DataCategory> CategoriesNeeded(TransferPurpose purpose);
+
+/// The event types (exact names, or prefixes ending in '.') of the part a purpose serves: a partner asks
+/// for personal data for a purpose only when its token sends events of that part.
+std::vector<std::string_view> PartOfPurpose(TransferPurpose purpose);
+
 /// An organisation id as cases, consents and partner assignments name it: 1 to 64 of a-z, A-Z, 0-9, '-',
 /// '_' and '.', starting with a letter or digit (never '|', the stored list separator, nor anything a
 /// URL path or a log line would need to escape).
@@ -77,5 +86,12 @@ std::map<std::string, std::set<DataCategory>> TransferableCategories(const std::
 /// The same for one data subject (empty: nothing may go).
 std::set<DataCategory> TransferableCategories(const std::vector<ConsentRecord>& consents, std::string_view member_id,
                                               std::string_view recipient, TransferPurpose purpose, Instant at);
+
+/// What goes to `recipient` for `purpose` at `at`, per member: the consented categories that the
+/// purpose's job needs (TransferableCategories intersected with CategoriesNeeded); members with nothing
+/// to receive are absent.
+std::map<std::string, std::set<DataCategory>> CategoriesToTransfer(const std::vector<ConsentRecord>& consents,
+                                                                   std::string_view recipient, TransferPurpose purpose,
+                                                                   Instant at);
 
 }  // namespace returnflow::workflow

@@ -230,8 +230,18 @@ const Migration kConsentRecords{
         "CREATE INDEX case_consents_by_case ON case_consents (case_id, recorded_at, consent_id)",
     }};
 
+// 0007: a transfer of personal data to a partner is audited with its recipient and the categories that
+// went (personal_data_access.action 'transfer', purpose the transfer purpose). Earlier rows have neither.
+const Migration kTransferAudit{
+    7,
+    "transfers audited with recipient and categories",
+    {
+        "ALTER TABLE personal_data_access ADD COLUMN recipient TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE personal_data_access ADD COLUMN categories TEXT NOT NULL DEFAULT '|'",
+    }};
+
 const std::vector<Migration> kAll{kInitialSchema, kUpdatesWithoutIndexChanges, kTokenSources, kProgrammesAndTime,
-                                  kClockWritesWithoutIndexChanges, kConsentRecords};
+                                  kClockWritesWithoutIndexChanges, kConsentRecords, kTransferAudit};
 
 }  // namespace
 

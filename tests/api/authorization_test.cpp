@@ -10,6 +10,7 @@
 #include "api/router.hpp"
 #include "persistence/repository.hpp"
 #include "tests/api/fixture.hpp"
+#include "workflow/consent.hpp"
 
 namespace json = boost::json;
 namespace http = boost::beast::http;
@@ -287,7 +288,20 @@ TEST_CASE("each role reads only what its job needs: the authorization matrix rea
       }
       CHECK_FALSE(Contains(history.body, "vulnerabilities"));
       CHECK_FALSE(Contains(history.body, "best_interests"));
-      CHECK(client.Get("/cases/" + id + "?include=personal_data").status == 403);
+      // Personal data reaches a partner only as a transfer: a purpose of its own part is required, and
+      // with no consent recorded on this case not one category goes, whichever purpose is asked.
+      CHECK(client.Get("/cases/" + id + "?include=personal_data").status == 400);
+      for (const auto purpose : workflow::kTransferPurposeNames) {
+        INFO(purpose);
+        auto transfer = client.Get("/cases/" + id + "?include=personal_data&purpose=" + std::string(purpose));
+        CHECK((transfer.status == 200 || transfer.status == 403));
+        if (transfer.status == 200) CHECK(transfer.Json().at("personal_data").as_array().empty());
+        for (const auto* category_field : {"given_names", "family_name", "date_of_birth", "documents", "contacts",
+                                           "birth_year", "health", "protection"}) {
+          CHECK_FALSE(Contains(transfer.body, category_field));
+        }
+        CHECK_FALSE(Contains(transfer.body, "Synthetic"));
+      }
       CHECK(client.Get("/cases").status == 403);
     }
     // An answer to a partner's own event lists only what it may send next.

@@ -109,3 +109,36 @@ TEST_CASE("organisation ids: a short, plain word", "[workflow][consent]") {
 }
 
 }  // namespace returnflow::workflow
+
+namespace returnflow::workflow {
+
+TEST_CASE("consent: a transfer sends only what the purpose's job needs of what is consented", "[workflow][consent]") {
+  // What each job needs, from the domain: documents never go to a medical provider, health never to a
+  // travel agent, protection flags only to reception (the caregiver hand-over).
+  CHECK(CategoriesNeeded(kTicketing) == Categories{kIdentity, kDocument});
+  CHECK(CategoriesNeeded(TransferPurpose::kTravelDocumentIssuance) == Categories{kIdentity, kDocument});
+  CHECK(CategoriesNeeded(kMedical) == Categories{kHealth});
+  CHECK(CategoriesNeeded(TransferPurpose::kReception) == Categories{kIdentity, kContact, DataCategory::kProtection});
+  for (std::size_t index = 0; index < kTransferPurposeNames.size(); ++index) {
+    const auto purpose = static_cast<TransferPurpose>(index);
+    INFO(Name(purpose));
+    CHECK_FALSE(CategoriesNeeded(purpose).empty());
+    CHECK_FALSE(PartOfPurpose(purpose).empty());
+  }
+
+  const std::vector<ConsentRecord> consents = {
+      Consent("m1", "travel-1", kTicketing, {kIdentity, kDocument, kContact, kHealth}, "2026-11-01T10:00:00Z"),
+      Consent("m2", "travel-1", kTicketing, {kContact}, "2026-11-01T10:00:00Z"),
+      Consent("m1", "clinic-1", kMedical, {kIdentity, kHealth}, "2026-11-01T10:00:00Z", "2026-11-03T10:00:00Z"),
+  };
+  const auto during = At("2026-11-02T10:00:00Z");
+  // m2's consent holds nothing ticketing needs: m2 is absent rather than present with nothing.
+  CHECK(CategoriesToTransfer(consents, "travel-1", kTicketing, during) ==
+        std::map<std::string, Categories>{{"m1", {kIdentity, kDocument}}});
+  CHECK(CategoriesToTransfer(consents, "clinic-1", kMedical, during) ==
+        std::map<std::string, Categories>{{"m1", {kHealth}}});
+  CHECK(CategoriesToTransfer(consents, "clinic-1", kMedical, At("2026-11-03T10:00:00Z")).empty());
+  CHECK(CategoriesToTransfer(consents, "travel-1", kMedical, during).empty());
+}
+
+}  // namespace returnflow::workflow
