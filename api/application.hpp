@@ -44,6 +44,7 @@ class Application {
   boost::asio::awaitable<Response> ListIncidents(Call& call);
   boost::asio::awaitable<Response> ResolveIncident(Call& call);
   boost::asio::awaitable<Response> TestingClock(Call& call);
+  boost::asio::awaitable<Response> CreateCheckpoint(Call& call);
   Response Workflow(Call& call);
   Response MetricsText(Call& call);
   Response OpenApi(Call& call);

@@ -31,6 +31,7 @@ const std::vector<Route>& Routes() {
     {RouteId::kResolveIncident, http::verb::post, "/incidents/{incident_id}/resolve", "resolve_incident", true},
     // Answers 404 unless the server runs with --testing-clock.
     {RouteId::kTestingClock,  http::verb::post,   "/testing/clock",                "testing_clock",   true},
+    {RouteId::kCreateCheckpoint, http::verb::post, "/admin/checkpoints",           "create_checkpoint", true},
   };
   // clang-format on
   return kRoutes;

@@ -32,6 +32,7 @@ enum class RouteId {
   kListIncidents,
   kResolveIncident,
   kTestingClock,
+  kCreateCheckpoint,
 };
 
 struct Route {
