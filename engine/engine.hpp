@@ -145,7 +145,7 @@ class Engine {
   /// fires everything that became due.
   boost::asio::awaitable<ClockAdvance> AdvanceClock(Principal principal, std::chrono::seconds by);
   /// Signs a checkpoint over every case's history head now (admins only; kNotConfigured when no signing
-  /// key is configured, kConflict when another process signed one at the same moment).
+  /// key is configured).
   boost::asio::awaitable<CreatedCheckpoint> CreateCheckpoint(Principal principal);
   /// The engine's time (the wall clock, plus what the testing clock added).
   persistence::Timestamp Now() const { return database_.Now(); }

@@ -96,6 +96,18 @@ std::string Checkpoint::Statement() const {
 }
 
 Checkpoint CheckpointRepository::Create(const SigningKey& key) {
+  // Another process taking the same id first loses this one the primary key: the next try follows it.
+  constexpr int kAttempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return CreateOnce(key);
+    } catch (const PersistenceError& error) {
+      if (error.Kind() != ErrorKind::kConflict || attempt == kAttempts) throw;
+    }
+  }
+}
+
+Checkpoint CheckpointRepository::CreateOnce(const SigningKey& key) {
   Checkpoint checkpoint;
   database_.WriteTransaction("checkpoint", [&](soci::session& sql) {
     // Every head read below from one snapshot. A second process checkpointing at the same moment takes

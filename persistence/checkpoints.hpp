@@ -41,11 +41,13 @@ class CheckpointRepository {
 
   /// Covers every case's current head, signs the result with `key` and stores it, in one transaction
   /// (PostgreSQL: REPEATABLE READ, so every head comes from one snapshot; SQLite: the write lock).
-  /// kConflict when another process created a checkpoint at the same moment.
+  /// A checkpoint made by another process at the same moment takes the id first; this one follows it
+  /// (kConflict only after several such races in a row).
   Checkpoint Create(const SigningKey& key);
   std::optional<Checkpoint> Latest();
 
  private:
+  Checkpoint CreateOnce(const SigningKey& key);
   Database& database_;
 };
 

@@ -71,6 +71,7 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
         // The eligibility step is still open, so its incident cannot be resolved yet: 409.
         {api::RouteId::kResolveIncident, {      409,   404,   403,   403,   409,   404,   403,   401}},
         {api::RouteId::kTestingClock,  {        403,   403,   403,   403,   403,   403,   200,   401}},
+        {api::RouteId::kCreateCheckpoint, {     403,   403,   403,   403,   403,   403,   201,   401}},
     };
     // clang-format on
     std::set<api::RouteId> covered;
