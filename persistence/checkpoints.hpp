@@ -85,5 +85,8 @@ struct ChainReport {
 /// covered (case, sequence, head) against the chain as it is now. Reads the tables in pages, in case-id
 /// order; one problem per case (the first), every checkpoint problem.
 ChainReport VerifyChains(Database& database, const ChainVerifyOptions& options = {});
+/// Page sizes of VerifyChains (defaults 1000 cases per range, 5000 rows per page); for tests, so that every
+/// paging boundary is crossed with a handful of rows.
+void SetVerifyPageSizesForTesting(long long cases_per_range, long long rows_per_page);
 
 }  // namespace returnflow::persistence

@@ -1,6 +1,6 @@
 // VerifyChains: every case's hash chain, every checkpoint's signature, the newest checkpoint's digest.
 //
-// The tables are read in ranges of case ids (up to kCasesPerRange cases each, in id order): the range's
+// The tables are read in ranges of case ids (up to 1000 cases each, in id order): the range's
 // case rows first, then its history rows in pages and its checkpoint entries. A case row is read before
 // its history, and history is only appended, so on a live database every row up to the case's last
 // sequence as read is there; rows appended since are checked for their links but not against the head.
@@ -21,8 +21,9 @@ namespace {
 
 using internal::Query;
 
-constexpr long long kCasesPerRange = 1000;
-constexpr long long kRowsPerPage = 5000;
+// Tests shrink these (VerifyPageSizesForTesting) so that every paging boundary is crossed with a few rows.
+long long g_cases_per_range = 1000;
+long long g_rows_per_page = 5000;
 
 constexpr Query kCasesAfter{"verify chain cases",
                             "SELECT case_id, last_sequence, head_hash FROM cases WHERE case_id > :after "
@@ -70,9 +71,9 @@ class ChainChecker {
         internal::ForEachRow(sql, kCasesAfter, [&](const soci::row& columns) {
           cases[internal::Text(columns, "case_id")] = {internal::Integer(columns, "last_sequence"),
                                                        internal::Text(columns, "head_hash")};
-        }, soci::use(after, "after"), soci::use(kCasesPerRange, "limit"));
+        }, soci::use(after, "after"), soci::use(g_cases_per_range, "limit"));
       });
-      const bool last_range = static_cast<long long>(cases.size()) < kCasesPerRange;
+      const bool last_range = static_cast<long long>(cases.size()) < g_cases_per_range;
       const std::optional<std::string> upto = last_range ? std::nullopt : std::optional(cases.rbegin()->first);
       CheckRange(after, upto, cases);
       if (last_range) break;
@@ -181,12 +182,17 @@ class ChainChecker {
         if (upto) {
           internal::ForEachRow(sql, kRowsUpTo, each, soci::use(cursor_case, "case_id"),
                                soci::use(cursor_sequence, "sequence"), soci::use(*upto, "last"),
-                               soci::use(kRowsPerPage, "limit"));
+                               soci::use(g_rows_per_page, "limit"));
         } else {
           internal::ForEachRow(sql, kRowsAfter, each, soci::use(cursor_case, "case_id"),
-                               soci::use(cursor_sequence, "sequence"), soci::use(kRowsPerPage, "limit"));
+                               soci::use(cursor_sequence, "sequence"), soci::use(g_rows_per_page, "limit"));
         }
       });
+      const bool last_page = static_cast<long long>(page.size()) < g_rows_per_page;
+      if (!page.empty()) {
+        cursor_case = page.back().case_id;
+        cursor_sequence = page.back().sequence;
+      }
       for (auto& row : page) {
         if (row.case_id != current) {
           flush();
@@ -194,9 +200,7 @@ class ChainChecker {
         }
         rows.push_back(std::move(row));
       }
-      if (static_cast<long long>(page.size()) < kRowsPerPage) break;
-      cursor_case = page.back().case_id;
-      cursor_sequence = page.back().sequence;
+      if (last_page) break;
     }
     flush();
     // Cases with no history row at all, and covered cases with neither rows nor a case row.
@@ -314,6 +318,11 @@ class ChainChecker {
 };
 
 }  // namespace
+
+void SetVerifyPageSizesForTesting(long long cases_per_range, long long rows_per_page) {
+  g_cases_per_range = cases_per_range;
+  g_rows_per_page = rows_per_page;
+}
 
 ChainReport VerifyChains(Database& database, const ChainVerifyOptions& options) {
   return ChainChecker(database, options).Run();

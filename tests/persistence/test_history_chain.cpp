@@ -336,3 +336,26 @@ TEST_CASE("a signing key is created once, owner-only, and read back", "[persiste
   CHECK_FALSE(VerifySignature(key.PublicKeyHex(), "statement!", key.Sign("statement")));
   CHECK_THROWS_AS(SigningKey::Load(public_path), PersistenceError);
 }
+
+TEST_CASE("verify reads across its page boundaries without losing or repeating a row", "[persistence][chain]") {
+  const auto backend = GENERATE(Backend::kSqlite, Backend::kPostgresql);
+  INFO(BackendName(backend));
+  TestDatabase test(backend);
+  CaseRepository cases(test.Db());
+  std::vector<std::string> ids;
+  for (int index = 0; index < 5; ++index) ids.push_back(CaseWithHistory(cases, index % 3));
+  TestKey key;
+  CheckpointRepository(test.Db()).Create(key.key);
+  // Ranges of 2 cases, pages of 3 rows: cases and pages split everywhere.
+  SetVerifyPageSizesForTesting(2, 3);
+  const auto clean = VerifyChains(test.Db());
+  CHECK(clean.Ok());
+  CHECK(clean.cases_checked == 5);
+  CHECK(clean.rows_checked == test.QueryNumber("SELECT COUNT(*) FROM case_events"));
+  test.Execute("UPDATE case_events SET reason = 'edited' WHERE case_id = '" + ids[3] + "' AND sequence = 4");
+  const auto edited = VerifyChains(test.Db());
+  SetVerifyPageSizesForTesting(1000, 5000);
+  REQUIRE(edited.problems.size() == 1);
+  CHECK(edited.problems[0].case_id == ids[3]);
+  CHECK(edited.problems[0].sequence == 4);
+}
