@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "persistence/checkpoints.hpp"
 #include "persistence/pg_statements.hpp"
 #include "persistence/repository.hpp"
 
@@ -132,6 +133,9 @@ bool LoadCase(soci::session& sql, Backend backend, const std::string& case_id, b
 
 /// Inserts one history row (the statement every soci write path uses).
 void InsertHistory(soci::session& sql, const HistoryRow& row);
+
+/// One `checkpoints` row (checkpoints.cpp maps it; verify_chain.cpp reads it too).
+Checkpoint ReadCheckpoint(const soci::row& columns);
 
 }  // namespace returnflow::persistence::internal
 

@@ -45,22 +45,9 @@ constexpr Query kInsertCheckpoint{
     "public_key) VALUES (:checkpoint_id, :created_at, :case_count, :digest, :previous_digest, :signature, :key_id, "
     ":public_key)"};
 
-Checkpoint ReadCheckpoint(const soci::row& columns) {
-  Checkpoint checkpoint;
-  checkpoint.id = internal::Integer(columns, "checkpoint_id");
-  checkpoint.created_at = internal::FromMicros(internal::Integer(columns, "created_at"));
-  checkpoint.case_count = internal::Integer(columns, "case_count");
-  checkpoint.digest = internal::Text(columns, "digest");
-  checkpoint.previous_digest = internal::Text(columns, "previous_digest");
-  checkpoint.signature = internal::Text(columns, "signature");
-  checkpoint.key_id = internal::Text(columns, "key_id");
-  checkpoint.public_key = internal::Text(columns, "public_key");
-  return checkpoint;
-}
-
 std::optional<Checkpoint> LatestOn(soci::session& sql) {
   std::optional<Checkpoint> latest;
-  internal::ForEachRow(sql, kSelectLatest, [&](const soci::row& columns) { latest = ReadCheckpoint(columns); });
+  internal::ForEachRow(sql, kSelectLatest, [&](const soci::row& columns) { latest = internal::ReadCheckpoint(columns); });
   return latest;
 }
 
@@ -73,6 +60,23 @@ constexpr Query kCoveredHeads{
     "AND n.checkpoint_id <= :checkpoint_id AND n.sequence > h.sequence) ORDER BY h.case_id LIMIT :limit"};
 
 }  // namespace
+
+namespace internal {
+
+Checkpoint ReadCheckpoint(const soci::row& columns) {
+  Checkpoint checkpoint;
+  checkpoint.id = Integer(columns, "checkpoint_id");
+  checkpoint.created_at = FromMicros(Integer(columns, "created_at"));
+  checkpoint.case_count = Integer(columns, "case_count");
+  checkpoint.digest = Text(columns, "digest");
+  checkpoint.previous_digest = Text(columns, "previous_digest");
+  checkpoint.signature = Text(columns, "signature");
+  checkpoint.key_id = Text(columns, "key_id");
+  checkpoint.public_key = Text(columns, "public_key");
+  return checkpoint;
+}
+
+}  // namespace internal
 
 std::string Checkpoint::Statement() const {
   std::string statement;

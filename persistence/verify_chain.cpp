@@ -93,16 +93,7 @@ class ChainChecker {
     database_.Read("verify checkpoints", [&](soci::session& sql) {
       checkpoints_.clear();
       internal::ForEachRow(sql, kCheckpoints, [&](const soci::row& columns) {
-        Checkpoint checkpoint;
-        checkpoint.id = internal::Integer(columns, "checkpoint_id");
-        checkpoint.created_at = internal::FromMicros(internal::Integer(columns, "created_at"));
-        checkpoint.case_count = internal::Integer(columns, "case_count");
-        checkpoint.digest = internal::Text(columns, "digest");
-        checkpoint.previous_digest = internal::Text(columns, "previous_digest");
-        checkpoint.signature = internal::Text(columns, "signature");
-        checkpoint.key_id = internal::Text(columns, "key_id");
-        checkpoint.public_key = internal::Text(columns, "public_key");
-        checkpoints_.push_back(std::move(checkpoint));
+        checkpoints_.push_back(internal::ReadCheckpoint(columns));
       });
     });
     report_.key_source = options_.public_key ? TrustedKeySource::kGiven : TrustedKeySource::kStored;

@@ -69,6 +69,13 @@ persistence::NewCase BenchCase(workflow::Instant received) {
   return new_case;
 }
 
+void RegisterBenchProgramme(persistence::Database& database) {
+  workflow::Programme programme;
+  programme.code = "avrr-bench";
+  programme.name = "bench";
+  persistence::ProgrammeRepository(database).Register(programme);
+}
+
 persistence::IncomingEvent Event(const std::string& type, const std::string& data, const std::string& id,
                                  workflow::Instant at) {
   persistence::IncomingEvent incoming;
@@ -153,10 +160,7 @@ void BenchVerify(const std::string& base_url, long long rows, int per_case, bool
   options.pool_size = 2;
   persistence::Database database(options);
   database.Migrate();
-  workflow::Programme programme;
-  programme.code = "avrr-bench";
-  programme.name = "bench";
-  persistence::ProgrammeRepository(database).Register(programme);
+  RegisterBenchProgramme(database);
 
   // The template: a case walked through the repository, refusals recorded too.
   persistence::CaseRepository cases(database);
@@ -259,10 +263,7 @@ double BenchIngest(const std::string& base_url, bool hash_chain, int ingest_case
   options.history_hash_chain = hash_chain;
   persistence::Database database(options);
   database.Migrate();
-  workflow::Programme programme;
-  programme.code = "avrr-bench";
-  programme.name = "bench";
-  persistence::ProgrammeRepository(database).Register(programme);
+  RegisterBenchProgramme(database);
   net::thread_pool workers(4);
   engine::Engine engine(database, settings, workers, nullptr);
 

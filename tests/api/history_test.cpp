@@ -20,21 +20,6 @@ namespace http = boost::beast::http;
 using namespace returnflow;
 using namespace returnflow::test;
 
-namespace {
-
-void WithTestingClock(config::Settings& settings) { settings.testing_clock = true; }
-
-std::string CreateCaseNow(Cast& cast) {
-  auto referral = cast.Referral();
-  referral.erase("received_at");
-  auto created = cast.server.Client(cast.caseworker).PostJson("/cases", referral);
-  INFO(created.body);
-  REQUIRE(created.status == 201);
-  return std::string(created.Json().at("case_id").as_string());
-}
-
-}  // namespace
-
 TEST_CASE("an admin signs a checkpoint on demand and the engine's clock signs one every interval",
           "[api][http][chain]") {
   auto backend = GENERATE(from_range(Backends()));
