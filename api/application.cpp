@@ -266,6 +266,7 @@ net::awaitable<Response> Application::Dispatch(Call& call) {
     case RouteId::kRecordConsent: co_return co_await RecordConsent(call);
     case RouteId::kListConsents: co_return co_await ListConsents(call);
     case RouteId::kWithdrawConsent: co_return co_await WithdrawConsent(call);
+    case RouteId::kCreateCheckpoint: co_return co_await CreateCheckpoint(call);
   }
   Throw(Problem(ProblemKind::kNotFound, "no such resource"));
 }
@@ -599,6 +600,22 @@ net::awaitable<Response> Application::TestingClock(Call& call) {
   if (auto* problem = std::get_if<Problem>(&by)) Throw(std::move(*problem));
   auto advance = co_await engine_.AdvanceClock(call.Caller(), std::get<std::chrono::seconds>(by));
   co_return JsonResponse(http::status::ok, json::object{{"now", FormatTimestamp(advance.now)}, {"fired", advance.fired}},
+                         call.request.version());
+}
+
+net::awaitable<Response> Application::CreateCheckpoint(Call& call) {
+  OnlyParameters(call.target, {});
+  if (!engine::CanCreateCheckpoints(call.Caller())) Forbid("only admin tokens create checkpoints");
+  // Nothing to say in a body: none, or an empty JSON object.
+  if (!call.request.body().empty()) {
+    RequireMediaType(call.request, kJson);
+    const auto body = ParseJsonBody(call.request);
+    if (!body.is_object() || !body.get_object().empty()) {
+      Throw(Problem(ProblemKind::kInvalidRequest, "this request takes no body (or an empty JSON object)"));
+    }
+  }
+  auto created = co_await engine_.CreateCheckpoint(call.Caller());
+  co_return JsonResponse(http::status::created, CheckpointToJson(created.checkpoint, created.public_key_pem),
                          call.request.version());
 }
 

@@ -49,6 +49,7 @@ class Application {
   boost::asio::awaitable<Response> RecordConsent(Call& call);
   boost::asio::awaitable<Response> ListConsents(Call& call);
   boost::asio::awaitable<Response> WithdrawConsent(Call& call);
+  boost::asio::awaitable<Response> CreateCheckpoint(Call& call);
   Response Workflow(Call& call);
   Response MetricsText(Call& call);
   Response OpenApi(Call& call);

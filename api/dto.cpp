@@ -514,3 +514,19 @@ void tag_invoke(const boost::json::value_from_tag&, boost::json::value& json, co
   json = {{"stage", count.stage}, {"count", count.count}};
 }
 }  // namespace returnflow::persistence
+
+namespace returnflow::api {
+
+json::object CheckpointToJson(const persistence::Checkpoint& checkpoint, std::string_view public_key_pem) {
+  return json::object{{"checkpoint_id", checkpoint.id},
+                      {"created_at", FormatTimestamp(checkpoint.created_at)},
+                      {"case_count", checkpoint.case_count},
+                      {"digest", checkpoint.digest},
+                      {"previous_digest", checkpoint.previous_digest},
+                      {"signature", checkpoint.signature},
+                      {"key_id", checkpoint.key_id},
+                      {"public_key", checkpoint.public_key},
+                      {"public_key_pem", public_key_pem}};
+}
+
+}  // namespace returnflow::api

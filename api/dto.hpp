@@ -45,6 +45,8 @@ boost::json::object ProgrammeToJson(const workflow::Programme& programme);
 std::variant<std::chrono::seconds, Problem> ParseClockAdvance(const boost::json::value& body);
 std::variant<engine::NewToken, Problem> ParseCreateToken(const boost::json::value& body);
 boost::json::object TokenToJson(const persistence::TokenRecord& record);
+/// A signed checkpoint (POST /admin/checkpoints, `returnflow checkpoint`), with its public key as PEM.
+boost::json::object CheckpointToJson(const persistence::Checkpoint& checkpoint, std::string_view public_key_pem);
 boost::json::value ScopeToJson(const persistence::TokenRecord& record);
 
 /// The body of POST /cases/{id}/partners: {"organisation": "..."}; the organisation id.

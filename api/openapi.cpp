@@ -501,6 +501,26 @@ json::object Schemas() {
       {"type", "object"},
       {"description", "The engine's time after the move, and how many timers fired until nothing more was due"},
       {"properties", {{"now", DateTime()}, {"fired", Integer()}}}};
+  const auto hex = [](std::string_view what) {
+    return json::object{{"type", "string"}, {"pattern", "^[0-9a-f]+$"}, {"description", what}};
+  };
+  schemas["Checkpoint"] = {
+      {"type", "object"},
+      {"description",
+       "A signed statement over every case's history head (README, \"Verifying the history\"): Ed25519 over "
+       "id, created_at, case_count, digest, previous_digest and key_id, each length-prefixed"},
+      {"required", {"checkpoint_id", "created_at", "case_count", "digest", "previous_digest", "signature", "key_id",
+                    "public_key", "public_key_pem"}},
+      {"properties",
+       {{"checkpoint_id", Integer()},
+        {"created_at", DateTime()},
+        {"case_count", Integer()},
+        {"digest", hex("SHA-256 over the covered (case id, sequence, head) list, in case-id order")},
+        {"previous_digest", hex("The previous checkpoint's digest (64 zeros for the first)")},
+        {"signature", hex("Ed25519 signature")},
+        {"key_id", hex("First 16 hex digits of SHA-256 over the raw public key")},
+        {"public_key", hex("Raw Ed25519 public key")},
+        {"public_key_pem", {{"type", "string"}, {"description", "The public key as PEM, for verify --public-key"}}}}}};
   schemas["Status"] = {
       {"type", "object"}, {"description", "A liveness or readiness answer"}, {"properties", {{"status", String()}}}};
   const json::object organisation = {
@@ -1013,6 +1033,24 @@ json::value OpenApiDocument() {
               {"415", ProblemReply("Not application/json in UTF-8", {ProblemKind::kUnsupportedMediaType})},
               {"503", Unavailable()}});
          operation["requestBody"] = {{"required", true}, {"content", Content(Ref("ClockAdvance"))}};
+         return operation;
+       }()}};
+  paths["/admin/checkpoints"] = {
+      {"post",
+       [&] {
+         auto operation = Operation(
+             "createCheckpoint", "service", "Sign a history checkpoint now",
+             "Signs a checkpoint over every case's history head (as the engine does every "
+             "history.checkpoint_interval) and answers it; keep its digest outside the database to detect the "
+             "newest checkpoint being removed. No body, or an empty JSON object. Roles: admin.",
+             {{"201", Reply("The checkpoint", Ref("Checkpoint"))},
+              {"400", ProblemReply("Malformed JSON, or a body that is not empty", {ProblemKind::kMalformedJson,
+                                                                                  ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Not an admin", {ProblemKind::kForbidden})},
+              {"409", ProblemReply("Another process signed one at the same moment", {ProblemKind::kConflict})},
+              {"415", ProblemReply("A body that is not application/json", {ProblemKind::kUnsupportedMediaType})},
+              {"503", ProblemReply("No signing key is configured (history.signing_key), or the database is unavailable",
+                                   {ProblemKind::kNotConfigured, ProblemKind::kUnavailable})}});
          return operation;
        }()}};
   paths["/healthz"] = {

@@ -41,6 +41,7 @@ const std::vector<ProblemInfo>& ProblemCatalogue() {
     {ProblemKind::kUnknownProgramme,     "unknown-programme",      http::status::unprocessable_entity,            "The programme named is not one this server has"},
     {ProblemKind::kInvalidDefinition,    "invalid-programme",      http::status::unprocessable_entity,            "The programme definition has errors"},
     {ProblemKind::kConditionHolds,       "condition-holds",        http::status::conflict,                        "What the incident reports is still the case"},
+    {ProblemKind::kNotConfigured,        "not-configured",         http::status::service_unavailable,             "The server is not configured for this"},
     {ProblemKind::kInternal,             "internal",               http::status::internal_server_error,           "Internal error"},
   };
   // clang-format on
@@ -87,6 +88,7 @@ Problem ProblemFor(const engine::Failure& failure) {
       {FailureKind::kUnknownProgramme,    ProblemKind::kUnknownProgramme},
       {FailureKind::kInvalidDefinition,   ProblemKind::kInvalidDefinition},
       {FailureKind::kConditionHolds,      ProblemKind::kConditionHolds},
+      {FailureKind::kNotConfigured,       ProblemKind::kNotConfigured},
       {FailureKind::kInternal,            ProblemKind::kInternal},
   };
   // clang-format on

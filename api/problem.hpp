@@ -40,6 +40,7 @@ enum class ProblemKind {
   kUnknownProgramme,
   kInvalidDefinition,
   kConditionHolds,
+  kNotConfigured,
   kInternal,
 };
 

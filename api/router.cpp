@@ -36,6 +36,7 @@ const std::vector<Route>& Routes() {
     {RouteId::kWithdrawConsent, http::verb::post, "/cases/{case_id}/consents/{consent_id}/withdrawal", "withdraw_consent", true},
     // Answers 404 unless the server runs with --testing-clock.
     {RouteId::kTestingClock,  http::verb::post,   "/testing/clock",                "testing_clock",   true},
+    {RouteId::kCreateCheckpoint, http::verb::post, "/admin/checkpoints",           "create_checkpoint", true},
   };
   // clang-format on
   return kRoutes;

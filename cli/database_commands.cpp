@@ -1,9 +1,10 @@
-// `returnflow migrate` and `returnflow verify`: schema migrations and history replay, for operators;
+// `returnflow migrate`, `verify`, `checkpoint` and `backup`: the database, for operators;
 // `returnflow case assign|unassign`: partner assignment from the operator's shell, recorded like the
 // API's (a history entry by the actor given, a new case version; servers on the same database refuse an
 // unassigned partner from its next request on, since they decide every event on the case as stored).
 #include <spdlog/spdlog.h>
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -11,7 +12,11 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "api/dto.hpp"
 #include "config/settings.hpp"
+#include "engine/checkpoints.hpp"
+#include "persistence/backup.hpp"
+#include "persistence/checkpoints.hpp"
 #include "persistence/repository.hpp"
 
 namespace returnflow::cli {
@@ -20,12 +25,26 @@ namespace {
 struct DatabaseCommandOptions {
   std::string config_file;
   std::string database_url;
+  std::string public_key_file;  // verify
+  bool chains_only = false;     // verify
+  std::string backup_to;        // backup
+  bool force = false;           // backup
 };
+
+/// `verify` exit codes (README, "Verifying the history").
+constexpr int kVerifyClean = 0;
+constexpr int kVerifyReplayDiffers = 1;
+constexpr int kVerifyCannot = 2;
+constexpr int kVerifyTampered = 3;
+
+config::Settings LoadCommandSettings(const DatabaseCommandOptions& options) {
+  return config::LoadSettings(options.config_file.empty() ? std::nullopt
+                                                          : std::optional<std::string>(options.config_file));
+}
 
 /// Settings file and environment first (as `serve` reads them), then --database on top.
 persistence::DatabaseOptions ResolveDatabase(const DatabaseCommandOptions& options) {
-  const auto settings = config::LoadSettings(
-      options.config_file.empty() ? std::nullopt : std::optional<std::string>(options.config_file));
+  const auto settings = LoadCommandSettings(options);
   persistence::DatabaseOptions database;
   database.url = options.database_url.empty() ? settings.database.url : options.database_url;
   if (database.url.find(':') == std::string::npos) database.url = "sqlite:" + database.url;  // a plain file path
@@ -34,6 +53,7 @@ persistence::DatabaseOptions ResolveDatabase(const DatabaseCommandOptions& optio
   database.sqlite_synchronous = settings.database.sqlite_synchronous == "normal"
                                     ? persistence::SqliteSynchronous::kNormal
                                     : persistence::SqliteSynchronous::kFull;
+  database.history_hash_chain = settings.history.hash_chain;
   return database;
 }
 
@@ -51,21 +71,96 @@ int RunMigrate(const DatabaseCommandOptions& options) {
   return 0;
 }
 
+/// The key checkpoints are checked with: --public-key, else the configured signing key's, else none
+/// (each checkpoint's stored key). Never creates a key.
+std::optional<std::string> TrustedPublicKey(const DatabaseCommandOptions& options) {
+  if (!options.public_key_file.empty()) return persistence::ReadPublicKeyFile(options.public_key_file);
+  const auto settings = LoadCommandSettings(options);
+  if (!settings.history.signing_key.empty()) return persistence::SigningKey::Load(settings.history.signing_key).PublicKeyHex();
+  return std::nullopt;
+}
+
 int RunVerify(const DatabaseCommandOptions& options) {
+  std::optional<std::string> public_key;
+  try {
+    public_key = TrustedPublicKey(options);
+  } catch (const persistence::PersistenceError& error) {
+    std::fprintf(stderr, "%s\n", error.what());
+    return kVerifyCannot;
+  }
   persistence::Database database(ResolveDatabase(options));
+  if (database.SchemaVersion() != persistence::Database::LatestSchemaVersion()) {
+    std::fprintf(stderr, "schema version %d, this program expects %d: run `returnflow migrate` first\n",
+                 database.SchemaVersion(), persistence::Database::LatestSchemaVersion());
+    return kVerifyCannot;
+  }
+  int status = kVerifyClean;
+  if (!options.chains_only) {
+    const auto report = persistence::VerifyAllCases(database);
+    for (const auto& mismatch : report.mismatches) {
+      std::printf("MISMATCH case=%s: %s\n", mismatch.case_id.c_str(), mismatch.detail.c_str());
+    }
+    std::printf("%lld cases checked, %lld events replayed, %zu mismatch%s\n",
+                static_cast<long long>(report.cases_checked), static_cast<long long>(report.events_replayed),
+                report.mismatches.size(), report.mismatches.size() == 1 ? "" : "es");
+    if (!report.Ok()) status = kVerifyReplayDiffers;
+  }
+  const auto chains = persistence::VerifyChains(database, {public_key});
+  for (const auto& problem : chains.problems) {
+    if (problem.case_id.empty()) {
+      std::printf("TAMPERED %s\n", problem.detail.c_str());
+    } else {
+      std::printf("TAMPERED case=%s sequence=%lld: %s\n", problem.case_id.c_str(),
+                  static_cast<long long>(problem.sequence), problem.detail.c_str());
+    }
+  }
+  std::printf("%lld chains checked (%lld rows), %lld checkpoints checked%s, %zu problem%s\n",
+              static_cast<long long>(chains.cases_checked), static_cast<long long>(chains.rows_checked),
+              static_cast<long long>(chains.checkpoints_checked),
+              chains.checkpoints_checked == 0                              ? ""
+              : chains.key_source == persistence::TrustedKeySource::kGiven ? " with the given public key"
+                                                                            : " with the keys stored beside them",
+              chains.problems.size(), chains.problems.size() == 1 ? "" : "s");
+  if (!chains.Ok()) status = kVerifyTampered;
+  return status;
+}
+
+int RunCheckpoint(const DatabaseCommandOptions& options) {
+  const auto settings = LoadCommandSettings(options);
+  const auto database_options = ResolveDatabase(options);
+  auto key = engine::LoadSigningKey(settings.history, database_options);
+  if (!key) {
+    std::fprintf(stderr, "checkpoints are disabled: no signing key is configured (history.signing_key, "
+                         "RETURNFLOW_SIGNING_KEY)\n");
+    return 2;
+  }
+  persistence::Database database(database_options);
   if (database.SchemaVersion() != persistence::Database::LatestSchemaVersion()) {
     std::fprintf(stderr, "schema version %d, this program expects %d: run `returnflow migrate` first\n",
                  database.SchemaVersion(), persistence::Database::LatestSchemaVersion());
     return 2;
   }
-  const auto report = persistence::VerifyAllCases(database);
-  for (const auto& mismatch : report.mismatches) {
-    std::printf("MISMATCH case=%s: %s\n", mismatch.case_id.c_str(), mismatch.detail.c_str());
+  const auto checkpoint = persistence::CheckpointRepository(database).Create(*key);
+  std::printf("%s\n", boost::json::serialize(api::CheckpointToJson(checkpoint, key->PublicKeyPem())).c_str());
+  return 0;
+}
+
+int RunBackup(const DatabaseCommandOptions& options) {
+  persistence::BackupOptions backup;
+  backup.database_url = ResolveDatabase(options).url;
+  backup.to = options.backup_to;
+  backup.force = options.force;
+  try {
+    const auto result = persistence::BackupSqlite(backup);
+    std::printf("copied %lld pages to %s; check it with `returnflow verify --database sqlite:%s`\n",
+                static_cast<long long>(result.pages), options.backup_to.c_str(), options.backup_to.c_str());
+    return 0;
+  } catch (const persistence::PersistenceError& error) {
+    std::fprintf(stderr, "%s\n", error.what());
+    return error.Kind() == persistence::ErrorKind::kInvalidInput || error.Kind() == persistence::ErrorKind::kConflict
+               ? 2
+               : 1;
   }
-  std::printf("%lld cases checked, %lld events replayed, %zu mismatch%s\n",
-              static_cast<long long>(report.cases_checked), static_cast<long long>(report.events_replayed),
-              report.mismatches.size(), report.mismatches.size() == 1 ? "" : "es");
-  return report.Ok() ? 0 : 1;
 }
 
 struct PartnerCommandOptions {
@@ -126,10 +221,34 @@ void AddDatabaseCommands(CLI::App& app) {
     });
   }
 
-  auto* verify = app.add_subcommand("verify", "replay every case's history and report saved states that differ");
+  auto* verify = app.add_subcommand(
+      "verify",
+      "replay every case's history, check every hash chain and checkpoint (exit 0 clean, 1 a replayed state "
+      "differs, 2 cannot verify, 3 the history or a checkpoint was altered)");
   AddDatabaseOptions(*verify, *options);
+  verify->add_option("--public-key", options->public_key_file,
+                     "Ed25519 public key (PEM) to check checkpoint signatures with (default: the configured "
+                     "signing key's, else the key stored with each checkpoint)");
+  verify->add_flag("--chains-only", options->chains_only, "check the hash chains and checkpoints, skip the replay");
   verify->callback([options] {
     const int status = RunVerify(*options);
+    if (status != 0) throw CLI::RuntimeError(status);
+  });
+
+  auto* checkpoint = app.add_subcommand("checkpoint", "sign a checkpoint over every case's history head now");
+  AddDatabaseOptions(*checkpoint, *options);
+  checkpoint->callback([options] {
+    const int status = RunCheckpoint(*options);
+    if (status != 0) throw CLI::RuntimeError(status);
+  });
+
+  auto* backup = app.add_subcommand(
+      "backup", "copy a live SQLite database consistently (PostgreSQL: use pg_dump or pg_basebackup)");
+  AddDatabaseOptions(*backup, *options);
+  backup->add_option("--to", options->backup_to, "the copy's file (refused if it exists, unless --force)")->required();
+  backup->add_flag("--force", options->force, "replace an existing file");
+  backup->callback([options] {
+    const int status = RunBackup(*options);
     if (status != 0) throw CLI::RuntimeError(status);
   });
 }

@@ -17,6 +17,7 @@ persistence::DatabaseOptions ToDatabaseOptions(const config::Settings& settings)
   options.busy_timeout = settings.database.busy_timeout;
   options.sqlite_synchronous = settings.database.sqlite_synchronous == "normal" ? persistence::SqliteSynchronous::kNormal
                                                                                  : persistence::SqliteSynchronous::kFull;
+  options.history_hash_chain = settings.history.hash_chain;
   return options;
 }
 

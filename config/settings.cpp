@@ -31,6 +31,27 @@ bool ParseBool(std::string_view text, std::string_view origin, std::string_view 
   Fail(origin, key, fmt::format("'{}' is not a boolean (true/false)", text));
 }
 
+/// "0" (never), or a number and a unit: "90s", "30m", "1h", "2d"; at least a second, at most 30 days.
+std::chrono::milliseconds ParseInterval(std::string_view text, std::string_view origin, std::string_view key) {
+  if (text == "0") return std::chrono::milliseconds(0);
+  const auto why = fmt::format("'{}' is not an interval (\"0\", or e.g. \"90s\", \"30m\", \"1h\", \"2d\")", text);
+  if (text.size() < 2) Fail(origin, key, why);
+  std::int64_t count = 0;
+  const auto* end = text.data() + text.size() - 1;
+  auto [ptr, ec] = std::from_chars(text.data(), end, count);
+  if (ec != std::errc{} || ptr != end || count <= 0 || count > 30LL * 24 * 3600) Fail(origin, key, why);
+  std::int64_t seconds = 0;
+  switch (text.back()) {
+    case 's': seconds = count; break;
+    case 'm': seconds = count * 60; break;
+    case 'h': seconds = count * 3600; break;
+    case 'd': seconds = count * 86400; break;
+    default: Fail(origin, key, why);
+  }
+  if (seconds > 30LL * 24 * 3600) Fail(origin, key, why);
+  return std::chrono::milliseconds(seconds * 1000);
+}
+
 template <typename Integer>
 void CheckRange(std::int64_t value, std::int64_t low, std::int64_t high, Integer& out, std::string_view origin,
                 std::string_view key) {
@@ -106,6 +127,7 @@ void CheckUnknownKeys(const toml::table& root, std::string_view origin) {
       {"log", {"level", "access_log"}},
       {"programmes", {"directory", "rescan_interval_ms"}},
       {"scheduler", {"enabled", "poll_interval_ms", "batch", "lease_ms", "max_attempts", "max_groups_in_flight", "group_size"}},
+      {"history", {"hash_chain", "checkpoint_interval", "signing_key"}},
   };
   for (const auto& [section, node] : root) {
     auto known = kKnown.find(std::string(section.str()));
@@ -161,6 +183,13 @@ void ApplyToml(const toml::table& root, std::string_view origin, Settings& setti
   reader.Integer("scheduler.max_attempts", settings.scheduler.max_attempts, 1, 1'000);
   reader.Integer("scheduler.max_groups_in_flight", settings.scheduler.max_groups_in_flight, 1, 64);
   reader.Integer("scheduler.group_size", settings.scheduler.group_size, 1, 10'000);
+  reader.Bool("history.hash_chain", settings.history.hash_chain);
+  std::string interval;
+  reader.String("history.checkpoint_interval", interval);
+  if (!interval.empty()) {
+    settings.history.checkpoint_interval = ParseInterval(interval, origin, "history.checkpoint_interval");
+  }
+  reader.String("history.signing_key", settings.history.signing_key);
 }
 
 void ApplyEnvironment(const EnvironmentLookup& environment, Settings& settings) {
@@ -196,6 +225,13 @@ void ApplyEnvironment(const EnvironmentLookup& environment, Settings& settings) 
   if (auto value = environment("RETURNFLOW_SCHEDULER")) {
     settings.scheduler.enabled = ParseBool(*value, "environment", "RETURNFLOW_SCHEDULER");
   }
+  if (auto value = environment("RETURNFLOW_HISTORY_HASH_CHAIN")) {
+    settings.history.hash_chain = ParseBool(*value, "environment", "RETURNFLOW_HISTORY_HASH_CHAIN");
+  }
+  if (auto value = environment("RETURNFLOW_CHECKPOINT_INTERVAL")) {
+    settings.history.checkpoint_interval = ParseInterval(*value, "environment", "RETURNFLOW_CHECKPOINT_INTERVAL");
+  }
+  if (auto value = environment("RETURNFLOW_SIGNING_KEY")) settings.history.signing_key = *value;
   if (auto value = environment("RETURNFLOW_ACCESS_LOG")) {
     settings.log.access_log = ParseBool(*value, "environment", "RETURNFLOW_ACCESS_LOG");
   }
@@ -282,6 +318,9 @@ const std::vector<std::pair<std::string, std::string>>& EnvironmentVariables() {
       {"RETURNFLOW_ACCESS_LOG", "log.access_log (true/false)"},
       {"RETURNFLOW_PROGRAMMES", "programmes.directory"},
       {"RETURNFLOW_SCHEDULER", "scheduler.enabled (true/false)"},
+      {"RETURNFLOW_HISTORY_HASH_CHAIN", "history.hash_chain (true/false)"},
+      {"RETURNFLOW_CHECKPOINT_INTERVAL", "history.checkpoint_interval (\"1h\", \"30m\", \"0\" = on demand only)"},
+      {"RETURNFLOW_SIGNING_KEY", "history.signing_key (Ed25519 private key, PEM)"},
   };
   return kVariables;
 }

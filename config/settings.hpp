@@ -110,6 +110,20 @@ struct SchedulerSettings {
   int group_size = 128;  ///< the clock's firings in one group-commit transaction
 };
 
+/// The tamper-evident history (persistence/history_chain.hpp): row hashes and signed checkpoints.
+struct HistorySettings {
+  /// Every history row is hashed into its case's chain. Off only to measure what chaining costs: rows
+  /// written so are reported by `returnflow verify`.
+  bool hash_chain = true;
+  /// How often the engine signs a checkpoint over every case's head (the engine's clock); 0 = only on
+  /// demand (POST /admin/checkpoints, `returnflow checkpoint`).
+  std::chrono::milliseconds checkpoint_interval{3'600'000};
+  /// The Ed25519 private key (PEM) that signs checkpoints. Empty: on SQLite, "<database>.signing-key.pem"
+  /// beside the database, created with owner-only permissions when missing; on PostgreSQL, checkpoints
+  /// are disabled (a warning at start) until one is configured.
+  std::string signing_key;
+};
+
 struct LogSettings {
   std::string level = "info";  ///< trace, debug, info, warn, error, off
   bool access_log = true;      ///< one structured line per request
@@ -123,6 +137,7 @@ struct Settings {
   LogSettings log;
   ProgrammeSettings programmes;
   SchedulerSettings scheduler;
+  HistorySettings history;
   /// `returnflow serve --testing-clock`: an admin may move the engine's clock forward (POST
   /// /testing/clock). Never read from a file or the environment.
   bool testing_clock = false;

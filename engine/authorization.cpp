@@ -92,6 +92,7 @@ bool CanSearch(const Principal& principal) {
 bool CanReadWorkflow(const Principal& principal) { return principal.role != Role::kAdmin; }
 
 bool CanManageTokens(const Principal& principal) { return principal.role == Role::kAdmin; }
+bool CanCreateCheckpoints(const Principal& principal) { return principal.role == Role::kAdmin; }
 
 bool CanReadMetrics(const Principal& principal) {
   return principal.role == Role::kAdmin || principal.role == Role::kSupervisor;

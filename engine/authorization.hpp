@@ -37,6 +37,8 @@ bool CanCreateCase(const Principal& principal, std::string_view office);
 bool CanSearch(const Principal& principal);
 bool CanReadWorkflow(const Principal& principal);
 bool CanManageTokens(const Principal& principal);
+/// Admins create history checkpoints on demand.
+bool CanCreateCheckpoints(const Principal& principal);
 /// Prometheus metrics: operators (admin) and supervisors; they count routes, outcomes and reasons
 /// across every office and partner, which caseworkers and partners have no business seeing.
 bool CanReadMetrics(const Principal& principal);

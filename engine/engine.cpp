@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/authorization.hpp"
+#include "engine/checkpoints.hpp"
 #include "engine/group_commit.hpp"
 #include "engine/log_text.hpp"
 #include "engine/observer.hpp"
@@ -54,7 +55,9 @@ Engine::Engine(persistence::Database& database, const config::Settings& settings
       cases_(database, programmes_, static_cast<std::size_t>(settings.group_commit.cached_cases)),
       people_(database),
       tokens_(database),
-      consents_(database) {
+      consents_(database),
+      checkpoints_(database),
+      signing_key_(LoadSigningKey(settings.history, database.Options())) {
   if (settings.group_commit.enabled) {
     committer_ = std::make_unique<GroupCommitter>(
         cases_, workers_, settings.group_commit.EffectiveMaxInFlight(static_cast<int>(database.PoolSize())),
@@ -64,6 +67,16 @@ Engine::Engine(persistence::Database& database, const config::Settings& settings
   scheduler_ = std::make_unique<Scheduler>(
       cases_, database_, workers_, settings_.scheduler, observer_,
       [this](std::string case_id, persistence::IncomingEvent event) { return Apply(case_id, std::move(event)); });
+  if (signing_key_ && settings_.history.checkpoint_interval.count() > 0) {
+    scheduler_->Every(
+        std::chrono::duration_cast<std::chrono::microseconds>(settings_.history.checkpoint_interval),
+        [this]() -> std::optional<persistence::Timestamp> {
+          const auto latest = checkpoints_.Latest();
+          if (!latest) return std::nullopt;
+          return latest->created_at;
+        },
+        [this] { checkpoints_.Create(*signing_key_); });
+  }
 }
 
 Engine::~Engine() { StopClock(); }
@@ -99,6 +112,22 @@ net::awaitable<ClockAdvance> Engine::AdvanceClock(Principal principal, std::chro
   auto drain = scheduler_->Drain();
   const std::size_t fired = co_await std::move(drain);
   co_return ClockAdvance{database_.Now(), fired};
+}
+
+net::awaitable<CreatedCheckpoint> Engine::CreateCheckpoint(Principal principal) {
+  if (!CanCreateCheckpoints(principal)) Forbid("only admin tokens create checkpoints");
+  if (!signing_key_) {
+    throw Failure(FailureKind::kNotConfigured,
+                  "checkpoints are disabled: no signing key is configured (history.signing_key)");
+  }
+  auto create = [this] { return CreatedCheckpoint{checkpoints_.Create(*signing_key_), signing_key_->PublicKeyPem()}; };
+  try {
+    auto created = co_await Blocking(std::move(create));
+    spdlog::info("event=checkpoint_requested actor={} checkpoint={}", principal.actor, created.checkpoint.id);
+    co_return created;
+  } catch (const persistence::PersistenceError& error) {
+    throw FromPersistence(error);
+  }
 }
 
 std::optional<std::string> Engine::BootstrapAdminToken() {

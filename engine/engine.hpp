@@ -26,6 +26,7 @@
 #include "engine/principal.hpp"
 #include "engine/tokens.hpp"
 #include "engine/views.hpp"
+#include "persistence/checkpoints.hpp"
 #include "persistence/repository.hpp"
 
 namespace returnflow::engine {
@@ -62,6 +63,12 @@ struct ProgrammeInfo {
 struct ProgrammeRegistration {
   workflow::Programme programme;  ///< the version stored (the latest, when nothing changed)
   bool created = false;           ///< a new version was registered
+};
+
+/// A checkpoint just signed, with the public key that checks it.
+struct CreatedCheckpoint {
+  persistence::Checkpoint checkpoint;
+  std::string public_key_pem;
 };
 
 /// What moving the testing clock did.
@@ -164,6 +171,9 @@ class Engine {
   /// The testing clock (settings.testing_clock only, admins only): moves the engine's time forward and
   /// fires everything that became due.
   boost::asio::awaitable<ClockAdvance> AdvanceClock(Principal principal, std::chrono::seconds by);
+  /// Signs a checkpoint over every case's history head now (admins only; kNotConfigured when no signing
+  /// key is configured).
+  boost::asio::awaitable<CreatedCheckpoint> CreateCheckpoint(Principal principal);
   /// The engine's time (the wall clock, plus what the testing clock added).
   persistence::Timestamp Now() const { return database_.Now(); }
 
@@ -215,6 +225,8 @@ class Engine {
   persistence::PeopleRepository people_;
   persistence::TokenRepository tokens_;
   persistence::ConsentRepository consents_;
+  persistence::CheckpointRepository checkpoints_;
+  std::optional<persistence::SigningKey> signing_key_;
   std::unique_ptr<GroupCommitter> committer_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ProgrammeWatcher> watcher_;

@@ -25,6 +25,7 @@ enum class FailureKind {
   kUnknownProgramme,     ///< a referral names a programme (or a version) this server does not have
   kInvalidDefinition,    ///< a programme definition has errors (listed in errors())
   kConditionHolds,       ///< an incident cannot be resolved: what it reports is still the case
+  kNotConfigured,        ///< the server lacks what this needs (checkpoints without a signing key)
   kInternal,             ///< a defect
 };
 

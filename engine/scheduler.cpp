@@ -198,8 +198,37 @@ struct RoundState {
 
 }  // namespace
 
+void Scheduler::Every(std::chrono::microseconds interval,
+                      std::function<std::optional<persistence::Timestamp>()> last_run, std::function<void()> run) {
+  periodic_interval_ = interval;
+  periodic_last_run_ = std::move(last_run);
+  periodic_run_ = std::move(run);
+}
+
+net::awaitable<void> Scheduler::RunPeriodic(persistence::Timestamp now) {
+  if (!periodic_run_ || periodic_interval_.count() <= 0) co_return;
+  try {
+    if (!periodic_due_) {
+      auto read = [this] { return periodic_last_run_(); };
+      const auto last = co_await Blocking(std::move(read));
+      periodic_due_ = (last ? *last : now) + periodic_interval_;
+    }
+    if (now < *periodic_due_) co_return;
+    auto run = [this] { periodic_run_(); };
+    co_await Blocking(std::move(run));
+    periodic_due_ = now + periodic_interval_;
+  } catch (const std::exception& error) {
+    spdlog::warn("event=clock_task_failed error=\"{}\"", EscapeForLog(error.what()));
+    periodic_due_ = now + std::min<std::chrono::microseconds>(periodic_interval_, std::chrono::minutes(1));
+  }
+}
+
 net::awaitable<std::size_t> Scheduler::Round() {
   const auto now = database_.Now();
+  {
+    auto periodic = RunPeriodic(now);
+    co_await std::move(periodic);
+  }
   const auto lease_until = now + std::chrono::duration_cast<std::chrono::microseconds>(settings_.lease);
   const auto limit = static_cast<std::size_t>(settings_.batch);
   auto claim = [this, now, limit, lease_until] { return cases_.ClaimDueTimers(now, limit, lease_until); };

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <functional>
 #include <future>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,6 +61,13 @@ class Scheduler {
   /// Returns how many timers fired meanwhile.
   boost::asio::awaitable<std::size_t> Drain();
 
+  /// A task the clock runs once every `interval` of the engine's time, at the start of a round (so the
+  /// testing clock drives it like the timers): first `interval` after `last_run()` (when it ran before,
+  /// in any process; now when never), then `interval` after each run; a failed run is tried again a
+  /// minute later. Call before Start. Used for history checkpoints.
+  void Every(std::chrono::microseconds interval, std::function<std::optional<persistence::Timestamp>()> last_run,
+             std::function<void()> run);
+
   /// Timers this scheduler fired since it started (for tests and metrics).
   std::size_t Fired() const { return fired_.load(); }
 
@@ -68,6 +76,7 @@ class Scheduler {
   /// One claim and the firing of everything claimed; returns how many were claimed.
   boost::asio::awaitable<std::size_t> Round();
   boost::asio::awaitable<void> Fire(persistence::DueTimer timer);
+  boost::asio::awaitable<void> RunPeriodic(persistence::Timestamp now);
   template <typename Function>
   boost::asio::awaitable<std::invoke_result_t<std::decay_t<Function>&>> Blocking(Function&& function);
 
@@ -87,6 +96,10 @@ class Scheduler {
   std::vector<std::shared_ptr<boost::asio::steady_timer>> drain_waiters_;
   std::vector<std::uint64_t> waiter_ids_;
   std::atomic<std::size_t> fired_{0};
+  std::chrono::microseconds periodic_interval_{0};
+  std::function<std::optional<persistence::Timestamp>()> periodic_last_run_;
+  std::function<void()> periodic_run_;
+  std::optional<persistence::Timestamp> periodic_due_;  // strand only
   std::promise<void> stopped_;
   std::future<void> stopped_future_;
 };

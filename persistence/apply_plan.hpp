@@ -29,10 +29,11 @@ struct CaseState {
   std::string programme;  ///< the programme code of the case row
   std::string overdue;    ///< '|a|b|'
   std::string inbox;      ///< JSON array of waiting events
+  std::string head_hash;  ///< the hash of the newest history row: the next row's prev_hash
 
   static CaseState Of(const CaseRow& row) {
     return {row.saved_state, row.version, row.last_sequence, row.stage_entered_at, row.Scope(),
-            row.programme, row.overdue, row.inbox};
+            row.programme, row.overdue, row.inbox, row.head_hash};
   }
 };
 
@@ -64,6 +65,10 @@ struct PlannedWrite {
   std::optional<std::string> inbox;  ///< the case's new inbox when it changed
   std::vector<TimerWrite> timers;
   std::vector<IncidentWrite> incidents;
+  /// The case's head after the write: the last history row's hash (history_chain.hpp), chained from the
+  /// head of the state the decision was made on. Written with the checked update, so it moves with the
+  /// version and last sequence and the chain cannot fork.
+  std::string head;
 
   /// The last history row written (the case's new last sequence and version).
   const HistoryRow& Last() const { return extra_history.empty() ? history : extra_history.back(); }
@@ -74,7 +79,8 @@ struct PlannedWrite {
 /// What deciding needs beyond the case: the programme rules and the engine's clock.
 struct PlanContext {
   ProgrammeRepository& programmes;
-  long long now = 0;  ///< microseconds, Database::Now()
+  long long now = 0;        ///< microseconds, Database::Now()
+  bool hash_chain = true;   ///< history.hash_chain
 };
 
 /// One event waiting in a case's inbox, as the inbox column holds it.

@@ -12,6 +12,7 @@
 
 #include "persistence/apply_plan.hpp"
 #include "persistence/case_rows.hpp"
+#include "persistence/history_chain.hpp"
 #include "persistence/internal.hpp"
 #include "persistence/repository.hpp"
 
@@ -34,7 +35,7 @@ constexpr Query kDeleteCasePartner{"delete case partner",
 constexpr Query kUpdateCaseForRecord{
     "update case for recorded change",
     "UPDATE cases SET partners = :partners, version = :version_after, last_sequence = :sequence, "
-    "updated_at = :updated_at WHERE case_id = :case_id AND version = :expected_version "
+    "updated_at = :updated_at, head_hash = :head_hash WHERE case_id = :case_id AND version = :expected_version "
     "AND last_sequence = :expected_last_sequence"};
 
 #define RETURNFLOW_CONSENT_COLUMNS                                                                       \
@@ -110,11 +111,13 @@ CaseChange AppendRecord(soci::session& sql, Database& database, const CaseRow& r
   const auto allowed = workflow::Case::Restore(row.saved_state).AllowedEvents();
   history.allowed_events = JoinList({allowed.begin(), allowed.end()});
   history.version_after = row.version + 1;
+  std::string head = row.head_hash;
+  ChainRow(head, history, database.Options().history_hash_chain);
   internal::InsertHistory(sql, history);
   soci::statement statement(sql);
   internal::PrepareOnce(statement, kUpdateCaseForRecord.text, soci::use(partners, "partners"),
                         soci::use(history.version_after, "version_after"), soci::use(history.sequence, "sequence"),
-                        soci::use(now, "updated_at"), soci::use(row.case_id, "case_id"),
+                        soci::use(now, "updated_at"), soci::use(head, "head_hash"), soci::use(row.case_id, "case_id"),
                         soci::use(row.version, "expected_version"),
                         soci::use(row.last_sequence, "expected_last_sequence"));
   statement.execute(true);

@@ -15,6 +15,7 @@
 #include "persistence/case_rows.hpp"
 #include "persistence/cursor.hpp"
 #include "persistence/filtered_query.hpp"
+#include "persistence/history_chain.hpp"
 #include "persistence/internal.hpp"
 #include "persistence/pg_statements.hpp"
 #include "persistence/repository.hpp"
@@ -77,8 +78,8 @@ constexpr Query kSelectCaseAndKey{
     "select case and idempotency key",
     "SELECT c.case_id, c.programme, c.host_country, c.origin_country, c.office, c.partners, c.stage, "
     "c.active_states, c.saved_state, c.vulnerability_flags, c.version, c.last_sequence, c.created_at, c.updated_at, "
-    "c.stage_entered_at, c.next_deadline, c.overdue, c.inbox, e.request_hash FROM cases c LEFT JOIN case_events e "
-    "ON e.source = :source AND e.event_id = :event_id WHERE c.case_id = :case_id"};
+    "c.stage_entered_at, c.next_deadline, c.overdue, c.inbox, c.head_hash, e.request_hash FROM cases c "
+    "LEFT JOIN case_events e ON e.source = :source AND e.event_id = :event_id WHERE c.case_id = :case_id"};
 
 // The case update of one plan (applied or not: a refused event passes the values unchanged), checked
 // against the version and last sequence it was decided on. With InsertHistory, the portable write
@@ -89,7 +90,7 @@ constexpr Query kUpdateCaseAfterEvent{
     "UPDATE cases SET version = :version_after, last_sequence = :sequence, saved_state = :saved_state, "
     "stage = :stage, active_states = :active_states, vulnerability_flags = :flags, host_country = :host_country, "
     "origin_country = :origin_country, updated_at = :updated_at, stage_entered_at = :stage_entered_at, "
-    "next_deadline = :next_deadline, overdue = :overdue, inbox = :inbox WHERE case_id = :case_id "
+    "next_deadline = :next_deadline, overdue = :overdue, inbox = :inbox, head_hash = :head_hash WHERE case_id = :case_id "
     "AND version = :expected_version AND last_sequence = :expected_last_sequence"};
 
 // One timer of a case set (its due time, the case version it was scheduled at) or removed.
@@ -285,10 +286,29 @@ void AddIncidents(const std::vector<workflow::IncidentSpec>& specs, const std::s
 
 }  // namespace
 
-// Documented in apply_plan.hpp.
+namespace {
+bool PlanUnchained(soci::session& sql, const PlanContext& context, const std::string& case_id,
+                   const IncomingEvent& incoming, const std::string& payload, const std::string& request_hash,
+                   const CaseState& state, bool seen, ApplyOutcome& outcome, PlannedWrite& plan);
+}  // namespace
+
+// Documented in apply_plan.hpp. Every history row a plan writes is chained here, in sequence order, from
+// the head of the state the decision was made on: the one place every event path (single, group, clock,
+// refusals, the inbox's) goes through.
 bool PlanApply(soci::session& sql, const PlanContext& context, const std::string& case_id,
                const IncomingEvent& incoming, const std::string& payload, const std::string& request_hash,
                const CaseState& state, bool seen, ApplyOutcome& outcome, PlannedWrite& plan) {
+  if (!PlanUnchained(sql, context, case_id, incoming, payload, request_hash, state, seen, outcome, plan)) return false;
+  plan.head = state.head_hash;
+  ChainRow(plan.head, plan.history, context.hash_chain);
+  for (auto& extra : plan.extra_history) ChainRow(plan.head, extra, context.hash_chain);
+  return true;
+}
+
+namespace {
+bool PlanUnchained(soci::session& sql, const PlanContext& context, const std::string& case_id,
+                   const IncomingEvent& incoming, const std::string& payload, const std::string& request_hash,
+                   const CaseState& state, bool seen, ApplyOutcome& outcome, PlannedWrite& plan) {
   if (incoming.visible_to && !incoming.visible_to(state.scope)) {
     throw PersistenceError(ErrorKind::kNotFound, fmt::format("apply case={}: not_found", case_id));
   }
@@ -473,6 +493,7 @@ bool PlanApply(soci::session& sql, const PlanContext& context, const std::string
   outcome.result = std::move(result);
   return true;
 }
+}  // namespace
 
 void WriteSideEffects(soci::session& sql, const PlannedWrite& plan) {
   for (const auto& timer : plan.timers) {
@@ -516,7 +537,7 @@ bool WritePortable(soci::session& sql, const CaseRow& row, const PlannedWrite& p
               soci::use(host_country, "host_country"), soci::use(origin_country, "origin_country"),
               soci::use(updated_at, "updated_at"), soci::use(stage_entered_at, "stage_entered_at"),
               soci::use(next_deadline, deadline_indicator, "next_deadline"), soci::use(overdue, "overdue"),
-              soci::use(inbox, "inbox"), soci::use(plan.history.case_id, "case_id"),
+              soci::use(inbox, "inbox"), soci::use(plan.head, "head_hash"), soci::use(plan.history.case_id, "case_id"),
               soci::use(plan.expected_version, "expected_version"),
               soci::use(plan.expected_last_sequence, "expected_last_sequence"));
   statement.execute(true);
@@ -554,7 +575,7 @@ ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, Programm
   if (!found) throw PersistenceError(ErrorKind::kNotFound, fmt::format("apply case={}: not_found", case_id));
   ApplyOutcome outcome;
   PlannedWrite plan;
-  const PlanContext context{programmes, ToMicros(database.Now())};
+  const PlanContext context{programmes, ToMicros(database.Now()), database.Options().history_hash_chain};
   if (!PlanApply(sql, context, case_id, incoming, payload, request_hash, CaseState::Of(row), seen, outcome, plan)) {
     return outcome;
   }
@@ -631,7 +652,7 @@ constexpr Query kInsertCase{
     "insert case",
     "INSERT INTO cases (" RETURNFLOW_CASE_COLUMNS ") VALUES (:case_id, :programme, :host_country, :origin_country, "
     ":office, :partners, :stage, :active_states, :saved_state, :vulnerability_flags, :version, :last_sequence, "
-    ":created_at, :updated_at, :stage_entered_at, :next_deadline, :overdue, :inbox)"};
+    ":created_at, :updated_at, :stage_entered_at, :next_deadline, :overdue, :inbox, :head_hash)"};
 // :access_id, :case_id, :actor, :purpose, :action, :accessed_at.
 constexpr Query kInsertAccess{
     "insert personal data access",
@@ -748,6 +769,9 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
     row.stage_entered_at = occurred_at;
     row.has_next_deadline = deadline.has_value();
     row.next_deadline = deadline ? MicrosOf(*deadline) : 0;
+    auto opened = OpenedRow(case_id, source, deduplicated ? new_case.request_id : case_id, new_case, context_json,
+                            request_hash, active_joined, allowed, now);
+    ChainRow(row.head_hash, opened, database_.Options().history_hash_chain);
     soci::indicator deadline_indicator = row.has_next_deadline ? soci::i_ok : soci::i_null;
     sql << kInsertCase.text, soci::use(row.case_id, "case_id"), soci::use(row.programme, "programme"),
         soci::use(row.host_country, "host_country"), soci::use(row.origin_country, "origin_country"),
@@ -757,7 +781,7 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
         soci::use(row.last_sequence, "last_sequence"), soci::use(row.created_at, "created_at"),
         soci::use(row.updated_at, "updated_at"), soci::use(row.stage_entered_at, "stage_entered_at"),
         soci::use(row.next_deadline, deadline_indicator, "next_deadline"), soci::use(row.overdue, "overdue"),
-        soci::use(row.inbox, "inbox");
+        soci::use(row.inbox, "inbox"), soci::use(row.head_hash, "head_hash");
     internal::PlannedWrite initial;
     for (const auto& timer : timers) initial.timers.push_back({case_id, timer.kind, MicrosOf(timer.due), row.version});
     internal::WriteSideEffects(sql, initial);
@@ -773,8 +797,7 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
           soci::use(new_case.meta.actor, "actor"), soci::use(purpose, "purpose"), soci::use(action, "action"),
           soci::use(now, "accessed_at");
     }
-    internal::InsertHistory(sql, OpenedRow(case_id, source, deduplicated ? new_case.request_id : case_id, new_case,
-                                           context_json, request_hash, active_joined, allowed, now));
+    internal::InsertHistory(sql, opened);
   });
   spdlog::info("case={} opened stage={}", case_id, stage);
   return Get(case_id);

@@ -96,7 +96,7 @@ constexpr Query kInsertHistory{
     "insert history",
     "INSERT INTO case_events (" RETURNFLOW_HISTORY_COLUMNS ") VALUES (:case_id, :sequence, :source, :event_id, :type, "
     ":actor, :occurred_at, :recorded_at, :payload, :request_hash, :verdict, :reason, :states_before, :states_after, "
-    ":changes, :allowed_events, :version_after)"};
+    ":changes, :allowed_events, :version_after, :hash, :prev_hash)"};
 }  // namespace
 
 bool LoadCase(soci::session& sql, Backend backend, const std::string& case_id, bool for_update, CaseRow& row) {
@@ -118,7 +118,8 @@ void InsertHistory(soci::session& sql, const HistoryRow& row) {
               soci::use(row.request_hash, "request_hash"), soci::use(row.verdict, "verdict"),
               soci::use(row.reason, "reason"), soci::use(row.states_before, "states_before"),
               soci::use(row.states_after, "states_after"), soci::use(row.changes, "changes"),
-              soci::use(row.allowed_events, "allowed_events"), soci::use(row.version_after, "version_after"));
+              soci::use(row.allowed_events, "allowed_events"), soci::use(row.version_after, "version_after"),
+              soci::use(row.hash, "hash"), soci::use(row.prev_hash, "prev_hash"));
   try {
     statement.execute(true);
   } catch (...) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "persistence/checkpoints.hpp"
 #include "persistence/pg_statements.hpp"
 #include "persistence/repository.hpp"
 
@@ -22,7 +23,7 @@ struct Query {
 #define RETURNFLOW_CASE_COLUMNS                                                                              \
   "case_id, programme, host_country, origin_country, office, partners, stage, active_states, saved_state, " \
   "vulnerability_flags, version, last_sequence, created_at, updated_at, stage_entered_at, next_deadline, "  \
-  "overdue, inbox"
+  "overdue, inbox, head_hash"
 inline constexpr const char* kCaseColumns = RETURNFLOW_CASE_COLUMNS;
 
 /// One `cases` row (RETURNFLOW_CASE_COLUMNS).
@@ -32,6 +33,7 @@ struct CaseRow {
   long long version = 0, last_sequence = 0, created_at = 0, updated_at = 0, stage_entered_at = 0, next_deadline = 0;
   bool has_next_deadline = false;
   std::string overdue = "|", inbox = "[]";
+  std::string head_hash;  ///< the hash of the case's newest history row (history_chain.hpp)
 
   CaseRecord ToRecord() const;
   CaseScope Scope() const;
@@ -40,7 +42,7 @@ struct CaseRow {
 /// The columns of `case_events` that every statement reading history rows selects.
 #define RETURNFLOW_HISTORY_COLUMNS                                                                             \
   "case_id, sequence, source, event_id, type, actor, occurred_at, recorded_at, payload, request_hash, verdict, " \
-  "reason, states_before, states_after, changes, allowed_events, version_after"
+  "reason, states_before, states_after, changes, allowed_events, version_after, hash, prev_hash"
 inline constexpr const char* kHistoryColumns = RETURNFLOW_HISTORY_COLUMNS;
 
 /// One `case_events` row (RETURNFLOW_HISTORY_COLUMNS); also what an event's write inserts.
@@ -51,6 +53,7 @@ struct HistoryRow {
   long long occurred_at = 0, recorded_at = 0;
   std::string payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events;
   long long version_after = 0;
+  std::string hash, prev_hash;  ///< this row's hash and the case's previous row's (history_chain.hpp)
 
   HistoryEntry ToEntry() const;
 };
@@ -93,6 +96,7 @@ void ReadCaseRow(const Columns& columns, CaseRow& row) {
   row.next_deadline = row.has_next_deadline ? Integer(columns, "next_deadline") : 0;
   row.overdue = Text(columns, "overdue");
   row.inbox = Text(columns, "inbox");
+  row.head_hash = Text(columns, "head_hash");
 }
 
 template <typename Columns>
@@ -114,6 +118,8 @@ void ReadHistoryRow(const Columns& columns, HistoryRow& row) {
   row.changes = Text(columns, "changes");
   row.allowed_events = Text(columns, "allowed_events");
   row.version_after = Integer(columns, "version_after");
+  row.hash = Text(columns, "hash");
+  row.prev_hash = Text(columns, "prev_hash");
 }
 
 /// Runs `query` (bound with `uses`) as a one-time statement and calls `each` with every result row.
@@ -138,6 +144,9 @@ std::vector<std::string> PartnerList(std::vector<std::string> partners, std::str
 
 /// Inserts one history row (the statement every soci write path uses).
 void InsertHistory(soci::session& sql, const HistoryRow& row);
+
+/// One `checkpoints` row (checkpoints.cpp maps it; verify_chain.cpp reads it too).
+Checkpoint ReadCheckpoint(const soci::row& columns);
 
 }  // namespace returnflow::persistence::internal
 

@@ -433,6 +433,7 @@ int Database::Migrate() {
       if (backend_ == Backend::kPostgresql) {
         for (const auto statement : migration.postgresql_statements) sql << std::string(statement);
       }
+      if (migration.backfill) migration.backfill(sql);
       const long long applied_at = internal::ToMicros(Now());
       const std::string name(migration.name);
       sql << "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:version, :name, :applied_at)",

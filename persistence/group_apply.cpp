@@ -140,6 +140,9 @@ std::vector<std::optional<std::string>> internal::WriteValues(const PlannedWrite
           history.changes,
           history.allowed_events,
           std::to_string(history.version_after),
+          history.hash,
+          history.prev_hash,
+          plan.head,
           std::to_string(plan.expected_version),
           std::to_string(plan.expected_last_sequence),
           plan.applied ? "t" : "f",
@@ -257,10 +260,10 @@ CaseState StateAfter(const CaseState& before, const PlannedWrite& plan) {
   const std::string& inbox = plan.inbox ? *plan.inbox : before.inbox;
   if (plan.applied) {
     return {plan.saved, last.version_after, last.sequence, plan.stage_entered_at, before.scope,
-            before.programme, plan.overdue, inbox};
+            before.programme, plan.overdue, inbox, plan.head};
   }
   return {before.saved_state, before.version, last.sequence, before.stage_entered_at, before.scope,
-          before.programme, before.overdue, inbox};
+          before.programme, before.overdue, inbox, plan.head};
 }
 
 /// The explicit transaction of the locked path, which sends BEGIN and COMMIT inside pipelines of its
@@ -335,7 +338,8 @@ bool ApplyGroupFromCache(Database& database, CaseStateCache& cache, ProgrammeRep
   std::vector<PlannedWrite> plans;
   std::vector<CaseAfter> after;
   plans.reserve(ready.size());
-  const internal::PlanContext context{programmes, internal::ToMicros(database.Now())};
+  const internal::PlanContext context{programmes, internal::ToMicros(database.Now()),
+                                      database.Options().history_hash_chain};
   for (std::size_t k = 0; k < ready.size(); ++k) {
     const auto index = ready[k];
     ApplyOutcome outcome;
@@ -415,7 +419,8 @@ bool ApplyGroupLocked(Database& database, CaseStateCache& cache, ProgrammeReposi
       auto answers = begin.Run();
       const auto& locked = answers.at(2);
 
-      const internal::PlanContext context{programmes, internal::ToMicros(database.Now())};
+      const internal::PlanContext context{programmes, internal::ToMicros(database.Now()),
+                                      database.Options().history_hash_chain};
       std::vector<int> row_of(ready.size(), -1);
       for (int row = 0; row < locked.Count(); ++row) {
         const long long position = locked.Number(row, "position");

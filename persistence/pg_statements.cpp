@@ -15,7 +15,7 @@ constexpr const char* kPrepareLock =
     "PREPARE rf_apply_lock (text, text, text) AS "
     "SELECT c.case_id, c.programme, c.host_country, c.origin_country, c.office, c.partners, c.stage, "
     "c.active_states, c.saved_state, c.vulnerability_flags, c.version, c.last_sequence, c.created_at, c.updated_at, "
-    "c.stage_entered_at, c.next_deadline, c.overdue, c.inbox, e.request_hash FROM cases c LEFT JOIN case_events e "
+    "c.stage_entered_at, c.next_deadline, c.overdue, c.inbox, c.head_hash, e.request_hash FROM cases c LEFT JOIN case_events e "
     "ON e.source = $1 AND e.event_id = $2 WHERE c.case_id = $3 FOR UPDATE OF c";
 
 // Locks a group's cases (distinct ids, in case-id order) and looks up each item's idempotency key: $1 case
@@ -24,7 +24,7 @@ constexpr const char* kPrepareGroupLock =
     "PREPARE rf_apply_group_lock (text[], text[], text[]) AS "
     "SELECT c.case_id, c.programme, c.host_country, c.origin_country, c.office, c.partners, c.stage, "
     "c.active_states, c.saved_state, c.vulnerability_flags, c.version, c.last_sequence, c.created_at, c.updated_at, "
-    "c.stage_entered_at, c.next_deadline, c.overdue, c.inbox, e.request_hash, i.n AS position "
+    "c.stage_entered_at, c.next_deadline, c.overdue, c.inbox, c.head_hash, e.request_hash, i.n AS position "
     "FROM unnest((SELECT $1), (SELECT $2), (SELECT $3)) WITH ORDINALITY AS i (case_id, source, event_id, n) "
     "JOIN cases c ON c.case_id = i.case_id "
     "LEFT JOIN case_events e ON e.source = i.source AND e.event_id = i.event_id "
@@ -45,8 +45,8 @@ constexpr const char* kPrepareNestedLoops =
     "set_config('enable_bitmapscan', 'off', true), set_config('enable_hashjoin', 'off', true), "
     "set_config('enable_mergejoin', 'off', true)";
 
-// The write of events, spelt once: given a relation `input` with one row per event (the 28 columns of
-// kEventWriteColumns: its history row, the case's version and last sequence the event was decided on,
+// The write of events, spelt once: given a relation `input` with one row per event (the 32 columns of
+// RF_WRITE_COLUMNS: its history row with its hash, the case's new head, the case's version and last sequence the event was decided on,
 // whether it was applied, and the case's new values when it was), it appends every history row and updates
 // every case, checked against the version and last sequence each was decided on. A case that moved since
 // is not updated; then the final cast fails, the whole statement with it (SQLSTATE 22P02, "write
@@ -65,46 +65,51 @@ constexpr const char* kPrepareNestedLoops =
   "updated_at = CASE WHEN i.applied THEN i.recorded_at ELSE c.updated_at END, "                                 \
   "stage_entered_at = CASE WHEN i.applied THEN i.stage_entered_at ELSE c.stage_entered_at END, "                \
   "next_deadline = CASE WHEN i.applied THEN i.next_deadline ELSE c.next_deadline END, "                         \
-  "overdue = CASE WHEN i.applied THEN i.overdue ELSE c.overdue END "                                            \
+  "overdue = CASE WHEN i.applied THEN i.overdue ELSE c.overdue END, head_hash = i.head "                        \
   "FROM input i WHERE c.case_id = i.case_id AND c.version = i.expected_version "                                \
   "AND c.last_sequence = i.expected_last_sequence "                                                             \
   "AND i.version_after = c.version + CASE WHEN i.applied THEN 1 ELSE 0 END RETURNING c.case_id), "             \
   "history AS (INSERT INTO case_events (case_id, sequence, source, event_id, type, actor, occurred_at, "        \
   "recorded_at, payload, request_hash, verdict, reason, states_before, states_after, changes, allowed_events, " \
-  "version_after) SELECT i.case_id, i.sequence, i.source, i.event_id, i.type, i.actor, i.occurred_at, "         \
-  "i.recorded_at, i.payload, i.request_hash, i.verdict, i.reason, i.states_before, i.states_after, i.changes, " \
-  "i.allowed_events, i.version_after FROM input i RETURNING case_id) "                                          \
+  "version_after, hash, prev_hash) SELECT i.case_id, i.sequence, i.source, i.event_id, i.type, i.actor, "       \
+  "i.occurred_at, i.recorded_at, i.payload, i.request_hash, i.verdict, i.reason, i.states_before, "             \
+  "i.states_after, i.changes, i.allowed_events, i.version_after, i.hash, i.prev_hash FROM input i "             \
+  "RETURNING case_id) "                                                                                         \
   "SELECT (CASE WHEN (SELECT count(*) FROM updated) = " COUNT " AND (SELECT count(*) FROM history) = " COUNT    \
   " THEN '0' ELSE 'write incomplete' END)::integer"
 
 #define RF_WRITE_COLUMNS                                                                                        \
   "case_id, sequence, source, event_id, type, actor, occurred_at, recorded_at, payload, request_hash, verdict, " \
-  "reason, states_before, states_after, changes, allowed_events, version_after, expected_version, "             \
+  "reason, states_before, states_after, changes, allowed_events, version_after, hash, prev_hash, head, "       \
+  "expected_version, "                                                                                          \
   "expected_last_sequence, applied, saved_state, stage, active_states, flags, host_country, origin_country, "   \
   "stage_entered_at, next_deadline, overdue"
 
-// Many events: one array per column ($1-$29) and the number of events ($30).
+// Many events: one array per column ($1-$32) and the number of events ($33).
 constexpr const char* kPrepareGroupWrite =
     "PREPARE rf_apply_group_write (text[], bigint[], text[], text[], text[], text[], bigint[], bigint[], text[], "
-    "text[], text[], text[], text[], text[], text[], text[], bigint[], bigint[], bigint[], boolean[], text[], text[], "
-    "text[], integer[], text[], text[], bigint[], bigint[], text[], bigint) AS "
+    "text[], text[], text[], text[], text[], text[], text[], bigint[], text[], text[], text[], bigint[], bigint[], "
+    "boolean[], text[], text[], text[], integer[], text[], text[], bigint[], bigint[], text[], bigint) AS "
     "WITH input AS (SELECT * FROM unnest((SELECT $1), (SELECT $2), (SELECT $3), (SELECT $4), (SELECT $5), "
     "(SELECT $6), (SELECT $7), (SELECT $8), (SELECT $9), (SELECT $10), (SELECT $11), (SELECT $12), (SELECT $13), "
     "(SELECT $14), (SELECT $15), (SELECT $16), (SELECT $17), (SELECT $18), (SELECT $19), (SELECT $20), (SELECT $21), "
-    "(SELECT $22), (SELECT $23), (SELECT $24), (SELECT $25), (SELECT $26), (SELECT $27), (SELECT $28), (SELECT $29)) "
-    "AS i (" RF_WRITE_COLUMNS ")), " RF_EVENT_WRITE("$30");
+    "(SELECT $22), (SELECT $23), (SELECT $24), (SELECT $25), (SELECT $26), (SELECT $27), (SELECT $28), (SELECT $29), "
+    "(SELECT $30), (SELECT $31), (SELECT $32)) "
+    "AS i (" RF_WRITE_COLUMNS ")), " RF_EVENT_WRITE("$33");
 
-// One event: the same 28 columns as scalars, the same write. Planning and starting the array statement
+// One event: the same 32 columns as scalars, the same write. Planning and starting the array statement
 // costs more than the whole write of one event, and a group of one is the common case at low load.
 constexpr const char* kPrepareOne =
     "PREPARE rf_apply_one (text, bigint, text, text, text, text, bigint, bigint, text, text, text, text, text, text, "
-    "text, text, bigint, bigint, bigint, boolean, text, text, text, integer, text, text, bigint, bigint, text) AS "
+    "text, text, bigint, text, text, text, bigint, bigint, boolean, text, text, text, integer, text, text, bigint, "
+    "bigint, text) AS "
     "WITH input AS (SELECT $1 AS case_id, $2 AS sequence, $3 AS source, $4 AS event_id, $5 AS type, $6 AS actor, "
     "$7 AS occurred_at, $8 AS recorded_at, $9 AS payload, $10 AS request_hash, $11 AS verdict, $12 AS reason, "
     "$13 AS states_before, $14 AS states_after, $15 AS changes, $16 AS allowed_events, $17 AS version_after, "
-    "$18 AS expected_version, $19 AS expected_last_sequence, $20 AS applied, $21 AS saved_state, $22 AS stage, "
-    "$23 AS active_states, $24 AS flags, $25 AS host_country, $26 AS origin_country, $27 AS stage_entered_at, "
-    "$28 AS next_deadline, $29 AS overdue), " RF_EVENT_WRITE("1");
+    "$18 AS hash, $19 AS prev_hash, $20 AS head, "
+    "$21 AS expected_version, $22 AS expected_last_sequence, $23 AS applied, $24 AS saved_state, $25 AS stage, "
+    "$26 AS active_states, $27 AS flags, $28 AS host_country, $29 AS origin_country, $30 AS stage_entered_at, "
+    "$31 AS next_deadline, $32 AS overdue), " RF_EVENT_WRITE("1");
 
 // The timer changes of a group's events: $1 case ids, $2 kinds, $3 due times (NULL: remove the timer),
 // $4 the case versions they were scheduled at. A case and kind appear at most once.

@@ -21,11 +21,11 @@ inline constexpr const char* kPgApplyGroupLock = "rf_apply_group_lock";
 /// the transaction (see pg_statements.cpp for why). No parameters.
 inline constexpr const char* kPgNestedLoops = "rf_nested_loops";
 /// The write of events (pg_statements.cpp spells it once): every item's history row and case update in
-/// one statement, 29 arrays and the item count. Fails as a whole unless every case was updated and every
+/// one statement, 32 arrays and the item count. Fails as a whole unless every case was updated and every
 /// history row inserted: SQLSTATE 22P02 when a case moved since the decision (a lost race, a stale
 /// cached state), 23505 when an idempotency key or history position is taken.
 inline constexpr const char* kPgApplyGroupWrite = "rf_apply_group_write";
-/// The same write for one item: its 29 values as scalars (no item count), same checks.
+/// The same write for one item: its 32 values as scalars (no item count), same checks.
 inline constexpr const char* kPgApplyOne = "rf_apply_one";
 /// The timer changes of a group's events, sent in the same transaction (4 arrays; a NULL due removes).
 inline constexpr const char* kPgTimersWrite = "rf_timers_write";

@@ -240,8 +240,51 @@ const Migration kTransferAudit{
         "ALTER TABLE personal_data_access ADD COLUMN categories TEXT NOT NULL DEFAULT '|'",
     }};
 
+// 0008: the tamper-evident history (persistence/history_chain.hpp).
+//
+// case_events.hash, prev_hash  SHA-256 over the row's canonical content and the previous row's hash
+//                              (the case's first row: 64 zeros); existing rows are chained by the
+//                              backfill, in sequence order per case.
+// cases.head_hash              the hash of the case's newest row, moved with every checked update.
+// checkpoints                  signed statements over every case's head (Ed25519): id, when, how many
+//                              cases, the digest, the previous checkpoint's digest, the signature, the
+//                              key id and the public key.
+// checkpoint_heads             what the checkpoints cover, stored once: a case's (sequence, head) from the
+//                              first checkpoint that saw the case at that sequence. A checkpoint covers,
+//                              per case, the entry of greatest sequence among those of checkpoints up to
+//                              its own. No foreign key: a case deleted behind the engine's back stays
+//                              covered, and `verify` reports it missing.
+const Migration kTamperEvidentHistory{
+    8,
+    "tamper-evident history: row hashes, case heads, signed checkpoints",
+    {
+        "ALTER TABLE case_events ADD COLUMN hash TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE case_events ADD COLUMN prev_hash TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE cases ADD COLUMN head_hash TEXT NOT NULL DEFAULT ''",
+        R"sql(CREATE TABLE checkpoints (
+  checkpoint_id   BIGINT NOT NULL PRIMARY KEY,
+  created_at      BIGINT NOT NULL,
+  case_count      BIGINT NOT NULL,
+  digest          TEXT   NOT NULL,
+  previous_digest TEXT   NOT NULL,
+  signature       TEXT   NOT NULL,
+  key_id          TEXT   NOT NULL,
+  public_key      TEXT   NOT NULL
+))sql",
+        R"sql(CREATE TABLE checkpoint_heads (
+  case_id       TEXT   NOT NULL,
+  sequence      BIGINT NOT NULL,
+  head          TEXT   NOT NULL,
+  checkpoint_id BIGINT NOT NULL,
+  PRIMARY KEY (case_id, sequence)
+))sql",
+    },
+    {},
+    &ChainExistingHistory};
+
 const std::vector<Migration> kAll{kInitialSchema, kUpdatesWithoutIndexChanges, kTokenSources, kProgrammesAndTime,
-                                  kClockWritesWithoutIndexChanges, kConsentRecords, kTransferAudit};
+                                  kClockWritesWithoutIndexChanges, kConsentRecords, kTransferAudit,
+                                  kTamperEvidentHistory};
 
 }  // namespace
 

@@ -3,6 +3,10 @@
 /// sticks to the common subset (TEXT, INTEGER, BIGINT; times as BIGINT microseconds since the epoch).
 /// Never edit a released migration; add the next number.
 #include <span>
+
+namespace soci {
+class session;
+}  // namespace soci
 #include <string_view>
 #include <vector>
 
@@ -14,7 +18,14 @@ struct Migration {
   std::vector<std::string_view> statements;
   /// Storage settings with no SQLite counterpart (never schema: tables, columns and indexes stay common).
   std::vector<std::string_view> postgresql_statements = {};
+  /// Work that needs the program rather than SQL, run after the statements in the same transaction
+  /// (e.g. hashing the rows that exist); none for most migrations.
+  void (*backfill)(soci::session&) = nullptr;
 };
+
+/// Migration 8's backfill: chains every existing history row, in sequence order per case, and sets each
+/// case's head (history_chain.hpp), so that `verify` passes on an upgraded database.
+void ChainExistingHistory(soci::session& sql);
 
 /// All migrations, by ascending version (1, 2, ...; no gaps).
 std::span<const Migration> All();

@@ -97,6 +97,7 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
         // Partners read the records naming them, supervisors counts only (content checked below).
         {api::RouteId::kListConsents,  {        200,   404,   200,   404,   200,   404,   403,   401}},
         {api::RouteId::kWithdrawConsent, {      200,   404,   403,   403,   403,   403,   403,   401}},
+        {api::RouteId::kCreateCheckpoint, {     403,   403,   403,   403,   403,   403,   201,   401}},
     };
     // clang-format on
     std::set<api::RouteId> covered;

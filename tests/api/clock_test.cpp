@@ -19,7 +19,6 @@ using namespace returnflow::test;
 
 namespace {
 
-void WithTestingClock(config::Settings& settings) { settings.testing_clock = true; }
 
 /// Moves the server's clock forward by `advance` ("8d", "2h") and returns its time afterwards.
 workflow::Instant Advance(TestServer& server, const std::string& admin, const std::string& advance) {
@@ -36,15 +35,6 @@ std::string Day(workflow::Instant instant) {
   return workflow::FormatDate(std::chrono::floor<std::chrono::days>(instant));
 }
 
-/// A referral received now (no received_at: the engine's time).
-std::string CreateCaseNow(Cast& cast) {
-  auto referral = cast.Referral();
-  referral.erase("received_at");
-  auto created = cast.server.Client(cast.caseworker).PostJson("/cases", referral);
-  INFO(created.body);
-  REQUIRE(created.status == 201);
-  return std::string(created.Json().at("case_id").as_string());
-}
 
 json::object CaseJson(Cast& cast, const std::string& id) {
   auto result = cast.server.Client(cast.caseworker).Get("/cases/" + id);

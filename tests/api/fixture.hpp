@@ -90,6 +90,19 @@ inline void CheckAnswersAsUnknown(const HttpResult& foreign, const HttpResult& u
   CHECK(stripped(foreign) == stripped(unknown));
 }
 
+/// Settings for a server whose clock an admin moves (POST /testing/clock).
+inline void WithTestingClock(config::Settings& settings) { settings.testing_clock = true; }
+
+/// A referral received now (no received_at: the engine's time); returns the case id.
+inline std::string CreateCaseNow(Cast& cast) {
+  auto referral = cast.Referral();
+  referral.erase("received_at");
+  auto created = cast.server.Client(cast.caseworker).PostJson("/cases", referral);
+  INFO(created.body);
+  REQUIRE(created.status == 201);
+  return std::string(created.Json().at("case_id").as_string());
+}
+
 /// Sends one event and returns the response.
 inline HttpResult Send(TestServer& server, const std::string& token, const std::string& case_id, const std::string& type,
                        boost::json::object data = {}, const std::string& time = "2026-11-20T10:00:00Z") {

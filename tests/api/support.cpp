@@ -127,6 +127,23 @@ void ConfigureTestLogging() {
   (void)configured;
 }
 
+namespace {
+/// A checkpoint signing key for this test process, removed when it exits.
+struct ProcessSigningKey {
+  std::string path = (std::filesystem::temp_directory_path() / (Unique("returnflow-api-test-key") + ".pem")).string();
+  ProcessSigningKey() { persistence::SigningKey::LoadOrCreate(path); }
+  ~ProcessSigningKey() {
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);
+  }
+};
+}  // namespace
+
+std::string TestSigningKeyPath() {
+  static const ProcessSigningKey key;
+  return key.path;
+}
+
 TestServer::TestServer(Backend backend, std::function<void(config::Settings&)> adjust) {
   ConfigureTestLogging();
   config::Settings settings;
@@ -146,6 +163,8 @@ TestServer::TestServer(Backend backend, std::function<void(config::Settings&)> a
           "`source scripts/pg-throwaway.sh; pg_throwaway_start; export RETURNFLOW_TEST_PG_URL=$PG_THROWAWAY_URL`");
     }
     settings.database.url = url;
+    // SQLite servers make their own key beside the database; PostgreSQL ones share one of this process.
+    settings.history.signing_key = TestSigningKeyPath();
   }
   // The tests' programmes (avrr-test), not the example folder; the watcher looks at a file it never changes.
   settings.programmes.directory = RETURNFLOW_SOURCE_DIR "/tests/api/programmes";
@@ -160,7 +179,9 @@ TestServer::~TestServer() {
   Stop();
   if (!sqlite_path_.empty()) {
     std::error_code ignored;
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(sqlite_path_ + suffix, ignored);
+    for (const char* suffix : {"", "-wal", "-shm", "-journal", ".signing-key.pem"}) {
+      std::filesystem::remove(sqlite_path_ + suffix, ignored);
+    }
   }
 }
 

@@ -89,6 +89,9 @@ class TestServer {
   bool stopped_ = false;
 };
 
+/// The checkpoint signing key every PostgreSQL TestServer uses (one per test process, removed at exit).
+std::string TestSigningKeyPath();
+
 /// Engine logs at warning level, or at info with RETURNFLOW_TEST_LOG set; decided once per process.
 void ConfigureTestLogging();
 
