@@ -81,6 +81,18 @@ class TableReader {
     if (!node.is_string()) Fail(origin_, path, "expected a string");
     out = *node.value<std::string>();
   }
+  void Strings(std::string_view path, std::vector<std::string>& out) {
+    auto node = root_.at_path(path);
+    if (!node) return;
+    const auto* array = node.as_array();
+    if (!array) Fail(origin_, path, "expected an array of strings");
+    std::vector<std::string> values;
+    for (const auto& item : *array) {
+      if (!item.is_string()) Fail(origin_, path, "expected an array of strings");
+      values.push_back(*item.value<std::string>());
+    }
+    out = std::move(values);
+  }
   void Bool(std::string_view path, bool& out) {
     auto node = root_.at_path(path);
     if (!node) return;
@@ -106,6 +118,9 @@ void CheckUnknownKeys(const toml::table& root, std::string_view origin) {
       {"log", {"level", "access_log"}},
       {"programmes", {"directory", "rescan_interval_ms"}},
       {"scheduler", {"enabled", "poll_interval_ms", "batch", "lease_ms", "max_attempts", "max_groups_in_flight", "group_size"}},
+      {"delivery",
+       {"enabled", "poll_interval_ms", "batch", "lease_ms", "per_subscription", "max_in_flight", "connect_timeout_ms",
+        "response_timeout_ms", "allow", "ca_file", "secret_overlap_ms", "feed_max_wait_ms"}},
   };
   for (const auto& [section, node] : root) {
     auto known = kKnown.find(std::string(section.str()));
@@ -161,6 +176,19 @@ void ApplyToml(const toml::table& root, std::string_view origin, Settings& setti
   reader.Integer("scheduler.max_attempts", settings.scheduler.max_attempts, 1, 1'000);
   reader.Integer("scheduler.max_groups_in_flight", settings.scheduler.max_groups_in_flight, 1, 64);
   reader.Integer("scheduler.group_size", settings.scheduler.group_size, 1, 10'000);
+  auto& delivery = settings.delivery;
+  reader.Bool("delivery.enabled", delivery.enabled);
+  reader.Milliseconds("delivery.poll_interval_ms", delivery.poll_interval, 1, 60'000);
+  reader.Integer("delivery.batch", delivery.batch, 1, 1'000);
+  reader.Milliseconds("delivery.lease_ms", delivery.lease, 1'000, 3'600'000);
+  reader.Integer("delivery.per_subscription", delivery.per_subscription, 1, 64);
+  reader.Integer("delivery.max_in_flight", delivery.max_in_flight, 1, 4'096);
+  reader.Milliseconds("delivery.connect_timeout_ms", delivery.connect_timeout, 10, 600'000);
+  reader.Milliseconds("delivery.response_timeout_ms", delivery.response_timeout, 10, 600'000);
+  reader.Strings("delivery.allow", delivery.allow);
+  reader.String("delivery.ca_file", delivery.ca_file);
+  reader.Milliseconds("delivery.secret_overlap_ms", delivery.secret_overlap, 0, 30LL * 86'400'000);
+  reader.Milliseconds("delivery.feed_max_wait_ms", delivery.feed_max_wait, 0, 600'000);
 }
 
 void ApplyEnvironment(const EnvironmentLookup& environment, Settings& settings) {
@@ -195,6 +223,19 @@ void ApplyEnvironment(const EnvironmentLookup& environment, Settings& settings) 
   if (auto value = environment("RETURNFLOW_PROGRAMMES")) settings.programmes.directory = *value;
   if (auto value = environment("RETURNFLOW_SCHEDULER")) {
     settings.scheduler.enabled = ParseBool(*value, "environment", "RETURNFLOW_SCHEDULER");
+  }
+  if (auto value = environment("RETURNFLOW_DELIVERY")) {
+    settings.delivery.enabled = ParseBool(*value, "environment", "RETURNFLOW_DELIVERY");
+  }
+  if (auto value = environment("RETURNFLOW_DELIVERY_ALLOW")) {
+    settings.delivery.allow.clear();
+    std::string_view rest = *value;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      if (comma != 0) settings.delivery.allow.emplace_back(rest.substr(0, comma));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
   }
   if (auto value = environment("RETURNFLOW_ACCESS_LOG")) {
     settings.log.access_log = ParseBool(*value, "environment", "RETURNFLOW_ACCESS_LOG");
@@ -282,6 +323,8 @@ const std::vector<std::pair<std::string, std::string>>& EnvironmentVariables() {
       {"RETURNFLOW_ACCESS_LOG", "log.access_log (true/false)"},
       {"RETURNFLOW_PROGRAMMES", "programmes.directory"},
       {"RETURNFLOW_SCHEDULER", "scheduler.enabled (true/false)"},
+      {"RETURNFLOW_DELIVERY", "delivery.enabled (true/false)"},
+      {"RETURNFLOW_DELIVERY_ALLOW", "delivery.allow (comma-separated hosts, addresses, CIDR blocks)"},
   };
   return kVariables;
 }

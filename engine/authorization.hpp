@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/principal.hpp"
+#include "persistence/outbox.hpp"
 #include "persistence/repository.hpp"
 
 namespace returnflow::engine {
@@ -27,6 +28,11 @@ bool CanCreateCase(const Principal& principal, std::string_view office);
 bool CanSearch(const Principal& principal);
 bool CanReadWorkflow(const Principal& principal);
 bool CanManageTokens(const Principal& principal);
+/// Subscriptions, their delivery attempts, dead letters and replays: admins only.
+bool CanManageSubscriptions(const Principal& principal);
+/// Whether a subscription's feed is the principal's own: a partner of its organisation, a caseworker of
+/// its office.
+bool OwnsFeed(const Principal& principal, const persistence::Subscription& subscription);
 /// Prometheus metrics: operators (admin) and supervisors; they count routes, outcomes and reasons
 /// across every office and partner, which caseworkers and partners have no business seeing.
 bool CanReadMetrics(const Principal& principal);

@@ -87,6 +87,8 @@ CaseView SummaryView(const Principal& reader, const persistence::CaseRecord& rec
 CaseView DetailView(const Principal& reader, const persistence::CaseRecord& record, const workflow::Case& machine);
 /// A history entry as the reader may see it; nullopt when the entry is not the reader's to see.
 std::optional<persistence::HistoryEntry> EntryView(const Principal& reader, persistence::HistoryEntry entry);
+/// The active states a reader may see (a partner: those of its parts).
+std::vector<std::string> StatesView(const Principal& reader, const std::vector<std::string>& states);
 /// An event's outcome as its sender may see it.
 persistence::ApplyOutcome OutcomeView(const Principal& reader, persistence::ApplyOutcome outcome);
 

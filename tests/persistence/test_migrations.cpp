@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "persistence/migrations/migrations.hpp"
+
 #include "tests/persistence/support.hpp"
 
 using namespace returnflow::persistence;
@@ -14,12 +16,14 @@ TEST_CASE("migrations create the schema from empty and a re-run is a no-op", "[p
   TestDatabase test(backend, 2, /*migrate=*/false);
   REQUIRE(test.Db().SchemaVersion() == 0);
 
-  CHECK(test.Db().Migrate() == Database::LatestSchemaVersion());
+  // Counted, not read off the latest number: branches number their migrations apart until merged.
+  const auto migration_count = static_cast<int>(migrations::All().size());
+  CHECK(test.Db().Migrate() == migration_count);
   CHECK(test.Db().SchemaVersion() == Database::LatestSchemaVersion());
   CHECK(test.QueryNumber("SELECT COUNT(*) FROM cases") == 0);
 
   CHECK(test.Db().Migrate() == 0);
-  CHECK(test.QueryNumber("SELECT COUNT(*) FROM schema_migrations") == Database::LatestSchemaVersion());
+  CHECK(test.QueryNumber("SELECT COUNT(*) FROM schema_migrations") == migration_count);
 
   // Another process starting against the same database finds nothing to do either.
   auto another = test.OpenAnother();
