@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "api/application_internal.hpp"
 #include "api/auth.hpp"
 #include "api/cloudevents.hpp"
 #include "api/dto.hpp"
@@ -27,68 +28,7 @@ using engine::Caller;
 using engine::Failure;
 using engine::FailureKind;
 
-/// Fields of the structured access log line; pseudonymous ids and caller text escaped only.
-struct LogFields {
-  std::string case_id;
-  std::string event_type;
-  std::string outcome;
-  std::string reason;
-  std::string actor;
-};
-
-struct Application::Call {
-  Request& request;
-  RequestInfo& info;
-  Target target;
-  RouteMatch match;
-  std::optional<engine::Principal> principal;
-  LogFields log;
-
-  const engine::Principal& Caller() const { return *principal; }
-  const std::string& Param(const std::string& name) const { return match.params.at(name); }
-};
-
 namespace {
-
-constexpr std::string_view kJson = "application/json";
-
-Response JsonResponse(http::status status, const json::value& body, unsigned version) {
-  Response response{status, version};
-  response.set(http::field::content_type, kJson);
-  response.set(http::field::cache_control, "no-store");
-  response.body() = json::serialize(body);
-  return response;
-}
-
-Response ProblemResponse(const Problem& problem, std::string_view instance, unsigned version) {
-  Response response{problem.Status(), version};
-  response.set(http::field::content_type, kProblemContentType);
-  response.set(http::field::cache_control, "no-store");
-  response.body() = json::serialize(problem.ToJson(instance));
-  return response;
-}
-
-std::string ETag(std::int64_t version) { return fmt::format("\"{}\"", version); }
-
-[[noreturn]] void Throw(Problem problem) { throw ProblemException(std::move(problem)); }
-
-void RequireMediaType(const Request& request, std::string_view accepted) {
-  if (MediaType(request[http::field::content_type]) == accepted) {
-    const auto charset = Charset(request[http::field::content_type]);
-    if (charset.empty() || charset == "utf-8") return;
-  }
-  Throw(Problem(ProblemKind::kUnsupportedMediaType, "send " + std::string(accepted) + " (UTF-8)",
-                {{"accepted", json::array{accepted}}}));
-}
-
-json::value ParseJsonBody(const Request& request) {
-  boost::system::error_code ec;
-  json::value body = json::parse(request.body(), ec);
-  if (ec) Throw(Problem(ProblemKind::kMalformedJson, "the body is not valid JSON"));
-  return body;
-}
-
-[[noreturn]] void Forbid(std::string detail) { Throw(Problem(ProblemKind::kForbidden, std::move(detail))); }
 
 /// The path of a matched route as the problem's `instance`, when every parameter is a plain word;
 /// otherwise none (a problem never carries back what the caller typed).
@@ -269,6 +209,17 @@ net::awaitable<Response> Application::Dispatch(Call& call) {
     case RouteId::kListIncidents: co_return co_await ListIncidents(call);
     case RouteId::kResolveIncident: co_return co_await ResolveIncident(call);
     case RouteId::kTestingClock: co_return co_await TestingClock(call);
+    case RouteId::kCreateSubscription: co_return co_await CreateSubscription(call);
+    case RouteId::kListSubscriptions: co_return co_await ListSubscriptions(call);
+    case RouteId::kGetSubscription: co_return co_await GetSubscription(call);
+    case RouteId::kUpdateSubscription: co_return co_await UpdateSubscription(call);
+    case RouteId::kDeleteSubscription: co_return co_await DeleteSubscription(call);
+    case RouteId::kRotateSubscriptionSecret: co_return co_await RotateSubscriptionSecret(call);
+    case RouteId::kListDeliveryAttempts: co_return co_await ListDeliveryAttempts(call);
+    case RouteId::kListNotifications: co_return co_await ListNotifications(call);
+    case RouteId::kReplayNotifications: co_return co_await ReplayNotifications(call);
+    case RouteId::kListReplays: co_return co_await ListReplays(call);
+    case RouteId::kFeed: co_return co_await Feed(call);
   }
   Throw(Problem(ProblemKind::kNotFound, "no such resource"));
 }

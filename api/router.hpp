@@ -32,6 +32,17 @@ enum class RouteId {
   kListIncidents,
   kResolveIncident,
   kTestingClock,
+  kCreateSubscription,
+  kListSubscriptions,
+  kGetSubscription,
+  kUpdateSubscription,
+  kDeleteSubscription,
+  kRotateSubscriptionSecret,
+  kListDeliveryAttempts,
+  kListNotifications,
+  kReplayNotifications,
+  kListReplays,
+  kFeed,
 };
 
 struct Route {
