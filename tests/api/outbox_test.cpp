@@ -363,3 +363,35 @@ TEST_CASE("subscriptions are managed by admins only, and their secrets are shown
 }
 
 }  // namespace returnflow::test
+
+namespace returnflow::test {
+
+TEST_CASE("two engines on one PostgreSQL database deliver each notification once", "[api][outbox][postgresql]") {
+  WebhookReceiver receiver;
+  Cast cast(Backend::kPostgresql, WithDelivery);
+  TestServer second(Backend::kPostgresql, WithDelivery);
+  Subscribe(cast, &receiver, "/office", "office:" + cast.office, {"case.opened"});
+  constexpr int kCases = 24;
+  std::set<std::string> cases;
+  for (int index = 0; index < kCases; ++index) {
+    // Half the referrals arrive at each engine; both deliver whatever is due.
+    auto client = index % 2 == 0 ? cast.server.Client(cast.caseworker) : second.Client(cast.caseworker);
+    auto created = client.PostJson("/cases", cast.Referral());
+    REQUIRE(created.status == 201);
+    cases.insert(std::string(created.Json().at("case_id").as_string()));
+  }
+  REQUIRE(receiver.WaitFor([&](const auto& received) { return received.size() >= kCases; }));
+  // Anything more would come within a few polls.
+  CHECK_FALSE(receiver.WaitFor([&](const auto& received) { return received.size() > kCases; }, std::chrono::milliseconds(500)));
+  const auto received = receiver.Received();
+  RequireSigned(received);
+  std::set<std::string> ids, subjects;
+  for (const auto& webhook : received) {
+    ids.insert(webhook.webhook_id);
+    subjects.insert(std::string(webhook.event.at("subject").as_string()));
+  }
+  CHECK(ids.size() == static_cast<std::size_t>(kCases));
+  CHECK(subjects == cases);
+}
+
+}  // namespace returnflow::test

@@ -84,6 +84,7 @@ WebhookReceiver::~WebhookReceiver() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
+  changed_.notify_all();
   // Wakes the blocking accept.
   try {
     net::io_context io;
@@ -104,9 +105,12 @@ void WebhookReceiver::SetSecret(const std::string& path, const std::string& secr
 }
 
 void WebhookReceiver::SetStatus(const std::string& path, int status, std::string retry_after) {
-  std::lock_guard lock(mutex_);
-  endpoints_[path].status = status;
-  endpoints_[path].retry_after = std::move(retry_after);
+  {
+    std::lock_guard lock(mutex_);
+    endpoints_[path].status = status;
+    endpoints_[path].retry_after = std::move(retry_after);
+  }
+  changed_.notify_all();
 }
 
 std::vector<ReceivedWebhook> WebhookReceiver::Received() {
@@ -158,6 +162,17 @@ void WebhookReceiver::Serve() {
     received.signature_valid = VerifyWebhookSignature(endpoint.secret, received.webhook_id, received.timestamp,
                                                       received.body, received.signature);
     received.answered = endpoint.status;
+    if (endpoint.status < 0) {
+      // Held: recorded on arrival, answered once the test lets go (or never, if the sender died).
+      {
+        std::lock_guard lock(mutex_);
+        received_.push_back(received);
+      }
+      changed_.notify_all();
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] { return stopping_ || endpoints_[received.path].status >= 0; });
+      continue;
+    }
     if (endpoint.status != 0) {
       http::response<http::string_body> response{static_cast<http::status>(endpoint.status), 11};
       response.keep_alive(false);

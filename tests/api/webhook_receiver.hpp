@@ -43,7 +43,8 @@ class WebhookReceiver {
   std::string Url(const std::string& path) const;
   /// The secret requests to `path` are signed with (set once the subscription is created).
   void SetSecret(const std::string& path, const std::string& secret);
-  /// What `path` answers from now on (200 unless told; 0: the connection is closed without an answer).
+  /// What `path` answers from now on (200 unless told; 0: the connection is closed without an answer;
+  /// -1: the request is recorded and held unanswered until the status changes).
   void SetStatus(const std::string& path, int status, std::string retry_after = {});
 
   /// Everything received so far (failed answers included), in arrival order.
