@@ -180,7 +180,12 @@ std::optional<std::pair<persistence::Subscription, Principal>> DeliveryWorker::R
     std::lock_guard lock(tokens_mutex_);
     if (std::chrono::steady_clock::now() - tokens_read_at_ < kTokensTtl) tokens = token_cache_;
   }
-  if (tokens.empty()) {
+  // An organisation the cached tokens do not know yet (its tokens are newer than the cache) is read anew.
+  const bool known = found->organisation.empty() ||
+                     std::any_of(tokens.begin(), tokens.end(), [&](const persistence::TokenRecord& token) {
+                       return token.scope.organisation == found->organisation;
+                     });
+  if (tokens.empty() || !known) {
     tokens = tokens_.List();
     std::lock_guard lock(tokens_mutex_);
     token_cache_ = tokens;

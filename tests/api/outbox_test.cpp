@@ -192,7 +192,9 @@ TEST_CASE("a receiver down for a while gets every notification in order once bac
     REQUIRE(receiver.WaitFor([](const auto& received) {
       return std::count_if(received.begin(), received.end(), [](const auto& webhook) { return webhook.answered == 200; }) >= 4;
     }));
-    const auto delivered = receiver.Delivered("/office");
+    // Moving the clock also fired the passed eligibility deadline: its notification comes after these.
+    auto delivered = receiver.Delivered("/office");
+    delivered.resize(4);
     RequireSigned(receiver.Received());
     CHECK(Kinds(delivered) == std::vector<std::string>{"event.applied:eligibility.review_started",
                                                        "event.applied:eligibility.confirmed",
@@ -205,11 +207,11 @@ TEST_CASE("a receiver down for a while gets every notification in order once bac
     CHECK(ids.size() == 4);
     // Every attempt is recorded, the failed one included (the last a moment after the receiver answered).
     std::size_t attempts = 0;
-    for (int poll = 0; poll < 200 && attempts < 5; ++poll) {
+    for (int poll = 0; poll < 200 && (attempts < 5 || attempts != receiver.Received().size()); ++poll) {
       auto listed = cast.server.Client(cast.admin).Get("/subscriptions/" + office + "/attempts");
       REQUIRE(listed.status == 200);
       attempts = listed.Json().at("attempts").as_array().size();
-      if (attempts < 5) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (attempts < 5 || attempts != receiver.Received().size()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     std::string answered;
     for (const auto& webhook : receiver.Received()) answered += std::to_string(webhook.answered) + " " + webhook.webhook_id + ";";
