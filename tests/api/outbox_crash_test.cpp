@@ -21,14 +21,7 @@ TEST_CASE("returnflow serve killed with SIGKILL mid-delivery redelivers with the
   auto backend = GENERATE(from_range(test::Backends()));
   SECTION(test::Name(backend)) {
     const test::ScratchDirectory directory("returnflow-outbox-crash");
-    std::string database;
-    if (backend == test::Backend::kSqlite) {
-      database = "sqlite:" + (directory.Path() / "returnflow.db").string();
-    } else {
-      const char* url = std::getenv("RETURNFLOW_TEST_PG_URL");
-      REQUIRE((url != nullptr && *url != '\0'));
-      database = url;
-    }
+    const std::string database = test::ChildDatabaseUrl(backend == test::Backend::kSqlite, directory.Path());
     // A short claim lease (moved past with the testing clock, not waited for).
     const auto config = directory.Path() / "returnflow.toml";
     std::ofstream(config) << "[delivery]\nlease_ms = 2000\npoll_interval_ms = 20\n";
@@ -51,7 +44,7 @@ TEST_CASE("returnflow serve killed with SIGKILL mid-delivery redelivers with the
     const std::vector<std::string> arguments{"--testing-clock", "--config", config.string()};
     std::string held_id;
     {
-      test::ServeProcess serve(database, directory.Path(), "serve-0", arguments);
+      test::ServeProcess serve(database, directory.Path(), "serve-0", arguments, /*delivery=*/true);
       test::HttpClient client(serve.Port(), caseworker);
       auto created = client.PostJson("/cases", test::Referral(office));
       REQUIRE(created.status == 201);
@@ -63,7 +56,7 @@ TEST_CASE("returnflow serve killed with SIGKILL mid-delivery redelivers with the
       serve.WaitForDatabaseSessionsToEnd(10s);
     }
     receiver.SetStatus("/held", 200);
-    test::ServeProcess serve(database, directory.Path(), "serve-1", arguments);
+    test::ServeProcess serve(database, directory.Path(), "serve-1", arguments, /*delivery=*/true);
     test::HttpClient client(serve.Port(), admin);
     // The dead engine's claim runs out on the engine's clock.
     auto moved = client.PostJson("/testing/clock", boost::json::object{{"seconds", 3}});
