@@ -267,6 +267,17 @@ net::awaitable<Response> Application::Dispatch(Call& call) {
     case RouteId::kListConsents: co_return co_await ListConsents(call);
     case RouteId::kWithdrawConsent: co_return co_await WithdrawConsent(call);
     case RouteId::kCreateCheckpoint: co_return co_await CreateCheckpoint(call);
+    case RouteId::kCreateSubscription: co_return co_await CreateSubscription(call);
+    case RouteId::kListSubscriptions: co_return co_await ListSubscriptions(call);
+    case RouteId::kGetSubscription: co_return co_await GetSubscription(call);
+    case RouteId::kUpdateSubscription: co_return co_await UpdateSubscription(call);
+    case RouteId::kDeleteSubscription: co_return co_await DeleteSubscription(call);
+    case RouteId::kRotateSubscriptionSecret: co_return co_await RotateSubscriptionSecret(call);
+    case RouteId::kListDeliveryAttempts: co_return co_await ListDeliveryAttempts(call);
+    case RouteId::kListNotifications: co_return co_await ListNotifications(call);
+    case RouteId::kReplayNotifications: co_return co_await ReplayNotifications(call);
+    case RouteId::kListReplays: co_return co_await ListReplays(call);
+    case RouteId::kFeed: co_return co_await Feed(call);
   }
   Throw(Problem(ProblemKind::kNotFound, "no such resource"));
 }

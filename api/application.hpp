@@ -50,6 +50,18 @@ class Application {
   boost::asio::awaitable<Response> ListConsents(Call& call);
   boost::asio::awaitable<Response> WithdrawConsent(Call& call);
   boost::asio::awaitable<Response> CreateCheckpoint(Call& call);
+  // Subscriptions and the feed (outbox_routes.cpp).
+  boost::asio::awaitable<Response> CreateSubscription(Call& call);
+  boost::asio::awaitable<Response> ListSubscriptions(Call& call);
+  boost::asio::awaitable<Response> GetSubscription(Call& call);
+  boost::asio::awaitable<Response> UpdateSubscription(Call& call);
+  boost::asio::awaitable<Response> DeleteSubscription(Call& call);
+  boost::asio::awaitable<Response> RotateSubscriptionSecret(Call& call);
+  boost::asio::awaitable<Response> ListDeliveryAttempts(Call& call);
+  boost::asio::awaitable<Response> ListNotifications(Call& call);
+  boost::asio::awaitable<Response> ReplayNotifications(Call& call);
+  boost::asio::awaitable<Response> ListReplays(Call& call);
+  boost::asio::awaitable<Response> Feed(Call& call);
   Response Workflow(Call& call);
   Response MetricsText(Call& call);
   Response OpenApi(Call& call);

@@ -476,6 +476,133 @@ std::variant<engine::NewToken, Problem> ParseCreateToken(const json::value& body
   return token;
 }
 
+namespace {
+
+/// The filters of a subscription, each one this engine can match.
+std::vector<std::string> NotificationFilters(Reader& reader, bool required) {
+  if (required && !reader.Member("notifications")) {
+    reader.Fail(InvalidMember(reader.Pointer("notifications"), "is required"));
+    return {};
+  }
+  auto filters = reader.Strings("notifications", 50, 200);
+  for (std::size_t index = 0; index < filters.size(); ++index) {
+    if (!persistence::ValidNotificationFilter(filters[index])) {
+      reader.Fail(InvalidMember(fmt::format("{}/{}", reader.Pointer("notifications"), index),
+                                "must be a notification kind (case.opened, state.entered, stage.entered, event.applied, "
+                                "event.refused, deadline.passed, incident.opened), optionally ':' and a name or a "
+                                "prefix ending in '*'"));
+    }
+  }
+  if (required && filters.empty() && !reader.Result()) {
+    reader.Fail(InvalidMember(reader.Pointer("notifications"), "must list at least one notification"));
+  }
+  return filters;
+}
+
+std::optional<std::string> WebhookUrl(Reader& reader, bool required) {
+  auto url = reader.String("url", required, 2000);
+  if (url && !url->starts_with("https://") && !url->starts_with("http://")) {
+    reader.Fail(InvalidMember(reader.Pointer("url"), "must be an http:// or https:// URL"));
+  }
+  return url;
+}
+
+}  // namespace
+
+std::variant<persistence::Subscription, Problem> ParseCreateSubscription(const json::value& body) {
+  if (!body.is_object()) return InvalidMember("", "must be a JSON object (the subscription)");
+  Reader reader(body.get_object(), "", {"organisation", "office", "notifications", "delivery", "url"});
+  persistence::Subscription subscription;
+  subscription.organisation = reader.String("organisation", false, 100).value_or("");
+  subscription.office = reader.String("office", false, 100).value_or("");
+  if (!reader.Result() && subscription.organisation.empty() == subscription.office.empty()) {
+    reader.Fail(InvalidMember("/organisation", "give exactly one of organisation (a partner) and office"));
+  }
+  subscription.notifications = NotificationFilters(reader, true);
+  const auto delivery = reader.String("delivery", true, 20);
+  if (delivery && !persistence::DeliveryFromName(*delivery)) {
+    reader.Fail(InvalidMember("/delivery", "must be webhook or feed"));
+  }
+  if (reader.Result()) return *reader.Result();
+  subscription.delivery = *persistence::DeliveryFromName(*delivery);
+  const bool webhook = subscription.delivery == persistence::Delivery::kWebhook;
+  if (!webhook && reader.Member("url")) return InvalidMember("/url", "a feed has no URL");
+  subscription.url = WebhookUrl(reader, webhook).value_or("");
+  if (reader.Result()) return *reader.Result();
+  return subscription;
+}
+
+std::variant<engine::SubscriptionPatch, Problem> ParseSubscriptionPatch(const json::value& body) {
+  if (!body.is_object()) return InvalidMember("", "must be a JSON object (the changes)");
+  Reader reader(body.get_object(), "", {"notifications", "url", "enabled"});
+  engine::SubscriptionPatch patch;
+  if (reader.Member("notifications")) patch.notifications = NotificationFilters(reader, true);
+  if (reader.Member("url")) patch.url = WebhookUrl(reader, true);
+  if (const auto* enabled = reader.Member("enabled")) {
+    if (!enabled->is_bool()) {
+      reader.Fail(InvalidMember("/enabled", "must be true or false"));
+    } else {
+      patch.enabled = enabled->get_bool();
+    }
+  }
+  if (reader.Result()) return *reader.Result();
+  return patch;
+}
+
+json::object SubscriptionToJson(const persistence::Subscription& subscription, bool with_secret) {
+  json::object object{{"subscription_id", subscription.subscription_id},
+                      {"notifications", json::value_from(subscription.notifications)},
+                      {"delivery", persistence::Name(subscription.delivery)},
+                      {"enabled", subscription.Active()},
+                      {"created_at", FormatTimestamp(subscription.created_at)},
+                      {"updated_at", FormatTimestamp(subscription.updated_at)},
+                      {"version", subscription.version}};
+  if (!subscription.organisation.empty()) object["organisation"] = subscription.organisation;
+  if (!subscription.office.empty()) object["office"] = subscription.office;
+  if (subscription.delivery == persistence::Delivery::kWebhook) object["url"] = subscription.url;
+  if (subscription.disabled_at) {
+    object["disabled_at"] = FormatTimestamp(*subscription.disabled_at);
+    object["disabled_reason"] = subscription.disabled_reason;
+  }
+  if (subscription.previous_secret_until) {
+    object["previous_secret_until"] = FormatTimestamp(*subscription.previous_secret_until);
+  }
+  if (with_secret && !subscription.secret.empty()) object["secret"] = subscription.secret;
+  return object;
+}
+
+json::object DeliveryAttemptToJson(const persistence::DeliveryAttempt& attempt) {
+  json::object object{{"notification_id", attempt.notification_id},
+                      {"attempt", attempt.attempt},
+                      {"attempted_at", FormatTimestamp(attempt.attempted_at)},
+                      {"duration_ms", static_cast<double>(attempt.duration_us) / 1000.0}};
+  object["status"] = attempt.status > 0 ? json::value(attempt.status) : json::value(nullptr);
+  object["error"] = attempt.error.empty() ? json::value(nullptr) : json::value(attempt.error);
+  return object;
+}
+
+json::object NotificationToJson(const persistence::OutboxNotification& notification) {
+  json::object object{{"notification_id", notification.notification_id},
+                      {"case_id", notification.case_id},
+                      {"kind", notification.kind},
+                      {"subject", notification.subject},
+                      {"status", notification.status},
+                      {"attempts", notification.attempts},
+                      {"created_at", FormatTimestamp(notification.created_at)},
+                      {"next_attempt_at", FormatTimestamp(notification.next_attempt_at)}};
+  object["delivered_at"] = notification.delivered_at ? json::value(FormatTimestamp(*notification.delivered_at)) : json::value(nullptr);
+  object["last_status"] = notification.last_status ? json::value(*notification.last_status) : json::value(nullptr);
+  object["last_error"] = notification.last_error.empty() ? json::value(nullptr) : json::value(notification.last_error);
+  return object;
+}
+
+json::object ReplayToJson(const persistence::ReplayRecord& replay) {
+  return {{"replay_id", replay.replay_id},       {"subscription_id", replay.subscription_id},
+          {"actor", replay.actor},               {"replayed_at", FormatTimestamp(replay.replayed_at)},
+          {"from", FormatTimestamp(replay.from)}, {"to", FormatTimestamp(replay.to)},
+          {"notifications", replay.notifications}};
+}
+
 json::value ScopeToJson(const persistence::TokenRecord& record) {
   json::object scope;
   switch (record.role) {

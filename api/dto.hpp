@@ -59,6 +59,17 @@ std::variant<persistence::NewConsent, Problem> ParseNewConsent(const boost::json
 /// One consent record, as the reader may see it (`recorded_by` only when set), in effect at `now` or not.
 boost::json::object ConsentToJson(const workflow::ConsentRecord& consent, workflow::Instant now);
 boost::json::object ConsentListToJson(std::string_view case_id, const engine::ConsentList& list, workflow::Instant now);
+/// POST /subscriptions (and `returnflow subscription add`): organisation or office, notifications,
+/// delivery, url.
+std::variant<persistence::Subscription, Problem> ParseCreateSubscription(const boost::json::value& body);
+/// PATCH /subscriptions/{id}: notifications, url, enabled (each optional).
+std::variant<engine::SubscriptionPatch, Problem> ParseSubscriptionPatch(const boost::json::value& body);
+/// A subscription without its secrets (`with_secret`: the current secret, shown once at creation and
+/// rotation).
+boost::json::object SubscriptionToJson(const persistence::Subscription& subscription, bool with_secret = false);
+boost::json::object DeliveryAttemptToJson(const persistence::DeliveryAttempt& attempt);
+boost::json::object NotificationToJson(const persistence::OutboxNotification& notification);
+boost::json::object ReplayToJson(const persistence::ReplayRecord& replay);
 
 std::string FormatTimestamp(persistence::Timestamp timestamp);
 std::optional<persistence::Timestamp> ParseTimestamp(std::string_view text);

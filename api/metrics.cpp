@@ -81,7 +81,38 @@ Metrics::Metrics()
                           .Name("returnflow_inbox_events")
                           .Help("Early events waiting in cases' inboxes")
                           .Register(*registry_)
-                          .Add({})) {}
+                          .Add({})),
+      delivery_attempts_(prometheus::BuildCounter()
+                             .Name("returnflow_webhook_attempts_total")
+                             .Help("Webhook delivery attempts by subscription id (pseudonymous) and outcome: "
+                                   "delivered, retry, dead, disabled (every outcome but delivered is a failure)")
+                             .Register(*registry_)),
+      delivery_lag_(prometheus::BuildHistogram()
+                        .Name("returnflow_webhook_delivery_lag_seconds")
+                        .Help("Time from a notification's commit to its endpoint's 2xx")
+                        .Register(*registry_)
+                        .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5,
+                                                                         30, 300, 3600, 86400})),
+      outbox_depth_(prometheus::BuildGauge()
+                        .Name("returnflow_outbox_depth")
+                        .Help("Webhook notifications not yet delivered nor dead-lettered")
+                        .Register(*registry_)
+                        .Add({})),
+      subscriptions_disabled_(prometheus::BuildGauge()
+                                  .Name("returnflow_subscriptions_disabled")
+                                  .Help("Subscriptions disabled (an endpoint answered 410, or an admin)")
+                                  .Register(*registry_)
+                                  .Add({})) {}
+
+void Metrics::DeliveryAttempted(std::string_view subscription_id, std::string_view outcome, double lag) {
+  delivery_attempts_.Add({{"subscription", std::string(subscription_id)}, {"outcome", std::string(outcome)}}).Increment();
+  if (outcome == "delivered") delivery_lag_.Observe(lag);
+}
+
+void Metrics::OutboxState(std::int64_t depth, std::int64_t disabled_subscriptions) {
+  outbox_depth_.Set(static_cast<double>(depth));
+  subscriptions_disabled_.Set(static_cast<double>(disabled_subscriptions));
+}
 
 void Metrics::RequestFinished(std::string_view route, int status, std::chrono::steady_clock::duration latency) {
   const std::string route_label(route);

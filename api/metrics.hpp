@@ -33,6 +33,8 @@ class Metrics final : public engine::EngineObserver {
   void TimerFired(std::string_view family, std::string_view verdict, bool replayed, double lateness) override;
   void TimerFailed(std::string_view family) override;
   void ClockState(const engine::ClockStats& stats) override;
+  void DeliveryAttempted(std::string_view subscription_id, std::string_view outcome, double lag) override;
+  void OutboxState(std::int64_t depth, std::int64_t disabled_subscriptions) override;
 
   /// The text exposition format (0.0.4).
   std::string Serialize() const;
@@ -54,6 +56,10 @@ class Metrics final : public engine::EngineObserver {
   prometheus::Family<prometheus::Gauge>& overdue_;
   prometheus::Family<prometheus::Gauge>& incidents_open_;
   prometheus::Gauge& waiting_events_;
+  prometheus::Family<prometheus::Counter>& delivery_attempts_;
+  prometheus::Histogram& delivery_lag_;
+  prometheus::Gauge& outbox_depth_;
+  prometheus::Gauge& subscriptions_disabled_;
   std::mutex clock_mutex_;  ///< ClockState's labels seen, so a kind that went to none reads 0
   std::vector<std::string> overdue_kinds_seen_, incident_kinds_seen_;
 };

@@ -578,6 +578,111 @@ json::object Schemas() {
         {"in_effect", Integer()},
         {"withdrawn", Integer()},
         {"consents", {{"type", "array"}, {"items", Ref("Consent")}}}}}};
+  schemas["SubscriptionRequest"] = {
+      {"type", "object"},
+      {"description", "Who hears what: exactly one of organisation (a partner) and office (a caseworker office)"},
+      {"required", {"notifications", "delivery"}},
+      {"additionalProperties", false},
+      {"properties",
+       {{"organisation", String("a partner organisation (routed by the case's partners when each change commits)")},
+        {"office", String("a caseworker office")},
+        {"notifications",
+         {{"type", "array"},
+          {"minItems", 1},
+          {"maxItems", 50},
+          {"items", String("case.opened, state.entered, stage.entered, event.applied, event.refused, deadline.passed "
+                           "or incident.opened, optionally ':' and a name or a prefix ending in '*' "
+                           "(state.entered:travel.awaiting_booking)")}}},
+        {"delivery", {{"type", "string"}, {"enum", {"webhook", "feed"}}}},
+        {"url", String("webhook only: http:// or https://, a destination the delivery.allow setting allows")}}}};
+  schemas["SubscriptionPatch"] = {
+      {"type", "object"},
+      {"additionalProperties", false},
+      {"properties", {{"notifications", StringArray()}, {"url", String()}, {"enabled", Boolean()}}}};
+  schemas["Subscription"] = {
+      {"type", "object"},
+      {"description", "A subscription as listed (never its secret) or as created or rotated (the secret shown once)"},
+      {"properties",
+       {{"subscription_id", String()},
+        {"organisation", String()},
+        {"office", String()},
+        {"notifications", StringArray()},
+        {"delivery", {{"type", "string"}, {"enum", {"webhook", "feed"}}}},
+        {"url", String()},
+        {"enabled", Boolean()},
+        {"disabled_at", DateTime()},
+        {"disabled_reason", String()},
+        {"previous_secret_until", DateTime()},
+        {"secret", String("whsec_ + base64: the Standard Webhooks signing secret, only when created or rotated")},
+        {"created_at", DateTime()},
+        {"updated_at", DateTime()},
+        {"version", Integer()}}}};
+  schemas["SubscriptionList"] = {
+      {"type", "object"},
+      {"description", "Every subscription"},
+      {"properties", {{"subscriptions", {{"type", "array"}, {"items", Ref("Subscription")}}}}}};
+  schemas["DeliveryAttemptList"] = {
+      {"type", "object"},
+      {"description", "A subscription's webhook attempts, newest first"},
+      {"properties",
+       {{"attempts",
+         {{"type", "array"},
+          {"items",
+           {{"type", "object"},
+            {"properties",
+             {{"notification_id", String()},
+              {"attempt", Integer()},
+              {"attempted_at", DateTime()},
+              {"status", {{"type", {"integer", "null"}}}},
+              {"error", {{"type", {"string", "null"}}}},
+              {"duration_ms", {{"type", "number"}}}}}}}}}}}};
+  schemas["NotificationList"] = {
+      {"type", "object"},
+      {"description", "A subscription's notifications (status dead: the dead letters)"},
+      {"properties",
+       {{"notifications",
+         {{"type", "array"},
+          {"items",
+           {{"type", "object"},
+            {"properties",
+             {{"notification_id", String()},
+              {"case_id", String()},
+              {"kind", String()},
+              {"subject", String()},
+              {"status", {{"type", "string"}, {"enum", {"pending", "delivered", "dead", "feed"}}}},
+              {"attempts", Integer()},
+              {"created_at", DateTime()},
+              {"next_attempt_at", DateTime()},
+              {"delivered_at", {{"type", {"string", "null"}}, {"format", "date-time"}}},
+              {"last_status", {{"type", {"integer", "null"}}}},
+              {"last_error", {{"type", {"string", "null"}}}}}}}}}}}}};
+  schemas["ReplayRequest"] = {
+      {"type", "object"},
+      {"required", {"from", "to"}},
+      {"additionalProperties", false},
+      {"description", "The notifications created in [from, to] are sent again, with their ids"},
+      {"properties", {{"from", DateTime()}, {"to", DateTime()}}}};
+  schemas["Replay"] = {
+      {"type", "object"},
+      {"description", "A replay as audited: who, when, what range, how many"},
+      {"properties",
+       {{"replay_id", String()},
+        {"subscription_id", String()},
+        {"actor", String()},
+        {"replayed_at", DateTime()},
+        {"from", DateTime()},
+        {"to", DateTime()},
+        {"notifications", Integer()}}}};
+  schemas["ReplayList"] = {
+      {"type", "object"},
+      {"description", "Every replay of a subscription"},
+      {"properties", {{"replays", {{"type", "array"}, {"items", Ref("Replay")}}}}}};
+  schemas["Feed"] = {
+      {"type", "object"},
+      {"description", "A page of the caller's feed: CloudEvents 1.0 as a webhook would carry them, and where to go on"},
+      {"properties",
+       {{"events", {{"type", "array"}, {"items", {{"type", "object"}}}}},
+        {"next_cursor", String("the cursor of the next read (also when nothing came)")}}}};
   return schemas;
 }
 
@@ -1053,6 +1158,151 @@ json::value OpenApiDocument() {
                                    {ProblemKind::kNotConfigured, ProblemKind::kUnavailable})}});
          return operation;
        }()}};
+  const json::object subscription_param = PathParam("subscription_id", "the subscription's id");
+  const auto admin_only = [] { return ProblemReply("Not an admin", {ProblemKind::kForbidden}); };
+  const auto no_subscription = [] { return ProblemReply("No such subscription", {ProblemKind::kNotFound}); };
+  const auto with_subscription = [&](json::object operation) {
+    operation["parameters"] = json::array{subscription_param};
+    return operation;
+  };
+  paths["/subscriptions"] = {
+      {"post",
+       [&] {
+         auto operation = Operation(
+             "createSubscription", "subscriptions", "Subscribe an organisation or office to notifications",
+             "Roles: admin. A webhook's whsec_ signing secret is in this response only. Notifications are written "
+             "to the outbox in the transaction of the change that causes them, for the organisations that are "
+             "partners of the case (or its office) at that moment.",
+             {{"201", Reply("Created, with the secret", Ref("Subscription"))},
+              {"400", ProblemReply("Malformed JSON or an invalid member (pointer names it)",
+                                   {ProblemKind::kMalformedJson, ProblemKind::kInvalidRequest})},
+              {"403", admin_only()},
+              {"413", BodyTooLarge()},
+              {"415", ProblemReply("Not application/json in UTF-8", {ProblemKind::kUnsupportedMediaType})},
+              {"503", Unavailable()}});
+         operation["requestBody"] = {{"required", true}, {"content", Content(Ref("SubscriptionRequest"))}};
+         return operation;
+       }()},
+      {"get", Operation("listSubscriptions", "subscriptions", "List subscriptions", "Roles: admin. Never their secrets.",
+                        {{"200", Reply("The subscriptions", Ref("SubscriptionList"))},
+                         {"400", BadTarget()},
+                         {"403", admin_only()},
+                         {"503", Unavailable()}})}};
+  paths["/subscriptions/{subscription_id}"] = {
+      {"get", with_subscription(Operation("getSubscription", "subscriptions", "Read a subscription",
+                                          "Roles: admin. Never its secret; the ETag is its version.",
+                                          {{"200", Reply("The subscription", Ref("Subscription"))},
+                                           {"400", BadTarget()},
+                                           {"403", admin_only()},
+                                           {"404", no_subscription()},
+                                           {"503", Unavailable()}}))},
+      {"patch",
+       [&] {
+         auto operation = with_subscription(Operation(
+             "updateSubscription", "subscriptions", "Change a subscription's notifications, URL or enabled state",
+             "Roles: admin. If-Match names the version the change was made on. Enabling a disabled subscription "
+             "sends what waited, in order.",
+             {{"200", Reply("Changed", Ref("Subscription"))},
+              {"400", ProblemReply("Malformed JSON or an invalid member",
+                                   {ProblemKind::kMalformedJson, ProblemKind::kInvalidRequest})},
+              {"403", admin_only()},
+              {"404", no_subscription()},
+              {"409", ProblemReply("If-Match names another version", {ProblemKind::kVersionConflict})},
+              {"415", ProblemReply("Not application/json in UTF-8", {ProblemKind::kUnsupportedMediaType})},
+              {"503", Unavailable()}}));
+         operation["requestBody"] = {{"required", true}, {"content", Content(Ref("SubscriptionPatch"))}};
+         return operation;
+       }()},
+      {"delete", with_subscription(Operation("deleteSubscription", "subscriptions", "Remove a subscription",
+                                             "Roles: admin. Its undelivered notifications go with it.",
+                                             {{"204", Reply("Removed")},
+                                              {"400", BadTarget()},
+                                              {"403", admin_only()},
+                                              {"404", no_subscription()},
+                                              {"503", Unavailable()}}))}};
+  paths["/subscriptions/{subscription_id}/rotate-secret"] = {
+      {"post", with_subscription(Operation(
+                   "rotateSubscriptionSecret", "subscriptions", "Give a webhook subscription a new secret",
+                   "Roles: admin. The new secret is in this response only; the previous one keeps signing, as a "
+                   "second signature in webhook-signature, for delivery.secret_overlap_ms.",
+                   {{"200", Reply("Rotated, with the new secret", Ref("Subscription"))},
+                    {"400", ProblemReply("A feed has no secret, or the request has a body", {ProblemKind::kInvalidRequest})},
+                    {"403", admin_only()},
+                    {"404", no_subscription()},
+                    {"503", Unavailable()}}))}};
+  paths["/subscriptions/{subscription_id}/attempts"] = {
+      {"get",
+       [&] {
+         auto operation = Operation("listDeliveryAttempts", "subscriptions", "List a subscription's webhook attempts",
+                                    "Roles: admin. Newest first.",
+                                    {{"200", Reply("The attempts", Ref("DeliveryAttemptList"))},
+                                     {"400", BadTarget()},
+                                     {"403", admin_only()},
+                                     {"404", no_subscription()},
+                                     {"503", Unavailable()}});
+         operation["parameters"] = json::array{subscription_param, QueryParam("limit", Integer(), "At most this many")};
+         return operation;
+       }()}};
+  paths["/subscriptions/{subscription_id}/notifications"] = {
+      {"get",
+       [&] {
+         auto operation = Operation("listNotifications", "subscriptions", "List a subscription's notifications",
+                                    "Roles: admin. status=dead lists the dead letters (the retry schedule ran out).",
+                                    {{"200", Reply("The notifications", Ref("NotificationList"))},
+                                     {"400", BadTarget()},
+                                     {"403", admin_only()},
+                                     {"404", no_subscription()},
+                                     {"503", Unavailable()}});
+         operation["parameters"] = json::array{
+             subscription_param,
+             QueryParam("status", {{"type", "string"}, {"enum", {"pending", "delivered", "dead", "feed"}}}, "Only these"),
+             QueryParam("limit", Integer(), "At most this many")};
+         return operation;
+       }()}};
+  paths["/subscriptions/{subscription_id}/replays"] = {
+      {"post",
+       [&] {
+         auto operation = with_subscription(Operation(
+             "replayNotifications", "subscriptions", "Send a range of notifications again",
+             "Roles: admin. Delivered and dead notifications created in the range go out again with their ids "
+             "(receivers deduplicate by webhook-id); audited with who, when and the range.",
+             {{"201", Reply("Replayed", Ref("Replay"))},
+              {"400", ProblemReply("Malformed JSON, a bad range, or a feed subscription",
+                                   {ProblemKind::kMalformedJson, ProblemKind::kInvalidRequest})},
+              {"403", admin_only()},
+              {"404", no_subscription()},
+              {"415", ProblemReply("Not application/json in UTF-8", {ProblemKind::kUnsupportedMediaType})},
+              {"503", Unavailable()}}));
+         operation["requestBody"] = {{"required", true}, {"content", Content(Ref("ReplayRequest"))}};
+         return operation;
+       }()},
+      {"get", with_subscription(Operation("listReplays", "subscriptions", "List a subscription's replays",
+                                          "Roles: admin.",
+                                          {{"200", Reply("The replays", Ref("ReplayList"))},
+                                           {"400", BadTarget()},
+                                           {"403", admin_only()},
+                                           {"404", no_subscription()},
+                                           {"503", Unavailable()}}))}};
+  paths["/feed"] = {
+      {"get",
+       [&] {
+         auto operation = Operation(
+             "readFeed", "subscriptions", "Read the caller's notification feed",
+             "Roles: partner (its organisation's feed subscription), caseworker (its office's). The same "
+             "notifications in the same order as a webhook would carry them, each a CloudEvent. Long-polls up to "
+             "`wait` seconds (at most delivery.feed_max_wait_ms) for the first one.",
+             {{"200", Reply("A page of the feed", Ref("Feed"))},
+              {"400", ProblemReply("A bad parameter, or a cursor that is not one of the caller's feed",
+                                   {ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Supervisors and admins have no feed", {ProblemKind::kForbidden})},
+              {"404", ProblemReply("The caller has no feed subscription", {ProblemKind::kNotFound})},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{
+             QueryParam("cursor", String(), "next_cursor of the previous read; none: from the beginning"),
+             QueryParam("limit", Integer(), "At most this many events"),
+             QueryParam("wait", Integer(), "Seconds to wait for the first event when there is none")};
+         return operation;
+       }()}};
   paths["/healthz"] = {
       {"get", Operation("healthz", "service", "Liveness", "The process is up. No token.",
                         {{"200", Reply("Up", Ref("Status"))}, {"400", BadTarget()}}, false)}};
@@ -1087,6 +1337,7 @@ json::value OpenApiDocument() {
       {{"name", "incidents"}, {"description", "What the engine's clock found that needs a person"}},
       {{"name", "programmes"}, {"description", "Programme definitions: server-side, versioned rules"}},
       {{"name", "service"}, {"description", "Liveness, readiness, metrics and this document"}},
+      {{"name", "subscriptions"}, {"description", "Partners hear from the engine: subscriptions, webhooks, the feed"}},
       {{"name", "tokens"}, {"description", "API tokens, managed by admins"}},
       {{"name", "workflow"}, {"description", "The case workflow definition"}}};
   document["security"] = json::array{{{"bearer", json::array()}}};

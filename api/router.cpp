@@ -37,6 +37,18 @@ const std::vector<Route>& Routes() {
     // Answers 404 unless the server runs with --testing-clock.
     {RouteId::kTestingClock,  http::verb::post,   "/testing/clock",                "testing_clock",   true},
     {RouteId::kCreateCheckpoint, http::verb::post, "/admin/checkpoints",           "create_checkpoint", true},
+    // Partners hear from the engine: subscriptions and their deliveries (admins), the pull feed.
+    {RouteId::kCreateSubscription, http::verb::post, "/subscriptions",                "create_subscription", true},
+    {RouteId::kListSubscriptions, http::verb::get,   "/subscriptions",                "list_subscriptions",  true},
+    {RouteId::kGetSubscription, http::verb::get,     "/subscriptions/{subscription_id}", "get_subscription", true},
+    {RouteId::kUpdateSubscription, http::verb::patch, "/subscriptions/{subscription_id}", "update_subscription", true},
+    {RouteId::kDeleteSubscription, http::verb::delete_, "/subscriptions/{subscription_id}", "delete_subscription", true},
+    {RouteId::kRotateSubscriptionSecret, http::verb::post, "/subscriptions/{subscription_id}/rotate-secret", "rotate_subscription_secret", true},
+    {RouteId::kListDeliveryAttempts, http::verb::get, "/subscriptions/{subscription_id}/attempts", "list_delivery_attempts", true},
+    {RouteId::kListNotifications, http::verb::get,  "/subscriptions/{subscription_id}/notifications", "list_notifications", true},
+    {RouteId::kReplayNotifications, http::verb::post, "/subscriptions/{subscription_id}/replays", "replay_notifications", true},
+    {RouteId::kListReplays,   http::verb::get,    "/subscriptions/{subscription_id}/replays", "list_replays", true},
+    {RouteId::kFeed,          http::verb::get,    "/feed",                         "feed",            true},
   };
   // clang-format on
   return kRoutes;

@@ -38,6 +38,17 @@ enum class RouteId {
   kListConsents,
   kWithdrawConsent,
   kCreateCheckpoint,
+  kCreateSubscription,
+  kListSubscriptions,
+  kGetSubscription,
+  kUpdateSubscription,
+  kDeleteSubscription,
+  kRotateSubscriptionSecret,
+  kListDeliveryAttempts,
+  kListNotifications,
+  kReplayNotifications,
+  kListReplays,
+  kFeed,
 };
 
 struct Route {

@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "api/dto.hpp"
@@ -19,6 +20,7 @@
 #include "engine/programmes.hpp"
 #include "engine/tokens.hpp"
 #include "config/settings.hpp"
+#include "persistence/outbox.hpp"
 #include "persistence/repository.hpp"
 
 namespace returnflow::cli {
@@ -142,6 +144,66 @@ void RevokeToken(const CommonOptions& options, const std::string& name) {
   std::cerr << fmt::format("token '{}' revoked (running servers stop accepting it within auth.token_cache_ttl_ms)\n", name);
 }
 
+struct SubscriptionOptions {
+  std::string organisation, office, notifications, delivery = "webhook", url;
+};
+
+void AddSubscription(const CommonOptions& options, const SubscriptionOptions& added) {
+  auto settings = LoadSettings(options);
+  spdlog::set_level(spdlog::level::warn);
+  boost::json::object request{{"notifications", boost::json::value_from(SplitList(added.notifications))},
+                              {"delivery", added.delivery}};
+  if (!added.organisation.empty()) request["organisation"] = added.organisation;
+  if (!added.office.empty()) request["office"] = added.office;
+  if (!added.url.empty()) request["url"] = added.url;
+  auto parsed = api::ParseCreateSubscription(request);
+  if (auto* problem = std::get_if<api::Problem>(&parsed)) {
+    const auto pointer = problem->extensions.if_contains("pointer");
+    throw std::runtime_error(pointer ? fmt::format("{}: {}", boost::json::serialize(*pointer), problem->detail) : problem->detail);
+  }
+  auto database = OpenDatabase(settings);
+  persistence::SubscriptionRepository subscriptions(*database);
+  const auto created = subscriptions.Create(std::move(std::get<persistence::Subscription>(parsed)));
+  if (!created.secret.empty()) std::cout << created.secret << "\n";
+  std::cerr << fmt::format("subscription {} ({}) created{}\n", created.subscription_id, persistence::Name(created.delivery),
+                           created.secret.empty() ? "" : "; its signing secret above is shown only once");
+}
+
+void ListSubscriptions(const CommonOptions& options) {
+  auto settings = LoadSettings(options);
+  spdlog::set_level(spdlog::level::warn);
+  auto database = OpenDatabase(settings);
+  persistence::SubscriptionRepository subscriptions(*database);
+  std::cout << fmt::format("{:<36} {:<24} {:<8} {:<9} {}\n", "ID", "RECIPIENT", "DELIVERY", "STATUS", "NOTIFICATIONS");
+  for (const auto& subscription : subscriptions.List()) {
+    const auto recipient = subscription.organisation.empty() ? "office:" + subscription.office : subscription.organisation;
+    std::cout << fmt::format("{:<36} {:<24} {:<8} {:<9} {}\n", subscription.subscription_id, recipient,
+                             persistence::Name(subscription.delivery), subscription.Active() ? "active" : "disabled",
+                             fmt::join(subscription.notifications, ","));
+  }
+}
+
+void RemoveSubscription(const CommonOptions& options, const std::string& id) {
+  auto settings = LoadSettings(options);
+  spdlog::set_level(spdlog::level::warn);
+  auto database = OpenDatabase(settings);
+  persistence::SubscriptionRepository subscriptions(*database);
+  if (!subscriptions.Remove(id)) throw std::runtime_error(fmt::format("no subscription {}", id));
+  std::cerr << fmt::format("subscription {} removed with its undelivered notifications\n", id);
+}
+
+void RotateSubscriptionSecret(const CommonOptions& options, const std::string& id) {
+  auto settings = LoadSettings(options);
+  spdlog::set_level(spdlog::level::warn);
+  auto database = OpenDatabase(settings);
+  persistence::SubscriptionRepository subscriptions(*database);
+  const auto until = database->Now() + std::chrono::duration_cast<std::chrono::microseconds>(settings.delivery.secret_overlap);
+  const auto rotated = subscriptions.RotateSecret(id, until);
+  std::cout << rotated.secret << "\n";
+  std::cerr << fmt::format("subscription {}: new secret above (shown only once); the previous one keeps signing until {}\n",
+                           id, api::FormatTimestamp(until));
+}
+
 void ExportOpenApi(const std::string& output) {
   const auto document = boost::json::serialize(api::OpenApiDocument()) + "\n";
   if (output.empty() || output == "-") {
@@ -237,6 +299,40 @@ void AddServerCommands(CLI::App& app) {
   AddConfigOptions(*revoke, *options);
   revoke->add_option("name", *revoke_name, "the token's name")->required();
   revoke->callback([options, revoke_name] { RevokeToken(*options, *revoke_name); });
+
+  auto* subscription = app.add_subcommand("subscription", "Manage who hears what from the engine (webhooks, feeds)");
+  subscription->require_subcommand(1);
+  auto subscription_options = std::make_shared<SubscriptionOptions>();
+  auto* add = subscription->add_subcommand("add", "Create a subscription; a webhook's signing secret is printed once");
+  AddConfigOptions(*add, *options);
+  auto* recipient = add->add_option_group("recipient", "exactly one");
+  recipient->add_option("--organisation", subscription_options->organisation, "a partner organisation");
+  recipient->add_option("--office", subscription_options->office, "a caseworker office");
+  recipient->require_option(1);
+  add->add_option("--notifications", subscription_options->notifications,
+                  "comma-separated: case.opened, state.entered[:NAME|PREFIX*], stage.entered[:...], event.applied[:...], "
+                  "event.refused[:...], deadline.passed[:...], incident.opened[:...]")
+      ->required();
+  add->add_option("--delivery", subscription_options->delivery, "webhook (default) or feed")
+      ->check(CLI::IsMember({"webhook", "feed"}));
+  add->add_option("--url", subscription_options->url, "webhook: the endpoint (http:// or https://, in delivery.allow)");
+  add->callback([options, subscription_options] { AddSubscription(*options, *subscription_options); });
+
+  auto* list_subscriptions = subscription->add_subcommand("list", "List subscriptions (never their secrets)");
+  AddConfigOptions(*list_subscriptions, *options);
+  list_subscriptions->callback([options] { ListSubscriptions(*options); });
+
+  auto subscription_id = std::make_shared<std::string>();
+  auto* remove = subscription->add_subcommand("remove", "Remove a subscription and its undelivered notifications");
+  AddConfigOptions(*remove, *options);
+  remove->add_option("id", *subscription_id, "the subscription id")->required();
+  remove->callback([options, subscription_id] { RemoveSubscription(*options, *subscription_id); });
+
+  auto* rotate = subscription->add_subcommand(
+      "rotate-secret", "Give a webhook subscription a new secret; the old one keeps signing for delivery.secret_overlap_ms");
+  AddConfigOptions(*rotate, *options);
+  rotate->add_option("id", *subscription_id, "the subscription id")->required();
+  rotate->callback([options, subscription_id] { RotateSubscriptionSecret(*options, *subscription_id); });
 
   auto openapi_output = std::make_shared<std::string>();
   auto* openapi = app.add_subcommand("openapi", "Print the OpenAPI document that GET /openapi.json serves");

@@ -5,6 +5,7 @@
 #include "api/application.hpp"
 #include "api/http_server.hpp"
 #include "api/metrics.hpp"
+#include "api/webhook_client.hpp"
 #include "engine/engine.hpp"
 #include "persistence/repository.hpp"
 
@@ -32,6 +33,9 @@ Service::Service(config::Settings settings) : settings_(std::move(settings)) {
   metrics_ = std::make_unique<api::Metrics>();
   engine_ = std::make_unique<engine::Engine>(*database_, settings_, *workers_, metrics_.get());
   engine_->Prepare(schema_before);
+  // Partners hear from the engine: the outbox's notifications go out through the transport's client.
+  webhooks_ = std::make_unique<api::WebhookClient>(settings_.delivery);
+  engine_->UseWebhookSender(webhooks_.get());
   application_ = std::make_unique<api::Application>(*engine_, settings_, *metrics_);
   api::ServerObservers observers;
   observers.connections_changed = [metrics = metrics_.get()](int open) { metrics->ConnectionsChanged(open); };

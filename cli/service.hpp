@@ -15,6 +15,7 @@ namespace returnflow::api {
 class Application;
 class HttpServer;
 class Metrics;
+class WebhookClient;
 }  // namespace returnflow::api
 namespace returnflow::engine {
 class Engine;
@@ -54,6 +55,7 @@ class Service {
   std::unique_ptr<persistence::Database> database_;
   std::unique_ptr<boost::asio::thread_pool> workers_;
   std::unique_ptr<api::Metrics> metrics_;
+  std::unique_ptr<api::WebhookClient> webhooks_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<api::Application> application_;
   std::unique_ptr<api::HttpServer> server_;

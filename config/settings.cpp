@@ -102,6 +102,18 @@ class TableReader {
     if (!node.is_string()) Fail(origin_, path, "expected a string");
     out = *node.value<std::string>();
   }
+  void Strings(std::string_view path, std::vector<std::string>& out) {
+    auto node = root_.at_path(path);
+    if (!node) return;
+    const auto* array = node.as_array();
+    if (!array) Fail(origin_, path, "expected an array of strings");
+    std::vector<std::string> values;
+    for (const auto& item : *array) {
+      if (!item.is_string()) Fail(origin_, path, "expected an array of strings");
+      values.push_back(*item.value<std::string>());
+    }
+    out = std::move(values);
+  }
   void Bool(std::string_view path, bool& out) {
     auto node = root_.at_path(path);
     if (!node) return;
@@ -128,6 +140,9 @@ void CheckUnknownKeys(const toml::table& root, std::string_view origin) {
       {"programmes", {"directory", "rescan_interval_ms"}},
       {"scheduler", {"enabled", "poll_interval_ms", "batch", "lease_ms", "max_attempts", "max_groups_in_flight", "group_size"}},
       {"history", {"hash_chain", "checkpoint_interval", "signing_key"}},
+      {"delivery",
+       {"enabled", "poll_interval_ms", "batch", "lease_ms", "per_subscription", "max_in_flight", "connect_timeout_ms",
+        "response_timeout_ms", "allow", "ca_file", "secret_overlap_ms", "feed_max_wait_ms"}},
   };
   for (const auto& [section, node] : root) {
     auto known = kKnown.find(std::string(section.str()));
@@ -190,6 +205,19 @@ void ApplyToml(const toml::table& root, std::string_view origin, Settings& setti
     settings.history.checkpoint_interval = ParseInterval(interval, origin, "history.checkpoint_interval");
   }
   reader.String("history.signing_key", settings.history.signing_key);
+  auto& delivery = settings.delivery;
+  reader.Bool("delivery.enabled", delivery.enabled);
+  reader.Milliseconds("delivery.poll_interval_ms", delivery.poll_interval, 1, 60'000);
+  reader.Integer("delivery.batch", delivery.batch, 1, 1'000);
+  reader.Milliseconds("delivery.lease_ms", delivery.lease, 1'000, 3'600'000);
+  reader.Integer("delivery.per_subscription", delivery.per_subscription, 1, 64);
+  reader.Integer("delivery.max_in_flight", delivery.max_in_flight, 1, 4'096);
+  reader.Milliseconds("delivery.connect_timeout_ms", delivery.connect_timeout, 10, 600'000);
+  reader.Milliseconds("delivery.response_timeout_ms", delivery.response_timeout, 10, 600'000);
+  reader.Strings("delivery.allow", delivery.allow);
+  reader.String("delivery.ca_file", delivery.ca_file);
+  reader.Milliseconds("delivery.secret_overlap_ms", delivery.secret_overlap, 0, 30LL * 86'400'000);
+  reader.Milliseconds("delivery.feed_max_wait_ms", delivery.feed_max_wait, 0, 600'000);
 }
 
 void ApplyEnvironment(const EnvironmentLookup& environment, Settings& settings) {
@@ -232,6 +260,19 @@ void ApplyEnvironment(const EnvironmentLookup& environment, Settings& settings) 
     settings.history.checkpoint_interval = ParseInterval(*value, "environment", "RETURNFLOW_CHECKPOINT_INTERVAL");
   }
   if (auto value = environment("RETURNFLOW_SIGNING_KEY")) settings.history.signing_key = *value;
+  if (auto value = environment("RETURNFLOW_DELIVERY")) {
+    settings.delivery.enabled = ParseBool(*value, "environment", "RETURNFLOW_DELIVERY");
+  }
+  if (auto value = environment("RETURNFLOW_DELIVERY_ALLOW")) {
+    settings.delivery.allow.clear();
+    std::string_view rest = *value;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      if (comma != 0) settings.delivery.allow.emplace_back(rest.substr(0, comma));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
   if (auto value = environment("RETURNFLOW_ACCESS_LOG")) {
     settings.log.access_log = ParseBool(*value, "environment", "RETURNFLOW_ACCESS_LOG");
   }
@@ -321,6 +362,8 @@ const std::vector<std::pair<std::string, std::string>>& EnvironmentVariables() {
       {"RETURNFLOW_HISTORY_HASH_CHAIN", "history.hash_chain (true/false)"},
       {"RETURNFLOW_CHECKPOINT_INTERVAL", "history.checkpoint_interval (\"1h\", \"30m\", \"0\" = on demand only)"},
       {"RETURNFLOW_SIGNING_KEY", "history.signing_key (Ed25519 private key, PEM)"},
+      {"RETURNFLOW_DELIVERY", "delivery.enabled (true/false)"},
+      {"RETURNFLOW_DELIVERY_ALLOW", "delivery.allow (comma-separated hosts, addresses, CIDR blocks)"},
   };
   return kVariables;
 }

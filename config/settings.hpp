@@ -124,6 +124,27 @@ struct HistorySettings {
   std::string signing_key;
 };
 
+/// Partners hear from the engine: webhook delivery from the outbox and the pull feed.
+struct DeliverySettings {
+  bool enabled = true;
+  /// How long the delivery worker waits, when nothing was due, before it looks again (a commit in this
+  /// process wakes it at once).
+  std::chrono::milliseconds poll_interval{250};
+  int batch = 64;  ///< notifications claimed at once
+  /// How long a claimed notification is held before another engine may claim it (a crash's cost).
+  std::chrono::milliseconds lease{60'000};
+  int per_subscription = 4;  ///< deliveries in flight per subscription (one per case at a time)
+  int max_in_flight = 64;    ///< deliveries in flight in this engine
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds response_timeout{10'000};
+  /// Where webhooks may go: host names, addresses or CIDR blocks ("10.1.0.0/16"); every address a host
+  /// name resolves to must be allowed. The default allows loopback only.
+  std::vector<std::string> allow{"127.0.0.0/8", "::1/128"};
+  std::string ca_file;  ///< PEM CA bundle for https endpoints ("": the system's)
+  std::chrono::milliseconds secret_overlap{86'400'000};  ///< a rotated secret keeps signing this long
+  std::chrono::milliseconds feed_max_wait{30'000};       ///< the longest long-poll of GET /feed
+};
+
 struct LogSettings {
   std::string level = "info";  ///< trace, debug, info, warn, error, off
   bool access_log = true;      ///< one structured line per request
@@ -138,6 +159,7 @@ struct Settings {
   ProgrammeSettings programmes;
   SchedulerSettings scheduler;
   HistorySettings history;
+  DeliverySettings delivery;
   /// `returnflow serve --testing-clock`: an admin may move the engine's clock forward (POST
   /// /testing/clock). Never read from a file or the environment.
   bool testing_clock = false;

@@ -94,6 +94,17 @@ bool CanReadWorkflow(const Principal& principal) { return principal.role != Role
 bool CanManageTokens(const Principal& principal) { return principal.role == Role::kAdmin; }
 bool CanCreateCheckpoints(const Principal& principal) { return principal.role == Role::kAdmin; }
 
+bool CanManageSubscriptions(const Principal& principal) { return principal.role == Role::kAdmin; }
+
+bool OwnsFeed(const Principal& principal, const persistence::Subscription& subscription) {
+  if (subscription.delivery != persistence::Delivery::kFeed) return false;
+  if (principal.role == Role::kPartner) {
+    return !subscription.organisation.empty() && subscription.organisation == principal.organisation;
+  }
+  if (principal.role == Role::kCaseworker) return !subscription.office.empty() && subscription.office == principal.office;
+  return false;
+}
+
 bool CanReadMetrics(const Principal& principal) {
   return principal.role == Role::kAdmin || principal.role == Role::kSupervisor;
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/principal.hpp"
+#include "persistence/outbox.hpp"
 #include "persistence/repository.hpp"
 
 namespace returnflow::engine {
@@ -39,6 +40,11 @@ bool CanReadWorkflow(const Principal& principal);
 bool CanManageTokens(const Principal& principal);
 /// Admins create history checkpoints on demand.
 bool CanCreateCheckpoints(const Principal& principal);
+/// Subscriptions, their delivery attempts, dead letters and replays: admins only.
+bool CanManageSubscriptions(const Principal& principal);
+/// Whether a subscription's feed is the principal's own: a partner of its organisation, a caseworker of
+/// its office.
+bool OwnsFeed(const Principal& principal, const persistence::Subscription& subscription);
 /// Prometheus metrics: operators (admin) and supervisors; they count routes, outcomes and reasons
 /// across every office and partner, which caseworkers and partners have no business seeing.
 bool CanReadMetrics(const Principal& principal);

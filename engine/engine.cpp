@@ -12,6 +12,8 @@
 
 #include "engine/authorization.hpp"
 #include "engine/checkpoints.hpp"
+#include "engine/delivery.hpp"
+#include "engine/feed_signal.hpp"
 #include "engine/group_commit.hpp"
 #include "engine/log_text.hpp"
 #include "engine/observer.hpp"
@@ -57,7 +59,11 @@ Engine::Engine(persistence::Database& database, const config::Settings& settings
       tokens_(database),
       consents_(database),
       checkpoints_(database),
-      signing_key_(LoadSigningKey(settings.history, database.Options())) {
+      signing_key_(LoadSigningKey(settings.history, database.Options())),
+      subscriptions_(database),
+      outbox_(database),
+      feed_signal_(std::make_unique<FeedSignal>()) {
+  cases_.UseSubscriptions(&subscriptions_);
   if (settings.group_commit.enabled) {
     committer_ = std::make_unique<GroupCommitter>(
         cases_, workers_, settings.group_commit.EffectiveMaxInFlight(static_cast<int>(database.PoolSize())),
@@ -92,6 +98,11 @@ void Engine::Prepare(int schema_version_before_migration) {
 
 void Engine::StartClock() {
   if (settings_.scheduler.enabled) scheduler_->Start();
+  if (settings_.delivery.enabled && sender_ && !delivery_) {
+    delivery_ = std::make_unique<DeliveryWorker>(database_, subscriptions_, tokens_, workers_, settings_.delivery,
+                                                 observer_, *sender_);
+    delivery_->Start();
+  }
   if (!watcher_) {
     watcher_ = std::make_unique<ProgrammeWatcher>(settings_.programmes.directory, settings_.programmes.rescan_interval,
                                                   programmes_);
@@ -100,6 +111,7 @@ void Engine::StartClock() {
 
 void Engine::StopClock() {
   if (scheduler_) scheduler_->Stop();
+  if (delivery_) delivery_->Stop();
   watcher_.reset();
 }
 
@@ -111,6 +123,8 @@ net::awaitable<ClockAdvance> Engine::AdvanceClock(Principal principal, std::chro
   spdlog::info("event=testing_clock_advanced actor={} seconds={}", principal.actor, by.count());
   auto drain = scheduler_->Drain();
   const std::size_t fired = co_await std::move(drain);
+  // Retries whose time has come go out now.
+  Notified();
   co_return ClockAdvance{database_.Now(), fired};
 }
 
@@ -228,6 +242,7 @@ net::awaitable<CaseView> Engine::CreateCase(Principal principal, persistence::Ne
   };
   try {
     auto view = co_await Blocking(std::move(create_case));
+    Notified();
     co_return view;
   } catch (const persistence::PersistenceError& error) {
     throw FromPersistence(error);
@@ -361,11 +376,15 @@ net::awaitable<persistence::ApplyOutcome> Engine::Apply(std::string case_id, per
   if (!committer_) {
     auto apply_event = [this, case_id, event = std::move(event)] { return cases_.Apply(case_id, event); };
     auto outcome = co_await Blocking(std::move(apply_event));
+    if (outcome.notifications > 0) Notified();
     co_return outcome;
   }
   persistence::GroupItem item{case_id, std::move(event)};
   auto result = co_await committer_->AsyncApply(std::move(item), net::use_awaitable);
-  if (result.outcome) co_return std::move(*result.outcome);
+  if (result.outcome) {
+    if (result.outcome->notifications > 0) Notified();
+    co_return std::move(*result.outcome);
+  }
   throw persistence::PersistenceError(result.error.value_or(persistence::ErrorKind::kUnavailable), result.error_message);
 }
 

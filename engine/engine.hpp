@@ -27,12 +27,16 @@
 #include "engine/tokens.hpp"
 #include "engine/views.hpp"
 #include "persistence/checkpoints.hpp"
+#include "persistence/outbox.hpp"
 #include "persistence/repository.hpp"
 
 namespace returnflow::engine {
 
+class DeliveryWorker;
 class EngineObserver;
+class FeedSignal;
 class GroupCommitter;
+class WebhookSender;
 class ProgrammeWatcher;
 class Scheduler;
 
@@ -75,6 +79,26 @@ struct CreatedCheckpoint {
 struct ClockAdvance {
   persistence::Timestamp now{};  ///< the engine's time afterwards
   std::size_t fired = 0;         ///< timers fired until nothing more was due
+};
+
+/// What an admin may change of a subscription (unset: unchanged).
+struct SubscriptionPatch {
+  std::optional<std::vector<std::string>> notifications;
+  std::optional<std::string> url;
+  std::optional<bool> enabled;
+};
+
+/// GET /feed: where to start (an opaque cursor, empty for the beginning), how many, how long to wait for
+/// the first one.
+struct FeedRequest {
+  std::string cursor;
+  std::size_t limit = 50;
+  std::chrono::milliseconds wait{0};
+};
+
+struct FeedResult {
+  std::vector<boost::json::object> events;  ///< CloudEvents, as a webhook would carry them
+  std::string next_cursor;                  ///< where the next read starts (also when nothing came)
 };
 
 class Engine {
@@ -121,6 +145,38 @@ class Engine {
   boost::asio::awaitable<void> RevokeToken(Principal principal, std::string name);
 
   boost::asio::awaitable<bool> Ready();
+
+  // --- Subscriptions, the outbox and the feed (engine/subscriptions.cpp) --------------------------
+  /// Admins only. The created subscription carries its secret (shown once).
+  boost::asio::awaitable<persistence::Subscription> CreateSubscription(Principal principal,
+                                                                       persistence::Subscription subscription);
+  boost::asio::awaitable<std::vector<persistence::Subscription>> ListSubscriptions(Principal principal);
+  boost::asio::awaitable<persistence::Subscription> GetSubscription(Principal principal, std::string subscription_id);
+  boost::asio::awaitable<persistence::Subscription> UpdateSubscription(Principal principal, std::string subscription_id,
+                                                                       SubscriptionPatch patch,
+                                                                       std::optional<std::int64_t> if_match);
+  boost::asio::awaitable<void> DeleteSubscription(Principal principal, std::string subscription_id);
+  /// A new secret (shown once); the previous one keeps signing for delivery.secret_overlap.
+  boost::asio::awaitable<persistence::Subscription> RotateSubscriptionSecret(Principal principal,
+                                                                             std::string subscription_id);
+  boost::asio::awaitable<std::vector<persistence::DeliveryAttempt>> ListDeliveryAttempts(Principal principal,
+                                                                                        std::string subscription_id,
+                                                                                        std::size_t limit);
+  /// A subscription's notifications in one status ("pending", "delivered", "dead"; "" for all).
+  boost::asio::awaitable<std::vector<persistence::OutboxNotification>> ListNotifications(Principal principal,
+                                                                                        std::string subscription_id,
+                                                                                        std::string status,
+                                                                                        std::size_t limit);
+  /// Sends the notifications created in [from, to] again (audited with the admin and the time).
+  boost::asio::awaitable<persistence::ReplayRecord> ReplayNotifications(Principal principal, std::string subscription_id,
+                                                                        persistence::Timestamp from,
+                                                                        persistence::Timestamp to);
+  boost::asio::awaitable<std::vector<persistence::ReplayRecord>> ListReplays(Principal principal,
+                                                                             std::string subscription_id);
+  /// The caller's own feed (a partner's organisation, a caseworker's office, with a feed subscription).
+  boost::asio::awaitable<FeedResult> ReadFeed(Principal principal, FeedRequest request);
+  /// The transport's webhook client; delivery starts with StartClock once one is set.
+  void UseWebhookSender(WebhookSender* sender) { sender_ = sender; }
 
   // --- Programmes --------------------------------------------------------------------------------
   /// Every programme's latest version (caseworkers, supervisors, admins).
@@ -230,6 +286,13 @@ class Engine {
   std::unique_ptr<GroupCommitter> committer_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ProgrammeWatcher> watcher_;
+  persistence::SubscriptionRepository subscriptions_;
+  persistence::OutboxRepository outbox_;
+  WebhookSender* sender_ = nullptr;
+  std::unique_ptr<DeliveryWorker> delivery_;
+  std::unique_ptr<FeedSignal> feed_signal_;
+  /// A commit wrote notifications: wake the delivery worker and the feed's long polls.
+  void Notified();
 
   /// Verified tokens by digest, until their expiry.
   struct CachedPrincipal {

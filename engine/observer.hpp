@@ -29,6 +29,11 @@ class EngineObserver {
   /// A timer's firing failed (it is retried).
   virtual void TimerFailed(std::string_view family) {}
   virtual void ClockState(const ClockStats& stats) {}
+  /// A webhook attempt for subscription `subscription_id` (pseudonymous) came to `outcome` ("delivered",
+  /// "retry", "dead", "disabled"); `lag` seconds from the notification's commit to its 2xx, when delivered.
+  virtual void DeliveryAttempted(std::string_view subscription_id, std::string_view outcome, double lag) {}
+  /// The outbox's gauges: notifications not yet delivered nor dead, subscriptions disabled.
+  virtual void OutboxState(std::int64_t depth, std::int64_t disabled_subscriptions) {}
 };
 
 }  // namespace returnflow::engine

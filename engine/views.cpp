@@ -88,6 +88,10 @@ std::vector<std::string> Changes(const Principal& reader, const std::vector<std:
 
 }  // namespace
 
+std::vector<std::string> StatesView(const Principal& reader, const std::vector<std::string>& states) {
+  return States(reader, states);
+}
+
 CaseView SummaryView(const Principal& reader, const persistence::CaseRecord& record) {
   CaseView view;
   view.case_id = record.case_id;

@@ -132,6 +132,8 @@ struct ConsentList {
 ConsentList ConsentsView(const Principal& reader, const persistence::CaseScope& scope,
                          std::vector<workflow::ConsentRecord> consents, workflow::Instant now);
 
+/// The active states a reader may see (a partner: those of its parts).
+std::vector<std::string> StatesView(const Principal& reader, const std::vector<std::string>& states);
 /// An event's outcome as its sender may see it.
 persistence::ApplyOutcome OutcomeView(const Principal& reader, persistence::ApplyOutcome outcome);
 

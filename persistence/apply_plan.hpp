@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "persistence/case_rows.hpp"
+#include "persistence/outbox.hpp"
 #include "persistence/pg_statements.hpp"
 #include "persistence/repository.hpp"
 
@@ -50,6 +51,16 @@ struct IncidentWrite {
   long long opened_at = 0;
 };
 
+/// One outbox row written with the event: a notification for one subscription (no personal data).
+struct OutboxWrite {
+  std::string notification_id, subscription_id, case_id;
+  long long case_sequence = 0;
+  int ordinal = 0;
+  std::string kind, subject, facts;
+  long long created_at = 0;
+  bool feed = false;  ///< kept for the subscription's feed rather than sent
+};
+
 /// What applying one event writes: its history row (and, when it let waiting events apply, theirs) and,
 /// when the case changed, its new values; the timers and incidents that change with it. The update is
 /// checked against the version and last sequence the decision was made on.
@@ -69,6 +80,7 @@ struct PlannedWrite {
   /// head of the state the decision was made on. Written with the checked update, so it moves with the
   /// version and last sequence and the chain cannot fork.
   std::string head;
+  std::vector<OutboxWrite> outbox;
 
   /// The last history row written (the case's new last sequence and version).
   const HistoryRow& Last() const { return extra_history.empty() ? history : extra_history.back(); }
@@ -81,7 +93,20 @@ struct PlanContext {
   ProgrammeRepository& programmes;
   long long now = 0;        ///< microseconds, Database::Now()
   bool hash_chain = true;   ///< history.hash_chain
+  /// Who hears of what the event changes (null: nobody; tools and tests without subscriptions).
+  SubscriptionRepository* subscriptions = nullptr;
 };
+
+/// The outbox rows of a plan: a notification for each subscription of the case's organisations and
+/// office that asks for it (state and stage entered, event applied or refused, deadline passed, incident
+/// opened), routed by the case's partners and office as `scope` holds them in this transaction.
+void AddNotifications(const std::vector<Subscription>& subscriptions, const CaseScope& scope, PlannedWrite& plan);
+/// The `case.opened` notifications of a new case.
+std::vector<OutboxWrite> OpenedNotifications(const std::vector<Subscription>& subscriptions, const CaseScope& scope,
+                                             const HistoryRow& opened, const std::string& stage, long long now,
+                                             std::optional<long long> next_deadline);
+/// Writes outbox rows with portable SQL (the batched PostgreSQL paths send their own).
+void WriteOutbox(soci::session& sql, const std::vector<OutboxWrite>& rows);
 
 /// One event waiting in a case's inbox, as the inbox column holds it.
 struct InboxEntry {
@@ -134,7 +159,7 @@ std::vector<std::optional<std::string>> WriteValues(const PlannedWrite& plan);
 
 /// The body of Apply (lock, decide, write one event), inside a transaction that the caller owns.
 ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, ProgrammeRepository& programmes,
-                                const std::string& case_id, const IncomingEvent& incoming,
+                                SubscriptionRepository* subscriptions, const std::string& case_id, const IncomingEvent& incoming,
                                 const std::string& payload, const std::string& request_hash);
 
 /// The last known state of recently written cases, so that a group of them can be decided without

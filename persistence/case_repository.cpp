@@ -287,28 +287,9 @@ void AddIncidents(const std::vector<workflow::IncidentSpec>& specs, const std::s
 }  // namespace
 
 namespace {
-bool PlanUnchained(soci::session& sql, const PlanContext& context, const std::string& case_id,
-                   const IncomingEvent& incoming, const std::string& payload, const std::string& request_hash,
-                   const CaseState& state, bool seen, ApplyOutcome& outcome, PlannedWrite& plan);
-}  // namespace
-
-// Documented in apply_plan.hpp. Every history row a plan writes is chained here, in sequence order, from
-// the head of the state the decision was made on: the one place every event path (single, group, clock,
-// refusals, the inbox's) goes through.
-bool PlanApply(soci::session& sql, const PlanContext& context, const std::string& case_id,
-               const IncomingEvent& incoming, const std::string& payload, const std::string& request_hash,
-               const CaseState& state, bool seen, ApplyOutcome& outcome, PlannedWrite& plan) {
-  if (!PlanUnchained(sql, context, case_id, incoming, payload, request_hash, state, seen, outcome, plan)) return false;
-  plan.head = state.head_hash;
-  ChainRow(plan.head, plan.history, context.hash_chain);
-  for (auto& extra : plan.extra_history) ChainRow(plan.head, extra, context.hash_chain);
-  return true;
-}
-
-namespace {
-bool PlanUnchained(soci::session& sql, const PlanContext& context, const std::string& case_id,
-                   const IncomingEvent& incoming, const std::string& payload, const std::string& request_hash,
-                   const CaseState& state, bool seen, ApplyOutcome& outcome, PlannedWrite& plan) {
+bool DecideApply(soci::session& sql, const PlanContext& context, const std::string& case_id,
+                 const IncomingEvent& incoming, const std::string& payload, const std::string& request_hash,
+                 const CaseState& state, bool seen, ApplyOutcome& outcome, PlannedWrite& plan) {
   if (incoming.visible_to && !incoming.visible_to(state.scope)) {
     throw PersistenceError(ErrorKind::kNotFound, fmt::format("apply case={}: not_found", case_id));
   }
@@ -493,7 +474,29 @@ bool PlanUnchained(soci::session& sql, const PlanContext& context, const std::st
   outcome.result = std::move(result);
   return true;
 }
+
 }  // namespace
+
+// Documented in apply_plan.hpp.
+bool PlanApply(soci::session& sql, const PlanContext& context, const std::string& case_id,
+               const IncomingEvent& incoming, const std::string& payload, const std::string& request_hash,
+               const CaseState& state, bool seen, ApplyOutcome& outcome, PlannedWrite& plan) {
+  if (!DecideApply(sql, context, case_id, incoming, payload, request_hash, state, seen, outcome, plan)) return false;
+  // Every history row a plan writes is chained here, in sequence order, from the head of the state the
+  // decision was made on: the one place every event path (single, group, clock, refusals, the inbox's)
+  // goes through.
+  plan.head = state.head_hash;
+  ChainRow(plan.head, plan.history, context.hash_chain);
+  for (auto& extra : plan.extra_history) ChainRow(plan.head, extra, context.hash_chain);
+  // Who hears of it is decided on the case as read in this transaction: an organisation unassigned a
+  // moment ago gets nothing more.
+  if (context.subscriptions) {
+    const auto subscriptions = context.subscriptions->Active(&sql);
+    if (!subscriptions->empty()) AddNotifications(*subscriptions, state.scope, plan);
+    outcome.notifications = plan.outbox.size();
+  }
+  return true;
+}
 
 void WriteSideEffects(soci::session& sql, const PlannedWrite& plan) {
   for (const auto& timer : plan.timers) {
@@ -510,6 +513,7 @@ void WriteSideEffects(soci::session& sql, const PlannedWrite& plan) {
         soci::use(incident.opened_at, "opened_at"), soci::use(incident.office, "office"),
         soci::use(incident.host_country, "host_country"), soci::use(incident.origin_country, "origin_country");
   }
+  WriteOutbox(sql, plan.outbox);
 }
 
 bool WritePortable(soci::session& sql, const CaseRow& row, const PlannedWrite& plan) {
@@ -548,7 +552,7 @@ bool WritePortable(soci::session& sql, const CaseRow& row, const PlannedWrite& p
 
 /// The body of Apply, inside a transaction that the caller owns.
 ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, ProgrammeRepository& programmes,
-                                const std::string& case_id, const IncomingEvent& incoming,
+                                SubscriptionRepository* subscriptions, const std::string& case_id, const IncomingEvent& incoming,
                                 const std::string& payload, const std::string& request_hash) {
   // One round trip takes the case lock and looks up the idempotency key. A concurrent duplicate for this
   // case waits on the lock; if the join, evaluated from the statement's snapshot, missed the first
@@ -575,7 +579,7 @@ ApplyOutcome ApplyInTransaction(soci::session& sql, Database& database, Programm
   if (!found) throw PersistenceError(ErrorKind::kNotFound, fmt::format("apply case={}: not_found", case_id));
   ApplyOutcome outcome;
   PlannedWrite plan;
-  const PlanContext context{programmes, ToMicros(database.Now()), database.Options().history_hash_chain};
+  const PlanContext context{programmes, ToMicros(database.Now()), database.Options().history_hash_chain, subscriptions};
   if (!PlanApply(sql, context, case_id, incoming, payload, request_hash, CaseState::Of(row), seen, outcome, plan)) {
     return outcome;
   }
@@ -797,7 +801,16 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
           soci::use(new_case.meta.actor, "actor"), soci::use(purpose, "purpose"), soci::use(action, "action"),
           soci::use(now, "accessed_at");
     }
+    const auto opened = OpenedRow(case_id, source, deduplicated ? new_case.request_id : case_id, new_case,
+                                  context_json, request_hash, active_joined, allowed, now);
     internal::InsertHistory(sql, opened);
+    if (subscriptions_) {
+      const auto subscriptions = subscriptions_->Active(&sql);
+      const CaseScope scope{new_case.office, row.host_country, row.origin_country, partners};
+      std::optional<long long> next_deadline;
+      if (row.has_next_deadline) next_deadline = row.next_deadline;
+      internal::WriteOutbox(sql, internal::OpenedNotifications(*subscriptions, scope, opened, stage, now, next_deadline));
+    }
   });
   spdlog::info("case={} opened stage={}", case_id, stage);
   return Get(case_id);
@@ -856,7 +869,7 @@ ApplyOutcome CaseRepository::Apply(std::string_view case_id_view, const Incoming
   ApplyOutcome outcome;
   try {
     database_.WriteTransaction("apply", [&](soci::session& sql) {
-      outcome = ApplyInTransaction(sql, database_, *programmes_, case_id, incoming, payload, request_hash);
+      outcome = ApplyInTransaction(sql, database_, *programmes_, subscriptions_, case_id, incoming, payload, request_hash);
     });
   } catch (...) {
     Database::Rethrow("apply", case_id);

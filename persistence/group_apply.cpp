@@ -201,7 +201,8 @@ struct GroupWrite {
 struct SideEffectsWrite {
   std::vector<PgArray> timers = std::vector<PgArray>(4);
   std::vector<PgArray> incidents = std::vector<PgArray>(8);
-  bool has_timers = false, has_incidents = false;
+  std::vector<PgArray> outbox = std::vector<PgArray>(11);
+  bool has_timers = false, has_incidents = false, has_outbox = false;
 
   explicit SideEffectsWrite(const std::vector<PlannedWrite>& plans) {
     for (const auto& plan : plans) {
@@ -227,6 +228,20 @@ struct SideEffectsWrite {
         incidents[6].AddText(incident.host_country);
         incidents[7].AddText(incident.origin_country);
       }
+      for (const auto& row : plan.outbox) {
+        has_outbox = true;
+        outbox[0].AddText(row.notification_id);
+        outbox[1].AddText(row.subscription_id);
+        outbox[2].AddText(row.case_id);
+        outbox[3].AddText(std::to_string(row.case_sequence));
+        outbox[4].AddText(std::to_string(row.ordinal));
+        outbox[5].AddText(row.kind);
+        outbox[6].AddText(row.subject);
+        outbox[7].AddText(row.facts);
+        outbox[8].AddText(std::to_string(row.created_at));
+        outbox[9].AddText(row.feed ? "feed" : "pending");
+        outbox[10].AddText(std::to_string(row.created_at));
+      }
     }
   }
   /// Queues the statements there is anything for; returns how many.
@@ -242,6 +257,12 @@ struct SideEffectsWrite {
       std::vector<const char*> parameters;
       for (auto& column : incidents) parameters.push_back(column.Finish());
       pipeline.AddPrepared(internal::kPgIncidentsOpen, std::move(parameters));
+      ++added;
+    }
+    if (has_outbox) {
+      std::vector<const char*> parameters;
+      for (auto& column : outbox) parameters.push_back(column.Finish());
+      pipeline.AddPrepared(internal::kPgOutboxWrite, std::move(parameters));
       ++added;
     }
     return added;
@@ -318,6 +339,7 @@ std::vector<std::size_t> BatchableItems(const std::vector<GroupItem>& items, con
 /// history already). A connection lost meanwhile leaves the outcome unknown; the locked path, run next,
 /// finds whatever was committed as recorded events. Cache entries of a group that failed are forgotten.
 bool ApplyGroupFromCache(Database& database, CaseStateCache& cache, ProgrammeRepository& programmes,
+                         SubscriptionRepository* subscriptions,
                          const std::vector<GroupItem>& items,
                          const std::vector<PreparedItem>& prepared, const std::vector<std::size_t>& ready,
                          std::vector<GroupItemResult>& results) {
@@ -339,7 +361,7 @@ bool ApplyGroupFromCache(Database& database, CaseStateCache& cache, ProgrammeRep
   std::vector<CaseAfter> after;
   plans.reserve(ready.size());
   const internal::PlanContext context{programmes, internal::ToMicros(database.Now()),
-                                      database.Options().history_hash_chain};
+                                      database.Options().history_hash_chain, subscriptions};
   for (std::size_t k = 0; k < ready.size(); ++k) {
     const auto index = ready[k];
     ApplyOutcome outcome;
@@ -391,6 +413,7 @@ bool ApplyGroupFromCache(Database& database, CaseStateCache& cache, ProgrammeRep
 /// use the one-by-one path instead: any failure of the batched statements (a lost race, an idempotency key
 /// taken meanwhile, an error, a lost connection).
 bool ApplyGroupLocked(Database& database, CaseStateCache& cache, ProgrammeRepository& programmes,
+                      SubscriptionRepository* subscriptions,
                       const std::vector<GroupItem>& items,
                       const std::vector<PreparedItem>& prepared, const std::vector<std::size_t>& ready,
                       std::vector<GroupItemResult>& results) {
@@ -420,7 +443,7 @@ bool ApplyGroupLocked(Database& database, CaseStateCache& cache, ProgrammeReposi
       const auto& locked = answers.at(2);
 
       const internal::PlanContext context{programmes, internal::ToMicros(database.Now()),
-                                      database.Options().history_hash_chain};
+                                          database.Options().history_hash_chain, subscriptions};
       std::vector<int> row_of(ready.size(), -1);
       for (int row = 0; row < locked.Count(); ++row) {
         const long long position = locked.Number(row, "position");
@@ -499,7 +522,8 @@ bool ApplyGroupLocked(Database& database, CaseStateCache& cache, ProgrammeReposi
 }
 
 /// The portable group path: each event in its own savepoint (4 round trips per event on PostgreSQL).
-void ApplyGroupOneByOne(Database& database, ProgrammeRepository& programmes, const std::vector<GroupItem>& items,
+void ApplyGroupOneByOne(Database& database, ProgrammeRepository& programmes, SubscriptionRepository* subscriptions,
+                        const std::vector<GroupItem>& items,
                         const std::vector<PreparedItem>& prepared, const std::vector<std::size_t>& order,
                         std::vector<GroupItemResult>& results) {
   try {
@@ -510,7 +534,7 @@ void ApplyGroupOneByOne(Database& database, ProgrammeRepository& programmes, con
         for (int attempt = 1;; ++attempt) {
           sql << "SAVEPOINT group_item";
           try {
-            results[index].outcome = internal::ApplyInTransaction(sql, database, programmes, items[index].case_id,
+            results[index].outcome = internal::ApplyInTransaction(sql, database, programmes, subscriptions, items[index].case_id,
                                                                   items[index].event, prepared[index].payload,
                                                                   prepared[index].request_hash);
             sql << "RELEASE SAVEPOINT group_item";
@@ -594,9 +618,9 @@ std::vector<GroupItemResult> CaseRepository::ApplyGroup(const std::vector<GroupI
     if (!ready.empty()) {
       try {
         taken = GroupPath::kFromCache;
-        if (ApplyGroupFromCache(database_, *state_cache_, *programmes_, items, prepared, ready, results)) return results;
+        if (ApplyGroupFromCache(database_, *state_cache_, *programmes_, subscriptions_, items, prepared, ready, results)) return results;
         taken = GroupPath::kLocked;
-        if (ApplyGroupLocked(database_, *state_cache_, *programmes_, items, prepared, ready, results)) return results;
+        if (ApplyGroupLocked(database_, *state_cache_, *programmes_, subscriptions_, items, prepared, ready, results)) return results;
       } catch (const PersistenceError& error) {
         // No session to be had (the pool stayed exhausted past its lease timeout): nothing was written.
         for (const auto index : ready) {
@@ -608,7 +632,7 @@ std::vector<GroupItemResult> CaseRepository::ApplyGroup(const std::vector<GroupI
   }
   taken = GroupPath::kOneByOne;
   for (const auto index : order) state_cache_->Forget(items[index].case_id);
-  ApplyGroupOneByOne(database_, *programmes_, items, prepared, order, results);
+  ApplyGroupOneByOne(database_, *programmes_, subscriptions_, items, prepared, order, results);
   return results;
 }
 

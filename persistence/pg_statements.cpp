@@ -133,6 +133,14 @@ constexpr const char* kPrepareIncidentsOpen =
     "SELECT * FROM unnest((SELECT $1), (SELECT $2), (SELECT $3), (SELECT $4), (SELECT $5), (SELECT $6), "
     "(SELECT $7), (SELECT $8)) ON CONFLICT DO NOTHING";
 
+// The outbox rows of a group's events (persistence/outbox.hpp), written with them.
+constexpr const char* kPrepareOutboxWrite =
+    "PREPARE rf_outbox_write (text[], text[], text[], bigint[], int[], text[], text[], text[], bigint[], text[], "
+    "bigint[]) AS INSERT INTO outbox (notification_id, subscription_id, case_id, case_sequence, ordinal, kind, "
+    "subject, facts, created_at, status, next_attempt_at) SELECT * FROM unnest((SELECT $1), (SELECT $2), "
+    "(SELECT $3), (SELECT $4), (SELECT $5), (SELECT $6), (SELECT $7), (SELECT $8), (SELECT $9), (SELECT $10), "
+    "(SELECT $11))";
+
 #undef RF_EVENT_WRITE
 #undef RF_WRITE_COLUMNS
 
@@ -150,6 +158,7 @@ void PreparePostgresStatements(soci::session& sql) {
   sql << kPrepareOne;
   sql << kPrepareTimersWrite;
   sql << kPrepareIncidentsOpen;
+  sql << kPrepareOutboxWrite;
 }
 
 namespace {

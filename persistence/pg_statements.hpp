@@ -32,6 +32,10 @@ inline constexpr const char* kPgTimersWrite = "rf_timers_write";
 /// The incidents a group's events open, in the same transaction (8 arrays).
 inline constexpr const char* kPgIncidentsOpen = "rf_incidents_open";
 
+/// The outbox rows of a group's events, in the same transaction (11 arrays: id, subscription, case,
+/// case sequence, ordinal, kind, subject, facts, created at, status, next attempt at).
+inline constexpr const char* kPgOutboxWrite = "rf_outbox_write";
+
 /// Prepares the statements above on a freshly opened PostgreSQL session.
 void PreparePostgresStatements(soci::session& sql);
 

@@ -25,6 +25,8 @@
 
 namespace returnflow::persistence {
 
+class SubscriptionRepository;
+
 namespace internal {
 class CaseStateCache;
 }  // namespace internal
@@ -183,6 +185,7 @@ struct ApplyOutcome {
   bool replayed = false;      ///< true: a redelivery; `result` is the original outcome
   bool deferred = false;      ///< the event waits in the case's inbox until the case can take it
   bool superseded = false;    ///< a fired timer the case no longer had: nothing was written
+  std::size_t notifications = 0;  ///< outbox rows written with the event (persistence/outbox.hpp)
   std::string case_id;
 };
 
@@ -426,12 +429,16 @@ class CaseRepository {
   std::int64_t WaitingEvents();
 
   ProgrammeRepository& Programmes() { return *programmes_; }
+  /// Every change from now on writes its notifications to the outbox for `subscriptions`, in the
+  /// change's transaction (persistence/outbox.hpp). Null: no outbox (tools, tests of the apply alone).
+  void UseSubscriptions(SubscriptionRepository* subscriptions) { subscriptions_ = subscriptions; }
 
  private:
   Database& database_;
   std::unique_ptr<ProgrammeRepository> own_programmes_;
   ProgrammeRepository* programmes_;
   std::unique_ptr<internal::CaseStateCache> state_cache_;
+  SubscriptionRepository* subscriptions_ = nullptr;
 };
 
 // ---------------------------------------------------------------------------------------------------

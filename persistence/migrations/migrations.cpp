@@ -282,9 +282,87 @@ const Migration kTamperEvidentHistory{
     {},
     &ChainExistingHistory};
 
+
+// 0009: partners hear from the engine.
+//
+// subscriptions   who hears what: a partner organisation or a caseworker office, the notifications it
+//                 takes, delivered by webhook (URL, whsec_ signing secret, the previous secret while a
+//                 rotation overlaps) or kept for its pull feed; disabled by a 410 or an admin.
+// outbox          one row per (subscription, notification), written in the transaction of the change
+//                 that causes it; facts only (states, stage, event type, reason code, deadline), never
+//                 personal data. Ordered per case by (case_sequence, ordinal); claimed for delivery with
+//                 a lease (FOR UPDATE SKIP LOCKED on PostgreSQL); a feed's rows get their feed position
+//                 when first read, in commit order.
+// delivery_attempts  every webhook attempt: when, the HTTP status or the failure, how long it took.
+// outbox_replays  who replayed which range of a subscription's notifications, and when (audit).
+const Migration kOutbox{
+    9,
+    "outbox: subscriptions, notifications, delivery attempts, replays",
+    {
+        R"sql(CREATE TABLE subscriptions (
+  subscription_id       TEXT    NOT NULL PRIMARY KEY,
+  organisation          TEXT    NOT NULL,
+  office                TEXT    NOT NULL,
+  notifications         TEXT    NOT NULL,
+  delivery              TEXT    NOT NULL,
+  url                   TEXT    NOT NULL,
+  secret                TEXT    NOT NULL,
+  previous_secret       TEXT    NOT NULL,
+  previous_secret_until BIGINT,
+  disabled_at           BIGINT,
+  disabled_reason       TEXT    NOT NULL,
+  created_at            BIGINT  NOT NULL,
+  updated_at            BIGINT  NOT NULL,
+  version               BIGINT  NOT NULL
+))sql",
+        R"sql(CREATE TABLE outbox (
+  notification_id TEXT    NOT NULL PRIMARY KEY,
+  subscription_id TEXT    NOT NULL,
+  case_id         TEXT    NOT NULL,
+  case_sequence   BIGINT  NOT NULL,
+  ordinal         INTEGER NOT NULL,
+  kind            TEXT    NOT NULL,
+  subject         TEXT    NOT NULL,
+  facts           TEXT    NOT NULL,
+  created_at      BIGINT  NOT NULL,
+  status          TEXT    NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT  NOT NULL,
+  claimed_until   BIGINT,
+  delivered_at    BIGINT,
+  last_status     INTEGER,
+  last_error      TEXT    NOT NULL DEFAULT '',
+  feed_position   BIGINT
+))sql",
+        "CREATE INDEX outbox_due ON outbox (status, next_attempt_at)",
+        "CREATE INDEX outbox_by_case ON outbox (subscription_id, case_id, case_sequence, ordinal)",
+        "CREATE INDEX outbox_feed ON outbox (subscription_id, feed_position)",
+        R"sql(CREATE TABLE delivery_attempts (
+  attempt_id      TEXT    NOT NULL PRIMARY KEY,
+  notification_id TEXT    NOT NULL,
+  attempt         INTEGER NOT NULL,
+  subscription_id TEXT    NOT NULL,
+  attempted_at    BIGINT  NOT NULL,
+  status          INTEGER NOT NULL,
+  error           TEXT    NOT NULL,
+  duration_us     BIGINT  NOT NULL
+))sql",
+        "CREATE INDEX delivery_attempts_by_notification ON delivery_attempts (notification_id)",
+        "CREATE INDEX delivery_attempts_by_subscription ON delivery_attempts (subscription_id, attempted_at)",
+        R"sql(CREATE TABLE outbox_replays (
+  replay_id       TEXT   NOT NULL PRIMARY KEY,
+  subscription_id TEXT   NOT NULL,
+  actor           TEXT   NOT NULL,
+  replayed_at     BIGINT NOT NULL,
+  from_time       BIGINT NOT NULL,
+  to_time         BIGINT NOT NULL,
+  notifications   BIGINT NOT NULL
+))sql",
+    }};
+
 const std::vector<Migration> kAll{kInitialSchema, kUpdatesWithoutIndexChanges, kTokenSources, kProgrammesAndTime,
                                   kClockWritesWithoutIndexChanges, kConsentRecords, kTransferAudit,
-                                  kTamperEvidentHistory};
+                                  kTamperEvidentHistory, kOutbox};
 
 }  // namespace
 

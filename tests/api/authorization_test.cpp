@@ -8,6 +8,7 @@
 #include "engine/authorization.hpp"
 #include "engine/tokens.hpp"
 #include "api/router.hpp"
+#include "persistence/outbox.hpp"
 #include "persistence/repository.hpp"
 #include "tests/api/fixture.hpp"
 #include "workflow/consent.hpp"
@@ -98,11 +99,36 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
         {api::RouteId::kListConsents,  {        200,   404,   200,   404,   200,   404,   403,   401}},
         {api::RouteId::kWithdrawConsent, {      200,   404,   403,   403,   403,   403,   403,   401}},
         {api::RouteId::kCreateCheckpoint, {     403,   403,   403,   403,   403,   403,   201,   401}},
+        {api::RouteId::kCreateSubscription, {   403,   403,   403,   403,   403,   403,   201,   401}},
+        {api::RouteId::kListSubscriptions, {    403,   403,   403,   403,   403,   403,   200,   401}},
+        {api::RouteId::kGetSubscription, {      403,   403,   403,   403,   403,   403,   200,   401}},
+        {api::RouteId::kUpdateSubscription, {   403,   403,   403,   403,   403,   403,   200,   401}},
+        {api::RouteId::kDeleteSubscription, {   403,   403,   403,   403,   403,   403,   204,   401}},
+        {api::RouteId::kRotateSubscriptionSecret, {403, 403,   403,   403,   403,   403,   200,   401}},
+        {api::RouteId::kListDeliveryAttempts, { 403,   403,   403,   403,   403,   403,   200,   401}},
+        {api::RouteId::kListNotifications, {    403,   403,   403,   403,   403,   403,   200,   401}},
+        {api::RouteId::kReplayNotifications, {  403,   403,   403,   403,   403,   403,   201,   401}},
+        {api::RouteId::kListReplays,   {        403,   403,   403,   403,   403,   403,   200,   401}},
+        // Only the embassy has a feed subscription; an office without one, like a stranger, has none.
+        {api::RouteId::kFeed,          {        404,   404,   200,   404,   403,   403,   403,   401}},
     };
     // clang-format on
     std::set<api::RouteId> covered;
     for (const auto& row : matrix) covered.insert(row.route);
     REQUIRE(covered.size() == api::Routes().size());  // a new route must join the matrix
+
+    // A webhook subscription for the routes that name one, and the embassy's feed.
+    persistence::SubscriptionRepository subscriptions(server.Service().Database());
+    const auto subscription = [&](std::string organisation, persistence::Delivery delivery) {
+      persistence::Subscription created;
+      created.organisation = std::move(organisation);
+      created.notifications = {"case.opened"};
+      created.delivery = delivery;
+      if (delivery == persistence::Delivery::kWebhook) created.url = "http://127.0.0.1:9/matrix";
+      return subscriptions.Create(created).subscription_id;
+    };
+    const std::string subscription_id = subscription(cast.embassy, persistence::Delivery::kWebhook);
+    subscription(cast.embassy, persistence::Delivery::kFeed);
 
     // The unknown case's answers, for comparison with foreign ones.
     const std::string unknown = "00000000-0000-4000-8000-000000000000";
@@ -126,7 +152,25 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
           if (auto at = target.find("{code}"); at != std::string::npos) {
             target.replace(at, 6, row.route == api::RouteId::kPutProgramme ? Unique("matrix") : std::string("avrr-test"));
           }
+          if (auto at = target.find("{subscription_id}"); at != std::string::npos) {
+            target.replace(at, 17, row.route == api::RouteId::kDeleteSubscription
+                                       ? subscription(Unique("matrix"), persistence::Delivery::kFeed)
+                                       : subscription_id);
+          }
           switch (row.route) {
+            case api::RouteId::kCreateSubscription:
+              body = json::serialize(json::object{{"organisation", Unique("matrix")}, {"notifications", {"case.opened"}},
+                                                  {"delivery", "feed"}});
+              content_type = "application/json";
+              break;
+            case api::RouteId::kUpdateSubscription:
+              body = json::serialize(json::object{{"enabled", true}});
+              content_type = "application/json";
+              break;
+            case api::RouteId::kReplayNotifications:
+              body = json::serialize(json::object{{"from", "2026-01-01T00:00:00Z"}, {"to", "2026-01-02T00:00:00Z"}});
+              content_type = "application/json";
+              break;
             case api::RouteId::kCreateCase:
               body = json::serialize(cast.Referral());
               content_type = "application/json";

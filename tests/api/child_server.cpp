@@ -234,14 +234,15 @@ std::vector<std::string> ServeArguments(const std::string& database, const std::
 }  // namespace
 
 ServeProcess::ServeProcess(const std::string& database, const std::filesystem::path& directory, const std::string& label,
-                           const std::vector<std::string>& extra_arguments)
+                           const std::vector<std::string>& extra_arguments, bool delivery)
     : database_(database),
       application_name_(Unique("returnflow-serve")),
       process_(std::make_unique<ChildProcess>(
           ServeArguments(database, extra_arguments),
           directory, directory / (label + ".out"), directory / (label + ".err"),
           std::vector<std::string>{"PGAPPNAME=" + application_name_,
-                                   "RETURNFLOW_PROGRAMMES=" RETURNFLOW_SOURCE_DIR "/tests/api/programmes"})) {
+                                   "RETURNFLOW_PROGRAMMES=" RETURNFLOW_SOURCE_DIR "/tests/api/programmes",
+                                   std::string("RETURNFLOW_DELIVERY=") + (delivery ? "true" : "false")})) {
   port_ = WaitForPort(*process_, 60s);
   WaitForHealthy(*process_, port_, 30s);
 }
@@ -281,6 +282,14 @@ persistence::DatabaseOptions ReaderOptions(const std::string& url) {
 }  // namespace
 
 OpenedDatabase::OpenedDatabase(const std::string& url) : database(ReaderOptions(url)), cases(database) {}
+
+std::string ChildDatabaseUrl(bool sqlite, const std::filesystem::path& directory) {
+  if (sqlite) return "sqlite:" + (directory / "returnflow.db").string();
+  const char* url = std::getenv("RETURNFLOW_TEST_PG_URL");
+  INFO("RETURNFLOW_TEST_PG_URL is not set: run ./scripts/test.sh");
+  REQUIRE((url != nullptr && *url != '\0'));
+  return url;
+}
 
 json::object Referral(const std::string& office) {
   return {{"programme", "avrr-test"},

@@ -40,6 +40,10 @@ class ScratchDirectory {
   std::filesystem::path path_;
 };
 
+/// The database a child server of `backend` uses: a SQLite file in `directory`, or the tests' PostgreSQL
+/// (RETURNFLOW_TEST_PG_URL; REQUIREs it is set).
+std::string ChildDatabaseUrl(bool sqlite, const std::filesystem::path& directory);
+
 /// The whole text of a file ("" when it cannot be read).
 std::string ReadFile(const std::filesystem::path& path);
 /// The last `size` characters of `text`, for failure messages.
@@ -111,8 +115,10 @@ std::string CreateCaseworkerToken(const std::string& database, const std::filesy
 /// answers GET /healthz; REQUIREs both within a bounded time.
 class ServeProcess {
  public:
+  /// Webhook delivery is off unless `delivery`: the tests share one PostgreSQL database, and a server
+  /// delivering would take up the outbox rows of every other test (and of earlier runs).
   ServeProcess(const std::string& database, const std::filesystem::path& directory, const std::string& label,
-               const std::vector<std::string>& extra_arguments = {});
+               const std::vector<std::string>& extra_arguments = {}, bool delivery = false);
   std::uint16_t Port() const { return port_; }
   ChildProcess& Process() { return *process_; }
   /// The tails of stdout and stderr, for failure messages.

@@ -41,14 +41,7 @@ TEST_CASE("returnflow serve killed with SIGKILL while its clock fires applies ev
   auto backend = GENERATE(from_range(test::Backends()));
   SECTION(test::Name(backend)) {
     const test::ScratchDirectory directory("returnflow-clock-crash");
-    std::string database;
-    if (backend == test::Backend::kSqlite) {
-      database = "sqlite:" + (directory.Path() / "returnflow.db").string();
-    } else {
-      const char* url = std::getenv("RETURNFLOW_TEST_PG_URL");
-      REQUIRE((url != nullptr && *url != '\0'));
-      database = url;
-    }
+    const std::string database = test::ChildDatabaseUrl(backend == test::Backend::kSqlite, directory.Path());
     const std::string office = test::Unique("office-clock-crash");
     const std::string caseworker =
         test::CreateCaseworkerToken(database, directory.Path(), test::Unique("caseworker-clock"), office);

@@ -170,6 +170,9 @@ TestServer::TestServer(Backend backend, std::function<void(config::Settings&)> a
   settings.programmes.directory = RETURNFLOW_SOURCE_DIR "/tests/api/programmes";
   // No timer fires by itself: a test that wants the clock moves it (testing_clock) or enables the loop.
   settings.scheduler.enabled = false;
+  // Nor does any webhook go out: the tests share one PostgreSQL database, and another test's engine (its
+  // testing clock elsewhere) would deliver this one's notifications. The outbox tests enable it.
+  settings.delivery.enabled = false;
   if (adjust) adjust(settings);
   service_ = std::make_unique<cli::Service>(settings);
   service_->Start();

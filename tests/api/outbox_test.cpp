@@ -1,0 +1,399 @@
+// Partners hear from the engine: subscriptions, the outbox written with every change, signed webhooks
+// to a real receiver that verifies every signature, retries on the testing clock, 410, replay, the pull
+// feed, authorization. Each on SQLite and PostgreSQL.
+#include <algorithm>
+#include <set>
+
+#include <catch2/catch.hpp>
+
+#include "tests/api/fixture.hpp"
+#include "tests/api/webhook_receiver.hpp"
+
+namespace returnflow::test {
+namespace {
+
+namespace json = boost::json;
+
+/// Delivery on, with the testing clock. The tests share one PostgreSQL database, so every outbox test's
+/// engine may deliver another's notifications (as engines sharing a database do); each moves its clock
+/// by less than the claim lease (60 s), or an engine with a later clock would take leased rows again.
+void WithDelivery(config::Settings& settings) {
+  settings.testing_clock = true;
+  settings.delivery.enabled = true;
+  settings.delivery.poll_interval = std::chrono::milliseconds(20);
+}
+
+/// An admin subscribes `recipient` (an organisation, or "office:<name>") to `notifications`; a webhook to
+/// the receiver's `path` (its secret given to the receiver), or a feed when `path` is empty.
+std::string Subscribe(Cast& cast, WebhookReceiver* receiver, const std::string& path, const std::string& recipient,
+                      json::array notifications) {
+  json::object request{{"notifications", std::move(notifications)}};
+  if (recipient.rfind("office:", 0) == 0) {
+    request["office"] = recipient.substr(7);
+  } else {
+    request["organisation"] = recipient;
+  }
+  if (receiver) {
+    request["delivery"] = "webhook";
+    request["url"] = receiver->Url(path);
+  } else {
+    request["delivery"] = "feed";
+  }
+  auto created = cast.server.Client(cast.admin).PostJson("/subscriptions", request);
+  INFO(created.body);
+  REQUIRE(created.status == 201);
+  const auto parsed = created.Json();
+  const auto& body = parsed.as_object();
+  if (receiver) {
+    const std::string secret(body.at("secret").as_string());
+    REQUIRE(secret.rfind("whsec_", 0) == 0);
+    receiver->SetSecret(path, secret);
+  } else {
+    REQUIRE(!body.contains("secret"));
+  }
+  return std::string(body.at("subscription_id").as_string());
+}
+
+/// Referral to the travel stage (the case waits for its booking).
+void DriveToTravel(Cast& cast, const std::string& id) {
+  auto& server = cast.server;
+  Apply(server, cast.caseworker, id, "eligibility.review_started", {}, "2026-11-02T09:00:00Z");
+  Apply(server, cast.caseworker, id, "eligibility.confirmed", {{"destination_country", "BD"}}, "2026-11-03T09:00:00Z");
+  Apply(server, cast.caseworker, id, "counselling.session_held", {}, "2026-11-04T09:00:00Z");
+  Apply(server, cast.caseworker, id, "consent.recorded", {{"kind", "explicit"}}, "2026-11-04T11:00:00Z");
+  Apply(server, cast.embassy_token, id, "travel_document.requested", {}, "2026-11-05T09:00:00Z");
+  Apply(server, cast.immigration_token, id, "exit_clearance.requested", {}, "2026-11-05T10:00:00Z");
+  Apply(server, cast.clinic_token, id, "fitness.certified", {{"valid_until", "2027-01-31"}}, "2026-11-06T09:00:00Z");
+  Apply(server, cast.immigration_token, id, "exit_clearance.granted", {}, "2026-11-10T09:00:00Z");
+  Apply(server, cast.embassy_token, id, "travel_document.issued", {{"expires_on", "2027-06-30"}}, "2026-11-12T09:00:00Z");
+}
+
+void DriveToArrival(Cast& cast, const std::string& id) {
+  auto& server = cast.server;
+  Apply(server, cast.travel_token, id, "travel.booked", {{"departure_date", "2026-12-10"}, {"route", "CGK-KUL-DAC"}},
+        "2026-11-15T09:00:00Z");
+  Apply(server, cast.caseworker, id, "travel.briefing_held", {{"voluntariness_confirmed", true}}, "2026-12-08T09:00:00Z");
+  Apply(server, cast.travel_token, id, "travel.departed", {}, "2026-12-10T06:00:00Z");
+  Apply(server, cast.reception_token, id, "travel.arrived", {}, "2026-12-10T18:00:00Z");
+}
+
+/// Every request the receiver got was signed with the subscription's secret, by the spec's algorithm.
+void RequireSigned(const std::vector<ReceivedWebhook>& received) {
+  for (const auto& webhook : received) {
+    INFO(webhook.path << " " << webhook.webhook_id << " " << webhook.signature);
+    REQUIRE(webhook.signature_valid);
+    REQUIRE(webhook.event.at("id").as_string() == webhook.webhook_id);
+  }
+}
+
+/// (kind, subject) of each event, in order.
+std::vector<std::string> Kinds(const std::vector<ReceivedWebhook>& received) {
+  std::vector<std::string> kinds;
+  for (const auto& webhook : received) {
+    const auto& data = webhook.event.at("data");
+    kinds.push_back(std::string(data.at("kind").as_string()) + ":" + std::string(data.at("subject").as_string()));
+  }
+  return kinds;
+}
+
+/// Waits (polling the admin API) until `count` of the subscription's notifications are recorded delivered:
+/// the receiver has answered a moment before the engine records it.
+void WaitDelivered(Cast& cast, const std::string& subscription_id, std::size_t count);
+
+json::array Notifications(Cast& cast, const std::string& subscription_id, const std::string& status = {}) {
+  auto listed = cast.server.Client(cast.admin).Get("/subscriptions/" + subscription_id + "/notifications" +
+                                                    (status.empty() ? "" : "?status=" + status));
+  INFO(listed.body);
+  REQUIRE(listed.status == 200);
+  return listed.Json().at("notifications").as_array();
+}
+
+void WaitDelivered(Cast& cast, const std::string& subscription_id, std::size_t count) {
+  for (int poll = 0; poll < 250 && Notifications(cast, subscription_id, "delivered").size() < count; ++poll) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(Notifications(cast, subscription_id, "delivered").size() == count);
+}
+
+}  // namespace
+
+TEST_CASE("ready for booking reaches the travel agent, arrival the reception partner, a stranger nothing",
+          "[api][outbox]") {
+  auto backend = GENERATE(from_range(Backends()));
+  SECTION(Name(backend)) {
+    WebhookReceiver receiver;
+    Cast cast(backend, WithDelivery);
+    const auto travel = Subscribe(cast, &receiver, "/travel", cast.travel_agent, {"state.entered:travel.awaiting_booking"});
+    const auto reception = Subscribe(cast, &receiver, "/reception", cast.reception, {"event.applied:travel.arrived"});
+    // Subscribed to everything, but not a partner of the case.
+    const auto stranger = Subscribe(cast, &receiver, "/stranger", cast.stranger,
+                                    {"case.opened", "state.entered", "event.applied", "event.refused", "stage.entered"});
+    const auto id = cast.CreateCase();
+    DriveToTravel(cast, id);
+    REQUIRE(receiver.WaitFor([](const auto& received) {
+      return std::any_of(received.begin(), received.end(), [](const auto& webhook) { return webhook.path == "/travel"; });
+    }));
+    auto ready = receiver.Delivered("/travel");
+    REQUIRE(ready.size() == 1);
+    const auto& event = ready.front().event;
+    CHECK(event.at("specversion") == "1.0");
+    CHECK(event.at("source") == "urn:returnflow:engine");
+    CHECK(event.at("subject").as_string() == id);
+    CHECK(event.at("type") == "org.returnflow.state.entered");
+    CHECK(event.at("data").at("subject") == "travel.awaiting_booking");
+    CHECK(event.at("data").at("stage") == "travel");
+    // The events this partner may send next: the booking, and nothing that is another's.
+    CHECK(event.at("data").at("allowed_events") == json::array{"travel.booked"});
+
+    DriveToArrival(cast, id);
+    REQUIRE(receiver.WaitFor([](const auto& received) {
+      return std::any_of(received.begin(), received.end(), [](const auto& webhook) { return webhook.path == "/reception"; });
+    }));
+    auto arrived = receiver.Delivered("/reception");
+    REQUIRE(arrived.size() == 1);
+    CHECK(arrived.front().event.at("data").at("event_type") == "travel.arrived");
+    CHECK(arrived.front().event.at("data").at("stage") == "reintegration");
+    RequireSigned(receiver.Received());
+    // Thin: the referral's personal data is in no notification.
+    for (const auto& webhook : receiver.Received()) {
+      CHECK(webhook.body.find("Synthetic") == std::string::npos);
+      CHECK(webhook.body.find("SYN000001") == std::string::npos);
+      CHECK(webhook.body.find("1991-04-02") == std::string::npos);
+    }
+    // The stranger's subscription got nothing written for it, so nothing can ever be sent.
+    CHECK(Notifications(cast, stranger).empty());
+    CHECK(receiver.Delivered("/stranger").empty());
+    WaitDelivered(cast, travel, 1);
+    WaitDelivered(cast, reception, 1);
+  }
+}
+
+TEST_CASE("a receiver down for a while gets every notification in order once back, retried on the engine's clock",
+          "[api][outbox]") {
+  auto backend = GENERATE(from_range(Backends()));
+  SECTION(Name(backend)) {
+    WebhookReceiver receiver;
+    Cast cast(backend, WithDelivery);
+    receiver.SetStatus("/office", 503);
+    const auto office = Subscribe(cast, &receiver, "/office", "office:" + cast.office, {"event.applied", "event.refused"});
+    const auto id = cast.CreateCase();
+    Apply(cast.server, cast.caseworker, id, "eligibility.review_started", {}, "2026-11-02T09:00:00Z");
+    Apply(cast.server, cast.caseworker, id, "eligibility.confirmed", {{"destination_country", "BD"}}, "2026-11-03T09:00:00Z");
+    auto refused = Send(cast.server, cast.caseworker, id, "eligibility.review_started", {}, "2026-11-03T10:00:00Z");
+    REQUIRE((refused.status == 409 || refused.status == 422));
+    Apply(cast.server, cast.caseworker, id, "counselling.session_held", {}, "2026-11-04T09:00:00Z");
+    // The first notification is tried at once and fails; the ones after it wait behind it (in order).
+    REQUIRE(receiver.WaitFor([](const auto& received) { return !received.empty(); }));
+    const auto first_id = receiver.Received().front().webhook_id;
+    receiver.SetStatus("/office", 200);
+    // Nothing is retried until the engine's clock reaches the schedule's next attempt (5 s, plus jitter).
+    auto moved = cast.server.Client(cast.admin).PostJson("/testing/clock", json::object{{"seconds", 10}});
+    REQUIRE(moved.status == 200);
+    REQUIRE(receiver.WaitFor([](const auto& received) {
+      return std::count_if(received.begin(), received.end(), [](const auto& webhook) { return webhook.answered == 200; }) >= 4;
+    }));
+    // Moving the clock also fired the passed eligibility deadline: its notification comes after these.
+    auto delivered = receiver.Delivered("/office");
+    delivered.resize(4);
+    RequireSigned(receiver.Received());
+    CHECK(Kinds(delivered) == std::vector<std::string>{"event.applied:eligibility.review_started",
+                                                       "event.applied:eligibility.confirmed",
+                                                       "event.refused:eligibility.review_started",
+                                                       "event.applied:counselling.session_held"});
+    // The retry carried the same webhook-id as the failed attempt.
+    CHECK(delivered.front().webhook_id == first_id);
+    std::set<std::string> ids;
+    for (const auto& webhook : delivered) ids.insert(webhook.webhook_id);
+    CHECK(ids.size() == 4);
+    // Every attempt is recorded, the failed one included (the last a moment after the receiver answered).
+    std::size_t attempts = 0;
+    for (int poll = 0; poll < 200 && (attempts < 5 || attempts != receiver.Received().size()); ++poll) {
+      auto listed = cast.server.Client(cast.admin).Get("/subscriptions/" + office + "/attempts");
+      REQUIRE(listed.status == 200);
+      attempts = listed.Json().at("attempts").as_array().size();
+      if (attempts < 5 || attempts != receiver.Received().size()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::string answered;
+    for (const auto& webhook : receiver.Received()) answered += std::to_string(webhook.answered) + " " + webhook.webhook_id + ";";
+    INFO(answered);
+    CHECK(attempts == receiver.Received().size());
+    CHECK(attempts >= 5);
+  }
+}
+
+TEST_CASE("an endpoint answering 410 Gone disables its subscription", "[api][outbox]") {
+  auto backend = GENERATE(from_range(Backends()));
+  SECTION(Name(backend)) {
+    WebhookReceiver receiver;
+    Cast cast(backend, WithDelivery);
+    receiver.SetStatus("/gone", 410);
+    const auto gone = Subscribe(cast, &receiver, "/gone", "office:" + cast.office, {"case.opened"});
+    cast.CreateCase();
+    REQUIRE(receiver.WaitFor([](const auto& received) { return !received.empty(); }));
+    bool disabled = false;
+    for (int poll = 0; poll < 200 && !disabled; ++poll) {
+      auto got = cast.server.Client(cast.admin).Get("/subscriptions/" + gone);
+      REQUIRE(got.status == 200);
+      disabled = got.Json().at("enabled") == false;
+      if (!disabled) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // waits on the worker, not on time
+    }
+    CHECK(disabled);
+    // Nothing more goes to it.
+    cast.CreateCase();
+    auto moved = cast.server.Client(cast.admin).PostJson("/testing/clock", json::object{{"seconds", 30}});
+    REQUIRE(moved.status == 200);
+    CHECK_FALSE(receiver.WaitFor([](const auto& received) { return received.size() > 1; }, std::chrono::milliseconds(500)));
+  }
+}
+
+TEST_CASE("an admin replays a range of a subscription's notifications with their ids, audited", "[api][outbox]") {
+  auto backend = GENERATE(from_range(Backends()));
+  SECTION(Name(backend)) {
+    WebhookReceiver receiver;
+    Cast cast(backend, WithDelivery);
+    const auto office = Subscribe(cast, &receiver, "/office", "office:" + cast.office, {"case.opened", "event.applied"});
+    const auto id = cast.CreateCase();
+    Apply(cast.server, cast.caseworker, id, "eligibility.review_started", {}, "2026-11-02T09:00:00Z");
+    REQUIRE(receiver.WaitFor([](const auto& received) { return received.size() == 2; }));
+    // The receiver has answered; the engine records the delivery right after.
+    WaitDelivered(cast, office, 2);
+    auto replayed = cast.server.Client(cast.admin).PostJson(
+        "/subscriptions/" + office + "/replays", json::object{{"from", "2000-01-01T00:00:00Z"}, {"to", "2100-01-01T00:00:00Z"}});
+    INFO(replayed.body);
+    REQUIRE(replayed.status == 201);
+    CHECK(replayed.Json().at("notifications") == 2);
+    REQUIRE(receiver.WaitFor([](const auto& received) { return received.size() == 4; }));
+    const auto received = receiver.Received();
+    RequireSigned(received);
+    CHECK(received[2].webhook_id == received[0].webhook_id);
+    CHECK(received[3].webhook_id == received[1].webhook_id);
+    auto audit = cast.server.Client(cast.admin).Get("/subscriptions/" + office + "/replays");
+    REQUIRE(audit.status == 200);
+    REQUIRE(audit.Json().at("replays").as_array().size() == 1);
+    CHECK(audit.Json().at("replays").at(0).at("actor").as_string().size() > 0);
+    // Only admins replay.
+    auto refused = cast.server.Client(cast.caseworker).PostJson(
+        "/subscriptions/" + office + "/replays", json::object{{"from", "2000-01-01T00:00:00Z"}, {"to", "2100-01-01T00:00:00Z"}});
+    CHECK(refused.status == 403);
+  }
+}
+
+TEST_CASE("the feed pages with a cursor through what the webhook stream carries, each partner its own", "[api][outbox]") {
+  auto backend = GENERATE(from_range(Backends()));
+  SECTION(Name(backend)) {
+    WebhookReceiver receiver;
+    Cast cast(backend, WithDelivery);
+    const json::array filters{"case.opened", "state.entered", "stage.entered", "event.applied", "event.refused"};
+    Subscribe(cast, &receiver, "/embassy", cast.embassy, filters);
+    Subscribe(cast, nullptr, "", cast.embassy, filters);
+    const auto id = cast.CreateCase();
+    DriveToTravel(cast, id);
+    auto embassy = cast.server.Client(cast.embassy_token);
+    std::vector<std::string> feed;
+    std::string cursor;
+    for (int page = 0; page < 100; ++page) {
+      auto read = embassy.Get("/feed?limit=2" + (cursor.empty() ? std::string() : "&cursor=" + cursor));
+      INFO(read.body);
+      REQUIRE(read.status == 200);
+      const auto events = read.Json().at("events").as_array();
+      CHECK(events.size() <= 2);
+      cursor = std::string(read.Json().at("next_cursor").as_string());
+      if (events.empty()) break;
+      for (const auto& event : events) {
+        CHECK(event.at("subject").as_string() == id);
+        feed.push_back(std::string(event.at("data").at("kind").as_string()) + ":" +
+                       std::string(event.at("data").at("subject").as_string()));
+      }
+    }
+    REQUIRE(feed.size() > 5);
+    REQUIRE(receiver.WaitFor([&](const auto& received) { return received.size() >= feed.size(); }));
+    RequireSigned(receiver.Received());
+    CHECK(Kinds(receiver.Delivered("/embassy")) == feed);
+
+    // A long poll at the end returns when nothing comes within its wait, with the same cursor position.
+    auto idle = embassy.Get("/feed?wait=0&cursor=" + cursor);
+    REQUIRE(idle.status == 200);
+    CHECK(idle.Json().at("events").as_array().empty());
+
+    // Another partner has no feed, and cannot read the embassy's with its cursor.
+    auto stranger = cast.server.Client(cast.stranger_token);
+    CHECK(stranger.Get("/feed").status == 404);
+    CHECK(stranger.Get("/feed?cursor=" + cursor).status == 400);
+    CHECK(cast.server.Client(cast.supervisor).Get("/feed").status == 403);
+    CHECK(embassy.Get("/feed?cursor=zz").status == 400);
+  }
+}
+
+TEST_CASE("subscriptions are managed by admins only, and their secrets are shown once", "[api][outbox]") {
+  auto backend = GENERATE(from_range(Backends()));
+  SECTION(Name(backend)) {
+    WebhookReceiver receiver;
+    Cast cast(backend, WithDelivery);
+    const auto id = Subscribe(cast, &receiver, "/x", cast.embassy, {"case.opened"});
+    auto admin = cast.server.Client(cast.admin);
+    for (const auto& token : {cast.embassy_token, cast.caseworker, cast.supervisor}) {
+      auto client = cast.server.Client(token);
+      CHECK(client.Get("/subscriptions").status == 403);
+      CHECK(client.Get("/subscriptions/" + id).status == 403);
+      CHECK(client.PostJson("/subscriptions", json::object{{"organisation", "x"}, {"notifications", {"case.opened"}},
+                                                          {"delivery", "feed"}}).status == 403);
+    }
+    auto got = admin.Get("/subscriptions/" + id);
+    REQUIRE(got.status == 200);
+    CHECK(!got.Json().as_object().contains("secret"));
+    auto bad = admin.PostJson("/subscriptions", json::object{{"organisation", "x"}, {"notifications", {"state.left"}},
+                                                             {"delivery", "feed"}});
+    CHECK(bad.status == 400);
+    CHECK(bad.body.find("/notifications/0") != std::string::npos);
+    // Rotation: a new secret, the old one still signing beside it.
+    auto rotated = admin.Request(boost::beast::http::verb::post, "/subscriptions/" + id + "/rotate-secret");
+    REQUIRE(rotated.status == 200);
+    const std::string fresh(rotated.Json().at("secret").as_string());
+    receiver.SetSecret("/x", fresh);
+    cast.CreateCase();
+    REQUIRE(receiver.WaitFor([](const auto& received) { return !received.empty(); }));
+    const auto webhook = receiver.Received().front();
+    CHECK(webhook.signature_valid);
+    CHECK(webhook.signature.find(' ') != std::string::npos);  // two signatures during the overlap
+    auto patched = admin.Request(boost::beast::http::verb::patch, "/subscriptions/" + id, "{\"enabled\":false}",
+                                 "application/json");
+    REQUIRE(patched.status == 200);
+    CHECK(patched.Json().at("enabled") == false);
+    CHECK(admin.Request(boost::beast::http::verb::delete_, "/subscriptions/" + id).status == 204);
+    CHECK(admin.Get("/subscriptions/" + id).status == 404);
+  }
+}
+
+}  // namespace returnflow::test
+
+namespace returnflow::test {
+
+TEST_CASE("two engines on one PostgreSQL database deliver each notification once", "[api][outbox][postgresql]") {
+  WebhookReceiver receiver;
+  Cast cast(Backend::kPostgresql, WithDelivery);
+  TestServer second(Backend::kPostgresql, WithDelivery);
+  Subscribe(cast, &receiver, "/office", "office:" + cast.office, {"case.opened"});
+  constexpr int kCases = 24;
+  std::set<std::string> cases;
+  for (int index = 0; index < kCases; ++index) {
+    // Half the referrals arrive at each engine; both deliver whatever is due.
+    auto client = index % 2 == 0 ? cast.server.Client(cast.caseworker) : second.Client(cast.caseworker);
+    auto created = client.PostJson("/cases", cast.Referral());
+    REQUIRE(created.status == 201);
+    cases.insert(std::string(created.Json().at("case_id").as_string()));
+  }
+  REQUIRE(receiver.WaitFor([&](const auto& received) { return received.size() >= kCases; }));
+  // Anything more would come within a few polls.
+  CHECK_FALSE(receiver.WaitFor([&](const auto& received) { return received.size() > kCases; }, std::chrono::milliseconds(500)));
+  const auto received = receiver.Received();
+  RequireSigned(received);
+  std::set<std::string> ids, subjects;
+  for (const auto& webhook : received) {
+    ids.insert(webhook.webhook_id);
+    subjects.insert(std::string(webhook.event.at("subject").as_string()));
+  }
+  CHECK(ids.size() == static_cast<std::size_t>(kCases));
+  CHECK(subjects == cases);
+}
+
+}  // namespace returnflow::test
