@@ -258,7 +258,7 @@ json::object CaseViewToJson(const engine::CaseView& view) {
   if (view.escorts_required) object["escorts_required"] = StringArray(*view.escorts_required);
   if (view.members_needing_caregiver) object["members_needing_caregiver"] = StringArray(*view.members_needing_caregiver);
   if (view.personal_data) object["personal_data"] = PeopleToJson(*view.personal_data);
-  if (view.minimal_personal_data) object["personal_data"] = MembersToJson(*view.minimal_personal_data);
+  if (view.minimal_personal_data) object["personal_data"] = engine::MembersToJson(*view.minimal_personal_data);
   if (view.programme_version) {
     object["programme_version"] = view.programme_version->version;
   }
@@ -335,28 +335,6 @@ json::array ContactsToJson(const std::vector<persistence::Contact>& contacts) {
 }
 
 }  // namespace
-
-json::array MembersToJson(const std::vector<engine::MemberData>& members) {
-  json::array array;
-  for (const auto& member : members) {
-    json::object entry;
-    entry["member_id"] = member.member_id;
-    json::array categories;
-    for (const auto category : member.categories) categories.emplace_back(workflow::Name(category));
-    entry["categories"] = std::move(categories);
-    if (member.given_names) entry["given_names"] = *member.given_names;
-    if (member.family_name) entry["family_name"] = *member.family_name;
-    if (member.date_of_birth) entry["date_of_birth"] = *member.date_of_birth;
-    if (member.documents) entry["documents"] = DocumentsToJson(*member.documents);
-    if (member.contacts) entry["contacts"] = ContactsToJson(*member.contacts);
-    if (member.sex) entry["sex"] = *member.sex;
-    if (member.birth_year) entry["birth_year"] = *member.birth_year;
-    if (member.health) entry["health"] = json::value_from(*member.health);
-    if (member.protection) entry["protection"] = json::value_from(*member.protection);
-    array.push_back(std::move(entry));
-  }
-  return array;
-}
 
 json::array PeopleToJson(const std::vector<persistence::PersonalData>& people) {
   json::array array;

@@ -30,8 +30,7 @@ std::variant<persistence::NewCase, Problem> ParseCreateCase(const boost::json::v
 /// GET /cases/{id}, the body of POST /cases, and (summary views) search rows.
 boost::json::object CaseViewToJson(const engine::CaseView& view);
 boost::json::array PeopleToJson(const std::vector<persistence::PersonalData>& people);
-/// A partner's personal data: per member, the categories received and only their fields.
-boost::json::array MembersToJson(const std::vector<engine::MemberData>& members);
+
 
 /// The body answering one event (success or rejection alike).
 boost::json::object OutcomeToJson(const persistence::ApplyOutcome& outcome, const engine::EventEnvelope& event);

@@ -28,6 +28,7 @@
 
 #include "config/settings.hpp"
 #include "engine/principal.hpp"
+#include "engine/views.hpp"
 #include "persistence/outbox.hpp"
 #include "persistence/repository.hpp"
 
@@ -44,15 +45,29 @@ inline constexpr std::string_view kNotificationSource = "urn:returnflow:engine";
 /// the event types its tokens may send, or a caseworker office.
 Principal RecipientOf(const persistence::Subscription& subscription, const std::vector<persistence::TokenRecord>& tokens);
 
-/// THE seam for what leaves the engine: the `data` of one notification for one recipient. Today it is
-/// thin (case id, kind, state and stage, the events this recipient may send next, deadline times): no
-/// personal data. Consented categories of personal data (issue "partners hear from the engine") are to
-/// be added here, and only here, from the case's consent records for this recipient and purpose.
-boost::json::object NotificationData(const Principal& recipient, const persistence::OutboxNotification& notification);
+/// THE seam for what leaves the engine: the `data` of one notification for one recipient. Thin (case id,
+/// kind, state and stage, the events this recipient may send next, deadline times), plus `personal_data`
+/// when `personal_data` is not empty: what ConsentedPersonalData allowed, and nothing else.
+boost::json::object NotificationData(const Principal& recipient, const persistence::OutboxNotification& notification,
+                                     const std::vector<MemberData>& personal_data = {});
 
 /// The notification as a CloudEvents 1.0 structured JSON event (`id` the notification id, `source`
 /// kNotificationSource, `subject` the case id, `type` "org.returnflow.<kind>").
-boost::json::object NotificationEvent(const Principal& recipient, const persistence::OutboxNotification& notification);
+boost::json::object NotificationEvent(const Principal& recipient, const persistence::OutboxNotification& notification,
+                                      const std::vector<MemberData>& personal_data = {});
+
+/// The transfer purpose a notification serves for a partner: the purpose of a part the recipient serves
+/// whose events it may send next (a travel agent told the case awaits its booking: ticketing). None for
+/// offices, and when the recipient is not asked to act.
+std::optional<workflow::TransferPurpose> TransferPurposeFor(const Principal& recipient,
+                                                            const persistence::OutboxNotification& notification);
+
+/// The personal data a notification carries to a partner, decided when it is sent (so a withdrawal
+/// committed before stops it): for TransferPurposeFor's purpose, the categories that purpose needs and
+/// the migrant's consent to this organisation allows now (PeopleRepository::ReadForTransfer, audited as a
+/// transfer). Empty when nothing may go.
+std::vector<MemberData> ConsentedPersonalData(persistence::Database& database, const Principal& recipient,
+                                              const persistence::OutboxNotification& notification);
 
 // --- Standard Webhooks ---------------------------------------------------------------------------
 

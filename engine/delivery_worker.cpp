@@ -169,6 +169,18 @@ net::awaitable<std::size_t> DeliveryWorker::Round() {
   co_return started;
 }
 
+std::vector<MemberData> ConsentedPersonalData(persistence::Database& database, const Principal& recipient,
+                                              const persistence::OutboxNotification& notification) {
+  const auto purpose = TransferPurposeFor(recipient, notification);
+  if (!purpose || recipient.organisation.empty()) return {};
+  auto sent = persistence::PeopleRepository(database).ReadForTransfer(notification.case_id, "returnflow:outbox",
+                                                                      recipient.organisation, *purpose);
+  if (sent.categories.empty()) return {};
+  const auto record = persistence::CaseRepository(database).Get(notification.case_id);
+  const auto machine = workflow::Case::Restore(record.saved_state);
+  return MinimalPersonalData(sent.people, machine.Context().household, sent.categories);
+}
+
 std::optional<std::pair<persistence::Subscription, Principal>> DeliveryWorker::Recipient(const std::string& subscription_id) {
   const auto active = subscriptions_.Active();
   const auto found = std::find_if(active->begin(), active->end(), [&](const persistence::Subscription& subscription) {
@@ -197,8 +209,16 @@ std::optional<std::pair<persistence::Subscription, Principal>> DeliveryWorker::R
 net::awaitable<void> DeliveryWorker::Deliver(persistence::OutboxNotification notification) {
   const std::string subscription_id = notification.subscription_id;
   try {
-    auto find = [this, subscription_id] { return Recipient(subscription_id); };
-    auto recipient = co_await Blocking(std::move(find));
+    // The recipient, and the personal data its consent lets this notification carry, decided now.
+    auto find = [this, subscription_id, notification] {
+      auto found = Recipient(subscription_id);
+      std::vector<MemberData> personal_data;
+      if (found) personal_data = ConsentedPersonalData(database_, found->second, notification);
+      return std::pair{std::move(found), std::move(personal_data)};
+    };
+    auto found = co_await Blocking(std::move(find));
+    auto& recipient = found.first;
+    const auto& personal_data = found.second;
     if (!recipient) {
       // Disabled or removed since the claim: the notification waits (or went with its subscription).
       auto release = [this, notification] { outbox_.Release({notification}); };
@@ -207,7 +227,7 @@ net::awaitable<void> DeliveryWorker::Deliver(persistence::OutboxNotification not
       const auto& [subscription, principal] = *recipient;
       WebhookRequest request;
       request.url = subscription.url;
-      request.body = boost::json::serialize(NotificationEvent(principal, notification));
+      request.body = boost::json::serialize(NotificationEvent(principal, notification, personal_data));
       // The attempt's own time (the receiver checks it against its clock); retries run on the engine's.
       const auto timestamp = std::chrono::duration_cast<std::chrono::seconds>(
                                  std::chrono::system_clock::now().time_since_epoch()).count();

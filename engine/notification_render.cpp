@@ -79,7 +79,8 @@ Principal RecipientOf(const persistence::Subscription& subscription, const std::
   return recipient;
 }
 
-json::object NotificationData(const Principal& recipient, const persistence::OutboxNotification& notification) {
+json::object NotificationData(const Principal& recipient, const persistence::OutboxNotification& notification,
+                              const std::vector<MemberData>& personal_data) {
   json::error_code error;
   const auto parsed = json::parse(notification.facts, error);
   const json::object empty;
@@ -101,11 +102,12 @@ json::object NotificationData(const Principal& recipient, const persistence::Out
   }
   if (const auto* incident = facts.if_contains("incident")) data["incident"] = *incident;
   data["case_sequence"] = notification.case_sequence;
-  // Consented personal-data categories for this recipient would be added here (see the header).
+  if (!personal_data.empty()) data["personal_data"] = MembersToJson(personal_data);
   return data;
 }
 
-json::object NotificationEvent(const Principal& recipient, const persistence::OutboxNotification& notification) {
+json::object NotificationEvent(const Principal& recipient, const persistence::OutboxNotification& notification,
+                               const std::vector<MemberData>& personal_data) {
   return {{"specversion", "1.0"},
           {"id", notification.notification_id},
           {"source", kNotificationSource},
@@ -113,7 +115,27 @@ json::object NotificationEvent(const Principal& recipient, const persistence::Ou
           {"subject", notification.case_id},
           {"time", Rfc3339(notification.created_at.time_since_epoch().count())},
           {"datacontenttype", "application/json"},
-          {"data", NotificationData(recipient, notification)}};
+          {"data", NotificationData(recipient, notification, personal_data)}};
+}
+
+std::optional<workflow::TransferPurpose> TransferPurposeFor(const Principal& recipient,
+                                                            const persistence::OutboxNotification& notification) {
+  if (recipient.role != workflow::Role::kPartner) return std::nullopt;
+  json::error_code error;
+  const auto parsed = json::parse(notification.facts, error);
+  if (error || !parsed.is_object()) return std::nullopt;
+  const auto next = StringsOf(parsed.as_object().if_contains("allowed_events"));
+  for (std::size_t index = 0; index < workflow::kTransferPurposeNames.size(); ++index) {
+    const auto purpose = static_cast<workflow::TransferPurpose>(index);
+    if (!ServesPurpose(recipient, purpose)) continue;
+    for (const auto& event : next) {
+      if (!CanSendEvent(recipient, event)) continue;
+      for (const auto part : workflow::PartOfPurpose(purpose)) {
+        if (std::string_view(event).starts_with(part)) return purpose;
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> WebhookSignature(std::string_view secret, std::string_view id, std::int64_t timestamp,

@@ -220,11 +220,17 @@ net::awaitable<FeedResult> Engine::ReadFeed(Principal principal, FeedRequest req
     }
     const auto now = std::chrono::steady_clock::now();
     if (!page.notifications.empty() || now >= deadline) {
-      auto tokens = [this] { return tokens_.List(); };
-      const auto token_list = co_await Blocking(std::move(tokens));
-      const auto recipient = RecipientOf(*subscription, token_list);
+      // The recipient, and what each notification may carry of personal data, decided at this read.
+      auto render = [this, subscription = *subscription, notifications = page.notifications] {
+        const auto recipient = RecipientOf(subscription, tokens_.List());
+        std::vector<boost::json::object> events;
+        for (const auto& notification : notifications) {
+          events.push_back(NotificationEvent(recipient, notification, ConsentedPersonalData(database_, recipient, notification)));
+        }
+        return events;
+      };
       FeedResult result;
-      for (const auto& notification : page.notifications) result.events.push_back(NotificationEvent(recipient, notification));
+      result.events = co_await Blocking(std::move(render));
       result.next_cursor = FeedCursor(subscription_id, page.next_position);
       co_return result;
     }

@@ -1,6 +1,8 @@
 #include "engine/views.hpp"
 
 #include <algorithm>
+
+#include <boost/json.hpp>
 #include <map>
 #include <set>
 
@@ -223,6 +225,37 @@ std::vector<MemberData> MinimalPersonalData(const std::vector<persistence::Perso
     members.push_back(std::move(data));
   }
   return members;
+}
+
+boost::json::array MembersToJson(const std::vector<MemberData>& members) {
+  namespace json = boost::json;
+  json::array array;
+  for (const auto& member : members) {
+    json::object entry;
+    entry["member_id"] = member.member_id;
+    json::array categories;
+    for (const auto category : member.categories) categories.emplace_back(workflow::Name(category));
+    entry["categories"] = std::move(categories);
+    if (member.given_names) entry["given_names"] = *member.given_names;
+    if (member.family_name) entry["family_name"] = *member.family_name;
+    if (member.date_of_birth) entry["date_of_birth"] = *member.date_of_birth;
+    if (member.documents) {
+      json::array documents;
+      for (const auto& document : *member.documents) documents.push_back(json::object{{"type", document.type}, {"number", document.number}});
+      entry["documents"] = std::move(documents);
+    }
+    if (member.contacts) {
+      json::array contacts;
+      for (const auto& contact : *member.contacts) contacts.push_back(json::object{{"kind", contact.kind}, {"value", contact.value}});
+      entry["contacts"] = std::move(contacts);
+    }
+    if (member.sex) entry["sex"] = *member.sex;
+    if (member.birth_year) entry["birth_year"] = *member.birth_year;
+    if (member.health) entry["health"] = json::value_from(*member.health);
+    if (member.protection) entry["protection"] = json::value_from(*member.protection);
+    array.push_back(std::move(entry));
+  }
+  return array;
 }
 
 std::optional<persistence::HistoryEntry> EntryView(const Principal& reader, persistence::HistoryEntry entry) {

@@ -9,6 +9,9 @@
 ///                              may send, and history entries of their own event types; never the
 ///                              household, vulnerabilities, other organisations, actors or free text
 #include <map>
+
+#include <boost/json/array.hpp>
+
 #include <optional>
 #include <set>
 #include <string>
@@ -108,6 +111,9 @@ void AddClockView(const Principal& reader, const workflow::Case& machine, ClockV
 CaseView SummaryView(const Principal& reader, const persistence::CaseRecord& record);
 /// One case, read from its restored machine.
 CaseView DetailView(const Principal& reader, const persistence::CaseRecord& record, const workflow::Case& machine);
+
+/// A partner's personal data as JSON: per member, the categories received and only their fields.
+boost::json::array MembersToJson(const std::vector<MemberData>& members);
 
 /// Whether a partner serves the part `purpose` is for (its token sends events of workflow::PartOfPurpose).
 bool ServesPurpose(const Principal& reader, workflow::TransferPurpose purpose);

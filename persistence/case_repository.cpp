@@ -801,8 +801,6 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
           soci::use(new_case.meta.actor, "actor"), soci::use(purpose, "purpose"), soci::use(action, "action"),
           soci::use(now, "accessed_at");
     }
-    const auto opened = OpenedRow(case_id, source, deduplicated ? new_case.request_id : case_id, new_case,
-                                  context_json, request_hash, active_joined, allowed, now);
     internal::InsertHistory(sql, opened);
     if (subscriptions_) {
       const auto subscriptions = subscriptions_->Active(&sql);

@@ -397,3 +397,76 @@ TEST_CASE("two engines on one PostgreSQL database deliver each notification once
 }
 
 }  // namespace returnflow::test
+
+namespace returnflow::test {
+
+TEST_CASE("a notification carries exactly the consented categories its purpose needs, none after withdrawal",
+          "[api][outbox][privacy]") {
+  auto backend = GENERATE(from_range(Backends()));
+  SECTION(Name(backend)) {
+    WebhookReceiver receiver;
+    Cast cast(backend, WithDelivery);
+    Subscribe(cast, &receiver, "/travel", cast.travel_agent,
+              {"state.entered:travel.awaiting_booking", "event.applied:travel.booked"});
+    Subscribe(cast, &receiver, "/reception", cast.reception, {"event.applied:travel.arrived"});
+    const auto id = cast.CreateCase();
+    // Ticketing needs identity and the travel document: the contact category consented too does not go.
+    json::object consent{{"recipient", cast.travel_agent},
+                         {"purpose", "ticketing"},
+                         {"categories", {"identity", "travel_document", "contact"}}};
+    auto recorded = cast.server.Client(cast.caseworker)
+                        .Request(boost::beast::http::verb::post, "/cases/" + id + "/consents", json::serialize(consent),
+                                 "application/json");
+    INFO(recorded.body);
+    REQUIRE(recorded.status == 201);
+    const std::string consent_id(recorded.Json().at("consent_id").as_string());
+    DriveToTravel(cast, id);
+    REQUIRE(receiver.WaitFor([](const auto& received) {
+      return std::any_of(received.begin(), received.end(), [](const auto& webhook) { return webhook.path == "/travel"; });
+    }));
+    auto ready = receiver.Delivered("/travel");
+    REQUIRE(ready.size() == 1);
+    const auto& data = ready.front().event.at("data").as_object();
+    REQUIRE(data.contains("personal_data"));
+    const auto& members = data.at("personal_data").as_array();
+    REQUIRE(members.size() == 1);
+    const auto& member = members.at(0).as_object();
+    CHECK(member.at("categories") == json::array{"identity", "travel_document"});
+    CHECK(member.at("family_name") == "Person");
+    CHECK(member.at("documents").at(0).at("number") == "SYN000001");
+    CHECK_FALSE(member.contains("contacts"));
+    CHECK_FALSE(member.contains("health"));
+    // The transfer is audited with its recipient, purpose and categories.
+    std::vector<persistence::PersonalDataRead> transfers;
+    for (auto& row : persistence::PeopleRepository(cast.server.Service().Database()).AuditTrail(id)) {
+      if (row.action == "transfer") transfers.push_back(row);
+    }
+    REQUIRE(transfers.size() == 1);
+    CHECK(transfers.at(0).recipient == cast.travel_agent);
+    CHECK(transfers.at(0).purpose == "ticketing");
+    CHECK(transfers.at(0).categories == "|identity|travel_document|");
+
+    // Withdrawn: the next notification to the same agent (its booking applied) carries none.
+    auto withdrawn = cast.server.Client(cast.caseworker)
+                         .Request(boost::beast::http::verb::post, "/cases/" + id + "/consents/" + consent_id + "/withdrawal");
+    REQUIRE(withdrawn.status == 200);
+    DriveToArrival(cast, id);
+    REQUIRE(receiver.WaitFor([](const auto& received) {
+      const auto travel = std::count_if(received.begin(), received.end(), [](const auto& webhook) { return webhook.path == "/travel"; });
+      const auto reception = std::count_if(received.begin(), received.end(), [](const auto& webhook) { return webhook.path == "/reception"; });
+      return travel >= 2 && reception >= 1;
+    }));
+    auto booked = receiver.Delivered("/travel");
+    REQUIRE(booked.size() == 2);
+    CHECK_FALSE(booked.at(1).event.at("data").as_object().contains("personal_data"));
+    CHECK(booked.at(1).body.find("SYN000001") == std::string::npos);
+    // Reception has no consent at all: nothing of the person.
+    for (const auto& webhook : receiver.Delivered("/reception")) {
+      CHECK_FALSE(webhook.event.at("data").as_object().contains("personal_data"));
+      CHECK(webhook.body.find("Synthetic") == std::string::npos);
+    }
+    RequireSigned(receiver.Received());
+  }
+}
+
+}  // namespace returnflow::test

@@ -298,10 +298,14 @@ TEST_CASE("a database upgraded from schema 7 has its existing history chained", 
   test.Execute("ALTER TABLE case_events DROP COLUMN hash");
   test.Execute("ALTER TABLE case_events DROP COLUMN prev_hash");
   test.Execute("ALTER TABLE cases DROP COLUMN head_hash");
-  test.Execute("DELETE FROM schema_migrations WHERE version = 8");
+  // (and the migrations after it, which an engine of schema 7 had not seen either)
+  for (const auto* table : {"outbox_replays", "delivery_attempts", "outbox", "subscriptions"}) {
+    test.Execute(std::string("DROP TABLE ") + table);
+  }
+  test.Execute("DELETE FROM schema_migrations WHERE version >= 8");
   REQUIRE(test.Db().SchemaVersion() == 7);
 
-  CHECK(test.Db().Migrate() == 1);
+  CHECK(test.Db().Migrate() == 2);
   CHECK(test.QueryNumber("SELECT COUNT(*) FROM case_events WHERE hash = ''") == 0);
   const auto report = VerifyChains(test.Db());
   CHECK(report.Ok());
