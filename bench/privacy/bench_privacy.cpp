@@ -30,6 +30,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "bench/bench_cases.hpp"
 #include "config/settings.hpp"
 #include "engine/engine.hpp"
 #include "persistence/case_rows.hpp"
@@ -57,17 +58,7 @@ std::string InSchema(const std::string& base, const std::string& schema) {
   return base + (base.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + schema;
 }
 
-persistence::NewCase BenchCase(workflow::Instant received) {
-  persistence::NewCase new_case;
-  new_case.programme = "avrr-bench";
-  new_case.office = "office-bench";
-  new_case.context.host_country = "ID";
-  new_case.context.origin_country = "BD";
-  new_case.context.opened_at = received;
-  new_case.context.household.push_back({"m1", workflow::Relationship::kPrincipal, workflow::Sex::kMale, 1990, {}});
-  new_case.meta = {"bench", received};
-  return new_case;
-}
+using bench::BenchCase;
 
 void RegisterBenchProgramme(persistence::Database& database) {
   workflow::Programme programme;

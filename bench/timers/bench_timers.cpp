@@ -31,6 +31,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "bench/bench_cases.hpp"
 #include "config/settings.hpp"
 #include "engine/engine.hpp"
 #include "persistence/repository.hpp"
@@ -41,17 +42,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-persistence::NewCase BenchCase(workflow::Instant received) {
-  persistence::NewCase new_case;
-  new_case.programme = "avrr-bench";
-  new_case.office = "office-bench";
-  new_case.context.host_country = "ID";
-  new_case.context.origin_country = "BD";
-  new_case.context.opened_at = received;
-  new_case.context.household.push_back({"m1", workflow::Relationship::kPrincipal, workflow::Sex::kMale, 1990, {}});
-  new_case.meta = {"bench", received};
-  return new_case;
-}
+using bench::BenchCase;
 
 double Percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
