@@ -115,13 +115,21 @@ PersonalDataTransfer PeopleRepository::ReadForTransfer(std::string_view case_id_
   }
   const std::string case_id(case_id_view);
   PersonalDataTransfer transfer;
+  const auto decide = [&](soci::session& sql) {
+    RequireCase(sql, case_id, "transfer people");
+    const auto at = std::chrono::floor<std::chrono::seconds>(database_.Now());
+    return workflow::CategoriesToTransfer(LoadConsents(sql, case_id), recipient, purpose, at);
+  };
+  // Most notifications go where no consent allows anything: that is decided by a read, without the write
+  // lock; only a transfer decides again, reads and audits in one write transaction.
+  bool any = false;
+  database_.Read("transfer people", [&](soci::session& sql) { any = !decide(sql).empty(); });
+  if (!any) return transfer;
   database_.WriteTransaction("transfer people", [&](soci::session& sql) {
     transfer = {};
-    RequireCase(sql, case_id, "transfer people");
     const auto now = database_.Now();
-    const auto at = std::chrono::floor<std::chrono::seconds>(now);
-    transfer.categories = workflow::CategoriesToTransfer(LoadConsents(sql, case_id), recipient, purpose, at);
-    if (transfer.categories.empty()) return;  // nothing goes, nothing read, nothing to audit
+    transfer.categories = decide(sql);
+    if (transfer.categories.empty()) return;  // withdrawn meanwhile: nothing goes, nothing to audit
     Audit(sql, case_id, {actor, std::string(workflow::Name(purpose))}, "transfer", internal::ToMicros(now), recipient,
           CategoryList(transfer.categories));
     for (auto& person : internal::ReadPeople(sql, case_id)) {
