@@ -1,6 +1,8 @@
 #include "api/webhook_client.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <ctime>
 #include <stdexcept>
 
 #include <boost/asio/as_tuple.hpp>
@@ -51,14 +53,6 @@ std::optional<Target> ParseUrl(const std::string& url) {
   return target;
 }
 
-/// Retry-After in seconds (the HTTP-date form is not honoured: the schedule's delay stands).
-std::optional<std::chrono::seconds> RetryAfter(std::string_view value) {
-  long long seconds = 0;
-  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  if (error != std::errc{} || end != value.data() + value.size() || seconds < 0) return std::nullopt;
-  return std::chrono::seconds(std::min<long long>(seconds, 7 * 24 * 3600));
-}
-
 engine::WebhookResponse Failed(std::string_view error) { return {0, std::string(error), std::nullopt}; }
 
 std::string_view ErrorOf(const boost::system::error_code& error) {
@@ -82,12 +76,43 @@ net::awaitable<engine::WebhookResponse> Exchange(Stream& stream, beast::tcp_stre
   engine::WebhookResponse answer;
   answer.status = static_cast<int>(response.result_int());
   if (const auto found = response.find(http::field::retry_after); found != response.end()) {
-    answer.retry_after = RetryAfter(found->value());
+    const auto date = response.find(http::field::date);
+    const auto answered_at = date != response.end() ? ParseHttpDate(date->value()) : std::nullopt;
+    answer.retry_after = RetryAfter(found->value(), answered_at.value_or(std::chrono::system_clock::now()));
   }
   co_return answer;
 }
 
 }  // namespace
+
+std::optional<std::chrono::system_clock::time_point> ParseHttpDate(std::string_view text) {
+  if (text.size() > 64) return std::nullopt;
+  const std::string value(text);
+  // IMF-fixdate, RFC 850, asctime: strptime reads each; the whole value must be consumed.
+  for (const char* format : {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
+    std::tm parts{};
+    const char* end = strptime(value.c_str(), format, &parts);
+    if (end == nullptr || *end != '\0') continue;
+    const std::time_t seconds = timegm(&parts);
+    if (seconds == static_cast<std::time_t>(-1)) return std::nullopt;
+    return std::chrono::system_clock::from_time_t(seconds);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::chrono::seconds> RetryAfter(std::string_view value, std::chrono::system_clock::time_point answered_at) {
+  constexpr long long kWeek = 7 * 24 * 3600;
+  long long seconds = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (error == std::errc{} && end == value.data() + value.size()) {
+    if (seconds < 0) return std::nullopt;
+    return std::chrono::seconds(std::min(seconds, kWeek));
+  }
+  const auto at = ParseHttpDate(value);
+  if (!at) return std::nullopt;
+  const auto wait = std::chrono::duration_cast<std::chrono::seconds>(*at - answered_at).count();
+  return std::chrono::seconds(std::clamp<long long>(wait, 0, kWeek));
+}
 
 WebhookClient::WebhookClient(const config::DeliverySettings& settings)
     : settings_(settings), policy_(settings.allow), tls_(net::ssl::context::tls_client) {

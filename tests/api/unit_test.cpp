@@ -15,6 +15,7 @@
 #include "api/problem.hpp"
 #include "api/query.hpp"
 #include "api/router.hpp"
+#include "api/webhook_client.hpp"
 #include "config/settings.hpp"
 #include "workflow/case.hpp"
 #include "workflow/reasons.hpp"
@@ -562,4 +563,20 @@ TEST_CASE("the OpenAPI document describes every operation's answers, the problem
     CHECK(std::find(unavailable.as_array().begin(), unavailable.as_array().end(),
                     json::value(TypeUri(ProblemKind::kOutcomeUnknown))) != unavailable.as_array().end());
   }
+}
+
+TEST_CASE("Retry-After is read as delay-seconds or as an HTTP-date in any of its three forms", "[api][webhooks]") {
+  using std::chrono::seconds;
+  const auto answered = *api::ParseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT");
+  CHECK(*api::ParseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT") == answered);
+  CHECK(*api::ParseHttpDate("Sun Nov  6 08:49:37 1994") == answered);
+  CHECK(api::RetryAfter("120", answered) == seconds(120));
+  CHECK(api::RetryAfter("Sun, 06 Nov 1994 08:51:37 GMT", answered) == seconds(120));
+  CHECK(api::RetryAfter("Sun, 06 Nov 1994 08:00:00 GMT", answered) == seconds(0));    // a date past: no wait
+  CHECK(api::RetryAfter("99999999", answered) == seconds(7 * 24 * 3600));            // at most a week
+  CHECK(api::RetryAfter("Sun, 06 Dec 1994 08:49:37 GMT", answered) == seconds(7 * 24 * 3600));
+  CHECK_FALSE(api::RetryAfter("-5", answered));
+  CHECK_FALSE(api::RetryAfter("soon", answered));
+  CHECK_FALSE(api::RetryAfter("Sun, 06 Nov 1994 08:49:37 GMT trailing", answered));
+  CHECK_FALSE(api::ParseHttpDate(""));
 }
