@@ -143,6 +143,9 @@ struct DeliverySettings {
   std::string ca_file;  ///< PEM CA bundle for https endpoints ("": the system's)
   std::chrono::milliseconds secret_overlap{86'400'000};  ///< a rotated secret keeps signing this long
   std::chrono::milliseconds feed_max_wait{30'000};       ///< the longest long-poll of GET /feed
+  /// How long the apply path trusts its snapshot of the subscriptions, which another engine on the same
+  /// database may change (a change through this engine is seen at once); 0: read in every transaction.
+  std::chrono::milliseconds subscriptions_refresh{1'000};
 };
 
 struct LogSettings {

@@ -60,7 +60,7 @@ Engine::Engine(persistence::Database& database, const config::Settings& settings
       consents_(database),
       checkpoints_(database),
       signing_key_(LoadSigningKey(settings.history, database.Options())),
-      subscriptions_(database),
+      subscriptions_(database, settings.delivery.subscriptions_refresh),
       outbox_(database),
       feed_signal_(std::make_unique<FeedSignal>()) {
   cases_.UseSubscriptions(&subscriptions_);

@@ -17,9 +17,6 @@ namespace {
 
 using internal::Query;
 
-/// How long the apply path trusts its snapshot of the active subscriptions when another process may
-/// have changed them (a change through this repository is seen at once).
-constexpr auto kSnapshotTtl = std::chrono::seconds(1);
 
 #define RF_SUBSCRIPTION_COLUMNS                                                                            \
   "subscription_id, organisation, office, notifications, delivery, url, secret, previous_secret, "         \
@@ -229,7 +226,7 @@ bool SubscriptionRepository::Disable(std::string_view subscription_id, std::stri
 std::shared_ptr<const std::vector<Subscription>> SubscriptionRepository::Active(soci::session* within) {
   {
     std::lock_guard lock(mutex_);
-    if (active_ && std::chrono::steady_clock::now() - read_at_ < kSnapshotTtl) return active_;
+    if (active_ && std::chrono::steady_clock::now() - read_at_ < refresh_) return active_;
   }
   auto read = std::make_shared<std::vector<Subscription>>();
   const auto started = std::chrono::steady_clock::now();

@@ -170,6 +170,9 @@ TestServer::TestServer(Backend backend, std::function<void(config::Settings&)> a
   settings.programmes.directory = RETURNFLOW_SOURCE_DIR "/tests/api/programmes";
   // No timer fires by itself: a test that wants the clock moves it (testing_clock) or enables the loop.
   settings.scheduler.enabled = false;
+  // Every test engine shares the PostgreSQL database: one may fire another test's case moments after that
+  // test subscribed, so each reads the subscriptions in every transaction.
+  settings.delivery.subscriptions_refresh = std::chrono::milliseconds(0);
   // Nor does any webhook go out: the tests share one PostgreSQL database, and another test's engine (its
   // testing clock elsewhere) would deliver this one's notifications. The outbox tests enable it.
   settings.delivery.enabled = false;
