@@ -467,7 +467,7 @@ std::vector<std::string> NotificationFilters(Reader& reader, bool required) {
     if (!persistence::ValidNotificationFilter(filters[index])) {
       reader.Fail(InvalidMember(fmt::format("{}/{}", reader.Pointer("notifications"), index),
                                 "must be a notification kind (case.opened, state.entered, stage.entered, event.applied, "
-                                "event.refused, deadline.passed, incident.opened), optionally ':' and a name or a "
+                                "event.refused, deadline.passed, deadline.approaching, incident.opened), optionally ':' and a name or a "
                                 "prefix ending in '*'"));
     }
   }

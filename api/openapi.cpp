@@ -590,7 +590,7 @@ json::object Schemas() {
          {{"type", "array"},
           {"minItems", 1},
           {"maxItems", 50},
-          {"items", String("case.opened, state.entered, stage.entered, event.applied, event.refused, deadline.passed "
+          {"items", String("case.opened, state.entered, stage.entered, event.applied, event.refused, deadline.passed, deadline.approaching "
                            "or incident.opened, optionally ':' and a name or a prefix ending in '*' "
                            "(state.entered:travel.awaiting_booking)")}}},
         {"delivery", {{"type", "string"}, {"enum", {"webhook", "feed"}}}},

@@ -311,7 +311,7 @@ void AddServerCommands(CLI::App& app) {
   recipient->require_option(1);
   add->add_option("--notifications", subscription_options->notifications,
                   "comma-separated: case.opened, state.entered[:NAME|PREFIX*], stage.entered[:...], event.applied[:...], "
-                  "event.refused[:...], deadline.passed[:...], incident.opened[:...]")
+                  "event.refused[:...], deadline.passed[:...], deadline.approaching[:...], incident.opened[:...]")
       ->required();
   add->add_option("--delivery", subscription_options->delivery, "webhook (default) or feed")
       ->check(CLI::IsMember({"webhook", "feed"}));

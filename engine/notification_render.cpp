@@ -86,7 +86,7 @@ json::object NotificationData(const Principal& recipient, const persistence::Out
   const json::object empty;
   const auto& facts = !error && parsed.is_object() ? parsed.as_object() : empty;
   json::object data{{"case_id", notification.case_id}, {"kind", notification.kind}, {"subject", notification.subject}};
-  for (const char* key : {"event_type", "verdict", "reason", "stage"}) {
+  for (const char* key : {"event_type", "verdict", "reason", "stage", "deadline"}) {
     if (const auto* value = facts.if_contains(key)) data[key] = *value;
   }
   data["states"] = json::value_from(StatesView(recipient, StringsOf(facts.if_contains("states"))));

@@ -207,7 +207,7 @@ ParsedProgramme ProgrammeFromDefinition(const json::value& definition, std::stri
   programme.deferrable_events = workflow::DefaultDeferrableEvents();
   DefinitionReader reader(definition.get_object(), "", errors,
                           {"code", "name", "unsafe_destinations", "no_show_limit", "service_levels", "monitoring",
-                           "early_event_wait", "deferrable_events", "suspension_review",
+                           "early_event_wait", "deferrable_events", "suspension_review", "deadline_warning",
                            "closures_needing_supervisor"});
   std::string named_code = programme.code;
   reader.String("code", named_code, 64);
@@ -229,6 +229,7 @@ ParsedProgramme ProgrammeFromDefinition(const json::value& definition, std::stri
   reader.Integer("no_show_limit", programme.no_show_limit, 1, 100);
   reader.Days("early_event_wait", programme.early_event_wait, 1);
   reader.Days("suspension_review", programme.suspension_review, 1);
+  reader.Days("deadline_warning", programme.deadline_warning, 0);
   if (auto types = reader.Strings("deferrable_events", 100, [](const std::string& type) -> std::optional<std::string> {
         const auto& known = workflow::AllEventNames();
         if (std::find(known.begin(), known.end(), type) == known.end()) return "is not an event type of the workflow";
@@ -318,6 +319,7 @@ json::value DefinitionOf(const workflow::Programme& programme) {
   for (const auto& type : programme.deferrable_events) deferrable.emplace_back(type);
   object["deferrable_events"] = std::move(deferrable);
   object["suspension_review"] = DaysText(programme.suspension_review.count());
+  object["deadline_warning"] = DaysText(programme.deadline_warning.count());
   json::array closures;
   for (const auto outcome : programme.closures_needing_supervisor) closures.emplace_back(workflow::Name(outcome));
   object["closures_needing_supervisor"] = std::move(closures);

@@ -105,6 +105,10 @@ void AddNotifications(const std::vector<Subscription>& subscriptions, const Case
 std::vector<OutboxWrite> OpenedNotifications(const std::vector<Subscription>& subscriptions, const CaseScope& scope,
                                              const HistoryRow& opened, const std::string& stage, long long now,
                                              std::optional<long long> next_deadline);
+/// The `incident.opened` notifications of an incident the engine opens outside an event (a case it cannot
+/// read, a timer that keeps failing), after the case's newest history row in each stream.
+std::vector<OutboxWrite> IncidentNotifications(const std::vector<Subscription>& subscriptions, const CaseRow& row,
+                                               const std::string& kind, const std::string& subject, long long now);
 /// Writes outbox rows with portable SQL (the batched PostgreSQL paths send their own).
 void WriteOutbox(soci::session& sql, const std::vector<OutboxWrite>& rows);
 

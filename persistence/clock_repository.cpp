@@ -254,6 +254,13 @@ bool CaseRepository::OpenIncident(std::string_view case_id_view, std::string_vie
                           soci::use(case_id, "case_id"));
     statement.execute(true);
     opened = statement.get_affected_rows() == 1;
+    // Those who subscribed to incidents hear of it in the same transaction (nothing if it was open already).
+    if (!opened || !subscriptions_) return;
+    const auto subscriptions = subscriptions_->Active(&sql);
+    if (subscriptions->empty()) return;
+    internal::CaseRow row;
+    if (!internal::LoadCase(sql, database_.GetBackend(), case_id, /*for_update=*/false, row)) return;
+    internal::WriteOutbox(sql, internal::IncidentNotifications(*subscriptions, row, kind, subject, now));
   });
   if (opened) spdlog::warn("case={} incident={} kind={} opened", case_id, incident_id, kind);
   return opened;

@@ -11,6 +11,7 @@
 #include "persistence/apply_plan.hpp"
 #include "persistence/internal.hpp"
 #include "persistence/outbox.hpp"
+#include "workflow/events.hpp"
 
 namespace returnflow::persistence {
 
@@ -75,6 +76,18 @@ void AddRow(const HistoryRow& row, const PlannedWrite& plan, std::vector<Pending
     return;
   }
   pending.push_back({std::string(notification::kEventApplied), row.type, facts, row.sequence});
+  if (row.type == workflow::events::DeadlineApproaching::kName) {
+    // The clock's own event: its data is {"deadline": "<kind>"}, written by workflow::EventDataForTimer.
+    boost::system::error_code error;
+    const auto data = boost::json::parse(row.payload, error);
+    const auto* kind = !error && data.is_object() ? data.get_object().if_contains("deadline") : nullptr;
+    if (kind && kind->is_string()) {
+      auto warning = facts;
+      warning["deadline"] = kind->get_string();
+      pending.push_back({std::string(notification::kDeadlineApproaching), std::string(kind->get_string()),
+                         std::move(warning), row.sequence});
+    }
+  }
   const auto before = internal::SplitList(row.states_before);
   const auto after = internal::SplitList(row.states_after);
   const std::set<std::string> was(before.begin(), before.end());
@@ -143,6 +156,30 @@ std::vector<OutboxWrite> OpenedNotifications(const std::vector<Subscription>& su
   return out;
 }
 
+std::vector<OutboxWrite> IncidentNotifications(const std::vector<Subscription>& subscriptions, const CaseRow& row,
+                                               const std::string& kind, const std::string& subject, long long now) {
+  std::vector<OutboxWrite> out;
+  if (subscriptions.empty()) return out;
+  // Only the stored columns: the case itself may be the one that cannot be read.
+  const auto states = internal::SplitList(row.active_states);
+  boost::json::object facts{{"states", Strings(states)},
+                            {"stage", row.stage},
+                            {"occurred_at", now},
+                            {"version", row.version},
+                            {"incident", {{"kind", kind}, {"subject", subject}}}};
+  if (row.has_next_deadline) {
+    facts["next_deadline"] = row.next_deadline;
+  } else {
+    facts["next_deadline"] = nullptr;
+  }
+  // Ordinal 1000: after every notification of the newest history row (an event makes far fewer).
+  std::vector<Pending> pending{{std::string(notification::kIncidentOpened), kind, std::move(facts), row.last_sequence}};
+  std::vector<OutboxWrite> routed;
+  Route(subscriptions, row.Scope(), row.case_id, now, pending, routed);
+  for (auto& write : routed) write.ordinal = 1000;
+  return routed;
+}
+
 void WriteOutbox(soci::session& sql, const std::vector<OutboxWrite>& rows) {
   for (const auto& row : rows) {
     const std::string status = row.feed ? "feed" : "pending";
@@ -170,7 +207,7 @@ const std::vector<std::string_view>& NotificationKinds() {
   static const std::vector<std::string_view> kinds{
       notification::kCaseOpened,    notification::kStateEntered,   notification::kStageEntered,
       notification::kEventApplied,  notification::kEventRefused,   notification::kDeadlinePassed,
-      notification::kIncidentOpened};
+      notification::kDeadlineApproaching, notification::kIncidentOpened};
   return kinds;
 }
 

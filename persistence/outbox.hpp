@@ -31,6 +31,7 @@ inline constexpr std::string_view kStageEntered = "stage.entered";      ///< sub
 inline constexpr std::string_view kEventApplied = "event.applied";      ///< subject: the event type
 inline constexpr std::string_view kEventRefused = "event.refused";      ///< subject: the event type
 inline constexpr std::string_view kDeadlinePassed = "deadline.passed";  ///< subject: the deadline kind
+inline constexpr std::string_view kDeadlineApproaching = "deadline.approaching";  ///< subject: the deadline kind
 inline constexpr std::string_view kIncidentOpened = "incident.opened";  ///< subject: the incident kind
 }  // namespace notification
 /// Every kind above, in that order.
@@ -69,7 +70,9 @@ std::vector<std::string> SigningSecrets(const Subscription& subscription, Timest
 /// second, or at once after a change made through this repository).
 class SubscriptionRepository {
  public:
-  explicit SubscriptionRepository(Database& database) : database_(database) {}
+  /// `refresh`: how long the active subscriptions read are trusted (another process may change them).
+  explicit SubscriptionRepository(Database& database, std::chrono::milliseconds refresh = std::chrono::seconds(1))
+      : database_(database), refresh_(refresh) {}
 
   /// Stores a new subscription (its id, secret and times set here); kInvalidInput for a bad one.
   Subscription Create(Subscription subscription);
@@ -92,6 +95,7 @@ class SubscriptionRepository {
 
  private:
   Database& database_;
+  std::chrono::milliseconds refresh_;
   std::mutex mutex_;
   std::shared_ptr<const std::vector<Subscription>> active_;
   std::chrono::steady_clock::time_point read_at_{};

@@ -179,6 +179,7 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const CaseContex
   if (!context.monitoring_visits_missed.empty()) {
     object["monitoring_visits_missed"] = json::value_from(context.monitoring_visits_missed, storage);
   }
+  if (!context.warned.empty()) object["warned"] = json::value_from(context.warned, storage);
   if (!context.overdue.empty()) object["overdue"] = json::value_from(context.overdue, storage);
   PutInstant(object, "suspended_at", context.suspended_at);
   if (context.suspension_review_due) object["suspension_review_due"] = true;
@@ -201,7 +202,7 @@ enum class ContextKey {
   kCaregiversConfirmed, kDepartedAt, kArrivedAt,
   kPlanSubmitted, kPlanApproved, kMonitoringVisitsRequired, kMonitoringVisitsDone, kAssistanceDelivered,
   kSuspension, kOutcome, kReopenCount,
-  kMonitoringVisitsAnnounced, kMonitoringVisitsMissed, kOverdue, kSuspendedAt, kSuspensionReviewDue,
+  kMonitoringVisitsAnnounced, kMonitoringVisitsMissed, kWarned, kOverdue, kSuspendedAt, kSuspensionReviewDue,
 };
 
 const std::unordered_map<std::string_view, ContextKey>& ContextKeys() {
@@ -228,7 +229,8 @@ const std::unordered_map<std::string_view, ContextKey>& ContextKeys() {
       {"assistance_delivered", ContextKey::kAssistanceDelivered}, {"suspension", ContextKey::kSuspension},
       {"outcome", ContextKey::kOutcome}, {"reopen_count", ContextKey::kReopenCount},
       {"monitoring_visits_announced", ContextKey::kMonitoringVisitsAnnounced},
-      {"monitoring_visits_missed", ContextKey::kMonitoringVisitsMissed}, {"overdue", ContextKey::kOverdue},
+      {"monitoring_visits_missed", ContextKey::kMonitoringVisitsMissed}, {"warned", ContextKey::kWarned},
+      {"overdue", ContextKey::kOverdue},
       {"suspended_at", ContextKey::kSuspendedAt}, {"suspension_review_due", ContextKey::kSuspensionReviewDue},
   };
   return keys;
@@ -334,6 +336,9 @@ CaseContext tag_invoke(const json::value_to_tag<CaseContext>&, const json::value
       case ContextKey::kReopenCount: context.reopen_count = static_cast<int>(Integer(value, name)); break;
       case ContextKey::kMonitoringVisitsAnnounced: context.monitoring_visits_announced = IntegerSet(value, name); break;
       case ContextKey::kMonitoringVisitsMissed: context.monitoring_visits_missed = IntegerSet(value, name); break;
+      case ContextKey::kWarned:
+        for (const auto& kind : AsArray(value, name)) context.warned.insert(String(kind, name));
+        break;
       case ContextKey::kOverdue:
         for (const auto& kind : AsArray(value, name)) context.overdue.insert(String(kind, name));
         break;

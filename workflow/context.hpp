@@ -85,6 +85,7 @@ struct CaseContext {
   std::set<int> monitoring_visits_missed;     ///< visits not done by the end of their grace
 
   // Time: what the engine's clock found (each as an event applied to the case).
+  std::set<std::string> warned;   ///< deadlines of open steps whose approach was announced
   std::set<std::string> overdue;  ///< deadlines passed while their step is still open ("counselling", ...)
   std::optional<Instant> suspended_at;
   bool suspension_review_due = false;

@@ -278,6 +278,11 @@ const std::unordered_map<std::string_view, Decoder>& Decoders() {
          DataReader data(d, "", {"deadline"});
          return ev::DeadlinePassed{data.Text("deadline", true, 64)};
        }},
+      {ev::DeadlineApproaching::kName,
+       [](const json::object& d) -> Event {
+         DataReader data(d, "", {"deadline"});
+         return ev::DeadlineApproaching{data.Text("deadline", true, 64)};
+       }},
       {ev::FitnessExpired::kName, &Empty<ev::FitnessExpired>},
       {ev::TravelDocumentExpired::kName, &Empty<ev::TravelDocumentExpired>},
       {ev::MonitoringVisitDue::kName,

@@ -20,7 +20,8 @@ const std::vector<std::string_view>& AllEventNames() {
 }
 
 bool IsClockEvent(std::string_view type) {
-  return type == events::DeadlinePassed::kName || type == events::FitnessExpired::kName ||
+  return type == events::DeadlinePassed::kName || type == events::DeadlineApproaching::kName ||
+         type == events::FitnessExpired::kName ||
          type == events::TravelDocumentExpired::kName || type == events::MonitoringVisitDue::kName ||
          type == events::MonitoringVisitMissed::kName || type == events::SuspensionReviewDue::kName;
 }

@@ -144,6 +144,12 @@ struct DeadlinePassed {
   static constexpr std::string_view kName = "deadline.passed";
   std::string deadline;  ///< a deadline kind of workflow/timers.hpp, e.g. "counselling"
 };
+/// A deadline of an open step is near (the programme's `deadline_warning` before it): heard by partners and
+/// offices subscribed to deadline.approaching; the case only records that it was warned.
+struct DeadlineApproaching {
+  static constexpr std::string_view kName = "deadline.approaching";
+  std::string deadline;  ///< a deadline kind of workflow/timers.hpp
+};
 struct FitnessExpired { static constexpr std::string_view kName = "fitness.expired"; };
 struct TravelDocumentExpired { static constexpr std::string_view kName = "travel_document.expired"; };
 struct MonitoringVisitDue {
@@ -172,7 +178,7 @@ using Event = std::variant<
     events::BriefingHeld, events::Departed, events::NoShow, events::Arrived, events::PlanSubmitted,
     events::PlanApproved, events::AssistanceDelivered, events::MonitoringVisitCompleted,
     events::CaseSuspended, events::CaseResumed, events::ConsentWithdrawn, events::CaseClosed,
-    events::CaseReopened, events::ProgrammeChanged, events::DeadlinePassed, events::FitnessExpired,
+    events::CaseReopened, events::ProgrammeChanged, events::DeadlinePassed, events::DeadlineApproaching, events::FitnessExpired,
     events::TravelDocumentExpired, events::MonitoringVisitDue, events::MonitoringVisitMissed,
     events::SuspensionReviewDue>;
 
@@ -182,7 +188,7 @@ std::string_view EventName(const Event& event);
 /// Every event name the machine knows, in declaration order.
 const std::vector<std::string_view>& AllEventNames();
 
-/// True for the events only the engine's clock sends (deadline.passed, *.expired, monitoring.visit_due,
+/// True for the events only the engine's clock sends (deadline.passed, deadline.approaching, *.expired, monitoring.visit_due,
 /// monitoring.visit_missed, suspension.review_due).
 bool IsClockEvent(std::string_view type);
 

@@ -334,9 +334,11 @@ ApplyResult Case::Apply(const Event& event, const EventMeta& meta) {
 
   if ((handled & msmb::HANDLED_TRUE) != 0) {
     result.verdict = Verdict::kApplied;
-    // A deadline that passed while its step was open is no longer overdue once the step is done.
-    if (!runtime.context.overdue.empty()) {
+    // A deadline that passed while its step was open is no longer overdue once the step is done; a
+    // warning is forgotten with its step too (the step, open again later, warns again).
+    if (!runtime.context.overdue.empty() || !runtime.context.warned.empty()) {
       const auto open = OpenDeadlines(*this);
+      std::erase_if(runtime.context.warned, [&](const std::string& kind) { return !open.contains(kind); });
       for (auto it = runtime.context.overdue.begin(); it != runtime.context.overdue.end();) {
         if (open.contains(*it)) {
           ++it;

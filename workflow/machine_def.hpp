@@ -503,6 +503,10 @@ RETURNFLOW_ACTION(RecordOverdue, "record_overdue") {
   Ctx(fsm).overdue.insert(event.deadline);
   Note(fsm, "overdue={}", event.deadline);
 }
+RETURNFLOW_ACTION(RecordWarning, "record_warning") {
+  Ctx(fsm).warned.insert(event.deadline);
+  Note(fsm, "warned={}", event.deadline);
+}
 RETURNFLOW_ACTION(RecordFitnessExpired, "record_fitness_expired") {
   Ctx(fsm).fitness_valid_until.reset();
   Note(fsm, "fitness_certificate_expired");
@@ -776,6 +780,7 @@ struct Def : MachineDef<Def> {
   Row < Open     , ev::FitnessExpired       , none     , RecordFitnessExpired     , BeforeDepartureInTravel >,
   Row < Open     , ev::TravelDocumentExpired, none     , RecordTravelDocumentExpired, BeforeDepartureInTravel >,
   Row < Open     , ev::DeadlinePassed       , none     , RecordOverdue            , none                >,
+  Row < Open     , ev::DeadlineApproaching  , none     , RecordWarning            , none                >,
   Row < Open     , ev::ProgrammeChanged     , none     , ChangeProgramme          , none                >,
   //  +----------+--------------------------+----------+--------------------------+---------------------+
   Row < Suspended, ev::CaseResumed          , Open     , Resume                   , none                >,

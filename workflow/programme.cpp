@@ -78,6 +78,7 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const Programme&
   object["early_event_wait_days"] = programme.early_event_wait.count();
   object["deferrable_events"] = Strings(programme.deferrable_events);
   object["suspension_review_days"] = programme.suspension_review.count();
+  object["deadline_warning_days"] = programme.deadline_warning.count();
   json::array closures;
   for (const auto outcome : programme.closures_needing_supervisor) closures.emplace_back(Name(outcome));
   object["closures_needing_supervisor"] = std::move(closures);
@@ -113,6 +114,8 @@ Programme tag_invoke(const json::value_to_tag<Programme>&, const json::value& js
     programme.deferrable_events.insert(String(type, "deferrable_events"));
   }
   programme.suspension_review = Days{DaysOf(object, "suspension_review_days")};
+  // Absent from definitions stored before the warning existed: those keep the default.
+  if (object.contains("deadline_warning_days")) programme.deadline_warning = Days{DaysOf(object, "deadline_warning_days")};
   for (const auto& outcome : Require(object, "closures_needing_supervisor").as_array()) {
     programme.closures_needing_supervisor.insert(EnumField<Outcome>(outcome, "closures_needing_supervisor", kOutcomeNames));
   }

@@ -47,6 +47,8 @@ struct Programme {
   /// How long an event the case cannot take yet may wait for it, and which event types may wait.
   Days early_event_wait{30};
   std::set<std::string> deferrable_events;
+  /// How long before a deadline of an open step the clock announces it (deadline.approaching); 0: never.
+  Days deadline_warning{2};
   /// A suspension is reviewed this long after it began.
   Days suspension_review{30};
   /// Closures a caseworker requests and a supervisor approves (the others a caseworker records).

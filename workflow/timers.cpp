@@ -11,6 +11,7 @@ namespace returnflow::workflow {
 namespace {
 
 constexpr std::string_view kDeadlinePrefix = "deadline:";
+constexpr std::string_view kWarningPrefix = "warning:";
 
 bool Has(const std::vector<std::string>& states, std::string_view state) {
   return std::find(states.begin(), states.end(), state) != states.end();
@@ -83,7 +84,11 @@ std::vector<Timer> DesiredTimers(const Case& machine, const Programme& programme
   const auto& context = machine.Context();
   std::vector<Timer> timers;
   for (const auto& deadline : Deadlines(machine, programme, stage_entered_at)) {
-    if (!deadline.overdue) timers.push_back({std::string(kDeadlinePrefix) + deadline.kind, deadline.due});
+    if (deadline.overdue) continue;
+    timers.push_back({std::string(kDeadlinePrefix) + deadline.kind, deadline.due});
+    if (programme.deadline_warning.count() > 0 && !context.warned.contains(deadline.kind)) {
+      timers.push_back({std::string(kWarningPrefix) + deadline.kind, deadline.due - programme.deadline_warning});
+    }
   }
   // The documents needed on the day of departure expire as events: before departure only.
   if ((stage == "documentation" || stage == "travel") && !context.Departed()) {
@@ -122,6 +127,9 @@ std::optional<Instant> NextDeadline(const std::vector<Timer>& timers) {
 
 std::optional<Event> EventForTimer(std::string_view kind) {
   if (kind.starts_with(kDeadlinePrefix)) return events::DeadlinePassed{std::string(kind.substr(kDeadlinePrefix.size()))};
+  if (kind.starts_with(kWarningPrefix)) {
+    return events::DeadlineApproaching{std::string(kind.substr(kWarningPrefix.size()))};
+  }
   if (kind == "expiry:travel_document") return events::TravelDocumentExpired{};
   if (kind == "expiry:fitness") return events::FitnessExpired{};
   if (kind == "review:suspension") return events::SuspensionReviewDue{};
@@ -142,6 +150,9 @@ std::string EventDataForTimer(std::string_view kind) {
   if (!event) return {};
   if (const auto* passed = std::get_if<events::DeadlinePassed>(&*event)) {
     return fmt::format(R"({{"deadline":"{}"}})", passed->deadline);
+  }
+  if (const auto* near = std::get_if<events::DeadlineApproaching>(&*event)) {
+    return fmt::format(R"({{"deadline":"{}"}})", near->deadline);
   }
   if (const auto* due = std::get_if<events::MonitoringVisitDue>(&*event)) return fmt::format(R"({{"visit":{}}})", due->visit);
   if (const auto* missed = std::get_if<events::MonitoringVisitMissed>(&*event)) {

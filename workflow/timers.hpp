@@ -21,7 +21,8 @@ struct Timer {
   friend bool operator==(const Timer&, const Timer&) = default;
 };
 
-/// The deadlines a step can miss, by kind ("deadline:<kind>" timers fire deadline.passed{<kind>}).
+/// The deadlines a step can miss, by kind ("deadline:<kind>" timers fire deadline.passed{<kind>}, and
+/// "warning:<kind>" the programme's deadline_warning before it fires deadline.approaching{<kind>}).
 namespace deadline {
 inline constexpr std::string_view kEligibility = "eligibility";
 inline constexpr std::string_view kCounselling = "counselling";

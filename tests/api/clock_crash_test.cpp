@@ -95,10 +95,14 @@ TEST_CASE("returnflow serve killed with SIGKILL while its clock fires applies ev
       for (const auto& case_id : cases) {
         INFO(case_id);
         const auto history = test::FullHistory(reader.cases, case_id);
-        int fired = 0;
-        for (const auto& entry : history) fired += entry.type == "deadline.passed";
+        int fired = 0, warned = 0;
+        for (const auto& entry : history) {
+          fired += entry.type == "deadline.passed";
+          warned += entry.type == "deadline.approaching";
+        }
         CHECK(fired == 1);
-        CHECK(reader.cases.Get(case_id).version == 2);  // opened, then overdue: nothing else
+        CHECK(warned == 1);  // two days before the deadline
+        CHECK(reader.cases.Get(case_id).version == 3);  // opened, warned, then overdue: nothing else
       }
     }
   }

@@ -5,6 +5,7 @@
 #include <set>
 
 #include <catch2/catch.hpp>
+#include <soci/soci.h>
 
 #include "tests/api/fixture.hpp"
 #include "tests/api/webhook_receiver.hpp"
@@ -466,6 +467,94 @@ TEST_CASE("a notification carries exactly the consented categories its purpose n
       CHECK(webhook.body.find("Synthetic") == std::string::npos);
     }
     RequireSigned(receiver.Received());
+  }
+}
+
+}  // namespace returnflow::test
+
+namespace returnflow::test {
+
+TEST_CASE("an office hears that a deadline approaches, on the programme's warning, then that it passed",
+          "[api][outbox][clock]") {
+  auto backend = GENERATE(from_range(Backends()));
+  SECTION(Name(backend)) {
+    Cast cast(backend, WithDelivery);
+    Subscribe(cast, nullptr, "", "office:" + cast.office, json::array{"deadline.approaching", "deadline.passed"});
+    const auto id = CreateCaseNow(cast);  // eligibility due in 7 days, announced 2 days before
+    auto office = cast.server.Client(cast.caseworker);
+    const auto Read = [&](const std::string& cursor) {
+      auto read = office.Get("/feed?wait=0" + (cursor.empty() ? std::string() : "&cursor=" + cursor));
+      INFO(read.body);
+      REQUIRE(read.status == 200);
+      return read.Json().as_object();
+    };
+    // Filtered to this case: other tests' clocks and cases share the database, not this office's feed.
+    const auto Mine = [&](const json::object& page) {
+      std::vector<std::string> kinds;
+      for (const auto& event : page.at("events").as_array()) {
+        if (event.at("subject") != json::value(id)) continue;
+        kinds.push_back(std::string(event.at("data").at("kind").as_string()) + ":" +
+                        std::string(event.at("data").at("subject").as_string()));
+      }
+      return kinds;
+    };
+    auto first = Read("");
+    CHECK(Mine(first).empty());
+    auto admin = cast.server.Client(cast.admin);
+    REQUIRE(admin.PostJson("/testing/clock", json::object{{"advance", "4d"}}).status == 200);
+    auto early = Read(std::string(first.at("next_cursor").as_string()));
+    CHECK(Mine(early).empty());  // five days before the deadline: not yet
+    REQUIRE(admin.PostJson("/testing/clock", json::object{{"advance", "2d"}}).status == 200);
+    auto warned = Read(std::string(early.at("next_cursor").as_string()));
+    CHECK(Mine(warned) == std::vector<std::string>{"deadline.approaching:eligibility"});
+    for (const auto& event : warned.at("events").as_array()) {
+      if (event.at("subject") == json::value(id)) CHECK(event.at("data").at("deadline") == "eligibility");
+    }
+    REQUIRE(admin.PostJson("/testing/clock", json::object{{"advance", "2d"}}).status == 200);
+    auto passed = Read(std::string(warned.at("next_cursor").as_string()));
+    CHECK(Mine(passed) == std::vector<std::string>{"deadline.passed:eligibility"});
+    // The warning is recorded once in the history (the clock's event), and not sent again.
+    auto history = office.Get("/cases/" + id + "/history");
+    REQUIRE(history.status == 200);
+    int warnings = 0;
+    const auto entries = history.Json();
+    for (const auto& entry : entries.at("entries").as_array()) warnings += entry.at("type") == "deadline.approaching";
+    CHECK(warnings == 1);
+  }
+}
+
+}  // namespace returnflow::test
+
+namespace returnflow::test {
+
+TEST_CASE("an incident the clock opens outside an event reaches the office subscribed to incidents",
+          "[api][outbox][clock]") {
+  auto backend = GENERATE(from_range(Backends()));
+  SECTION(Name(backend)) {
+    Cast cast(backend, WithDelivery);
+    Subscribe(cast, nullptr, "", "office:" + cast.office, json::array{"incident.opened"});
+    const auto id = CreateCaseNow(cast);
+    // The stored case is damaged behind the engine's back: its timers can no longer be fired.
+    {
+      auto lease = cast.server.Service().Database().Lease();
+      lease.Session() << "UPDATE cases SET saved_state = 'not a saved case' WHERE case_id = :case_id", soci::use(id);
+    }
+    auto admin = cast.server.Client(cast.admin);
+    REQUIRE(admin.PostJson("/testing/clock", json::object{{"advance", "8d"}}).status == 200);
+    auto read = cast.server.Client(cast.caseworker).Get("/feed?wait=0");
+    INFO(read.body);
+    REQUIRE(read.status == 200);
+    const auto page = read.Json();
+    std::vector<std::string> mine;
+    for (const auto& event : page.at("events").as_array()) {
+      if (event.at("subject") != json::value(id)) continue;
+      mine.push_back(std::string(event.at("data").at("subject").as_string()));
+      CHECK(event.at("data").at("incident").at("kind") == "case_unreadable");
+    }
+    CHECK(mine == std::vector<std::string>{"case_unreadable"});
+    auto incidents = cast.server.Client(cast.supervisor).Get("/incidents?case_id=" + id);
+    INFO(incidents.body);
+    CHECK(incidents.status == 200);
   }
 }
 

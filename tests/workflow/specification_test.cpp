@@ -54,6 +54,7 @@ const std::map<std::string, Event>& CanonicalEvents() {
         ev::CaseReopened{"re-application"},
         ev::ProgrammeChanged{2},
         ev::DeadlinePassed{"counselling"},
+        ev::DeadlineApproaching{"counselling"},
         ev::FitnessExpired{},
         ev::TravelDocumentExpired{},
         ev::MonitoringVisitDue{1},
@@ -76,6 +77,7 @@ Expectations OpenCase(bool departed) {
           {"case.closed", "closed"},
           {"consent.withdrawn", departed ? "refused:withdrawal_after_departure" : "closed"},
           {"deadline.passed", "="},     // the engine's clock marks a step overdue
+          {"deadline.approaching", "="},  // ... and records that it announced a deadline
           {"programme.changed", "="}};  // a caseworker moves the case to another programme version
 }
 // Before departure the travel document and the fitness certificate expire as events.

@@ -51,6 +51,29 @@ TEST_CASE("a passed deadline marks the step overdue until it is done, and is not
   CHECK(OpenDeadlines(driver.Get()) == std::set<std::string>{"documentation"});
 }
 
+TEST_CASE("a deadline is announced the programme's warning before it, once per open step", "[workflow][timers]") {
+  Driver driver(AdultContext());
+  driver.programme.deadline_warning = Days{3};
+  driver.ToCounselling();
+  const auto entered = At("2026-01-05T11:00:00Z");
+  auto timers = DesiredTimers(driver.Get(), driver.programme, entered);
+  CHECK(DueOf(timers, "warning:counselling") == entered + Days{21} - Days{3});
+  CHECK(std::get<ev::DeadlineApproaching>(*EventForTimer("warning:counselling")).deadline == "counselling");
+  REQUIRE(driver.Send(ev::DeadlineApproaching{"counselling"}, "clock").Applied());
+  CHECK(driver.Get().Context().warned.contains("counselling"));
+  timers = DesiredTimers(driver.Get(), driver.programme, entered);
+  CHECK_FALSE(DueOf(timers, "warning:counselling"));       // announced once
+  CHECK(DueOf(timers, "deadline:counselling") == entered + Days{21});  // the deadline itself still runs
+  // The step done, its warning is forgotten; the next step's deadline is announced in its turn.
+  driver.Send(ev::CounsellingSessionHeld{});
+  REQUIRE(driver.Send(ev::ConsentRecorded{ConsentKind::kExplicit}).Applied());
+  CHECK(driver.Get().Context().warned.empty());
+  CHECK(DueOf(DesiredTimers(driver.Get(), driver.programme, entered), "warning:documentation"));
+  // A programme without warnings schedules none.
+  driver.programme.deadline_warning = Days{0};
+  for (const auto& timer : DesiredTimers(driver.Get(), driver.programme, entered)) CHECK_FALSE(timer.kind.starts_with("warning:"));
+}
+
 TEST_CASE("documents expire as events: the strand is no longer finished and the departure is refused", "[workflow][timers]") {
   Driver driver(AdultContext());
   driver.ToDocumentation();
@@ -132,6 +155,7 @@ TEST_CASE("every timer kind fires an event the machine knows, and the engine's k
   CHECK_FALSE(EventForTimer("inbox:7"));
   CHECK_FALSE(EventForTimer("monitoring:x:due"));
   CHECK(IsClockEvent("deadline.passed"));
+  CHECK(IsClockEvent("deadline.approaching"));
   CHECK_FALSE(IsClockEvent("programme.changed"));
 }
 
