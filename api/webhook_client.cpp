@@ -164,7 +164,10 @@ net::awaitable<engine::WebhookResponse> WebhookClient::Send(engine::WebhookReque
 
   beast::ssl_stream<beast::tcp_stream> stream(std::move(transport), tls_);
   auto& lowest = beast::get_lowest_layer(stream);
-  if (!SSL_set_tlsext_host_name(stream.native_handle(), target->host.c_str())) co_return Failed("tls");
+  // Server name indication names hosts, never addresses (RFC 6066, section 3).
+  boost::system::error_code not_an_address;
+  net::ip::make_address(target->host, not_an_address);
+  if (not_an_address && !SSL_set_tlsext_host_name(stream.native_handle(), target->host.c_str())) co_return Failed("tls");
   stream.set_verify_callback(net::ssl::host_name_verification(target->host));
   lowest.expires_after(settings_.connect_timeout);
   auto [handshake_error] = co_await stream.async_handshake(net::ssl::stream_base::client, kAsTuple);

@@ -146,6 +146,9 @@ struct DeliverySettings {
   /// How long the apply path trusts its snapshot of the subscriptions, which another engine on the same
   /// database may change (a change through this engine is seen at once); 0: read in every transaction.
   std::chrono::milliseconds subscriptions_refresh{1'000};
+  /// How long a delivered webhook notification and its attempts are kept (for listing and replay) before
+  /// they are deleted; 0: kept for ever. Feed notifications and dead letters are kept.
+  std::chrono::milliseconds delivered_retention{30LL * 86'400'000};
 };
 
 struct LogSettings {

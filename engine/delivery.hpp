@@ -183,6 +183,7 @@ class DeliveryWorker {
   std::vector<persistence::TokenRecord> token_cache_;
   std::chrono::steady_clock::time_point tokens_read_at_{};
   std::atomic<std::size_t> attempts_{0};
+  persistence::Timestamp last_purge_{};                // strand only: on the engine's clock
   std::promise<void> stopped_;
   std::future<void> stopped_future_;
 };

@@ -23,6 +23,11 @@ namespace {
 
 /// How often the loop refreshes the outbox's gauges.
 constexpr auto kStatsInterval = std::chrono::seconds(5);
+/// How often, on the engine's clock, delivered notifications past their retention are deleted, and how
+/// many at most in one transaction and in one go (the rest wait for the next time).
+constexpr auto kPurgeInterval = std::chrono::hours(1);
+constexpr std::size_t kPurgeBatch = 1'000;
+constexpr int kPurgeBatchesPerGo = 20;
 /// How long the organisations' event types (from their tokens) are trusted.
 constexpr auto kTokensTtl = std::chrono::seconds(1);
 
@@ -112,6 +117,25 @@ net::awaitable<void> DeliveryWorker::Loop() {
         observer_->OutboxState(stats.first, stats.second);
       } catch (const std::exception& error) {
         spdlog::debug("event=outbox_stats_failed error=\"{}\"", error.what());
+      }
+    }
+    if (settings_.delivered_retention.count() > 0 && database_.Now() - last_purge_ >= kPurgeInterval) {
+      last_purge_ = database_.Now();
+      const auto before = last_purge_ - std::chrono::duration_cast<std::chrono::microseconds>(settings_.delivered_retention);
+      try {
+        auto purge = [this, before] {
+          std::size_t deleted = 0;
+          for (int batch = 0; batch < kPurgeBatchesPerGo; ++batch) {
+            const auto count = outbox_.PurgeDelivered(before, kPurgeBatch);
+            deleted += count;
+            if (count < kPurgeBatch) break;
+          }
+          return deleted;
+        };
+        const auto deleted = co_await Blocking(std::move(purge));
+        if (deleted > 0) spdlog::info("event=delivered_notifications_purged count={}", deleted);
+      } catch (const std::exception& error) {
+        spdlog::warn("event=delivered_purge_failed error=\"{}\"", error.what());
       }
     }
     if (stopping_) break;

@@ -177,6 +177,9 @@ class OutboxRepository {
   std::vector<ReplayRecord> Replays(std::string_view subscription_id);
   /// Webhook notifications not yet delivered nor dead (a metric), and when the next one is due.
   std::int64_t Depth();
+  /// Deletes up to `limit` webhook notifications delivered before `before`, then the attempts of
+  /// notifications no longer kept that were made before `before`; returns the notifications deleted.
+  std::size_t PurgeDelivered(Timestamp before, std::size_t limit);
   std::optional<Timestamp> NextDue();
 
  private:

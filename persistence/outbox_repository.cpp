@@ -90,6 +90,14 @@ constexpr Query kSelectReplays{
     "select replays",
     "SELECT replay_id, subscription_id, actor, replayed_at, from_time, to_time, notifications FROM outbox_replays "
     "WHERE subscription_id = :id ORDER BY replayed_at, replay_id"};
+constexpr Query kPurgeDelivered{
+    "purge delivered notifications",
+    "DELETE FROM outbox WHERE notification_id IN (SELECT notification_id FROM outbox WHERE status = 'delivered' "
+    "AND delivered_at < :before ORDER BY delivered_at LIMIT :limit)"};
+constexpr Query kPurgeAttempts{
+    "purge attempts",
+    "DELETE FROM delivery_attempts WHERE attempted_at < :before AND NOT EXISTS (SELECT 1 FROM outbox o WHERE "
+    "o.notification_id = delivery_attempts.notification_id)"};
 constexpr Query kDepth{"outbox depth", "SELECT COUNT(*) AS depth FROM outbox WHERE status = 'pending'"};
 constexpr Query kNextDue{"outbox next due",
                          "SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > next_attempt_at "
@@ -326,6 +334,19 @@ std::int64_t OutboxRepository::Depth() {
     internal::ForEachRow(sql, kDepth, [&](const soci::row& columns) { depth = internal::Integer(columns, "depth"); });
   });
   return depth;
+}
+
+std::size_t OutboxRepository::PurgeDelivered(Timestamp before, std::size_t limit) {
+  const long long before_us = internal::ToMicros(before);
+  const long long max_rows = static_cast<long long>(limit);
+  std::size_t deleted = 0;
+  database_.WriteTransaction(kPurgeDelivered.name, [&](soci::session& sql) {
+    soci::statement purge = (sql.prepare << kPurgeDelivered.text, soci::use(before_us, "before"), soci::use(max_rows, "limit"));
+    purge.execute(true);
+    deleted = static_cast<std::size_t>(purge.get_affected_rows());
+    sql << kPurgeAttempts.text, soci::use(before_us, "before");
+  });
+  return deleted;
 }
 
 std::optional<Timestamp> OutboxRepository::NextDue() {

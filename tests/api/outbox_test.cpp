@@ -2,11 +2,14 @@
 // to a real receiver that verifies every signature, retries on the testing clock, 410, replay, the pull
 // feed, authorization. Each on SQLite and PostgreSQL.
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <set>
 
 #include <catch2/catch.hpp>
 #include <soci/soci.h>
 
+#include "api/dto.hpp"
 #include "tests/api/fixture.hpp"
 #include "tests/api/webhook_receiver.hpp"
 
@@ -23,6 +26,10 @@ void WithDelivery(config::Settings& settings) {
   settings.delivery.enabled = true;
   settings.delivery.poll_interval = std::chrono::milliseconds(20);
 }
+
+/// The testing clock without a delivery worker, for tests that read the feed and move the clock by days:
+/// a worker on a clock days ahead would take other tests' leased and waiting rows on the shared database.
+void WithClock(config::Settings& settings) { settings.testing_clock = true; }
 
 /// An admin subscribes `recipient` (an organisation, or "office:<name>") to `notifications`; a webhook to
 /// the receiver's `path` (its secret given to the receiver), or a feed when `path` is empty.
@@ -478,7 +485,7 @@ TEST_CASE("an office hears that a deadline approaches, on the programme's warnin
           "[api][outbox][clock]") {
   auto backend = GENERATE(from_range(Backends()));
   SECTION(Name(backend)) {
-    Cast cast(backend, WithDelivery);
+    Cast cast(backend, WithClock);
     Subscribe(cast, nullptr, "", "office:" + cast.office, json::array{"deadline.approaching", "deadline.passed"});
     const auto id = CreateCaseNow(cast);  // eligibility due in 7 days, announced 2 days before
     auto office = cast.server.Client(cast.caseworker);
@@ -498,28 +505,42 @@ TEST_CASE("an office hears that a deadline approaches, on the programme's warnin
       }
       return kinds;
     };
-    auto first = Read("");
-    CHECK(Mine(first).empty());
+    // Another test's engine, its testing clock days ahead, may fire this case's timers before this one
+    // does (one database): so the feed is read after each move and what reached it is checked as a whole,
+    // and when each was due is read from the history (the clock's events carry their due instant).
+    std::vector<std::string> heard;
+    std::string cursor;
+    const auto ReadOn = [&] {
+      auto page = Read(cursor);
+      for (auto& kind : Mine(page)) heard.push_back(std::move(kind));
+      for (const auto& event : page.at("events").as_array()) {
+        if (event.at("subject") == json::value(id) && event.at("data").at("kind") == "deadline.approaching") {
+          CHECK(event.at("data").at("deadline") == "eligibility");
+        }
+      }
+      cursor = std::string(page.at("next_cursor").as_string());
+    };
+    ReadOn();
     auto admin = cast.server.Client(cast.admin);
-    REQUIRE(admin.PostJson("/testing/clock", json::object{{"advance", "4d"}}).status == 200);
-    auto early = Read(std::string(first.at("next_cursor").as_string()));
-    CHECK(Mine(early).empty());  // five days before the deadline: not yet
-    REQUIRE(admin.PostJson("/testing/clock", json::object{{"advance", "2d"}}).status == 200);
-    auto warned = Read(std::string(early.at("next_cursor").as_string()));
-    CHECK(Mine(warned) == std::vector<std::string>{"deadline.approaching:eligibility"});
-    for (const auto& event : warned.at("events").as_array()) {
-      if (event.at("subject") == json::value(id)) CHECK(event.at("data").at("deadline") == "eligibility");
+    for (const auto* step : {"4d", "2d", "2d"}) {
+      REQUIRE(admin.PostJson("/testing/clock", json::object{{"advance", step}}).status == 200);
+      ReadOn();
     }
-    REQUIRE(admin.PostJson("/testing/clock", json::object{{"advance", "2d"}}).status == 200);
-    auto passed = Read(std::string(warned.at("next_cursor").as_string()));
-    CHECK(Mine(passed) == std::vector<std::string>{"deadline.passed:eligibility"});
-    // The warning is recorded once in the history (the clock's event), and not sent again.
+    CHECK(heard == std::vector<std::string>{"deadline.approaching:eligibility", "deadline.passed:eligibility"});
+    // Recorded once each in the history, the warning two days (the programme's deadline_warning) before.
     auto history = office.Get("/cases/" + id + "/history");
     REQUIRE(history.status == 200);
-    int warnings = 0;
+    std::vector<persistence::Timestamp> warned, passed;
     const auto entries = history.Json();
-    for (const auto& entry : entries.at("entries").as_array()) warnings += entry.at("type") == "deadline.approaching";
-    CHECK(warnings == 1);
+    for (const auto& entry : entries.at("entries").as_array()) {
+      const auto at = api::ParseTimestamp(entry.at("occurred_at").as_string());
+      REQUIRE(at);
+      if (entry.at("type") == "deadline.approaching") warned.push_back(*at);
+      if (entry.at("type") == "deadline.passed") passed.push_back(*at);
+    }
+    REQUIRE(warned.size() == 1);
+    REQUIRE(passed.size() == 1);
+    CHECK(passed.front() - warned.front() == std::chrono::hours(48));
   }
 }
 
@@ -531,7 +552,7 @@ TEST_CASE("an incident the clock opens outside an event reaches the office subsc
           "[api][outbox][clock]") {
   auto backend = GENERATE(from_range(Backends()));
   SECTION(Name(backend)) {
-    Cast cast(backend, WithDelivery);
+    Cast cast(backend, WithClock);
     Subscribe(cast, nullptr, "", "office:" + cast.office, json::array{"incident.opened"});
     const auto id = CreateCaseNow(cast);
     // The stored case is damaged behind the engine's back: its timers can no longer be fired.
@@ -556,6 +577,131 @@ TEST_CASE("an incident the clock opens outside an event reaches the office subsc
     INFO(incidents.body);
     CHECK(incidents.status == 200);
   }
+}
+
+}  // namespace returnflow::test
+
+namespace returnflow::test {
+namespace {
+
+/// A self-signed certificate for `subject_alt_name` and its key, written by the openssl command into a
+/// fresh folder: {certificate, key}.
+std::pair<std::string, std::string> SelfSignedCertificate(const std::string& subject_alt_name) {
+  const auto folder = std::filesystem::temp_directory_path() / Unique("returnflow-tls");
+  std::filesystem::create_directories(folder);
+  const auto certificate = (folder / "certificate.pem").string();
+  const auto key = (folder / "key.pem").string();
+  const auto command = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "
+                       "/CN=returnflow-test -addext subjectAltName=" +
+                       subject_alt_name + " -keyout '" + key + "' -out '" + certificate + "' 2>/dev/null";
+  REQUIRE(std::system(command.c_str()) == 0);
+  return {certificate, key};
+}
+
+/// The subscription's delivery attempts as "status:error" once at least one is recorded.
+std::vector<std::string> AttemptsOnceTried(Cast& cast, const std::string& subscription_id) {
+  std::vector<std::string> attempts;
+  for (int poll = 0; poll < 250 && attempts.empty(); ++poll) {
+    auto listed = cast.server.Client(cast.admin).Get("/subscriptions/" + subscription_id + "/attempts");
+    REQUIRE(listed.status == 200);
+    const auto page = listed.Json();
+    for (const auto& attempt : page.at("attempts").as_array()) {
+      const auto& error = attempt.at("error");
+      const auto& status = attempt.at("status");
+      attempts.push_back((status.is_null() ? std::string("-") : std::to_string(status.to_number<int>())) + ":" +
+                         (error.is_null() ? std::string() : std::string(error.as_string())));
+    }
+    if (attempts.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // waits on the worker
+  }
+  return attempts;
+}
+
+}  // namespace
+
+// On SQLite only: each test engine then has its own database, so no other test's engine (which trusts
+// only the system's certificate authorities) takes these notifications first. The client is the same on
+// either backend.
+TEST_CASE("webhooks go over TLS to an endpoint whose certificate verifies, never to one that does not",
+          "[api][outbox][tls]") {
+  const auto pem = SelfSignedCertificate("IP:127.0.0.1");
+  const auto& certificate = pem.first;
+  WebhookReceiver receiver(WebhookReceiver::Tls{pem.first, pem.second});
+  REQUIRE(receiver.Url("/x").rfind("https://", 0) == 0);
+
+  SECTION("trusted through the configured CA file: delivered, signed") {
+    Cast cast(Backend::kSqlite, [&](config::Settings& settings) {
+      WithDelivery(settings);
+      settings.delivery.ca_file = certificate;
+    });
+    const auto secure = Subscribe(cast, &receiver, "/secure", "office:" + cast.office, {"case.opened"});
+    const auto id = cast.CreateCase();
+    REQUIRE(receiver.WaitFor([](const auto& received) { return !received.empty(); }));
+    RequireSigned(receiver.Received());
+    CHECK(receiver.Delivered("/secure").front().event.at("subject") == json::value(id));
+    WaitDelivered(cast, secure, 1);
+  }
+  SECTION("not trusted (the system's authorities): the handshake fails, nothing is sent") {
+    Cast cast(Backend::kSqlite, WithDelivery);
+    const auto untrusted = Subscribe(cast, &receiver, "/untrusted", "office:" + cast.office, {"case.opened"});
+    cast.CreateCase();
+    const auto attempts = AttemptsOnceTried(cast, untrusted);
+    REQUIRE(!attempts.empty());
+    CHECK(attempts.front() == "-:tls");
+    CHECK(receiver.Received().empty());
+    CHECK(Notifications(cast, untrusted, "delivered").empty());
+  }
+  SECTION("trusted, but issued for another name: refused by host name verification") {
+    const auto elsewhere = SelfSignedCertificate("DNS:elsewhere.example");
+    WebhookReceiver impostor(WebhookReceiver::Tls{elsewhere.first, elsewhere.second});
+    Cast cast(Backend::kSqlite, [&](config::Settings& settings) {
+      WithDelivery(settings);
+      settings.delivery.ca_file = elsewhere.first;
+    });
+    const auto misnamed = Subscribe(cast, &impostor, "/misnamed", "office:" + cast.office, {"case.opened"});
+    cast.CreateCase();
+    const auto attempts = AttemptsOnceTried(cast, misnamed);
+    REQUIRE(!attempts.empty());
+    CHECK(attempts.front() == "-:tls");
+    CHECK(impostor.Received().empty());
+  }
+}
+
+// On SQLite only: the retention deletes by the engine's clock, which this test moves by days; on the
+// shared PostgreSQL database it would delete other tests' delivered rows.
+TEST_CASE("delivered notifications and their attempts are deleted after the retention; feeds and dead letters stay",
+          "[api][outbox]") {
+  WebhookReceiver receiver;
+  Cast cast(Backend::kSqlite, [](config::Settings& settings) {
+    WithDelivery(settings);
+    settings.delivery.delivered_retention = std::chrono::hours(24);
+  });
+  const auto hook = Subscribe(cast, &receiver, "/kept", "office:" + cast.office, {"case.opened"});
+  const auto feed = Subscribe(cast, nullptr, "", "office:" + cast.office, {"case.opened"});
+  const auto id = cast.CreateCase();
+  WaitDelivered(cast, hook, 1);
+  REQUIRE(!AttemptsOnceTried(cast, hook).empty());
+  // Twelve hours on: within the retention, still listed.
+  auto admin = cast.server.Client(cast.admin);
+  REQUIRE(admin.PostJson("/testing/clock", json::object{{"advance", "12h"}}).status == 200);
+  CHECK(Notifications(cast, hook, "delivered").size() == 1);
+  // Two days on: gone, with its attempts; the feed's notification is still read.
+  REQUIRE(admin.PostJson("/testing/clock", json::object{{"advance", "36h"}}).status == 200);
+  bool purged = false;
+  for (int poll = 0; poll < 250 && !purged; ++poll) {
+    purged = Notifications(cast, hook).empty();
+    if (!purged) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // waits on the worker
+  }
+  CHECK(purged);
+  auto attempts = admin.Get("/subscriptions/" + hook + "/attempts");
+  REQUIRE(attempts.status == 200);
+  CHECK(attempts.Json().at("attempts").as_array().empty());
+  CHECK(Notifications(cast, feed).size() == 1);
+  auto read = cast.server.Client(cast.caseworker).Get("/feed?wait=0");
+  REQUIRE(read.status == 200);
+  bool listed = false;
+  const auto page = read.Json();
+  for (const auto& event : page.at("events").as_array()) listed = listed || event.at("subject") == json::value(id);
+  CHECK(listed);
 }
 
 }  // namespace returnflow::test

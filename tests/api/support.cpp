@@ -173,6 +173,9 @@ TestServer::TestServer(Backend backend, std::function<void(config::Settings&)> a
   // Every test engine shares the PostgreSQL database: one may fire another test's case moments after that
   // test subscribed, so each reads the subscriptions in every transaction.
   settings.delivery.subscriptions_refresh = std::chrono::milliseconds(0);
+  // Nor are delivered notifications deleted by a clock another test moved by days (the test of the
+  // retention sets it).
+  settings.delivery.delivered_retention = std::chrono::milliseconds(0);
   // Nor does any webhook go out: the tests share one PostgreSQL database, and another test's engine (its
   // testing clock elsewhere) would deliver this one's notifications. The outbox tests enable it.
   settings.delivery.enabled = false;

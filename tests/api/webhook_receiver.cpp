@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -67,9 +68,15 @@ bool VerifyWebhookSignature(const std::string& secret, const std::string& id, co
 struct WebhookReceiver::Impl {
   net::io_context io;
   tcp::acceptor acceptor{io};
+  std::optional<net::ssl::context> tls;
 };
 
-WebhookReceiver::WebhookReceiver() : impl_(std::make_unique<Impl>()) {
+WebhookReceiver::WebhookReceiver(std::optional<Tls> tls) : impl_(std::make_unique<Impl>()) {
+  if (tls) {
+    impl_->tls.emplace(net::ssl::context::tls_server);
+    impl_->tls->use_certificate_chain_file(tls->certificate_file);
+    impl_->tls->use_private_key_file(tls->key_file, net::ssl::context::pem);
+  }
   const tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), 0);
   impl_->acceptor.open(endpoint.protocol());
   impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
@@ -96,7 +103,7 @@ WebhookReceiver::~WebhookReceiver() {
 }
 
 std::string WebhookReceiver::Url(const std::string& path) const {
-  return "http://127.0.0.1:" + std::to_string(port_) + path;
+  return (impl_->tls ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_) + path;
 }
 
 void WebhookReceiver::SetSecret(const std::string& path, const std::string& secret) {
@@ -142,51 +149,64 @@ void WebhookReceiver::Serve() {
       if (stopping_) return;
     }
     if (error) continue;
-    beast::flat_buffer buffer;
-    http::request<http::string_body> request;
-    http::read(socket, buffer, request, error);
-    if (error) continue;
-    ReceivedWebhook received;
-    received.path = std::string(request.target());
-    received.webhook_id = std::string(request["webhook-id"]);
-    received.timestamp = std::string(request["webhook-timestamp"]);
-    received.signature = std::string(request["webhook-signature"]);
-    received.body = request.body();
-    boost::system::error_code parse_error;
-    received.event = boost::json::parse(received.body, parse_error);
-    Endpoint endpoint;
-    {
-      std::lock_guard lock(mutex_);
-      endpoint = endpoints_[received.path];
-    }
-    received.signature_valid = VerifyWebhookSignature(endpoint.secret, received.webhook_id, received.timestamp,
-                                                      received.body, received.signature);
-    received.answered = endpoint.status;
-    if (endpoint.status < 0) {
-      // Held: recorded on arrival, answered once the test lets go (or never, if the sender died).
-      {
-        std::lock_guard lock(mutex_);
-        received_.push_back(received);
-      }
-      changed_.notify_all();
-      std::unique_lock lock(mutex_);
-      changed_.wait(lock, [&] { return stopping_ || endpoints_[received.path].status >= 0; });
-      continue;
-    }
-    if (endpoint.status != 0) {
-      http::response<http::string_body> response{static_cast<http::status>(endpoint.status), 11};
-      response.keep_alive(false);
-      if (!endpoint.retry_after.empty()) response.set(http::field::retry_after, endpoint.retry_after);
-      response.prepare_payload();
-      http::write(socket, response, error);
+    if (impl_->tls) {
+      // A client that does not trust this certificate gives up in the handshake: nothing is received.
+      net::ssl::stream<tcp::socket&> stream(socket, *impl_->tls);
+      stream.handshake(net::ssl::stream_base::server, error);
+      if (!error) Answer(stream);
+    } else {
+      Answer(socket);
     }
     socket.shutdown(tcp::socket::shutdown_both, error);
+  }
+}
+
+template <typename Stream>
+void WebhookReceiver::Answer(Stream& stream) {
+  boost::system::error_code error;
+  beast::flat_buffer buffer;
+  http::request<http::string_body> request;
+  http::read(stream, buffer, request, error);
+  if (error) return;
+  ReceivedWebhook received;
+  received.path = std::string(request.target());
+  received.webhook_id = std::string(request["webhook-id"]);
+  received.timestamp = std::string(request["webhook-timestamp"]);
+  received.signature = std::string(request["webhook-signature"]);
+  received.body = request.body();
+  boost::system::error_code parse_error;
+  received.event = boost::json::parse(received.body, parse_error);
+  Endpoint endpoint;
+  {
+    std::lock_guard lock(mutex_);
+    endpoint = endpoints_[received.path];
+  }
+  received.signature_valid = VerifyWebhookSignature(endpoint.secret, received.webhook_id, received.timestamp,
+                                                    received.body, received.signature);
+  received.answered = endpoint.status;
+  if (endpoint.status < 0) {
+    // Held: recorded on arrival, answered once the test lets go (or never, if the sender died).
     {
       std::lock_guard lock(mutex_);
-      received_.push_back(std::move(received));
+      received_.push_back(received);
     }
     changed_.notify_all();
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return stopping_ || endpoints_[received.path].status >= 0; });
+    return;
   }
+  if (endpoint.status != 0) {
+    http::response<http::string_body> response{static_cast<http::status>(endpoint.status), 11};
+    response.keep_alive(false);
+    if (!endpoint.retry_after.empty()) response.set(http::field::retry_after, endpoint.retry_after);
+    response.prepare_payload();
+    http::write(stream, response, error);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    received_.push_back(std::move(received));
+  }
+  changed_.notify_all();
 }
 
 }  // namespace returnflow::test

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,7 +35,13 @@ bool VerifyWebhookSignature(const std::string& secret, const std::string& id, co
 
 class WebhookReceiver {
  public:
-  WebhookReceiver();
+  /// A TLS endpoint's certificate chain and private key (PEM files).
+  struct Tls {
+    std::string certificate_file;
+    std::string key_file;
+  };
+  /// Plain HTTP; or HTTPS with `tls` (its URLs then start with https://).
+  explicit WebhookReceiver(std::optional<Tls> tls = std::nullopt);
   ~WebhookReceiver();
   WebhookReceiver(const WebhookReceiver&) = delete;
   WebhookReceiver& operator=(const WebhookReceiver&) = delete;
@@ -57,6 +64,9 @@ class WebhookReceiver {
 
  private:
   void Serve();
+  /// Reads one request from `stream`, records it and answers as its endpoint is told.
+  template <typename Stream>
+  void Answer(Stream& stream);
   struct Endpoint {
     std::string secret;
     int status = 200;
