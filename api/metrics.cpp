@@ -95,7 +95,7 @@ Metrics::Metrics()
                                                                          30, 300, 3600, 86400})),
       outbox_depth_(prometheus::BuildGauge()
                         .Name("returnflow_outbox_depth")
-                        .Help("Webhook notifications not yet delivered nor dead-lettered")
+                        .Help("Webhook notifications of enabled subscriptions not yet delivered nor dead-lettered")
                         .Register(*registry_)
                         .Add({})),
       subscriptions_disabled_(prometheus::BuildGauge()

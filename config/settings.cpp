@@ -143,7 +143,7 @@ void CheckUnknownKeys(const toml::table& root, std::string_view origin) {
       {"delivery",
        {"enabled", "poll_interval_ms", "batch", "lease_ms", "per_subscription", "max_in_flight", "connect_timeout_ms",
         "response_timeout_ms", "allow", "ca_file", "secret_overlap_ms", "feed_max_wait_ms",
-        "subscriptions_refresh_ms", "delivered_retention"}},
+        "subscriptions_refresh_ms", "delivered_retention", "stats_interval_ms"}},
   };
   for (const auto& [section, node] : root) {
     auto known = kKnown.find(std::string(section.str()));
@@ -220,6 +220,7 @@ void ApplyToml(const toml::table& root, std::string_view origin, Settings& setti
   reader.Milliseconds("delivery.secret_overlap_ms", delivery.secret_overlap, 0, 30LL * 86'400'000);
   reader.Milliseconds("delivery.feed_max_wait_ms", delivery.feed_max_wait, 0, 600'000);
   reader.Milliseconds("delivery.subscriptions_refresh_ms", delivery.subscriptions_refresh, 0, 600'000);
+  reader.Milliseconds("delivery.stats_interval_ms", delivery.stats_interval, 0, 3'600'000);
   std::string retention;
   reader.String("delivery.delivered_retention", retention);
   if (!retention.empty()) {

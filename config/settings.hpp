@@ -149,6 +149,8 @@ struct DeliverySettings {
   /// How long a delivered webhook notification and its attempts are kept (for listing and replay) before
   /// they are deleted; 0: kept for ever. Feed notifications and dead letters are kept.
   std::chrono::milliseconds delivered_retention{30LL * 86'400'000};
+  /// How often the outbox's depth and the disabled subscriptions are counted for the metrics.
+  std::chrono::milliseconds stats_interval{5'000};
 };
 
 struct LogSettings {

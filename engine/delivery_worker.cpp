@@ -22,7 +22,6 @@ namespace net = boost::asio;
 namespace {
 
 /// How often the loop refreshes the outbox's gauges.
-constexpr auto kStatsInterval = std::chrono::seconds(5);
 /// How often, on the engine's clock, delivered notifications past their retention are deleted, and how
 /// many at most in one transaction and in one go (the rest wait for the next time).
 constexpr auto kPurgeInterval = std::chrono::hours(1);
@@ -105,7 +104,7 @@ net::awaitable<void> DeliveryWorker::Loop() {
     } catch (const std::exception& error) {
       spdlog::warn("event=delivery_round_failed error=\"{}\"", error.what());
     }
-    if (observer_ && std::chrono::steady_clock::now() - last_stats >= kStatsInterval) {
+    if (observer_ && std::chrono::steady_clock::now() - last_stats >= settings_.stats_interval) {
       last_stats = std::chrono::steady_clock::now();
       try {
         auto read_stats = [this] {

@@ -175,7 +175,8 @@ class OutboxRepository {
   /// pending from `now`, recorded in the replay audit with `actor`.
   ReplayRecord Replay(std::string_view subscription_id, Timestamp from, Timestamp to, std::string_view actor, Timestamp now);
   std::vector<ReplayRecord> Replays(std::string_view subscription_id);
-  /// Webhook notifications not yet delivered nor dead (a metric), and when the next one is due.
+  /// Webhook notifications of enabled subscriptions not yet delivered nor dead (a metric), and when the
+  /// next one is due.
   std::int64_t Depth();
   /// Deletes up to `limit` webhook notifications delivered before `before`, then the attempts of
   /// notifications no longer kept that were made before `before`; returns the notifications deleted.

@@ -98,7 +98,10 @@ constexpr Query kPurgeAttempts{
     "purge attempts",
     "DELETE FROM delivery_attempts WHERE attempted_at < :before AND NOT EXISTS (SELECT 1 FROM outbox o WHERE "
     "o.notification_id = delivery_attempts.notification_id)"};
-constexpr Query kDepth{"outbox depth", "SELECT COUNT(*) AS depth FROM outbox WHERE status = 'pending'"};
+// A disabled subscription's notifications wait (sent if it is enabled again) but are not a backlog.
+constexpr Query kDepth{"outbox depth",
+                       "SELECT COUNT(*) AS depth FROM outbox o JOIN subscriptions s ON s.subscription_id = o.subscription_id "
+                       "WHERE o.status = 'pending' AND s.disabled_at IS NULL"};
 constexpr Query kNextDue{"outbox next due",
                          "SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > next_attempt_at "
                          "THEN claimed_until ELSE next_attempt_at END) AS next_due FROM outbox WHERE status = 'pending'"};

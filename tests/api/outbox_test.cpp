@@ -704,4 +704,64 @@ TEST_CASE("delivered notifications and their attempts are deleted after the rete
   CHECK(listed);
 }
 
+namespace {
+
+/// The value of the sample of `name` whose labels include every one of `labels` ("key=\"value\""), or -1.
+double Sample(const std::string& exposition, const std::string& name, const std::vector<std::string>& labels) {
+  std::size_t start = 0;
+  while (start < exposition.size()) {
+    const auto end = std::min(exposition.find('\n', start), exposition.size());
+    const auto line = exposition.substr(start, end - start);
+    start = end + 1;
+    if (line.rfind(name, 0) != 0) continue;
+    const auto rest = line.substr(name.size());
+    if (!rest.empty() && rest[0] != '{' && rest[0] != ' ') continue;
+    if (!std::all_of(labels.begin(), labels.end(), [&](const auto& label) { return line.find(label) != std::string::npos; })) {
+      continue;
+    }
+    return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
+
+}  // namespace
+
+// On SQLite only: the depth and the disabled subscriptions are counted over the engine's database, which
+// on PostgreSQL every test shares.
+TEST_CASE("the metrics show outbox depth, delivery lag, attempts by subscription and outcome, disabled subscriptions",
+          "[api][outbox][metrics]") {
+  WebhookReceiver receiver;
+  Cast cast(Backend::kSqlite, [](config::Settings& settings) {
+    WithDelivery(settings);
+    settings.delivery.stats_interval = std::chrono::milliseconds(0);
+  });
+  receiver.SetStatus("/down", 503);
+  receiver.SetStatus("/gone", 410);
+  const auto up = Subscribe(cast, &receiver, "/up", "office:" + cast.office, {"case.opened"});
+  const auto down = Subscribe(cast, &receiver, "/down", "office:" + cast.office, {"case.opened"});
+  const auto gone = Subscribe(cast, &receiver, "/gone", "office:" + cast.office, {"case.opened"});
+  cast.CreateCase();
+  WaitDelivered(cast, up, 1);
+  const auto Expected = [&](const std::string& body) {
+    return Sample(body, "returnflow_webhook_attempts_total", {"subscription=\"" + up + "\"", "outcome=\"delivered\""}) == 1 &&
+           Sample(body, "returnflow_webhook_attempts_total", {"subscription=\"" + down + "\"", "outcome=\"retry\""}) >= 1 &&
+           Sample(body, "returnflow_webhook_attempts_total", {"subscription=\"" + gone + "\"", "outcome=\"disabled\""}) == 1 &&
+           Sample(body, "returnflow_webhook_delivery_lag_seconds_count", {}) == 1 &&
+           Sample(body, "returnflow_outbox_depth", {}) == 1 && Sample(body, "returnflow_subscriptions_disabled", {}) == 1;
+  };
+  std::string body;
+  for (int poll = 0; poll < 250; ++poll) {
+    auto scraped = cast.server.Client(cast.supervisor).Get("/metrics");
+    REQUIRE(scraped.status == 200);
+    body = scraped.body;
+    if (Expected(body)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // waits on the worker's attempts, not on time
+  }
+  INFO(body);
+  CHECK(Expected(body));
+  // What is labelled is pseudonymous: subscription ids, never a URL or an organisation's endpoint.
+  CHECK(body.find("127.0.0.1:" + std::to_string(receiver.Port())) == std::string::npos);
+}
+
 }  // namespace returnflow::test
+
