@@ -157,6 +157,18 @@ class DeliveryWorker {
   boost::asio::awaitable<void> Loop();
   boost::asio::awaitable<std::size_t> Round();
   boost::asio::awaitable<void> Deliver(persistence::OutboxNotification notification);
+  /// Records the attempts finished so far in one transaction, then lets their places go; runs until no
+  /// more are waiting (one at a time: `recording_`).
+  boost::asio::awaitable<void> RecordFinished();
+  /// A delivery's place in flight is free (strand only).
+  void Done(const std::string& subscription_id);
+  struct Finished {
+    persistence::AttemptResult result;
+    int claimed_attempts = 0;
+    int status = 0;
+    std::string error;
+    double lag = 0;  ///< seconds from the notification's commit to this attempt's answer
+  };
   /// The recipient of a subscription's notifications (tokens read at most once a second).
   std::optional<std::pair<persistence::Subscription, Principal>> Recipient(const std::string& subscription_id);
   template <typename Function>
@@ -179,6 +191,8 @@ class DeliveryWorker {
   int total_in_flight_ = 0;                            // strand only
   std::unique_ptr<boost::asio::steady_timer> drained_;  // strand only: signalled when the last one finishes
   std::mt19937 random_;                                // strand only
+  std::vector<Finished> finished_;                     // strand only: attempts answered, not yet recorded
+  bool recording_ = false;                             // strand only
   std::mutex tokens_mutex_;
   std::vector<persistence::TokenRecord> token_cache_;
   std::chrono::steady_clock::time_point tokens_read_at_{};

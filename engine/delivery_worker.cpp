@@ -272,24 +272,17 @@ net::awaitable<void> DeliveryWorker::Deliver(persistence::OutboxNotification not
       const auto duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
       const double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random_);
       const auto now = database_.Now();
-      const auto result = DecideAttempt(notification, response, now, duration, jitter);
-      auto record = [this, result, attempts = notification.attempts] {
-        if (result.next == persistence::AttemptResult::Next::kDisable) {
-          subscriptions_.Disable(result.attempt.subscription_id, "the endpoint answered 410 Gone");
-        }
-        return outbox_.Record(result, attempts);
-      };
-      co_await Blocking(std::move(record));
-      const auto outcome = OutcomeName(result.next);
-      if (result.next != persistence::AttemptResult::Next::kDelivered) {
-        spdlog::info("event=webhook_failed subscription={} notification={} attempt={} status={} error={} next={}",
-                     subscription_id, notification.notification_id, notification.attempts, response.status,
-                     response.error.empty() ? "-" : response.error, outcome);
+      Finished finished{DecideAttempt(notification, response, now, duration, jitter), notification.attempts,
+                        response.status, response.error,
+                        std::max(std::chrono::duration<double>(now - notification.created_at).count(), 0.0)};
+      // Recorded with the other attempts that finish meanwhile, in one transaction; the recorder then
+      // lets this delivery's place go.
+      finished_.push_back(std::move(finished));
+      if (!recording_) {
+        recording_ = true;
+        net::co_spawn(strand_, RecordFinished(), net::detached);
       }
-      if (observer_) {
-        const double lag = std::chrono::duration<double>(now - notification.created_at).count();
-        observer_->DeliveryAttempted(subscription_id, outcome, std::max(lag, 0.0));
-      }
+      co_return;
     }
   } catch (const std::exception& error) {
     // Nothing recorded: the lease runs out and the notification is claimed again.
@@ -297,6 +290,51 @@ net::awaitable<void> DeliveryWorker::Deliver(persistence::OutboxNotification not
                  notification.notification_id, error.what());
   }
   co_await net::dispatch(strand_, net::use_awaitable);
+  Done(subscription_id);
+}
+
+net::awaitable<void> DeliveryWorker::RecordFinished() {
+  while (!finished_.empty()) {
+    auto batch = std::move(finished_);
+    finished_.clear();
+    std::vector<bool> recorded;
+    try {
+      auto record = [this, &batch] {
+        std::vector<std::pair<persistence::AttemptResult, int>> results;
+        results.reserve(batch.size());
+        for (const auto& finished : batch) {
+          if (finished.result.next == persistence::AttemptResult::Next::kDisable) {
+            subscriptions_.Disable(finished.result.attempt.subscription_id, "the endpoint answered 410 Gone");
+          }
+          results.emplace_back(finished.result, finished.claimed_attempts);
+        }
+        return outbox_.Record(results);
+      };
+      recorded = co_await Blocking(std::move(record));
+    } catch (const std::exception& error) {
+      // Nothing recorded: the leases run out and the notifications are claimed again.
+      spdlog::warn("event=delivery_record_failed attempts={} error=\"{}\"", batch.size(), error.what());
+    }
+    co_await net::dispatch(strand_, net::use_awaitable);
+    for (std::size_t index = 0; index < batch.size(); ++index) {
+      const auto& finished = batch[index];
+      const auto& attempt = finished.result.attempt;
+      if (index < recorded.size()) {
+        const auto outcome = OutcomeName(finished.result.next);
+        if (finished.result.next != persistence::AttemptResult::Next::kDelivered) {
+          spdlog::info("event=webhook_failed subscription={} notification={} attempt={} status={} error={} next={}",
+                       attempt.subscription_id, attempt.notification_id, attempt.attempt, finished.status,
+                       finished.error.empty() ? "-" : finished.error, outcome);
+        }
+        if (observer_) observer_->DeliveryAttempted(attempt.subscription_id, outcome, finished.lag);
+      }
+      Done(attempt.subscription_id);
+    }
+  }
+  recording_ = false;
+}
+
+void DeliveryWorker::Done(const std::string& subscription_id) {
   if (--in_flight_[subscription_id] <= 0) in_flight_.erase(subscription_id);
   --total_in_flight_;
   ++attempts_;

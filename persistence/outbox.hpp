@@ -166,6 +166,8 @@ class OutboxRepository {
   /// Records an attempt and what follows from it, if the row is still the one claimed (attempts as
   /// claimed); returns false when it was not (a replay or another engine moved it meanwhile).
   bool Record(const AttemptResult& result, int claimed_attempts);
+  /// Several attempts' outcomes (each with its claim's attempt count) in one transaction.
+  std::vector<bool> Record(const std::vector<std::pair<AttemptResult, int>>& results);
   /// Makes a feed subscription's new rows readable in commit order and returns the page after `after`.
   FeedPage Feed(std::string_view subscription_id, std::int64_t after, std::size_t limit);
   std::vector<DeliveryAttempt> Attempts(std::string_view subscription_id, std::size_t limit);

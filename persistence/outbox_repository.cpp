@@ -31,8 +31,8 @@ using internal::Query;
   "AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.subscription_id = o.subscription_id "                         \
   "AND s.disabled_at IS NULL) "                                                                                   \
   "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.subscription_id = o.subscription_id AND p.case_id = o.case_id " \
-  "AND p.status = 'pending' AND (p.case_sequence < o.case_sequence OR (p.case_sequence = o.case_sequence "        \
-  "AND p.ordinal < o.ordinal))) ORDER BY o.next_attempt_at, o.created_at LIMIT :row_limit" LOCK ") "              \
+  "AND p.status = 'pending' AND (p.case_sequence, p.ordinal) < (o.case_sequence, o.ordinal)) "                   \
+  "ORDER BY o.next_attempt_at, o.created_at LIMIT :row_limit" LOCK ") "                                            \
   "RETURNING " RF_OUTBOX_COLUMNS
 constexpr Query kClaimPostgres{"claim notifications", RF_CLAIM(" FOR UPDATE OF o SKIP LOCKED")};
 constexpr Query kClaimSqlite{"claim notifications", RF_CLAIM("")};
@@ -166,46 +166,70 @@ void OutboxRepository::Release(const std::vector<OutboxNotification>& claimed) {
 }
 
 bool OutboxRepository::Record(const AttemptResult& result, int claimed_attempts) {
-  const auto& attempt = result.attempt;
-  const std::string attempt_id = internal::NewUuid();
-  const long long attempted_at = internal::ToMicros(attempt.attempted_at);
-  const long long duration = attempt.duration_us;
-  std::string status = "pending";
-  long long next_attempt_at = attempted_at;
-  soci::indicator delivered_indicator = soci::i_null;
-  long long delivered_at = 0;
-  switch (result.next) {
-    case AttemptResult::Next::kDelivered:
-      status = "delivered";
-      delivered_indicator = soci::i_ok;
-      delivered_at = attempted_at;
-      break;
-    case AttemptResult::Next::kRetry:
-      next_attempt_at = internal::ToMicros(result.retry_at);
-      break;
-    case AttemptResult::Next::kDead:
-      status = "dead";
-      break;
-    case AttemptResult::Next::kDisable:
-      // Stays pending: sent again, in order, if an admin enables the subscription again.
-      break;
+  return Record({{result, claimed_attempts}}).front();
+}
+
+std::vector<bool> OutboxRepository::Record(const std::vector<std::pair<AttemptResult, int>>& results) {
+  struct Row {
+    std::string attempt_id = internal::NewUuid();
+    long long attempted_at = 0;
+    long long duration = 0;
+    std::string status = "pending";
+    long long next_attempt_at = 0;
+    soci::indicator delivered_indicator = soci::i_null;
+    long long delivered_at = 0;
+    int last_status = 0;
+    soci::indicator status_indicator = soci::i_null;
+  };
+  std::vector<Row> rows(results.size());
+  for (std::size_t index = 0; index < results.size(); ++index) {
+    const auto& [result, claimed_attempts] = results[index];
+    auto& row = rows[index];
+    const auto& attempt = result.attempt;
+    row.attempted_at = internal::ToMicros(attempt.attempted_at);
+    row.duration = attempt.duration_us;
+    row.next_attempt_at = row.attempted_at;
+    switch (result.next) {
+      case AttemptResult::Next::kDelivered:
+        row.status = "delivered";
+        row.delivered_indicator = soci::i_ok;
+        row.delivered_at = row.attempted_at;
+        break;
+      case AttemptResult::Next::kRetry:
+        row.next_attempt_at = internal::ToMicros(result.retry_at);
+        break;
+      case AttemptResult::Next::kDead:
+        row.status = "dead";
+        break;
+      case AttemptResult::Next::kDisable:
+        // Stays pending: sent again, in order, if an admin enables the subscription again.
+        break;
+    }
+    row.last_status = attempt.status;
+    row.status_indicator = attempt.status > 0 ? soci::i_ok : soci::i_null;
   }
-  int last_status = attempt.status;
-  soci::indicator status_indicator = attempt.status > 0 ? soci::i_ok : soci::i_null;
-  bool recorded = false;
+  std::vector<bool> recorded(results.size(), false);
+  // Every outcome of a round of deliveries in one transaction: one commit, not one per webhook.
   database_.WriteTransaction(kRecordOutcome.name, [&](soci::session& sql) {
-    soci::statement statement(sql);
-    internal::PrepareOnce(statement, kRecordOutcome.text, soci::use(status, "status"),
-                          soci::use(next_attempt_at, "next_attempt_at"),
-                          soci::use(delivered_at, delivered_indicator, "delivered_at"),
-                          soci::use(last_status, status_indicator, "last_status"), soci::use(attempt.error, "last_error"),
-                          soci::use(attempt.notification_id, "id"), soci::use(claimed_attempts, "attempts"));
-    statement.execute(true);
-    recorded = statement.get_affected_rows() == 1;
-    sql << kInsertAttempt.text, soci::use(attempt_id, "attempt_id"), soci::use(attempt.notification_id, "notification_id"),
-        soci::use(attempt.attempt, "attempt"), soci::use(attempt.subscription_id, "subscription_id"),
-        soci::use(attempted_at, "attempted_at"), soci::use(attempt.status, "status"), soci::use(attempt.error, "error"),
-        soci::use(duration, "duration_us");
+    std::fill(recorded.begin(), recorded.end(), false);
+    for (std::size_t index = 0; index < results.size(); ++index) {
+      const auto& [result, claimed_attempts] = results[index];
+      const auto& attempt = result.attempt;
+      auto& row = rows[index];
+      soci::statement statement(sql);
+      internal::PrepareOnce(statement, kRecordOutcome.text, soci::use(row.status, "status"),
+                            soci::use(row.next_attempt_at, "next_attempt_at"),
+                            soci::use(row.delivered_at, row.delivered_indicator, "delivered_at"),
+                            soci::use(row.last_status, row.status_indicator, "last_status"),
+                            soci::use(attempt.error, "last_error"), soci::use(attempt.notification_id, "id"),
+                            soci::use(claimed_attempts, "attempts"));
+      statement.execute(true);
+      recorded[index] = statement.get_affected_rows() == 1;
+      sql << kInsertAttempt.text, soci::use(row.attempt_id, "attempt_id"),
+          soci::use(attempt.notification_id, "notification_id"), soci::use(attempt.attempt, "attempt"),
+          soci::use(attempt.subscription_id, "subscription_id"), soci::use(row.attempted_at, "attempted_at"),
+          soci::use(attempt.status, "status"), soci::use(attempt.error, "error"), soci::use(row.duration, "duration_us");
+    }
   });
   return recorded;
 }

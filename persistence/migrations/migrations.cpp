@@ -360,9 +360,21 @@ const Migration kOutbox{
 ))sql",
     }};
 
+// 0010: the claim's head-of-line check (is an earlier notification of the same subscription and case
+// still pending?) is one probe of an index of the pending rows alone, not a walk through every row the
+// case ever had; the retention's purge finds delivered rows by when they were delivered.
+const Migration kOutboxClaimIndexes{
+    10,
+    "outbox: pending rows by case; delivered rows by time",
+    {
+        "CREATE INDEX outbox_pending_by_case ON outbox (subscription_id, case_id, case_sequence, ordinal) "
+        "WHERE status = 'pending'",
+        "CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE status = 'delivered'",
+    }};
+
 const std::vector<Migration> kAll{kInitialSchema, kUpdatesWithoutIndexChanges, kTokenSources, kProgrammesAndTime,
                                   kClockWritesWithoutIndexChanges, kConsentRecords, kTransferAudit,
-                                  kTamperEvidentHistory, kOutbox};
+                                  kTamperEvidentHistory, kOutbox, kOutboxClaimIndexes};
 
 }  // namespace
 
