@@ -121,6 +121,10 @@ TEST_CASE("a programme's small-cell policy: suppress below 5 by default, round5 
   // The stored (canonical) form keeps the policy, and the authoring form shows it.
   const auto stored = json::value_to<workflow::Programme>(json::value_from(*rounded.programme));
   CHECK(stored.reports == rounded.programme->reports);
+  // A version stored before reports existed reads with the default policy (and so is no new version).
+  auto older = json::value_from(*rounded.programme);
+  older.as_object().erase("reports");
+  CHECK(json::value_to<workflow::Programme>(older).reports == workflow::ReportPolicy{});
   const auto again = ProgrammeFromDefinition(DefinitionOf(*rounded.programme), "synthetic");
   REQUIRE(again.programme);
   CHECK(again.programme->reports == rounded.programme->reports);
