@@ -208,7 +208,7 @@ ParsedProgramme ProgrammeFromDefinition(const json::value& definition, std::stri
   DefinitionReader reader(definition.get_object(), "", errors,
                           {"code", "name", "unsafe_destinations", "no_show_limit", "service_levels", "monitoring",
                            "early_event_wait", "deferrable_events", "suspension_review", "deadline_warning",
-                           "closures_needing_supervisor"});
+                           "closures_needing_supervisor", "reports"});
   std::string named_code = programme.code;
   reader.String("code", named_code, 64);
   if (!ValidProgrammeCode(programme.code)) {
@@ -263,6 +263,24 @@ ParsedProgramme ProgrammeFromDefinition(const json::value& definition, std::stri
       levels_reader.Days("booking", target.booking, 1);
       levels_reader.Days("plan_after_arrival", target.plan_after_arrival, 1);
       levels_reader.Hours("briefing_before_departure", target.briefing_before_departure, 1, 24 * 30);
+    }
+  }
+  if (const auto* reports = reader.Member("reports")) {
+    if (!reports->is_object()) {
+      errors.push_back({"/reports", "must be a table (small_cells, suppress_below)"});
+    } else {
+      DefinitionReader reports_reader(reports->get_object(), "/reports", errors, {"small_cells", "suppress_below"});
+      if (const auto* policy = reports_reader.Member("small_cells")) {
+        const auto kind = policy->is_string()
+                              ? workflow::FromName<workflow::SmallCells>(policy->get_string(), workflow::kSmallCellsNames)
+                              : std::nullopt;
+        if (!kind) {
+          errors.push_back({"/reports/small_cells", "must be \"suppress\" or \"round5\""});
+        } else {
+          programme.reports.small_cells = *kind;
+        }
+      }
+      reports_reader.Integer("suppress_below", programme.reports.suppress_below, 2, 100);
     }
   }
   if (const auto* monitoring = reader.Member("monitoring")) {
@@ -323,6 +341,8 @@ json::value DefinitionOf(const workflow::Programme& programme) {
   json::array closures;
   for (const auto outcome : programme.closures_needing_supervisor) closures.emplace_back(workflow::Name(outcome));
   object["closures_needing_supervisor"] = std::move(closures);
+  object["reports"] = json::object{{"small_cells", workflow::Name(programme.reports.small_cells)},
+                                   {"suppress_below", programme.reports.suppress_below}};
   return object;
 }
 

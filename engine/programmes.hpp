@@ -15,6 +15,9 @@
 ///   [service_levels]
 ///   eligibility = "7d"   counselling = "21d"   documentation = "45d"   booking = "14d"
 ///   plan_after_arrival = "30d"   briefing_before_departure = "24h"
+///   [reports]
+///   small_cells = "suppress"   # or "round5" (engine/reports_suppression.hpp)
+///   suppress_below = 5         # counts from 1 to 4 withheld
 ///   [[monitoring]]
 ///   after = "90d"   grace = "14d"
 #include <chrono>

@@ -82,6 +82,8 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const Programme&
   json::array closures;
   for (const auto outcome : programme.closures_needing_supervisor) closures.emplace_back(Name(outcome));
   object["closures_needing_supervisor"] = std::move(closures);
+  object["reports"] = json::object{{"small_cells", Name(programme.reports.small_cells)},
+                                   {"suppress_below", programme.reports.suppress_below}};
   json = std::move(object);
 }
 
@@ -118,6 +120,12 @@ Programme tag_invoke(const json::value_to_tag<Programme>&, const json::value& js
   if (object.contains("deadline_warning_days")) programme.deadline_warning = Days{DaysOf(object, "deadline_warning_days")};
   for (const auto& outcome : Require(object, "closures_needing_supervisor").as_array()) {
     programme.closures_needing_supervisor.insert(EnumField<Outcome>(outcome, "closures_needing_supervisor", kOutcomeNames));
+  }
+  // Absent from definitions stored before reports existed: those keep the default policy.
+  if (const auto* reports = object.if_contains("reports")) {
+    const auto& policy = reports->as_object();
+    programme.reports.small_cells = EnumField<SmallCells>(Require(policy, "small_cells"), "small_cells", kSmallCellsNames);
+    programme.reports.suppress_below = static_cast<int>(Integer(Require(policy, "suppress_below"), "suppress_below"));
   }
   return programme;
 }

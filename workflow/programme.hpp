@@ -3,6 +3,7 @@
 /// referral), read by the machine's guards and by the pure deadline and timer rules. A case is pinned to
 /// the version it was created under; the unsafe-destination list is the one exception: an eligibility
 /// decision reads the programme's current list, so a change to it protects every case from then on.
+#include <array>
 #include <chrono>
 #include <optional>
 #include <set>
@@ -36,6 +37,21 @@ struct ServiceLevels {
   friend bool operator==(const ServiceLevels&, const ServiceLevels&) = default;
 };
 
+/// How a programme's published aggregates protect small counts (engine/reports_suppression.hpp).
+enum class SmallCells {
+  kSuppress,  ///< counts from 1 to suppress_below - 1 withheld, plus the cells that would give them away
+  kRound5,    ///< every count and total rounded to the nearest multiple of 5
+};
+inline constexpr std::array<std::string_view, 2> kSmallCellsNames = {"suppress", "round5"};
+inline std::string_view Name(SmallCells value) { return NameOf(value, kSmallCellsNames); }
+
+/// What the programme's reports may publish.
+struct ReportPolicy {
+  SmallCells small_cells = SmallCells::kSuppress;
+  int suppress_below = 5;  ///< with kSuppress: counts from 1 to this - 1 are withheld
+  friend bool operator==(const ReportPolicy&, const ReportPolicy&) = default;
+};
+
 struct Programme {
   std::string code;   ///< e.g. "avrr-id"
   int version = 1;    ///< 1, 2, ...: every change of the definition is a new version
@@ -53,6 +69,8 @@ struct Programme {
   Days suspension_review{30};
   /// Closures a caseworker requests and a supervisor approves (the others a caseworker records).
   std::set<Outcome> closures_needing_supervisor;
+  /// Small-cell protection of the programme's reports.
+  ReportPolicy reports;
 
   friend bool operator==(const Programme&, const Programme&) = default;
 };

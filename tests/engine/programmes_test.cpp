@@ -106,3 +106,34 @@ TEST_CASE("a TOML file's errors carry its name and line", "[engine][programmes]"
   CHECK(syntax.errors.at(0).message.find("syntax.toml:") != std::string::npos);
   std::filesystem::remove_all(directory);
 }
+
+TEST_CASE("a programme's small-cell policy: suppress below 5 by default, round5 or another threshold when defined",
+          "[engine][programmes]") {
+  const auto plain = ProgrammeFromDefinition(json::parse(R"({"name":"Synthetic"})"), "synthetic");
+  REQUIRE(plain.programme);
+  CHECK(plain.programme->reports.small_cells == workflow::SmallCells::kSuppress);
+  CHECK(plain.programme->reports.suppress_below == 5);
+  const auto rounded = ProgrammeFromDefinition(
+      json::parse(R"({"name":"Synthetic","reports":{"small_cells":"round5","suppress_below":10}})"), "synthetic");
+  REQUIRE(rounded.programme);
+  CHECK(rounded.programme->reports.small_cells == workflow::SmallCells::kRound5);
+  CHECK(rounded.programme->reports.suppress_below == 10);
+  // The stored (canonical) form keeps the policy, and the authoring form shows it.
+  const auto stored = json::value_to<workflow::Programme>(json::value_from(*rounded.programme));
+  CHECK(stored.reports == rounded.programme->reports);
+  // A version stored before reports existed reads with the default policy (and so is no new version).
+  auto older = json::value_from(*rounded.programme);
+  older.as_object().erase("reports");
+  CHECK(json::value_to<workflow::Programme>(older).reports == workflow::ReportPolicy{});
+  const auto again = ProgrammeFromDefinition(DefinitionOf(*rounded.programme), "synthetic");
+  REQUIRE(again.programme);
+  CHECK(again.programme->reports == rounded.programme->reports);
+  const auto bad = ProgrammeFromDefinition(
+      json::parse(R"({"name":"Synthetic","reports":{"small_cells":"blur","suppress_below":1,"colour":"red"}})"),
+      "synthetic");
+  CHECK_FALSE(bad.programme);
+  CHECK(Pointers(bad) ==
+        std::set<std::string>{"/reports/small_cells", "/reports/suppress_below", "/reports/colour"});
+  CHECK(Pointers(ProgrammeFromDefinition(json::parse(R"({"name":"S","reports":5})"), "synthetic")) ==
+        std::set<std::string>{"/reports"});
+}
