@@ -117,7 +117,7 @@ json::array Notifications(Cast& cast, const std::string& subscription_id, const 
 }
 
 void WaitDelivered(Cast& cast, const std::string& subscription_id, std::size_t count) {
-  for (int poll = 0; poll < 250 && Notifications(cast, subscription_id, "delivered").size() < count; ++poll) {
+  for (int poll = 0; poll < 1000 && Notifications(cast, subscription_id, "delivered").size() < count; ++poll) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   REQUIRE(Notifications(cast, subscription_id, "delivered").size() == count);
@@ -215,7 +215,7 @@ TEST_CASE("a receiver down for a while gets every notification in order once bac
     CHECK(ids.size() == 4);
     // Every attempt is recorded, the failed one included (the last a moment after the receiver answered).
     std::size_t attempts = 0;
-    for (int poll = 0; poll < 200 && (attempts < 5 || attempts != receiver.Received().size()); ++poll) {
+    for (int poll = 0; poll < 1000 && (attempts < 5 || attempts != receiver.Received().size()); ++poll) {
       auto listed = cast.server.Client(cast.admin).Get("/subscriptions/" + office + "/attempts");
       REQUIRE(listed.status == 200);
       attempts = listed.Json().at("attempts").as_array().size();
@@ -239,7 +239,7 @@ TEST_CASE("an endpoint answering 410 Gone disables its subscription", "[api][out
     cast.CreateCase();
     REQUIRE(receiver.WaitFor([](const auto& received) { return !received.empty(); }));
     bool disabled = false;
-    for (int poll = 0; poll < 200 && !disabled; ++poll) {
+    for (int poll = 0; poll < 1000 && !disabled; ++poll) {
       auto got = cast.server.Client(cast.admin).Get("/subscriptions/" + gone);
       REQUIRE(got.status == 200);
       disabled = got.Json().at("enabled") == false;
@@ -601,7 +601,7 @@ std::pair<std::string, std::string> SelfSignedCertificate(const std::string& sub
 /// The subscription's delivery attempts as "status:error" once at least one is recorded.
 std::vector<std::string> AttemptsOnceTried(Cast& cast, const std::string& subscription_id) {
   std::vector<std::string> attempts;
-  for (int poll = 0; poll < 250 && attempts.empty(); ++poll) {
+  for (int poll = 0; poll < 1000 && attempts.empty(); ++poll) {
     auto listed = cast.server.Client(cast.admin).Get("/subscriptions/" + subscription_id + "/attempts");
     REQUIRE(listed.status == 200);
     const auto page = listed.Json();
@@ -687,7 +687,7 @@ TEST_CASE("delivered notifications and their attempts are deleted after the rete
   // Two days on: gone, with its attempts; the feed's notification is still read.
   REQUIRE(admin.PostJson("/testing/clock", json::object{{"advance", "36h"}}).status == 200);
   bool purged = false;
-  for (int poll = 0; poll < 250 && !purged; ++poll) {
+  for (int poll = 0; poll < 1000 && !purged; ++poll) {
     purged = Notifications(cast, hook).empty();
     if (!purged) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // waits on the worker
   }
@@ -750,7 +750,7 @@ TEST_CASE("the metrics show outbox depth, delivery lag, attempts by subscription
            Sample(body, "returnflow_outbox_depth", {}) == 1 && Sample(body, "returnflow_subscriptions_disabled", {}) == 1;
   };
   std::string body;
-  for (int poll = 0; poll < 250; ++poll) {
+  for (int poll = 0; poll < 1000; ++poll) {
     auto scraped = cast.server.Client(cast.supervisor).Get("/metrics");
     REQUIRE(scraped.status == 200);
     body = scraped.body;
