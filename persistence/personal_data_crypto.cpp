@@ -237,6 +237,20 @@ MasterKeyring MasterKeyring::LoadOrCreate(const std::string& path, bool* created
   return ring;
 }
 
+void MasterKeyring::Store(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".new";
+  ::unlink(temporary.c_str());
+  const int descriptor = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (descriptor < 0) Fail(ErrorKind::kUnavailable, "master key: unavailable (cannot create the new key file)");
+  const bool written = ::write(descriptor, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(descriptor) == 0;
+  ::close(descriptor);
+  if (!written || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    ::unlink(temporary.c_str());
+    Fail(ErrorKind::kUnavailable, "master key: unavailable (cannot write the new key file)");
+  }
+}
+
 const MasterKeyring::Key* MasterKeyring::Find(std::string_view id) const {
   for (const auto& key : keys_) {
     if (key.id == id) return &key;

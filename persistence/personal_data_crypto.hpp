@@ -46,6 +46,9 @@ class MasterKeyring {
   std::string WithNewCurrent(const Key& key) const;
   /// The key file text (`id:base64` lines).
   std::string Serialise() const;
+  /// Replaces the key file at `path` with `text` atomically (a 0600 temporary file beside it, synced,
+  /// renamed over it): a reader sees the old file or the new one, never half of one.
+  static void Store(const std::string& path, const std::string& text);
 
  private:
   std::vector<Key> keys_;

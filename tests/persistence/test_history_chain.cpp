@@ -189,6 +189,7 @@ TEST_CASE("a history row deleted from the database is caught", "[persistence][ch
   test.Execute("DELETE FROM case_events WHERE case_id = '" + middle + "'");
   test.Execute("DELETE FROM timers WHERE case_id = '" + middle + "'");
   test.Execute("DELETE FROM people WHERE case_id = '" + middle + "'");
+  test.Execute("DELETE FROM data_keys WHERE case_id = '" + middle + "'");
   test.Execute("DELETE FROM case_partners WHERE case_id = '" + middle + "'");
   test.Execute("DELETE FROM cases WHERE case_id = '" + middle + "'");
   const auto after = VerifyChains(test.Db());
