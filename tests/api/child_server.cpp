@@ -1,4 +1,5 @@
 #include "tests/api/child_server.hpp"
+#include "persistence/personal_data_crypto.hpp"
 
 #include <fcntl.h>
 #include <sys/wait.h>
