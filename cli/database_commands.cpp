@@ -5,6 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -17,6 +20,7 @@
 #include "engine/checkpoints.hpp"
 #include "persistence/backup.hpp"
 #include "persistence/checkpoints.hpp"
+#include "persistence/personal_data_crypto.hpp"
 #include "persistence/repository.hpp"
 
 namespace returnflow::cli {
@@ -29,6 +33,9 @@ struct DatabaseCommandOptions {
   bool chains_only = false;     // verify
   std::string backup_to;        // backup
   bool force = false;           // backup
+  std::string key_file;         // keys add (default: the configured or default key file)
+  std::string new_key_file;     // keys rotate
+  std::size_t batch = 500;      // keys rotate
 };
 
 /// `verify` exit codes (README, "Verifying the history").
@@ -63,8 +70,73 @@ void AddDatabaseOptions(CLI::App& command, DatabaseCommandOptions& options) {
                      "database URL: sqlite:PATH or postgresql://USER@HOST:PORT/DB (default from settings)");
 }
 
+/// The master keys as `serve` loads them, except that PostgreSQL without one configured gets none (then
+/// only what needs no personal data works: migration 11 refuses a database with plaintext people rows).
+std::shared_ptr<const persistence::MasterKeyring> CommandMasterKeys(const DatabaseCommandOptions& options,
+                                                                    const persistence::DatabaseOptions& database) {
+  const auto settings = LoadCommandSettings(options);
+  const bool configured = !settings.privacy.master_key.empty() || !settings.privacy.master_key_file.empty();
+  if (!configured && !persistence::NormaliseDatabaseUrl(database.url).starts_with("sqlite:")) return nullptr;
+  return engine::LoadMasterKeys(settings.privacy, database);
+}
+
+/// The key file `keys add` writes: --key-file, else privacy.master_key_file, else the SQLite default.
+std::string KeyFileOf(const DatabaseCommandOptions& options) {
+  if (!options.key_file.empty()) return options.key_file;
+  const auto settings = LoadCommandSettings(options);
+  if (!settings.privacy.master_key_file.empty()) return settings.privacy.master_key_file;
+  const auto url = persistence::NormaliseDatabaseUrl(ResolveDatabase(options).url);
+  if (!url.starts_with("sqlite:")) {
+    throw persistence::PersistenceError(persistence::ErrorKind::kInvalidInput,
+                                        "keys add: invalid_input (give --key-file or privacy.master_key_file)");
+  }
+  return engine::DefaultMasterKeyPath(url);
+}
+
+int RunKeysAdd(const DatabaseCommandOptions& options) {
+  const auto path = KeyFileOf(options);
+  const auto key = persistence::MasterKeyring::GenerateKey();
+  struct stat status {};
+  const bool exists = ::stat(path.c_str(), &status) == 0;
+  const auto text = exists ? persistence::MasterKeyring::Load(path).WithNewCurrent(key)
+                           : persistence::MasterKeyring::FromKeys({key}).Serialise();
+  persistence::MasterKeyring::Store(path, text);
+  std::printf("master key %s added to %s as the current key; restart the servers, then run `returnflow keys rotate`\n",
+              key.id.c_str(), path.c_str());
+  return 0;
+}
+
+int RunKeysRotate(const DatabaseCommandOptions& options) {
+  auto database_options = ResolveDatabase(options);
+  auto configured = CommandMasterKeys(options, database_options);
+  std::vector<persistence::MasterKeyring::Key> keys;
+  if (!options.new_key_file.empty()) {
+    for (const auto& key : persistence::MasterKeyring::Load(options.new_key_file).Keys()) keys.push_back(key);
+  }
+  if (configured) {
+    for (const auto& key : configured->Keys()) {
+      if (std::none_of(keys.begin(), keys.end(), [&](const auto& known) { return known.id == key.id; })) keys.push_back(key);
+    }
+  }
+  database_options.master_keys = std::make_shared<const persistence::MasterKeyring>(
+      persistence::MasterKeyring::FromKeys(std::move(keys)));
+  const auto& current = database_options.master_keys->Current().id;
+  persistence::Database database(std::move(database_options));
+  persistence::PeopleRepository people(database);
+  const auto rewrapped = people.RotateDataKeys(options.batch);
+  std::printf("%zu data keys rewrapped under master key %s\n", rewrapped, current.c_str());
+  for (const auto& [key_id, count] : people.DataKeysByMasterKey()) {
+    std::printf("  master key %s wraps %lld data keys\n", key_id.c_str(), count);
+  }
+  std::printf("master keys other than %s are no longer referenced and may be removed from the key file\n",
+              current.c_str());
+  return 0;
+}
+
 int RunMigrate(const DatabaseCommandOptions& options) {
-  persistence::Database database(ResolveDatabase(options));
+  auto database_options = ResolveDatabase(options);
+  database_options.master_keys = CommandMasterKeys(options, database_options);
+  persistence::Database database(std::move(database_options));
   const int applied = database.Migrate();
   std::printf("schema version %d (%d migration%s applied)\n", database.SchemaVersion(), applied,
               applied == 1 ? "" : "s");
@@ -239,6 +311,27 @@ void AddDatabaseCommands(CLI::App& app) {
   AddDatabaseOptions(*checkpoint, *options);
   checkpoint->callback([options] {
     const int status = RunCheckpoint(*options);
+    if (status != 0) throw CLI::RuntimeError(status);
+  });
+
+  auto* keys = app.add_subcommand("keys", "Master keys of the personal data at rest (README, \"Encryption at rest\")");
+  keys->require_subcommand(1);
+  auto* add = keys->add_subcommand("add", "generate a master key and make it the current one of the key file");
+  AddDatabaseOptions(*add, *options);
+  add->add_option("--key-file", options->key_file, "the key file (default: privacy.master_key_file, else beside "
+                                                   "the SQLite database)");
+  add->callback([options] {
+    const int status = RunKeysAdd(*options);
+    if (status != 0) throw CLI::RuntimeError(status);
+  });
+  auto* rotate = keys->add_subcommand(
+      "rotate", "rewrap every data key under the current master key, in batches, while servers run");
+  AddDatabaseOptions(*rotate, *options);
+  rotate->add_option("--new-key-file", options->new_key_file,
+                     "a key file whose first key becomes the target (the configured keys stay readable)");
+  rotate->add_option("--batch", options->batch, "data keys per transaction")->check(CLI::Range(1, 100000));
+  rotate->callback([options] {
+    const int status = RunKeysRotate(*options);
     if (status != 0) throw CLI::RuntimeError(status);
   });
 

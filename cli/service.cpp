@@ -6,6 +6,7 @@
 #include "api/http_server.hpp"
 #include "api/metrics.hpp"
 #include "api/webhook_client.hpp"
+#include "engine/checkpoints.hpp"
 #include "engine/engine.hpp"
 #include "persistence/repository.hpp"
 
@@ -23,7 +24,9 @@ persistence::DatabaseOptions ToDatabaseOptions(const config::Settings& settings)
 }
 
 Service::Service(config::Settings settings) : settings_(std::move(settings)) {
-  database_ = std::make_unique<persistence::Database>(ToDatabaseOptions(settings_));
+  auto database_options = ToDatabaseOptions(settings_);
+  database_options.master_keys = engine::LoadMasterKeys(settings_.privacy, database_options);
+  database_ = std::make_unique<persistence::Database>(std::move(database_options));
   const int schema_before = database_->SchemaVersion();
   int applied = database_->Migrate();
   spdlog::info("event=database_ready backend={} schema_version={} migrations_applied={} pool_size={}",

@@ -140,6 +140,7 @@ void CheckUnknownKeys(const toml::table& root, std::string_view origin) {
       {"programmes", {"directory", "rescan_interval_ms"}},
       {"scheduler", {"enabled", "poll_interval_ms", "batch", "lease_ms", "max_attempts", "max_groups_in_flight", "group_size"}},
       {"history", {"hash_chain", "checkpoint_interval", "signing_key"}},
+      {"privacy", {"master_key_file"}},
       {"delivery",
        {"enabled", "poll_interval_ms", "batch", "lease_ms", "per_subscription", "max_in_flight", "connect_timeout_ms",
         "response_timeout_ms", "allow", "ca_file", "secret_overlap_ms", "feed_max_wait_ms",
@@ -206,6 +207,7 @@ void ApplyToml(const toml::table& root, std::string_view origin, Settings& setti
     settings.history.checkpoint_interval = ParseInterval(interval, origin, "history.checkpoint_interval");
   }
   reader.String("history.signing_key", settings.history.signing_key);
+  reader.String("privacy.master_key_file", settings.privacy.master_key_file);
   auto& delivery = settings.delivery;
   reader.Bool("delivery.enabled", delivery.enabled);
   reader.Milliseconds("delivery.poll_interval_ms", delivery.poll_interval, 1, 60'000);
@@ -268,6 +270,8 @@ void ApplyEnvironment(const EnvironmentLookup& environment, Settings& settings) 
     settings.history.checkpoint_interval = ParseInterval(*value, "environment", "RETURNFLOW_CHECKPOINT_INTERVAL");
   }
   if (auto value = environment("RETURNFLOW_SIGNING_KEY")) settings.history.signing_key = *value;
+  if (auto value = environment("RETURNFLOW_MASTER_KEY_FILE")) settings.privacy.master_key_file = *value;
+  if (auto value = environment("RETURNFLOW_MASTER_KEY")) settings.privacy.master_key = *value;
   if (auto value = environment("RETURNFLOW_DELIVERY")) {
     settings.delivery.enabled = ParseBool(*value, "environment", "RETURNFLOW_DELIVERY");
   }
@@ -370,6 +374,8 @@ const std::vector<std::pair<std::string, std::string>>& EnvironmentVariables() {
       {"RETURNFLOW_HISTORY_HASH_CHAIN", "history.hash_chain (true/false)"},
       {"RETURNFLOW_CHECKPOINT_INTERVAL", "history.checkpoint_interval (\"1h\", \"30m\", \"0\" = on demand only)"},
       {"RETURNFLOW_SIGNING_KEY", "history.signing_key (Ed25519 private key, PEM)"},
+      {"RETURNFLOW_MASTER_KEY_FILE", "privacy.master_key_file (lines id:base64, current first)"},
+      {"RETURNFLOW_MASTER_KEY", "the master key itself (id:KEY or KEY, base64 or hex; ';' between several)"},
       {"RETURNFLOW_DELIVERY", "delivery.enabled (true/false)"},
       {"RETURNFLOW_DELIVERY_ALLOW", "delivery.allow (comma-separated hosts, addresses, CIDR blocks)"},
   };

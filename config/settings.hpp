@@ -124,6 +124,17 @@ struct HistorySettings {
   std::string signing_key;
 };
 
+/// Personal data at rest (persistence/personal_data_crypto.hpp).
+struct PrivacySettings {
+  /// The master key file (lines `id:base64`, current first; see the README). Empty: on SQLite,
+  /// "<database>.master-key" beside the database, created with owner-only permissions when missing; on
+  /// PostgreSQL, `returnflow serve` refuses to start.
+  std::string master_key_file;
+  /// The master key(s) themselves, from RETURNFLOW_MASTER_KEY only (never the settings file): one
+  /// `id:KEY` or bare KEY (base64 or hex), several ';'-separated. Takes precedence over the file.
+  std::string master_key;
+};
+
 /// Partners hear from the engine: webhook delivery from the outbox and the pull feed.
 struct DeliverySettings {
   bool enabled = true;
@@ -163,6 +174,7 @@ struct Settings {
   DatabaseSettings database;
   GroupCommitSettings group_commit;
   AuthSettings auth;
+  PrivacySettings privacy;
   LogSettings log;
   ProgrammeSettings programmes;
   SchedulerSettings scheduler;

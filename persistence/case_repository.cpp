@@ -740,7 +740,7 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
     const std::string source = deduplicated ? new_case.request_source : std::string(internal::kEngineSource);
     if (deduplicated) {
       if (auto stored = internal::FindByIdempotencyKey(sql, source, new_case.request_id)) {
-        if (stored->request_hash != request_hash || internal::ReadPeople(sql, stored->case_id) != [&] {
+        if (stored->request_hash != request_hash || internal::ReadPeople(sql, database_.MasterKeys(), stored->case_id) != [&] {
               auto people = new_case.people;
               std::sort(people.begin(), people.end(),
                         [](const auto& left, const auto& right) { return left.member_id < right.member_id; });
@@ -792,7 +792,9 @@ CaseRecord CaseRepository::Create(const NewCase& new_case) {
     for (const auto& partner : partners) {
       sql << internal::kInsertCasePartner.text, soci::use(case_id, "case_id"), soci::use(partner, "organisation");
     }
-    for (const auto& person : new_case.people) internal::InsertPerson(sql, case_id, person, now);
+    for (const auto& person : new_case.people) {
+      internal::InsertPerson(sql, database_.MasterKeys(), case_id, person, now);
+    }
     if (!new_case.people.empty()) {
       const std::string access_id = internal::NewUuid();
       const std::string purpose = "referral";

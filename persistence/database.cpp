@@ -14,6 +14,7 @@
 
 #include "persistence/internal.hpp"
 #include "persistence/migrations/migrations.hpp"
+#include "persistence/personal_data_crypto.hpp"
 #include "persistence/pg_statements.hpp"
 #include "workflow/case.hpp"
 
@@ -433,7 +434,7 @@ int Database::Migrate() {
       if (backend_ == Backend::kPostgresql) {
         for (const auto statement : migration.postgresql_statements) sql << std::string(statement);
       }
-      if (migration.backfill) migration.backfill(sql);
+      if (migration.backfill) migration.backfill(sql, options_.master_keys.get());
       const long long applied_at = internal::ToMicros(Now());
       const std::string name(migration.name);
       sql << "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:version, :name, :applied_at)",
@@ -443,6 +444,14 @@ int Database::Migrate() {
     }
   });
   return applied;
+}
+
+const MasterKeyring& Database::MasterKeys() const {
+  if (!options_.master_keys) {
+    throw PersistenceError(ErrorKind::kUnavailable, "personal data: unavailable (no master key is configured: "
+                                                    "privacy.master_key_file or RETURNFLOW_MASTER_KEY)");
+  }
+  return *options_.master_keys;
 }
 
 int Database::SchemaVersion() {

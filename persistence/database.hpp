@@ -24,6 +24,8 @@ class connection_pool;
 
 namespace returnflow::persistence {
 
+class MasterKeyring;
+
 /// Microsecond UTC timestamps, as stored (BIGINT microseconds since the Unix epoch on both backends).
 using Timestamp = std::chrono::sys_time<std::chrono::microseconds>;
 Timestamp Now();
@@ -75,6 +77,10 @@ struct DatabaseOptions {
   /// history.hash_chain: every history row written is chained (history_chain.hpp). Off only to measure
   /// what chaining costs; rows written so are reported by `verify`.
   bool history_hash_chain = true;
+  /// The master keys that wrap personal data's keys (personal_data_crypto.hpp); never from the database.
+  /// Null: personal data can be neither written nor read (kUnavailable), and migration 11 refuses a
+  /// database holding plaintext people rows.
+  std::shared_ptr<const MasterKeyring> master_keys;
 };
 
 /// The one normal form of a database URL: "postgres://" becomes "postgresql://", a bare path becomes
@@ -132,6 +138,8 @@ class Database {
   bool Ping();
 
   Backend GetBackend() const { return backend_; }
+  /// The configured master keys; kUnavailable when there are none (DatabaseOptions::master_keys).
+  const MasterKeyring& MasterKeys() const;
   const DatabaseOptions& Options() const { return options_; }
   std::size_t PoolSize() const { return options_.pool_size; }
   /// Sessions currently leased (for the pool-usage metric).

@@ -1,5 +1,8 @@
 #include "persistence/internal.hpp"
 #include "persistence/case_rows.hpp"
+#include "persistence/migrations/migrations.hpp"
+
+#include <fmt/format.h>
 
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
@@ -165,22 +168,54 @@ std::string ContactsToJson(const std::vector<Contact>& contacts) {
   return boost::json::serialize(array);
 }
 
+std::string PersonToJson(const PersonalData& person) {
+  return boost::json::serialize(boost::json::object{{"given_names", person.given_names},
+                                                    {"family_name", person.family_name},
+                                                    {"date_of_birth", person.date_of_birth},
+                                                    {"documents", DocumentsToJson(person.documents)},
+                                                    {"contacts", ContactsToJson(person.contacts)}});
+}
+
+PersonalData PersonFromJson(std::string member_id, std::string_view json_text) {
+  const auto corrupt = [] { return PersistenceError(ErrorKind::kCorruptData, "read people: corrupt_data (sealed row)"); };
+  boost::system::error_code error;
+  const auto parsed = boost::json::parse(json_text, error);
+  const auto* object = error ? nullptr : parsed.if_object();
+  if (!object) throw corrupt();
+  const auto text = [&](std::string_view key) -> std::string {
+    const auto* value = object->if_contains(key);
+    if (!value || !value->is_string()) throw corrupt();
+    return std::string(value->get_string());
+  };
+  PersonalData person;
+  person.member_id = std::move(member_id);
+  person.given_names = text("given_names");
+  person.family_name = text("family_name");
+  person.date_of_birth = text("date_of_birth");
+  person.documents = DocumentsFromJson(text("documents"));
+  person.contacts = ContactsFromJson(text("contacts"));
+  return person;
+}
+
 namespace {
-// The people row of one member, named parameters as its columns.
-constexpr Query kInsertPerson{
-    "insert person",
-    "INSERT INTO people (case_id, member_id, given_names, family_name, date_of_birth, documents, contacts, "
-    "updated_at) VALUES (:case_id, :member_id, :given_names, :family_name, :date_of_birth, :documents, "
-    ":contacts, :updated_at)"};
+// The sealed people row of one member.
+constexpr Query kInsertPerson{"insert person",
+                              "INSERT INTO people (case_id, member_id, sealed, updated_at) "
+                              "VALUES (:case_id, :member_id, :sealed, :updated_at)"};
+// Its data key, wrapped under the master key key_id.
+constexpr Query kInsertDataKey{"insert data key",
+                               "INSERT INTO data_keys (case_id, member_id, key_id, wrapped_key, created_at) "
+                               "VALUES (:case_id, :member_id, :key_id, :wrapped_key, :created_at)"};
 }  // namespace
 
-void InsertPerson(soci::session& sql, const std::string& case_id, const PersonalData& person, long long updated_at) {
-  const std::string documents = DocumentsToJson(person.documents);
-  const std::string contacts = ContactsToJson(person.contacts);
+void InsertPerson(soci::session& sql, const MasterKeyring& keys, const std::string& case_id, const PersonalData& person,
+                  long long updated_at) {
+  const auto sealed = SealPerson(keys, case_id, person.member_id, PersonToJson(person));
+  sql << kInsertDataKey.text, soci::use(case_id, "case_id"), soci::use(person.member_id, "member_id"),
+      soci::use(sealed.key_id, "key_id"), soci::use(sealed.wrapped_key, "wrapped_key"),
+      soci::use(updated_at, "created_at");
   sql << kInsertPerson.text, soci::use(case_id, "case_id"), soci::use(person.member_id, "member_id"),
-      soci::use(person.given_names, "given_names"), soci::use(person.family_name, "family_name"),
-      soci::use(person.date_of_birth, "date_of_birth"), soci::use(documents, "documents"),
-      soci::use(contacts, "contacts"), soci::use(updated_at, "updated_at");
+      soci::use(sealed.sealed, "sealed"), soci::use(updated_at, "updated_at");
 }
 
 }  // namespace returnflow::persistence::internal
@@ -188,25 +223,66 @@ void InsertPerson(soci::session& sql, const std::string& case_id, const Personal
 namespace returnflow::persistence::internal {
 
 namespace {
-// :case_id -> the case's people, by member id.
+// :case_id -> the case's sealed people with their wrapped data keys, by member id.
 constexpr Query kSelectPeople{"select people",
-                              "SELECT member_id, given_names, family_name, date_of_birth, documents, contacts "
-                              "FROM people WHERE case_id = :case_id ORDER BY member_id"};
+                              "SELECT p.member_id AS member_id, p.sealed AS sealed, k.key_id AS key_id, "
+                              "k.wrapped_key AS wrapped_key FROM people p JOIN data_keys k "
+                              "ON k.case_id = p.case_id AND k.member_id = p.member_id "
+                              "WHERE p.case_id = :case_id ORDER BY p.member_id"};
 }  // namespace
 
-std::vector<PersonalData> ReadPeople(soci::session& sql, const std::string& case_id) {
+std::vector<PersonalData> ReadPeople(soci::session& sql, const MasterKeyring& keys, const std::string& case_id) {
   std::vector<PersonalData> people;
   ForEachRow(sql, kSelectPeople, [&](const soci::row& columns) {
-    PersonalData person;
-    person.member_id = Text(columns, "member_id");
-    person.given_names = Text(columns, "given_names");
-    person.family_name = Text(columns, "family_name");
-    person.date_of_birth = Text(columns, "date_of_birth");
-    person.documents = DocumentsFromJson(Text(columns, "documents"));
-    person.contacts = ContactsFromJson(Text(columns, "contacts"));
-    people.push_back(std::move(person));
+    auto member_id = Text(columns, "member_id");
+    const SealedPerson sealed{Text(columns, "sealed"), Text(columns, "key_id"), Text(columns, "wrapped_key")};
+    people.push_back(PersonFromJson(member_id, OpenPerson(keys, case_id, member_id, sealed)));
   }, soci::use(case_id, "case_id"));
   return people;
 }
 
 }  // namespace returnflow::persistence::internal
+
+namespace returnflow::persistence::migrations {
+
+namespace {
+constexpr internal::Query kSelectPlaintextPeople{
+    "select plaintext people",
+    "SELECT case_id, member_id, given_names, family_name, date_of_birth, documents, contacts, updated_at "
+    "FROM people ORDER BY case_id, member_id"};
+}  // namespace
+
+void SealExistingPeople(soci::session& sql, const MasterKeyring* master_keys) {
+  struct Plain {
+    std::string case_id;
+    PersonalData person;
+    long long updated_at = 0;
+  };
+  std::vector<Plain> rows;
+  internal::ForEachRow(sql, kSelectPlaintextPeople, [&](const soci::row& columns) {
+    Plain plain;
+    plain.case_id = internal::Text(columns, "case_id");
+    plain.person.member_id = internal::Text(columns, "member_id");
+    plain.person.given_names = internal::Text(columns, "given_names");
+    plain.person.family_name = internal::Text(columns, "family_name");
+    plain.person.date_of_birth = internal::Text(columns, "date_of_birth");
+    plain.person.documents = internal::DocumentsFromJson(internal::Text(columns, "documents"));
+    plain.person.contacts = internal::ContactsFromJson(internal::Text(columns, "contacts"));
+    plain.updated_at = internal::Integer(columns, "updated_at");
+    rows.push_back(std::move(plain));
+  });
+  if (!rows.empty() && master_keys == nullptr) {
+    throw PersistenceError(ErrorKind::kUnavailable,
+                           fmt::format("migrate: unavailable (migration 11 encrypts the {} existing people rows and needs "
+                                       "the master key: set privacy.master_key_file or RETURNFLOW_MASTER_KEY)",
+                                       rows.size()));
+  }
+  // The plaintext goes with its columns; the rows come back sealed.
+  sql << "DELETE FROM people";
+  for (const auto* column : {"given_names", "family_name", "date_of_birth", "documents", "contacts"}) {
+    sql << std::string("ALTER TABLE people DROP COLUMN ") + column;
+  }
+  for (const auto& row : rows) internal::InsertPerson(sql, *master_keys, row.case_id, row.person, row.updated_at);
+}
+
+}  // namespace returnflow::persistence::migrations

@@ -10,6 +10,7 @@
 
 #include "persistence/cursor.hpp"
 #include "persistence/database.hpp"
+#include "persistence/personal_data_crypto.hpp"
 #include "persistence/repository.hpp"
 #include "workflow/vocabulary.hpp"
 
@@ -63,9 +64,14 @@ std::vector<IdentityDocument> DocumentsFromJson(std::string_view json_text);
 std::string ContactsToJson(const std::vector<Contact>& contacts);
 std::vector<Contact> ContactsFromJson(std::string_view json_text);
 
-/// Inserts one person's row into `people`, the only table that holds personal data.
-void InsertPerson(soci::session& sql, const std::string& case_id, const PersonalData& person, long long updated_at);
-/// The people rows of a case, by member id.
-std::vector<PersonalData> ReadPeople(soci::session& sql, const std::string& case_id);
+/// Inserts one person's row into `people`, the only table that holds personal data, sealed under a fresh
+/// data key (its `data_keys` row written too; the member must have neither row yet).
+void InsertPerson(soci::session& sql, const MasterKeyring& keys, const std::string& case_id, const PersonalData& person,
+                  long long updated_at);
+/// The people rows of a case, by member id, opened; kCorruptData when one does not authenticate.
+std::vector<PersonalData> ReadPeople(soci::session& sql, const MasterKeyring& keys, const std::string& case_id);
+/// The JSON sealed for one person (the member id is not in it: it is the associated data).
+std::string PersonToJson(const PersonalData& person);
+PersonalData PersonFromJson(std::string member_id, std::string_view json_text);
 
 }  // namespace returnflow::persistence::internal

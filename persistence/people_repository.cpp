@@ -22,6 +22,13 @@ constexpr Query kCaseExists{"case exists", "SELECT 1 AS found FROM cases WHERE c
 constexpr Query kDeletePerson{"delete person", "DELETE FROM people WHERE case_id = :case_id AND member_id = :member_id"};
 // :case_id.
 constexpr Query kDeletePeople{"delete people", "DELETE FROM people WHERE case_id = :case_id"};
+// :case_id, :member_id: the member's data key (with it goes any copy of the ciphertext's readability).
+constexpr Query kDeleteDataKey{"delete data key",
+                               "DELETE FROM data_keys WHERE case_id = :case_id AND member_id = :member_id"};
+// :case_id.
+constexpr Query kDeleteDataKeys{"delete data keys", "DELETE FROM data_keys WHERE case_id = :case_id"};
+// :case_id -> how many people rows the case has.
+constexpr Query kCountPeople{"count people", "SELECT COUNT(*) AS people FROM people WHERE case_id = :case_id"};
 // :case_id -> the audit trail (actor, purpose, action, accessed_at, recipient, categories), oldest first.
 constexpr Query kSelectAccess{"select personal data access",
                               "SELECT actor, purpose, action, accessed_at, recipient, categories FROM personal_data_access "
@@ -61,7 +68,67 @@ std::string CategoryList(const std::map<std::string, std::set<workflow::DataCate
   return list;
 }
 
+// :current, :batch -> data keys wrapped under another master key than the current one.
+constexpr Query kSelectStaleDataKeys{"select stale data keys",
+                                     "SELECT case_id, member_id, key_id, wrapped_key FROM data_keys "
+                                     "WHERE key_id <> :current ORDER BY case_id, member_id LIMIT :batch"};
+// :key_id, :wrapped_key, :case_id, :member_id, :old_key_id, :old_wrapped_key: one data key rewrapped, unless
+// it was replaced meanwhile.
+constexpr Query kRewrapDataKey{"rewrap data key",
+                               "UPDATE data_keys SET key_id = :key_id, wrapped_key = :wrapped_key "
+                               "WHERE case_id = :case_id AND member_id = :member_id AND key_id = :old_key_id "
+                               "AND wrapped_key = :old_wrapped_key"};
+// -> data keys per master key id.
+constexpr Query kCountDataKeys{"count data keys",
+                               "SELECT key_id, COUNT(*) AS data_keys FROM data_keys GROUP BY key_id ORDER BY key_id"};
+
 }  // namespace
+
+std::size_t PeopleRepository::RotateDataKeys(std::size_t batch) {
+  const auto& keys = database_.MasterKeys();
+  const auto& current = keys.Current();
+  const long long limit = static_cast<long long>(std::max<std::size_t>(batch, 1));
+  std::size_t rewrapped = 0;
+  for (;;) {
+    std::size_t found = 0;
+    std::size_t done = 0;
+    database_.WriteTransaction("rotate data keys", [&](soci::session& sql) {
+      struct Stale {
+        std::string case_id, member_id, key_id, wrapped_key;
+      };
+      std::vector<Stale> stale;
+      internal::ForEachRow(sql, kSelectStaleDataKeys, [&](const soci::row& columns) {
+        stale.push_back({internal::Text(columns, "case_id"), internal::Text(columns, "member_id"),
+                         internal::Text(columns, "key_id"), internal::Text(columns, "wrapped_key")});
+      }, soci::use(current.id, "current"), soci::use(limit, "batch"));
+      found = stale.size();
+      done = 0;
+      for (const auto& key : stale) {
+        const auto wrapped = RewrapDataKey(keys, key.case_id, key.member_id, key.key_id, key.wrapped_key, current);
+        soci::statement update = (sql.prepare << kRewrapDataKey.text, soci::use(current.id, "key_id"),
+                                  soci::use(wrapped, "wrapped_key"), soci::use(key.case_id, "case_id"),
+                                  soci::use(key.member_id, "member_id"), soci::use(key.key_id, "old_key_id"),
+                                  soci::use(key.wrapped_key, "old_wrapped_key"));
+        update.execute(true);
+        done += static_cast<std::size_t>(update.get_affected_rows());
+      }
+    });
+    rewrapped += done;
+    spdlog::info("event=data_keys_rewrapped count={} key_id={}", done, current.id);
+    if (found == 0) return rewrapped;
+  }
+}
+
+std::map<std::string, long long> PeopleRepository::DataKeysByMasterKey() {
+  std::map<std::string, long long> counts;
+  database_.Read("count data keys", [&](soci::session& sql) {
+    counts.clear();
+    internal::ForEachRow(sql, kCountDataKeys, [&](const soci::row& columns) {
+      counts[internal::Text(columns, "key_id")] = internal::Integer(columns, "data_keys");
+    });
+  });
+  return counts;
+}
 
 std::vector<PersonalData> PeopleRepository::Read(std::string_view case_id_view, const PersonalDataAccess& access) {
   CheckAccess("read people", case_id_view, access);
@@ -72,7 +139,7 @@ std::vector<PersonalData> PeopleRepository::Read(std::string_view case_id_view, 
     people.clear();
     RequireCase(sql, case_id, "read people");
     Audit(sql, case_id, access, "read", internal::ToMicros(database_.Now()));
-    people = internal::ReadPeople(sql, case_id);
+    people = internal::ReadPeople(sql, database_.MasterKeys(), case_id);
   });
   spdlog::info("case={} personal data read by {} for {}", case_id, access.actor, access.purpose);
   return people;
@@ -88,7 +155,8 @@ void PeopleRepository::Upsert(std::string_view case_id_view, const PersonalData&
     RequireCase(sql, case_id, "write people");
     const long long now = internal::ToMicros(database_.Now());
     sql << kDeletePerson.text, soci::use(case_id, "case_id"), soci::use(person.member_id, "member_id");
-    internal::InsertPerson(sql, case_id, person, now);
+    sql << kDeleteDataKey.text, soci::use(case_id, "case_id"), soci::use(person.member_id, "member_id");
+    internal::InsertPerson(sql, database_.MasterKeys(), case_id, person, now);
     Audit(sql, case_id, access, "write", internal::ToMicros(database_.Now()));
   });
 }
@@ -99,8 +167,13 @@ std::size_t PeopleRepository::Erase(std::string_view case_id_view, const Persona
   std::size_t erased = 0;
   database_.WriteTransaction("erase people", [&](soci::session& sql) {
     RequireCase(sql, case_id, "erase people");
-    erased = internal::ReadPeople(sql, case_id).size();
+    erased = 0;
+    internal::ForEachRow(sql, kCountPeople, [&](const soci::row& columns) {
+      erased = static_cast<std::size_t>(internal::Integer(columns, "people"));
+    }, soci::use(case_id, "case_id"));
+    // Erasure needs no master key: the rows and their data keys go, readable or not.
     sql << kDeletePeople.text, soci::use(case_id, "case_id");
+    sql << kDeleteDataKeys.text, soci::use(case_id, "case_id");
     Audit(sql, case_id, access, "erase", internal::ToMicros(database_.Now()));
   });
   spdlog::info("case={} personal data erased ({} people) by {}", case_id, erased, access.actor);
@@ -132,7 +205,7 @@ PersonalDataTransfer PeopleRepository::ReadForTransfer(std::string_view case_id_
     if (transfer.categories.empty()) return;  // withdrawn meanwhile: nothing goes, nothing to audit
     Audit(sql, case_id, {actor, std::string(workflow::Name(purpose))}, "transfer", internal::ToMicros(now), recipient,
           CategoryList(transfer.categories));
-    for (auto& person : internal::ReadPeople(sql, case_id)) {
+    for (auto& person : internal::ReadPeople(sql, database_.MasterKeys(), case_id)) {
       if (transfer.categories.contains(person.member_id)) transfer.people.push_back(std::move(person));
     }
   });

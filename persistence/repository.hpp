@@ -489,6 +489,14 @@ class PeopleRepository {
   /// The audit trail of personal-data access for a case, oldest first.
   std::vector<PersonalDataRead> AuditTrail(std::string_view case_id);
 
+  /// Rotation (`returnflow keys rotate`): rewraps every data key not under the current master key
+  /// (Database::MasterKeys) under it, `batch` keys per short transaction, while the engine runs; a key
+  /// replaced meanwhile (a write of that member) is left to the next batch. Returns how many it rewrapped.
+  /// kCorruptData when a data key's master key is not in the keyring or does not open it.
+  std::size_t RotateDataKeys(std::size_t batch);
+  /// How many data keys each master key id wraps.
+  std::map<std::string, long long> DataKeysByMasterKey();
+
  private:
   Database& database_;
 };

@@ -30,6 +30,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/service.hpp"
+#include "persistence/personal_data_crypto.hpp"
 #include "engine/engine.hpp"
 #include "persistence/outbox.hpp"
 #include "persistence/repository.hpp"
@@ -250,6 +251,8 @@ int main(int argc, char** argv) {
   settings.programmes.directory = RETURNFLOW_SOURCE_DIR "/tests/api/programmes";
   settings.scheduler.enabled = false;
   settings.delivery.poll_interval = std::chrono::milliseconds(5);
+  // A master key of this run only, held in memory (as RETURNFLOW_MASTER_KEY would give it).
+  settings.privacy.master_key = persistence::MasterKeyring::FromKeys({persistence::MasterKeyring::GenerateKey()}).Serialise();
   cli::Service service(settings);
   service.Start();
   auto& database = service.Database();

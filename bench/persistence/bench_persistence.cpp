@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_cases.hpp"
 #include "persistence/repository.hpp"
 
 using namespace returnflow;
@@ -199,6 +200,7 @@ void ThroughputSection(const std::string& pg_url, const std::string& sqlite_dir,
   for (const int threads : {1, 4, 8}) {
     PgSchema schema(pg_url, "bench_tp_" + UniquePrefix());
     DatabaseOptions options;
+    options.master_keys = returnflow::bench::BenchMasterKeys();
     options.url = schema.Url();
     options.pool_size = threads;
     Database pg(options);
@@ -209,6 +211,7 @@ void ThroughputSection(const std::string& pg_url, const std::string& sqlite_dir,
 
     const auto sqlite_path = fmt::format("{}/bench-{}-{}.db", sqlite_dir, threads, UniquePrefix());
     DatabaseOptions sqlite_options;
+    sqlite_options.master_keys = returnflow::bench::BenchMasterKeys();
     sqlite_options.url = "sqlite:" + sqlite_path;
     sqlite_options.pool_size = threads;
     double sqlite = 0;
@@ -228,6 +231,7 @@ void HistoryLengthSection(const std::string& pg_url, double seconds) {
   std::printf("\n== 2. apply to a case with 10 vs 10,000 history rows (PostgreSQL, 1 thread) ==\n");
   PgSchema schema(pg_url, "bench_hist_" + UniquePrefix());
   DatabaseOptions options;
+  options.master_keys = returnflow::bench::BenchMasterKeys();
   options.url = schema.Url();
   options.pool_size = 2;
   Database pg(options);
@@ -296,6 +300,7 @@ void ScaleSection(const std::string& pg_url, double seconds, long long target_ca
               target_cases, threads);
   PgSchema schema(pg_url, "bench_scale_" + UniquePrefix());
   DatabaseOptions options;
+  options.master_keys = returnflow::bench::BenchMasterKeys();
   options.url = schema.Url();
   options.pool_size = threads;
   Database pg(options);

@@ -48,6 +48,7 @@ double Seconds(Clock::duration duration) { return std::chrono::duration<double>(
 /// A URL whose sessions work in `schema` (created here).
 std::string InSchema(const std::string& base, const std::string& schema) {
   persistence::DatabaseOptions options;
+  options.master_keys = bench::BenchMasterKeys();
   options.url = base;
   options.pool_size = 1;
   persistence::Database admin(options);
@@ -147,6 +148,7 @@ std::string CaseIdOf(std::uint64_t number, std::uint64_t salt) {
 void BenchVerify(const std::string& base_url, long long rows, int per_case, bool full_verify) {
   const auto url = InSchema(base_url, "bench_privacy_verify");
   persistence::DatabaseOptions options;
+  options.master_keys = bench::BenchMasterKeys();
   options.url = url;
   options.pool_size = 2;
   persistence::Database database(options);
@@ -249,6 +251,7 @@ double BenchIngest(const std::string& base_url, bool hash_chain, int ingest_case
   settings.history.checkpoint_interval = std::chrono::milliseconds(0);
   settings.history.signing_key.clear();
   persistence::DatabaseOptions options;
+  options.master_keys = bench::BenchMasterKeys();
   options.url = url;
   options.pool_size = 8;
   options.history_hash_chain = hash_chain;

@@ -65,6 +65,7 @@ class Bench {
     settings_.testing_clock = true;
     settings_.scheduler.enabled = false;  // phase 3 starts it
     persistence::DatabaseOptions options;
+    options.master_keys = bench::BenchMasterKeys();
     options.url = persistence::NormaliseDatabaseUrl(backend.url);
     options.pool_size = 8;
     database_ = std::make_unique<persistence::Database>(options);

@@ -280,7 +280,7 @@ const Migration kTamperEvidentHistory{
 ))sql",
     },
     {},
-    &ChainExistingHistory};
+    [](soci::session& sql, const MasterKeyring*) { ChainExistingHistory(sql); }};
 
 
 // 0009: partners hear from the engine.
@@ -372,9 +372,35 @@ const Migration kOutboxClaimIndexes{
         "CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE status = 'delivered'",
     }};
 
+// 0011: encryption at rest of personal data (persistence/personal_data_crypto.hpp).
+//
+// data_keys      one random AES-256 data key per household member (the data subject), wrapped under a
+//                master key named by key_id; the master keys live in a key file or the environment, never
+//                here. Erasure deletes the member's row: the ciphertext left anywhere is unreadable.
+// people.sealed  the member's personal data (names, date of birth, documents, contacts) as AES-256-GCM
+//                ciphertext under the data key, bound to (case id, member id, column). The backfill
+//                seals existing rows with the configured master key and drops the plaintext columns.
+const Migration kEncryptionAtRest{
+    11,
+    "encryption at rest: per-member data keys wrapped by a master key, sealed people rows",
+    {
+        R"sql(CREATE TABLE data_keys (
+  case_id     TEXT   NOT NULL REFERENCES cases (case_id),
+  member_id   TEXT   NOT NULL,
+  key_id      TEXT   NOT NULL,
+  wrapped_key TEXT   NOT NULL,
+  created_at  BIGINT NOT NULL,
+  PRIMARY KEY (case_id, member_id)
+))sql",
+        "CREATE INDEX data_keys_by_key ON data_keys (key_id)",
+        "ALTER TABLE people ADD COLUMN sealed TEXT NOT NULL DEFAULT ''",
+    },
+    {},
+    &SealExistingPeople};
+
 const std::vector<Migration> kAll{kInitialSchema, kUpdatesWithoutIndexChanges, kTokenSources, kProgrammesAndTime,
                                   kClockWritesWithoutIndexChanges, kConsentRecords, kTransferAudit,
-                                  kTamperEvidentHistory, kOutbox, kOutboxClaimIndexes};
+                                  kTamperEvidentHistory, kOutbox, kOutboxClaimIndexes, kEncryptionAtRest};
 
 }  // namespace
 

@@ -7,6 +7,9 @@
 namespace soci {
 class session;
 }  // namespace soci
+namespace returnflow::persistence {
+class MasterKeyring;
+}  // namespace returnflow::persistence
 #include <string_view>
 #include <vector>
 
@@ -20,8 +23,13 @@ struct Migration {
   std::vector<std::string_view> postgresql_statements = {};
   /// Work that needs the program rather than SQL, run after the statements in the same transaction
   /// (e.g. hashing the rows that exist); none for most migrations.
-  void (*backfill)(soci::session&) = nullptr;
+  /// `master_keys` may be null (none configured).
+  void (*backfill)(soci::session&, const MasterKeyring* master_keys) = nullptr;
 };
+
+/// Migration 11's backfill: seals every plaintext people row under a fresh data key (refused, with
+/// kUnavailable, when there are such rows and no master key), then drops the plaintext columns.
+void SealExistingPeople(soci::session& sql, const MasterKeyring* master_keys);
 
 /// Migration 8's backfill: chains every existing history row, in sequence order per case, and sets each
 /// case's head (history_chain.hpp), so that `verify` passes on an upgraded database.

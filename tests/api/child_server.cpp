@@ -1,4 +1,5 @@
 #include "tests/api/child_server.hpp"
+#include "persistence/personal_data_crypto.hpp"
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -242,6 +243,7 @@ ServeProcess::ServeProcess(const std::string& database, const std::filesystem::p
           directory, directory / (label + ".out"), directory / (label + ".err"),
           std::vector<std::string>{"PGAPPNAME=" + application_name_,
                                    "RETURNFLOW_PROGRAMMES=" RETURNFLOW_SOURCE_DIR "/tests/api/programmes",
+                                   "RETURNFLOW_MASTER_KEY_FILE=" + TestMasterKeyPath(),
                                    std::string("RETURNFLOW_DELIVERY=") + (delivery ? "true" : "false")})) {
   port_ = WaitForPort(*process_, 60s);
   WaitForHealthy(*process_, port_, 30s);
@@ -276,6 +278,8 @@ persistence::DatabaseOptions ReaderOptions(const std::string& url) {
   persistence::DatabaseOptions options;
   options.url = url;
   options.pool_size = 1;
+  options.master_keys = std::make_shared<const persistence::MasterKeyring>(
+      persistence::MasterKeyring::Load(TestMasterKeyPath()));
   return options;
 }
 

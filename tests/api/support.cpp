@@ -15,6 +15,7 @@
 
 #include "api/dto.hpp"
 #include "engine/tokens.hpp"
+#include "persistence/personal_data_crypto.hpp"
 #include "persistence/repository.hpp"
 
 namespace returnflow::test {
@@ -128,11 +129,14 @@ void ConfigureTestLogging() {
 }
 
 namespace {
-/// A checkpoint signing key for this test process, removed when it exits.
-struct ProcessSigningKey {
-  std::string path = (std::filesystem::temp_directory_path() / (Unique("returnflow-api-test-key") + ".pem")).string();
-  ProcessSigningKey() { persistence::SigningKey::LoadOrCreate(path); }
-  ~ProcessSigningKey() {
+/// A key file for this test process, made by `create` (path), removed when it exits.
+struct ProcessKeyFile {
+  std::string path;
+  ProcessKeyFile(std::string_view name, void (*create)(const std::string&))
+      : path((std::filesystem::temp_directory_path() / Unique(std::string(name))).string()) {
+    create(path);
+  }
+  ~ProcessKeyFile() {
     std::error_code ignored;
     std::filesystem::remove(path, ignored);
   }
@@ -140,7 +144,16 @@ struct ProcessSigningKey {
 }  // namespace
 
 std::string TestSigningKeyPath() {
-  static const ProcessSigningKey key;
+  static const ProcessKeyFile key("returnflow-api-test-key", [](const std::string& path) {
+    persistence::SigningKey::LoadOrCreate(path);
+  });
+  return key.path;
+}
+
+std::string TestMasterKeyPath() {
+  static const ProcessKeyFile key("returnflow-api-test-master-key", [](const std::string& path) {
+    persistence::MasterKeyring::LoadOrCreate(path);
+  });
   return key.path;
 }
 
@@ -165,6 +178,7 @@ TestServer::TestServer(Backend backend, std::function<void(config::Settings&)> a
     settings.database.url = url;
     // SQLite servers make their own key beside the database; PostgreSQL ones share one of this process.
     settings.history.signing_key = TestSigningKeyPath();
+    settings.privacy.master_key_file = TestMasterKeyPath();
   }
   // The tests' programmes (avrr-test), not the example folder; the watcher looks at a file it never changes.
   settings.programmes.directory = RETURNFLOW_SOURCE_DIR "/tests/api/programmes";
@@ -188,7 +202,7 @@ TestServer::~TestServer() {
   Stop();
   if (!sqlite_path_.empty()) {
     std::error_code ignored;
-    for (const char* suffix : {"", "-wal", "-shm", "-journal", ".signing-key.pem"}) {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal", ".signing-key.pem", ".master-key"}) {
       std::filesystem::remove(sqlite_path_ + suffix, ignored);
     }
   }

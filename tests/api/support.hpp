@@ -91,6 +91,9 @@ class TestServer {
 
 /// The checkpoint signing key every PostgreSQL TestServer uses (one per test process, removed at exit).
 std::string TestSigningKeyPath();
+/// The master key file of this test process (PostgreSQL servers and child processes share it; SQLite
+/// test servers make their own beside the database).
+std::string TestMasterKeyPath();
 
 /// Engine logs at warning level, or at info with RETURNFLOW_TEST_LOG set; decided once per process.
 void ConfigureTestLogging();

@@ -90,8 +90,15 @@ TestDatabase::~TestDatabase() {
   }
 }
 
+std::shared_ptr<const MasterKeyring> TestMasterKeys() {
+  static const auto keys = std::make_shared<const MasterKeyring>(
+      MasterKeyring::FromKeys({MasterKeyring::GenerateKey(), MasterKeyring::GenerateKey()}));
+  return keys;
+}
+
 DatabaseOptions TestDatabase::Options() const {
   DatabaseOptions options;
+  options.master_keys = TestMasterKeys();
   options.url = url_;
   options.pool_size = 4;
   options.busy_timeout = std::chrono::milliseconds(60000);

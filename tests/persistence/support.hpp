@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "persistence/personal_data_crypto.hpp"
 #include "persistence/repository.hpp"
 
 namespace returnflow::persistence::testing {
@@ -12,6 +13,9 @@ namespace returnflow::persistence::testing {
 std::string BackendName(Backend backend);
 
 /// A migrated database that belongs to one test and is removed afterwards.
+/// The master keys of this test process: a fresh current key and an older one.
+std::shared_ptr<const MasterKeyring> TestMasterKeys();
+
 class TestDatabase {
  public:
   explicit TestDatabase(Backend backend, std::size_t pool_size = 4, bool migrate = true);

@@ -10,6 +10,7 @@
 #include "persistence/case_rows.hpp"
 #include "persistence/checkpoints.hpp"
 #include "persistence/history_chain.hpp"
+#include "persistence/migrations/migrations.hpp"
 #include "tests/persistence/support.hpp"
 
 using namespace returnflow::persistence;
@@ -188,6 +189,7 @@ TEST_CASE("a history row deleted from the database is caught", "[persistence][ch
   test.Execute("DELETE FROM case_events WHERE case_id = '" + middle + "'");
   test.Execute("DELETE FROM timers WHERE case_id = '" + middle + "'");
   test.Execute("DELETE FROM people WHERE case_id = '" + middle + "'");
+  test.Execute("DELETE FROM data_keys WHERE case_id = '" + middle + "'");
   test.Execute("DELETE FROM case_partners WHERE case_id = '" + middle + "'");
   test.Execute("DELETE FROM cases WHERE case_id = '" + middle + "'");
   const auto after = VerifyChains(test.Db());
@@ -302,10 +304,28 @@ TEST_CASE("a database upgraded from schema 7 has its existing history chained", 
   for (const auto* table : {"outbox_replays", "delivery_attempts", "outbox", "subscriptions"}) {
     test.Execute(std::string("DROP TABLE ") + table);
   }
+  // Migration 11's people rows were plaintext: one such row, which the upgrade seals.
+  test.Execute("DELETE FROM people");
+  test.Execute("DROP TABLE data_keys");
+  test.Execute("ALTER TABLE people DROP COLUMN sealed");
+  for (const auto* column : {"given_names", "family_name", "date_of_birth", "documents", "contacts"}) {
+    test.Execute(std::string("ALTER TABLE people ADD COLUMN ") + column + " TEXT NOT NULL DEFAULT ''");
+  }
+  test.Execute("INSERT INTO people (case_id, member_id, given_names, family_name, date_of_birth, documents, contacts, "
+               "updated_at) VALUES ('" + first + "', 'm1', 'Plain', 'Synthetic', '1990', "
+               "'[{\"type\":\"passport\",\"number\":\"PLAIN00001\"}]', '[]', 1)");
   test.Execute("DELETE FROM schema_migrations WHERE version >= 8");
   REQUIRE(test.Db().SchemaVersion() == 7);
 
-  CHECK(test.Db().Migrate() == 2);
+  CHECK(test.Db().Migrate() == static_cast<int>(migrations::All().size()) - 7);
+  // The plaintext row is sealed and reads back; its plaintext columns are gone.
+  CHECK(test.QueryNumber("SELECT COUNT(*) FROM people WHERE sealed <> ''") == 1);
+  CHECK(test.QueryNumber("SELECT COUNT(*) FROM data_keys") == 1);
+  PeopleRepository people(test.Db());
+  const auto read = people.Read(first, {"caseworker-1", "caseworker_view"});
+  REQUIRE(read.size() == 1);
+  CHECK(read[0] == PersonalData{"m1", "Plain", "Synthetic", "1990", {{"passport", "PLAIN00001"}}, {}});
+  CHECK_THROWS(test.QueryNumber("SELECT COUNT(*) FROM people WHERE given_names = 'Plain'"));
   CHECK(test.QueryNumber("SELECT COUNT(*) FROM case_events WHERE hash = ''") == 0);
   const auto report = VerifyChains(test.Db());
   CHECK(report.Ok());
