@@ -158,7 +158,7 @@ TEST_CASE("a passed deadline marks the case overdue and opens an incident, resol
   }
 }
 
-TEST_CASE("an early partner event waits in the inbox and is applied when the case gets there; another expires",
+TEST_CASE("an early partner event waits in the inbox and is applied when the case gets there, another expires",
           "[api][http][clock]") {
   auto backend = GENERATE(from_range(Backends()));
   SECTION(Name(backend)) {

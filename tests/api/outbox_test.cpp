@@ -668,7 +668,7 @@ TEST_CASE("webhooks go over TLS to an endpoint whose certificate verifies, never
 
 // On SQLite only: the retention deletes by the engine's clock, which this test moves by days; on the
 // shared PostgreSQL database it would delete other tests' delivered rows.
-TEST_CASE("delivered notifications and their attempts are deleted after the retention; feeds and dead letters stay",
+TEST_CASE("delivered notifications and their attempts are deleted after the retention, while feeds and dead letters stay",
           "[api][outbox]") {
   WebhookReceiver receiver;
   Cast cast(Backend::kSqlite, [](config::Settings& settings) {

@@ -47,7 +47,7 @@ HttpResult Unassign(TestServer& server, const std::string& token, const std::str
 
 }  // namespace
 
-TEST_CASE("a travel agent assigned later reads the case and sends its events; unassigned it is refused at once",
+TEST_CASE("a travel agent assigned later reads the case and sends its events, unassigned it is refused at once",
           "[api][http][partners]") {
   auto backend = GENERATE(from_range(Backends()));
   SECTION(Name(backend)) {
@@ -131,7 +131,7 @@ TEST_CASE("a travel agent assigned later reads the case and sends its events; un
   }
 }
 
-TEST_CASE("who assigns partners: the office's caseworkers and admins; never a partner, another office or a supervisor",
+TEST_CASE("who assigns partners: the office's caseworkers and admins, never a partner, another office or a supervisor",
           "[api][http][partners][authz]") {
   auto backend = GENERATE(from_range(Backends()));
   SECTION(Name(backend)) {
@@ -299,7 +299,7 @@ TEST_CASE("events racing assignments and unassignments are applied before an una
   }
 }
 
-TEST_CASE("returnflow case assign|unassign change a served case from the shell; the server answers the change at once",
+TEST_CASE("returnflow case assign|unassign change a served case from the shell, the server answers the change at once",
           "[api][http][partners][cli]") {
   auto backend = GENERATE(from_range(Backends()));
   SECTION(Name(backend)) {

@@ -74,7 +74,7 @@ TEST_CASE("an event's source must be one its token lists", "[engine][auth]") {
   CHECK_FALSE(CanUseSource(partner, ""));
 }
 
-TEST_CASE("metrics are for admins and supervisors only; free text for caseworkers and supervisors", "[engine][auth]") {
+TEST_CASE("metrics are for admins and supervisors only, free text for caseworkers and supervisors", "[engine][auth]") {
   CHECK(CanReadMetrics(Make(Role::kAdmin)));
   CHECK(CanReadMetrics(Make(Role::kSupervisor, "", "", {}, {"NP"})));
   CHECK_FALSE(CanReadMetrics(Make(Role::kCaseworker, "jakarta")));
