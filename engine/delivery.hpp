@@ -178,10 +178,12 @@ class DeliveryWorker {
   persistence::SubscriptionRepository& subscriptions_;
   persistence::TokenRepository& tokens_;
   persistence::OutboxRepository outbox_;
-  boost::asio::thread_pool& workers_;
   const config::DeliverySettings settings_;
   EngineObserver* observer_;
   WebhookSender& sender_;
+  /// The worker's own threads, for its loop, its sockets and its database calls: a burst of partner
+  /// events filling the engine's pool must not starve delivery (nor delivery the events).
+  boost::asio::thread_pool own_{4};
   boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
   boost::asio::steady_timer wake_;
   bool started_ = false;

@@ -43,17 +43,16 @@ std::string_view OutcomeName(persistence::AttemptResult::Next next) {
 }  // namespace
 
 DeliveryWorker::DeliveryWorker(persistence::Database& database, persistence::SubscriptionRepository& subscriptions,
-                               persistence::TokenRepository& tokens, net::thread_pool& workers,
+                               persistence::TokenRepository& tokens, net::thread_pool& /*workers: the worker runs on threads of its own*/,
                                const config::DeliverySettings& settings, EngineObserver* observer, WebhookSender& sender)
     : database_(database),
       subscriptions_(subscriptions),
       tokens_(tokens),
       outbox_(database),
-      workers_(workers),
       settings_(settings),
       observer_(observer),
       sender_(sender),
-      strand_(net::make_strand(workers.get_executor())),
+      strand_(net::make_strand(own_.get_executor())),
       wake_(strand_),
       random_(std::random_device{}()),
       stopped_future_(stopped_.get_future()) {}
@@ -64,7 +63,7 @@ template <typename Function>
 net::awaitable<std::invoke_result_t<std::decay_t<Function>&>> DeliveryWorker::Blocking(Function&& function) {
   using Result = std::invoke_result_t<std::decay_t<Function>&>;
   return net::co_spawn(
-      workers_.get_executor(),
+      own_.get_executor(),
       [work = std::forward<Function>(function)]() mutable -> net::awaitable<Result> { co_return work(); },
       net::use_awaitable);
 }
