@@ -13,6 +13,7 @@
 #include "engine/authorization.hpp"
 #include "engine/delivery.hpp"
 #include "engine/views.hpp"
+#include "persistence/personal_data_crypto.hpp"
 #include "workflow/dates.hpp"
 
 namespace returnflow::engine {
@@ -34,29 +35,8 @@ std::vector<std::string> StringsOf(const json::value* value) {
   return out;
 }
 
-std::string Base64(const unsigned char* bytes, std::size_t size) {
-  std::string out(4 * ((size + 2) / 3), '\0');
-  const int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes, static_cast<int>(size));
-  out.resize(static_cast<std::size_t>(std::max(length, 0)));
-  return out;
-}
-
-std::optional<std::string> DecodeBase64(std::string_view text) {
-  if (text.empty() || text.size() % 4 != 0) return std::nullopt;
-  std::string out(3 * (text.size() / 4), '\0');
-  const int length = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                     reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
-  if (length < 0) return std::nullopt;
-  std::size_t size = static_cast<std::size_t>(length);
-  // EVP_DecodeBlock counts the padding's zero bytes too.
-  if (text.ends_with("==")) {
-    size -= 2;
-  } else if (text.ends_with('=')) {
-    size -= 1;
-  }
-  out.resize(size);
-  return out;
-}
+using persistence::Base64;
+using persistence::DecodeBase64;
 
 }  // namespace
 

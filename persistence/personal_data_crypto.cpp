@@ -27,26 +27,6 @@ constexpr std::string_view kSealedColumn = "people.sealed";
 
 [[noreturn]] void Fail(ErrorKind kind, const std::string& message) { throw PersistenceError(kind, message); }
 
-std::string Base64(const unsigned char* bytes, std::size_t size) {
-  std::string out(4 * ((size + 2) / 3), '\0');
-  const int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes, static_cast<int>(size));
-  out.resize(static_cast<std::size_t>(length));
-  return out;
-}
-
-std::optional<std::string> DecodeBase64(std::string_view text) {
-  if (text.empty() || text.size() % 4 != 0) return std::nullopt;
-  std::string out(3 * text.size() / 4, '\0');
-  const int length = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                     reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
-  if (length < 0) return std::nullopt;
-  // EVP_DecodeBlock counts the padding's zero bytes too.
-  std::size_t padding = 0;
-  for (auto it = text.rbegin(); it != text.rend() && *it == '='; ++it) ++padding;
-  out.resize(static_cast<std::size_t>(length) - padding);
-  return out;
-}
-
 std::optional<std::string> DecodeHex(std::string_view hex) {
   if (hex.size() % 2 != 0) return std::nullopt;
   const auto nibble = [](char ch) -> int {
@@ -176,6 +156,27 @@ std::string ReadKeyFile(const std::string& path) {
 }
 
 }  // namespace
+
+std::string Base64(const unsigned char* bytes, std::size_t size) {
+  std::string out(4 * ((size + 2) / 3), '\0');
+  const int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes, static_cast<int>(size));
+  out.resize(static_cast<std::size_t>(length));
+  return out;
+}
+
+std::optional<std::string> DecodeBase64(std::string_view text) {
+  if (text.empty() || text.size() % 4 != 0) return std::nullopt;
+  std::string out(3 * text.size() / 4, '\0');
+  const int length = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                     reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  if (length < 0) return std::nullopt;
+  // EVP_DecodeBlock counts the padding's zero bytes too.
+  std::size_t padding = 0;
+  for (auto it = text.rbegin(); it != text.rend() && *it == '='; ++it) ++padding;
+  out.resize(static_cast<std::size_t>(length) - padding);
+  return out;
+}
+
 
 MasterKeyring MasterKeyring::Parse(std::string_view text, std::string_view origin) {
   MasterKeyring ring;

@@ -8,11 +8,17 @@
 /// id, "people.sealed"), a wrapped key to (case id, member id, master key id), so rows cannot be swapped
 /// between members or cases unnoticed.
 #include <array>
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace returnflow::persistence {
+
+/// Standard base64 with padding (OpenSSL's EVP block encoding), and back; nullopt for text that is not.
+std::string Base64(const unsigned char* bytes, std::size_t size);
+std::optional<std::string> DecodeBase64(std::string_view text);
 
 /// The master keys this process can use, by id: the first is current (new data keys are wrapped under
 /// it), the others are kept readable until `returnflow keys rotate` has moved every data key off them.
