@@ -44,6 +44,21 @@ class ScratchDirectory {
 /// (RETURNFLOW_TEST_PG_URL; REQUIREs it is set).
 std::string ChildDatabaseUrl(bool sqlite, const std::filesystem::path& directory);
 
+/// A PostgreSQL database of the test's own on the tests' cluster (RETURNFLOW_TEST_PG_URL), migrated,
+/// dropped on destruction. For a child server whose clock is the real one: on the shared database it
+/// would take (and, killed, keep leased) rows of engines whose testing clocks stand still.
+class OwnPostgresDatabase {
+ public:
+  explicit OwnPostgresDatabase(const std::filesystem::path& directory);
+  ~OwnPostgresDatabase();
+  OwnPostgresDatabase(const OwnPostgresDatabase&) = delete;
+  OwnPostgresDatabase& operator=(const OwnPostgresDatabase&) = delete;
+  const std::string& Url() const { return url_; }
+
+ private:
+  std::string cluster_url_, name_, url_;
+};
+
 /// The whole text of a file ("" when it cannot be read).
 std::string ReadFile(const std::filesystem::path& path);
 /// The last `size` characters of `text`, for failure messages.

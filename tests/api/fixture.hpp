@@ -1,7 +1,9 @@
 #pragma once
 /// One engine with the cast of a return case: a caseworker office, its partners and a supervisor,
 /// each with its own token, all names unique to the test.
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -42,6 +44,18 @@ struct Cast {
         other_supervisor(server.Token("supervisor", {{"countries", {"NP"}}})),
         admin(server.Token("admin", {})) {}
 
+  Cast(const Cast&) = delete;
+  Cast& operator=(const Cast&) = delete;
+  /// Runs the test's clean-ups (newest first) while the server still runs.
+  ~Cast() {
+    for (auto cleanup = cleanups.rbegin(); cleanup != cleanups.rend(); ++cleanup) {
+      try {
+        (*cleanup)();
+      } catch (...) {
+      }
+    }
+  }
+
   boost::json::object Referral(boost::json::array household = {}) const {
     if (household.empty()) {
       household = {{{"relationship", "principal"}, {"sex", "female"}, {"vulnerabilities", boost::json::array()},
@@ -71,6 +85,8 @@ struct Cast {
   std::string office, other_office, embassy, immigration, clinic, travel_agent, reception, reintegration, stranger;
   std::string caseworker, other_caseworker, embassy_token, immigration_token, clinic_token, travel_token, reception_token,
       reintegration_token, stranger_token, supervisor, other_supervisor, admin;
+  /// What the test leaves behind on the shared database and must take away (e.g. its subscriptions).
+  std::vector<std::function<void()>> cleanups;
 };
 
 /// A case id no case has.

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include <boost/json.hpp>
@@ -21,7 +22,10 @@ TEST_CASE("returnflow serve killed with SIGKILL mid-delivery redelivers with the
   auto backend = GENERATE(from_range(test::Backends()));
   SECTION(test::Name(backend)) {
     const test::ScratchDirectory directory("returnflow-outbox-crash");
-    const std::string database = test::ChildDatabaseUrl(backend == test::Backend::kSqlite, directory.Path());
+    // On PostgreSQL a database of its own: these engines run on the real clock (see OwnPostgresDatabase).
+    std::optional<test::OwnPostgresDatabase> own;
+    if (backend == test::Backend::kPostgresql) own.emplace(directory.Path());
+    const std::string database = own ? own->Url() : test::ChildDatabaseUrl(true, directory.Path());
     // A short claim lease: the restarted engine takes the dead one's claim over once it has run out.
     const auto config = directory.Path() / "returnflow.toml";
     std::ofstream(config) << "[delivery]\nlease_ms = 1000\npoll_interval_ms = 20\n";

@@ -10,6 +10,7 @@
 #include <soci/soci.h>
 
 #include "api/dto.hpp"
+#include "persistence/outbox.hpp"
 #include "tests/api/fixture.hpp"
 #include "tests/api/webhook_receiver.hpp"
 
@@ -59,7 +60,11 @@ std::string Subscribe(Cast& cast, WebhookReceiver* receiver, const std::string& 
   } else {
     REQUIRE(!body.contains("secret"));
   }
-  return std::string(body.at("subscription_id").as_string());
+  std::string id(body.at("subscription_id").as_string());
+  // Removed when the test ends: on the shared PostgreSQL database, a subscription left behind with its
+  // receiver gone keeps due retries that every later test's engine would try (and wait on) first.
+  cast.cleanups.push_back([&cast, id] { persistence::SubscriptionRepository(cast.server.Service().Database()).Remove(id); });
+  return id;
 }
 
 /// Referral to the travel stage (the case waits for its booking).
