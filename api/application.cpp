@@ -266,6 +266,7 @@ net::awaitable<Response> Application::Dispatch(Call& call) {
     case RouteId::kRecordConsent: co_return co_await RecordConsent(call);
     case RouteId::kListConsents: co_return co_await ListConsents(call);
     case RouteId::kWithdrawConsent: co_return co_await WithdrawConsent(call);
+    case RouteId::kApproveErasure: co_return co_await ApproveErasure(call);
     case RouteId::kCreateCheckpoint: co_return co_await CreateCheckpoint(call);
     case RouteId::kCreateSubscription: co_return co_await CreateSubscription(call);
     case RouteId::kListSubscriptions: co_return co_await ListSubscriptions(call);
@@ -367,6 +368,21 @@ net::awaitable<Response> Application::SearchCases(Call& call) {
   co_return JsonResponse(http::status::ok, body, call.request.version());
 }
 
+Response Application::EventResponse(Call& call, const engine::EventResult& result) {
+  auto answer = AnswerFor(result);
+  call.log.outcome = result.outcome ? std::string(workflow::Name(result.outcome->result.verdict)) +
+                                          (result.outcome->replayed ? "+replayed" : "")
+                                    : std::string(Info(ProblemFor(*result.failure).kind).slug);
+  if (result.outcome) call.log.reason = result.outcome->result.reason;
+  auto response = JsonResponse(static_cast<http::status>(answer.status), answer.body, call.request.version());
+  if (answer.problem) {
+    response.set(http::field::content_type, kProblemContentType);
+  } else {
+    response.set(http::field::etag, ETag(result.outcome->version));
+  }
+  return response;
+}
+
 net::awaitable<Response> Application::PostCaseEvent(Call& call) {
   OnlyParameters(call.target, {});
   const auto if_match = IfMatchOf(call.request);
@@ -379,18 +395,18 @@ net::awaitable<Response> Application::PostCaseEvent(Call& call) {
   auto& envelope = std::get<engine::EventEnvelope>(event);
   call.log.event_type = envelope.type;
   auto result = co_await engine_.SubmitEvent(call.Caller(), std::move(envelope), if_match);
-  auto answer = AnswerFor(result);
-  call.log.outcome = result.outcome ? std::string(workflow::Name(result.outcome->result.verdict)) +
-                                          (result.outcome->replayed ? "+replayed" : "")
-                                    : std::string(Info(ProblemFor(*result.failure).kind).slug);
-  if (result.outcome) call.log.reason = result.outcome->result.reason;
-  auto response = JsonResponse(static_cast<http::status>(answer.status), answer.body, call.request.version());
-  if (answer.problem) {
-    response.set(http::field::content_type, kProblemContentType);
-  } else {
-    response.set(http::field::etag, ETag(result.outcome->version));
-  }
-  co_return response;
+  co_return EventResponse(call, result);
+}
+
+net::awaitable<Response> Application::ApproveErasure(Call& call) {
+  OnlyParameters(call.target, {});
+  if (!call.request.body().empty()) Throw(Problem(ProblemKind::kInvalidRequest, "approving an erasure takes no body"));
+  const auto if_match = IfMatchOf(call.request);
+  std::string case_id = call.Param("case_id");
+  call.log.case_id = case_id;
+  call.log.event_type = std::string(workflow::events::PersonalDataErased::kName);
+  auto result = co_await engine_.ApproveErasure(call.Caller(), std::move(case_id), if_match);
+  co_return EventResponse(call, result);
 }
 
 net::awaitable<Response> Application::PostEvents(Call& call) {

@@ -49,6 +49,9 @@ class Application {
   boost::asio::awaitable<Response> RecordConsent(Call& call);
   boost::asio::awaitable<Response> ListConsents(Call& call);
   boost::asio::awaitable<Response> WithdrawConsent(Call& call);
+  boost::asio::awaitable<Response> ApproveErasure(Call& call);
+  /// One event's answer: 200 with its outcome and ETag, 202 deferred, or its problem; logged by outcome.
+  static Response EventResponse(Call& call, const engine::EventResult& result);
   boost::asio::awaitable<Response> CreateCheckpoint(Call& call);
   // Subscriptions and the feed (outbox_routes.cpp).
   boost::asio::awaitable<Response> CreateSubscription(Call& call);

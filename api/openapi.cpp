@@ -998,6 +998,30 @@ json::value OpenApiDocument() {
          operation["parameters"] = json::array{case_id, PathParam("consent_id", "the consent's id"), if_match};
          return operation;
        }()}};
+  paths["/cases/{case_id}/erasure-approval"] = {
+      {"post",
+       [&] {
+         auto operation = Operation(
+             "approveErasure", "cases", "Approve the erasure of a closed case's personal data",
+             "The second person: a caseworker of the office asked for it (event personal_data.erasure_requested "
+             "on the closed case). Recorded in the history as personal_data.erased (basis request, the admin as "
+             "actor); the case's people rows and their data keys are removed in the same transaction, the "
+             "pseudonymous workflow data and every report figure stay. The clock does the same, unasked, when the "
+             "programme's personal_data_retention after closure has passed. No body. Roles: admin.",
+             {{"200", Reply("Erased", Ref("EventOutcome"))},
+              {"400", ProblemReply("A body, or an invalid If-Match", {ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Not an admin", {ProblemKind::kForbidden})},
+              {"404", ProblemReply("No such case", {ProblemKind::kNotFound})},
+              {"409", ProblemReply("The case is not closed, or If-Match names another version",
+                                   {ProblemKind::kNotAllowedInState, ProblemKind::kVersionConflict})},
+              {"422", ProblemReply("No erasure was requested (erasure_not_requested), the requester cannot approve "
+                                   "it (erasure_needs_second_person), or it is erased already (personal_data_erased)",
+                                   {ProblemKind::kGuardRefused})},
+              {"500", CaseServerError()},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{case_id, if_match};
+         return operation;
+       }()}};
   paths["/events"] = {
       {"post",
        [&] {

@@ -34,6 +34,7 @@ const std::vector<Route>& Routes() {
     {RouteId::kRecordConsent, http::verb::post,   "/cases/{case_id}/consents",     "record_consent",  true},
     {RouteId::kListConsents,  http::verb::get,    "/cases/{case_id}/consents",     "list_consents",   true},
     {RouteId::kWithdrawConsent, http::verb::post, "/cases/{case_id}/consents/{consent_id}/withdrawal", "withdraw_consent", true},
+    {RouteId::kApproveErasure, http::verb::post,  "/cases/{case_id}/erasure-approval", "approve_erasure", true},
     // Answers 404 unless the server runs with --testing-clock.
     {RouteId::kTestingClock,  http::verb::post,   "/testing/clock",                "testing_clock",   true},
     {RouteId::kCreateCheckpoint, http::verb::post, "/admin/checkpoints",           "create_checkpoint", true},

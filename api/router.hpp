@@ -37,6 +37,7 @@ enum class RouteId {
   kRecordConsent,
   kListConsents,
   kWithdrawConsent,
+  kApproveErasure,
   kCreateCheckpoint,
   kCreateSubscription,
   kListSubscriptions,

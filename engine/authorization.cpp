@@ -16,6 +16,13 @@ const std::set<std::string, std::less<>>& SupervisorEvents() {
   return kEvents;
 }
 
+bool IsPersonalDataEvent(std::string_view event_type) {
+  return event_type == workflow::events::PersonalDataErasureRequested::kName ||
+         event_type == workflow::events::PersonalDataErased::kName;
+}
+
+bool CanApproveErasure(const Principal& principal) { return principal.role == Role::kAdmin; }
+
 bool CanSeeCase(const Principal& principal, const CaseScope& scope) {
   switch (principal.role) {
     case Role::kCaseworker:
@@ -35,11 +42,14 @@ bool CanSeeCase(const Principal& principal, const CaseScope& scope) {
 bool CanSendEvent(const Principal& principal, std::string_view event_type) {
   // Time passing is the engine's to say: its clock fires these, no caller does.
   if (workflow::IsClockEvent(event_type)) return false;
+  // Erasure goes through its own path: the clock's retention, or an admin approving a request.
+  if (event_type == workflow::events::PersonalDataErased::kName) return false;
   switch (principal.role) {
     case Role::kCaseworker:
       // A caseworker records every step of the case except the approvals a second person gives.
       return event_type != workflow::events::BestInterestsApproved::kName;
     case Role::kPartner:
+      if (IsPersonalDataEvent(event_type)) return false;
       return principal.event_types.contains(std::string(event_type));
     case Role::kSupervisor:
       return SupervisorEvents().contains(event_type);

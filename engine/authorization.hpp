@@ -63,6 +63,11 @@ bool CanReadFreeText(const Principal& principal);
 /// (empty: none).
 std::optional<std::vector<std::string>> SearchCountries(const Principal& principal);
 
+/// The events about a case's personal data (an erasure request, the erasure): the office's, never a partner's.
+bool IsPersonalDataEvent(std::string_view event_type);
+/// Approving a caseworker's request to erase a closed case's personal data: admins (the second person).
+bool CanApproveErasure(const Principal& principal);
+
 /// Events only a supervisor sends: the second-person approvals.
 const std::set<std::string, std::less<>>& SupervisorEvents();
 

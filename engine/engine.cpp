@@ -34,17 +34,6 @@ namespace {
 [[noreturn]] void Forbid(std::string detail) { throw Failure(FailureKind::kForbidden, std::move(detail)); }
 [[noreturn]] void NotFound() { throw Failure(FailureKind::kNotFound, "no case with this id is visible to the caller"); }
 
-/// A persistence error of an event as the sender needs to read it: a commit may have gone through
-/// while the connection died before its answer, so "unavailable" is an unknown outcome.
-Failure EventFailure(const persistence::PersistenceError& error) {
-  if (error.Kind() == persistence::ErrorKind::kUnavailable) {
-    return Failure(FailureKind::kOutcomeUnknown,
-                   "the database did not confirm the event: its outcome is unknown; re-send it with the same "
-                   "source and id (a duplicate is answered as a replay, never applied twice)");
-  }
-  return FromPersistence(error);
-}
-
 }  // namespace
 
 Engine::Engine(persistence::Database& database, const config::Settings& settings, net::thread_pool& workers,

@@ -217,6 +217,12 @@ class Engine {
   /// The case's consents as the caller may see them (views.hpp).
   boost::asio::awaitable<ConsentList> ListConsents(Principal principal, std::string case_id);
 
+  /// An admin approves the erasure a caseworker requested for a closed case (personal_data.erased with
+  /// basis "request", the admin as its actor): the people rows and their data keys go with the history
+  /// row. Never throws for the event's own faults (they are the result's failure).
+  boost::asio::awaitable<EventResult> ApproveErasure(Principal principal, std::string case_id,
+                                                     std::optional<std::int64_t> if_match);
+
   // --- The clock ---------------------------------------------------------------------------------
   /// Registers the programme folder's definitions (or the built-in example), rebuilds timers after an
   /// upgrade from a schema without them. Blocking; call once before serving.

@@ -28,4 +28,13 @@ Failure FromPersistence(const persistence::PersistenceError& error) {
   return Failure(FailureKind::kInternal, "");
 }
 
+Failure EventFailure(const persistence::PersistenceError& error) {
+  if (error.Kind() == persistence::ErrorKind::kUnavailable) {
+    return Failure(FailureKind::kOutcomeUnknown,
+                   "the database did not confirm the event: its outcome is unknown; re-send it with the same "
+                   "source and id (a duplicate is answered as a replay, never applied twice)");
+  }
+  return FromPersistence(error);
+}
+
 }  // namespace returnflow::engine

@@ -66,5 +66,8 @@ class Failure : public std::runtime_error {
 
 /// The use-case failure for a persistence error (the one translation from the store's kinds).
 Failure FromPersistence(const persistence::PersistenceError& error);
+/// A persistence error of an event as the sender needs to read it: a commit may have gone through
+/// while the connection died before its answer, so "unavailable" is an unknown outcome.
+Failure EventFailure(const persistence::PersistenceError& error);
 
 }  // namespace returnflow::engine

@@ -156,7 +156,8 @@ class DefinitionReader {
 };
 
 bool NeverDeferrable(std::string_view type) {
-  return type.starts_with("consent.") || type.starts_with("case.") || type == "programme.changed" ||
+  return type.starts_with("consent.") || type.starts_with("case.") || type.starts_with("personal_data.") ||
+         type == "programme.changed" ||
          workflow::IsClockEvent(type);
 }
 
@@ -207,7 +208,7 @@ ParsedProgramme ProgrammeFromDefinition(const json::value& definition, std::stri
   programme.deferrable_events = workflow::DefaultDeferrableEvents();
   DefinitionReader reader(definition.get_object(), "", errors,
                           {"code", "name", "unsafe_destinations", "no_show_limit", "service_levels", "monitoring",
-                           "early_event_wait", "deferrable_events", "suspension_review", "deadline_warning",
+                           "early_event_wait", "deferrable_events", "suspension_review", "deadline_warning", "personal_data_retention",
                            "closures_needing_supervisor", "reports"});
   std::string named_code = programme.code;
   reader.String("code", named_code, 64);
@@ -230,6 +231,7 @@ ParsedProgramme ProgrammeFromDefinition(const json::value& definition, std::stri
   reader.Days("early_event_wait", programme.early_event_wait, 1);
   reader.Days("suspension_review", programme.suspension_review, 1);
   reader.Days("deadline_warning", programme.deadline_warning, 0);
+  reader.Days("personal_data_retention", programme.personal_data_retention, 0);
   if (auto types = reader.Strings("deferrable_events", 100, [](const std::string& type) -> std::optional<std::string> {
         const auto& known = workflow::AllEventNames();
         if (std::find(known.begin(), known.end(), type) == known.end()) return "is not an event type of the workflow";
@@ -338,6 +340,7 @@ json::value DefinitionOf(const workflow::Programme& programme) {
   object["deferrable_events"] = std::move(deferrable);
   object["suspension_review"] = DaysText(programme.suspension_review.count());
   object["deadline_warning"] = DaysText(programme.deadline_warning.count());
+  object["personal_data_retention"] = DaysText(programme.personal_data_retention.count());
   json::array closures;
   for (const auto outcome : programme.closures_needing_supervisor) closures.emplace_back(workflow::Name(outcome));
   object["closures_needing_supervisor"] = std::move(closures);

@@ -112,9 +112,9 @@ void ValidateNewToken(const NewToken& token) {
         if (SupervisorEvents().contains(type)) {
           Invalid("'scope/event_types' names a supervisor's approval, which partners cannot send", "/scope/event_types");
         }
-        if (workflow::IsClockEvent(type) || type == workflow::events::ProgrammeChanged::kName) {
-          Invalid("'scope/event_types' names an event of the engine's clock or of programme management, which "
-                  "partners cannot send", "/scope/event_types");
+        if (workflow::IsClockEvent(type) || type == workflow::events::ProgrammeChanged::kName || IsPersonalDataEvent(type)) {
+          Invalid("'scope/event_types' names an event of the engine's clock, of programme management or of "
+                  "personal data, which partners cannot send", "/scope/event_types");
         }
       }
       break;

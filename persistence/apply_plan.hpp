@@ -81,11 +81,15 @@ struct PlannedWrite {
   /// version and last sequence and the chain cannot fork.
   std::string head;
   std::vector<OutboxWrite> outbox;
+  /// The event erased the case's personal data: its people rows and data keys go in this transaction,
+  /// audited with `erased_by` (the history row's actor).
+  bool erase_personal_data = false;
+  std::string erased_by;
 
   /// The last history row written (the case's new last sequence and version).
   const HistoryRow& Last() const { return extra_history.empty() ? history : extra_history.back(); }
   /// What a batched PostgreSQL write can carry: one history row and no inbox change.
-  bool Batchable() const { return extra_history.empty() && !inbox; }
+  bool Batchable() const { return extra_history.empty() && !inbox && !erase_personal_data; }
 };
 
 /// What deciding needs beyond the case: the programme rules and the engine's clock.
@@ -109,6 +113,10 @@ std::vector<OutboxWrite> OpenedNotifications(const std::vector<Subscription>& su
 /// read, a timer that keeps failing), after the case's newest history row in each stream.
 std::vector<OutboxWrite> IncidentNotifications(const std::vector<Subscription>& subscriptions, const CaseRow& row,
                                                const std::string& kind, const std::string& subject, long long now);
+/// Erases a case's people rows and their data keys within the caller's transaction, audited as "erase"
+/// by `access`; returns how many people there were.
+std::size_t ErasePeopleWithin(soci::session& sql, const std::string& case_id, const PersonalDataAccess& access,
+                              long long now);
 /// Writes outbox rows with portable SQL (the batched PostgreSQL paths send their own).
 void WriteOutbox(soci::session& sql, const std::vector<OutboxWrite>& rows);
 

@@ -405,6 +405,10 @@ bool DecideApply(soci::session& sql, const PlanContext& context, const std::stri
     ++version;
     track_stage(occurred_at);
     AddIncidents(workflow::IncidentsFor(incoming.event, result), case_id, state, now, plan);
+    if (std::holds_alternative<workflow::events::PersonalDataErased>(incoming.event)) {
+      plan.erase_personal_data = true;
+      plan.erased_by = incoming.meta.actor;
+    }
   }
   plan.history = HistoryOf(case_id, sequence, incoming.source, incoming.event_id, incoming.type, incoming.meta.actor,
                            occurred_at, now, payload, request_hash, workflow::Name(result.verdict), result, version);
@@ -514,6 +518,11 @@ void WriteSideEffects(soci::session& sql, const PlannedWrite& plan) {
         soci::use(incident.host_country, "host_country"), soci::use(incident.origin_country, "origin_country");
   }
   WriteOutbox(sql, plan.outbox);
+  if (plan.erase_personal_data) {
+    const auto& history = plan.history;
+    const auto erased = ErasePeopleWithin(sql, history.case_id, {plan.erased_by, "erasure"}, plan.now);
+    spdlog::info("case={} personal data erased ({} people) by {}", history.case_id, erased, plan.erased_by);
+  }
 }
 
 bool WritePortable(soci::session& sql, const CaseRow& row, const PlannedWrite& plan) {

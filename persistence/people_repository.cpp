@@ -2,6 +2,7 @@
 #include <soci/soci.h>
 #include <spdlog/spdlog.h>
 
+#include "persistence/apply_plan.hpp"
 #include "persistence/case_rows.hpp"
 #include "persistence/internal.hpp"
 #include "persistence/repository.hpp"
@@ -167,18 +168,28 @@ std::size_t PeopleRepository::Erase(std::string_view case_id_view, const Persona
   std::size_t erased = 0;
   database_.WriteTransaction("erase people", [&](soci::session& sql) {
     RequireCase(sql, case_id, "erase people");
-    erased = 0;
-    internal::ForEachRow(sql, kCountPeople, [&](const soci::row& columns) {
-      erased = static_cast<std::size_t>(internal::Integer(columns, "people"));
-    }, soci::use(case_id, "case_id"));
-    // Erasure needs no master key: the rows and their data keys go, readable or not.
-    sql << kDeletePeople.text, soci::use(case_id, "case_id");
-    sql << kDeleteDataKeys.text, soci::use(case_id, "case_id");
-    Audit(sql, case_id, access, "erase", internal::ToMicros(database_.Now()));
+    erased = internal::ErasePeopleWithin(sql, case_id, access, internal::ToMicros(database_.Now()));
   });
   spdlog::info("case={} personal data erased ({} people) by {}", case_id, erased, access.actor);
   return erased;
 }
+
+namespace internal {
+
+std::size_t ErasePeopleWithin(soci::session& sql, const std::string& case_id, const PersonalDataAccess& access,
+                              long long now) {
+  std::size_t erased = 0;
+  ForEachRow(sql, kCountPeople, [&](const soci::row& columns) {
+    erased = static_cast<std::size_t>(Integer(columns, "people"));
+  }, soci::use(case_id, "case_id"));
+  // Erasure needs no master key: the rows and their data keys go, readable or not.
+  sql << kDeletePeople.text, soci::use(case_id, "case_id");
+  sql << kDeleteDataKeys.text, soci::use(case_id, "case_id");
+  Audit(sql, case_id, access, "erase", now);
+  return erased;
+}
+
+}  // namespace internal
 
 PersonalDataTransfer PeopleRepository::ReadForTransfer(std::string_view case_id_view, const std::string& actor,
                                                       const std::string& recipient, workflow::TransferPurpose purpose) {

@@ -187,6 +187,8 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const CaseContex
   PutEnum(object, "suspension", context.suspension, kSuspensionReasonNames);
   PutEnum(object, "outcome", context.outcome, kOutcomeNames);
   if (context.reopen_count) object["reopen_count"] = context.reopen_count;
+  if (context.erasure_requested_by) object["erasure_requested_by"] = *context.erasure_requested_by;
+  if (context.personal_data_erased) object["personal_data_erased"] = true;
   json = std::move(object);
 }
 
@@ -203,6 +205,7 @@ enum class ContextKey {
   kPlanSubmitted, kPlanApproved, kMonitoringVisitsRequired, kMonitoringVisitsDone, kAssistanceDelivered,
   kSuspension, kOutcome, kReopenCount,
   kMonitoringVisitsAnnounced, kMonitoringVisitsMissed, kWarned, kOverdue, kSuspendedAt, kSuspensionReviewDue,
+  kErasureRequestedBy, kPersonalDataErased,
 };
 
 const std::unordered_map<std::string_view, ContextKey>& ContextKeys() {
@@ -232,6 +235,7 @@ const std::unordered_map<std::string_view, ContextKey>& ContextKeys() {
       {"monitoring_visits_missed", ContextKey::kMonitoringVisitsMissed}, {"warned", ContextKey::kWarned},
       {"overdue", ContextKey::kOverdue},
       {"suspended_at", ContextKey::kSuspendedAt}, {"suspension_review_due", ContextKey::kSuspensionReviewDue},
+      {"erasure_requested_by", ContextKey::kErasureRequestedBy}, {"personal_data_erased", ContextKey::kPersonalDataErased},
   };
   return keys;
 }
@@ -344,6 +348,8 @@ CaseContext tag_invoke(const json::value_to_tag<CaseContext>&, const json::value
         break;
       case ContextKey::kSuspendedAt: context.suspended_at = InstantField(value, name); break;
       case ContextKey::kSuspensionReviewDue: context.suspension_review_due = Bool(value, name); break;
+      case ContextKey::kErasureRequestedBy: context.erasure_requested_by = String(value, name); break;
+      case ContextKey::kPersonalDataErased: context.personal_data_erased = Bool(value, name); break;
     }
   }
   return context;

@@ -95,6 +95,11 @@ struct CaseContext {
   std::optional<Outcome> outcome;
   int reopen_count = 0;
 
+  // Personal data after closure: who asked for its erasure (a second person approves), and whether it
+  // is gone (the people rows and their data keys; the pseudonymous workflow data stays).
+  std::optional<std::string> erasure_requested_by;
+  bool personal_data_erased = false;
+
   bool HasUnaccompaniedOrSeparatedChild() const;
   /// The union of the household members' vulnerability flags (for safeguards and reporting).
   std::set<Vulnerability> HouseholdVulnerabilities() const;

@@ -267,6 +267,16 @@ const std::unordered_map<std::string_view, Decoder>& Decoders() {
          DataReader data(d, "", {"reason"});
          return ev::CaseReopened{data.Text("reason", true, 500)};
        }},
+      {ev::PersonalDataErasureRequested::kName,
+       [](const json::object& d) -> Event {
+         DataReader data(d, "", {"ground"});
+         return ev::PersonalDataErasureRequested{data.Named<ErasureGround>("ground", kErasureGroundNames)};
+       }},
+      {ev::PersonalDataErased::kName,
+       [](const json::object& d) -> Event {
+         DataReader data(d, "", {"basis"});
+         return ev::PersonalDataErased{data.Named<ErasureBasis>("basis", kErasureBasisNames)};
+       }},
       {ev::ProgrammeChanged::kName,
        [](const json::object& d) -> Event {
          DataReader data(d, "", {"version"});

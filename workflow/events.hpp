@@ -132,6 +132,18 @@ struct CaseReopened {
   static constexpr std::string_view kName = "case.reopened";
   std::string reason;
 };
+/// After closure, a caseworker of the office asks for the case's personal data to be erased before its
+/// retention time (an admin approves: PersonalDataErased with basis "request").
+struct PersonalDataErasureRequested {
+  static constexpr std::string_view kName = "personal_data.erasure_requested";
+  ErasureGround ground = ErasureGround::kDataSubjectRequest;
+};
+/// The case's personal data is erased: by the clock when the programme's retention after closure has
+/// passed, or by an admin approving a caseworker's request. No caller sends it through the event API.
+struct PersonalDataErased {
+  static constexpr std::string_view kName = "personal_data.erased";
+  ErasureBasis basis = ErasureBasis::kRetention;
+};
 /// A caseworker moves the case to another version of its programme (recorded; the rules change with it).
 struct ProgrammeChanged {
   static constexpr std::string_view kName = "programme.changed";
@@ -178,7 +190,7 @@ using Event = std::variant<
     events::BriefingHeld, events::Departed, events::NoShow, events::Arrived, events::PlanSubmitted,
     events::PlanApproved, events::AssistanceDelivered, events::MonitoringVisitCompleted,
     events::CaseSuspended, events::CaseResumed, events::ConsentWithdrawn, events::CaseClosed,
-    events::CaseReopened, events::ProgrammeChanged, events::DeadlinePassed, events::DeadlineApproaching, events::FitnessExpired,
+    events::CaseReopened, events::PersonalDataErasureRequested, events::PersonalDataErased, events::ProgrammeChanged, events::DeadlinePassed, events::DeadlineApproaching, events::FitnessExpired,
     events::TravelDocumentExpired, events::MonitoringVisitDue, events::MonitoringVisitMissed,
     events::SuspensionReviewDue>;
 

@@ -286,8 +286,22 @@ RETURNFLOW_GUARD(ClosureAllowed, "closure_allowed", r::kWithdrawalRequiresConsen
   return true;
 }
 
-RETURNFLOW_GUARD(ReopenReasonGiven, "reopen_reason_given", r::kReopenReasonRequired) {
+RETURNFLOW_GUARD(ReopenReasonGiven, "reopen_reason_given", r::kReopenReasonRequired, r::kPersonalDataErased) {
+  if (Ctx(fsm).personal_data_erased) return Refuse<r::kPersonalDataErased>(fsm);
   return !event.reason.empty() || Refuse<r::kReopenReasonRequired>(fsm);
+}
+
+/// Personal data is erased once; before its retention time only on a request that a second person approves.
+RETURNFLOW_GUARD(PersonalDataHeld, "personal_data_held", r::kPersonalDataErased) {
+  return !Ctx(fsm).personal_data_erased || Refuse<r::kPersonalDataErased>(fsm);
+}
+RETURNFLOW_GUARD(ErasureAllowed, "erasure_allowed", r::kPersonalDataErased, r::kErasureNotRequested,
+                 r::kErasureNeedsSecondPerson) {
+  const auto& context = Ctx(fsm);
+  if (context.personal_data_erased) return Refuse<r::kPersonalDataErased>(fsm);
+  if (event.basis == ErasureBasis::kRetention) return true;  // the clock's, when the retention has passed
+  if (!context.erasure_requested_by) return Refuse<r::kErasureNotRequested>(fsm);
+  return *context.erasure_requested_by != fsm.runtime->meta->actor || Refuse<r::kErasureNeedsSecondPerson>(fsm);
 }
 
 // Completion guards: evaluated after every event, they never refuse.
@@ -551,6 +565,16 @@ RETURNFLOW_ACTION(CloseAsAbsconded, "close_as_absconded") {
   RecordNoShow::Run(event, fsm);
   CloseWith(fsm, Outcome::kAbsconded);
 }
+RETURNFLOW_ACTION(RecordErasureRequest, "record_erasure_request") {
+  Ctx(fsm).erasure_requested_by = fsm.runtime->meta->actor;
+  Note(fsm, "erasure_requested={}", Name(event.ground));
+}
+RETURNFLOW_ACTION(MarkPersonalDataErased, "mark_personal_data_erased") {
+  auto& context = Ctx(fsm);
+  context.personal_data_erased = true;
+  context.erasure_requested_by.reset();
+  Note(fsm, "personal_data_erased={}", Name(event.basis));
+}
 RETURNFLOW_ACTION(Reopen, "reopen") {
   auto& context = Ctx(fsm);
   context.outcome.reset();
@@ -789,7 +813,9 @@ struct Def : MachineDef<Def> {
   Row < Suspended, ev::SuspensionReviewDue  , none     , RecordSuspensionReviewDue, none                >,
   Row < Suspended, ev::ProgrammeChanged     , none     , ChangeProgramme          , none                >,
   //  +----------+--------------------------+----------+--------------------------+---------------------+
-  Row < Closed   , ev::CaseReopened         , Open     , Reopen                   , ReopenReasonGiven   >
+  Row < Closed   , ev::CaseReopened         , Open     , Reopen                   , ReopenReasonGiven   >,
+  Row < Closed   , ev::PersonalDataErasureRequested, none, RecordErasureRequest   , PersonalDataHeld    >,
+  Row < Closed   , ev::PersonalDataErased   , none     , MarkPersonalDataErased   , ErasureAllowed      >
   > {};
   // clang-format on
 };

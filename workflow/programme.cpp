@@ -79,6 +79,10 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const Programme&
   object["deferrable_events"] = Strings(programme.deferrable_events);
   object["suspension_review_days"] = programme.suspension_review.count();
   object["deadline_warning_days"] = programme.deadline_warning.count();
+  // Only when set: definitions stored before retention existed keep their canonical form.
+  if (programme.personal_data_retention.count() > 0) {
+    object["personal_data_retention_days"] = programme.personal_data_retention.count();
+  }
   json::array closures;
   for (const auto outcome : programme.closures_needing_supervisor) closures.emplace_back(Name(outcome));
   object["closures_needing_supervisor"] = std::move(closures);
@@ -118,6 +122,9 @@ Programme tag_invoke(const json::value_to_tag<Programme>&, const json::value& js
   programme.suspension_review = Days{DaysOf(object, "suspension_review_days")};
   // Absent from definitions stored before the warning existed: those keep the default.
   if (object.contains("deadline_warning_days")) programme.deadline_warning = Days{DaysOf(object, "deadline_warning_days")};
+  if (object.contains("personal_data_retention_days")) {
+    programme.personal_data_retention = Days{DaysOf(object, "personal_data_retention_days")};
+  }
   for (const auto& outcome : Require(object, "closures_needing_supervisor").as_array()) {
     programme.closures_needing_supervisor.insert(EnumField<Outcome>(outcome, "closures_needing_supervisor", kOutcomeNames));
   }

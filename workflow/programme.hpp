@@ -67,6 +67,8 @@ struct Programme {
   Days deadline_warning{2};
   /// A suspension is reviewed this long after it began.
   Days suspension_review{30};
+  /// How long a closed case's personal data is kept before the clock erases it; 0: until an approved request.
+  Days personal_data_retention{0};
   /// Closures a caseworker requests and a supervisor approves (the others a caseworker records).
   std::set<Outcome> closures_needing_supervisor;
   /// Small-cell protection of the programme's reports.

@@ -76,6 +76,12 @@ inline constexpr ReasonCode kNotYetReturned{"not_yet_returned",
     "this outcome applies only after arrival at the destination"};
 inline constexpr ReasonCode kReopenReasonRequired{"reopen_reason_required",
     "reopening a closed case needs a reason"};
+inline constexpr ReasonCode kPersonalDataErased{"personal_data_erased",
+    "the case's personal data has been erased: it cannot be reopened or erased again"};
+inline constexpr ReasonCode kErasureNotRequested{"erasure_not_requested",
+    "erasure before the retention time needs a caseworker's request first"};
+inline constexpr ReasonCode kErasureNeedsSecondPerson{"erasure_needs_second_person",
+    "the erasure must be approved by someone other than who requested it"};
 
 // Verdicts that are not a guard's refusal.
 inline constexpr ReasonCode kNotAllowedInCurrentState{"not_allowed_in_current_state",

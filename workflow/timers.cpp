@@ -109,6 +109,10 @@ std::vector<Timer> DesiredTimers(const Case& machine, const Programme& programme
       }
     }
   }
+  // Personal data is kept for the programme's retention after closure, then erased by the clock.
+  if (stage == "closed" && !context.personal_data_erased && programme.personal_data_retention.count() > 0) {
+    timers.push_back({std::string(kRetentionTimer), stage_entered_at + programme.personal_data_retention});
+  }
   if (stage == "suspended" && context.suspended_at && !context.suspension_review_due) {
     timers.push_back({"review:suspension", *context.suspended_at + programme.suspension_review});
   }
@@ -133,6 +137,7 @@ std::optional<Event> EventForTimer(std::string_view kind) {
   if (kind == "expiry:travel_document") return events::TravelDocumentExpired{};
   if (kind == "expiry:fitness") return events::FitnessExpired{};
   if (kind == "review:suspension") return events::SuspensionReviewDue{};
+  if (kind == kRetentionTimer) return events::PersonalDataErased{ErasureBasis::kRetention};
   if (kind.starts_with("monitoring:")) {
     const auto rest = kind.substr(std::string_view("monitoring:").size());
     const auto colon = rest.find(':');
@@ -155,6 +160,9 @@ std::string EventDataForTimer(std::string_view kind) {
     return fmt::format(R"({{"deadline":"{}"}})", near->deadline);
   }
   if (const auto* due = std::get_if<events::MonitoringVisitDue>(&*event)) return fmt::format(R"({{"visit":{}}})", due->visit);
+  if (const auto* erased = std::get_if<events::PersonalDataErased>(&*event)) {
+    return fmt::format(R"({{"basis":"{}"}})", Name(erased->basis));
+  }
   if (const auto* missed = std::get_if<events::MonitoringVisitMissed>(&*event)) {
     return fmt::format(R"({{"visit":{}}})", missed->visit);
   }

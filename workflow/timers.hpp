@@ -32,6 +32,8 @@ inline constexpr std::string_view kBriefing = "briefing";
 inline constexpr std::string_view kDeparture = "departure";
 inline constexpr std::string_view kPlan = "plan";
 }  // namespace deadline
+/// The timer that erases a closed case's personal data when the programme's retention has passed.
+inline constexpr std::string_view kRetentionTimer = "retention:personal_data";
 /// Every deadline kind, for vocabularies (search filters, metrics, the API's enum).
 const std::vector<std::string_view>& DeadlineKinds();
 

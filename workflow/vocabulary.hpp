@@ -31,6 +31,14 @@ enum class SuspensionReason { kMedical, kDocumentRefused, kLegalImpediment, kSec
 inline constexpr std::array<std::string_view, 4> kSuspensionReasonNames = {
     "medical", "document_refused", "legal_impediment", "security_at_destination"};
 
+/// Why a caseworker asks for a closed case's personal data to be erased before its retention time.
+enum class ErasureGround { kDataSubjectRequest, kNoLongerNeeded, kConsentWithdrawn, kUnlawfulProcessing };
+inline constexpr std::array<std::string_view, 4> kErasureGroundNames = {
+    "data_subject_request", "no_longer_needed", "consent_withdrawn", "unlawful_processing"};
+/// What erased a case's personal data: the programme's retention after closure, or an approved request.
+enum class ErasureBasis { kRetention, kRequest };
+inline constexpr std::array<std::string_view, 2> kErasureBasisNames = {"retention", "request"};
+
 /// Vulnerability screening flags (per household member); used for safeguards and reporting, never names.
 enum class Vulnerability {
   kUnaccompaniedChild,
@@ -108,6 +116,8 @@ constexpr std::optional<Enum> FromName(std::string_view name, const std::array<s
 
 inline std::string_view Name(Outcome value) { return NameOf(value, kOutcomeNames); }
 inline std::string_view Name(SuspensionReason value) { return NameOf(value, kSuspensionReasonNames); }
+inline std::string_view Name(ErasureGround value) { return NameOf(value, kErasureGroundNames); }
+inline std::string_view Name(ErasureBasis value) { return NameOf(value, kErasureBasisNames); }
 inline std::string_view Name(Vulnerability value) { return NameOf(value, kVulnerabilityNames); }
 inline std::string_view Name(ConsentKind value) { return NameOf(value, kConsentKindNames); }
 inline std::string_view Name(EscortKind value) { return NameOf(value, kEscortKindNames); }

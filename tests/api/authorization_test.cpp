@@ -98,6 +98,8 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
         // Partners read the records naming them, supervisors counts only (content checked below).
         {api::RouteId::kListConsents,  {        200,   404,   200,   404,   200,   404,   403,   401}},
         {api::RouteId::kWithdrawConsent, {      200,   404,   403,   403,   403,   403,   403,   401}},
+        // Admins approve erasures (any case id; the machine decides): this open case has nothing to erase.
+        {api::RouteId::kApproveErasure, {       403,   403,   403,   403,   403,   403,   409,   401}},
         {api::RouteId::kCreateCheckpoint, {     403,   403,   403,   403,   403,   403,   201,   401}},
         {api::RouteId::kCreateSubscription, {   403,   403,   403,   403,   403,   403,   201,   401}},
         {api::RouteId::kListSubscriptions, {    403,   403,   403,   403,   403,   403,   200,   401}},

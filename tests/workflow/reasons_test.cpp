@@ -97,6 +97,23 @@ std::map<std::string, Recipe> Recipes() {
       {"reopen_reason_required", {adult, [](Driver& d) {
          d.ToCounselling(); d.Send(ev::ConsentWithdrawn{}); return d.Send(ev::CaseReopened{""}); }}},
       {"not_allowed_in_current_state", {adult, [](Driver& d) { return d.Send(ev::Departed{}); }}},
+      {"personal_data_erased", {adult, [](Driver& d) {
+         d.ToCounselling();
+         d.Send(ev::ConsentWithdrawn{});
+         d.Send(ev::PersonalDataErased{ErasureBasis::kRetention}, "returnflow:clock");
+         return d.Send(ev::CaseReopened{"re-application"});
+       }}},
+      {"erasure_not_requested", {adult, [](Driver& d) {
+         d.ToCounselling();
+         d.Send(ev::ConsentWithdrawn{});
+         return d.Send(ev::PersonalDataErased{ErasureBasis::kRequest}, "admin-1");
+       }}},
+      {"erasure_needs_second_person", {adult, [](Driver& d) {
+         d.ToCounselling();
+         d.Send(ev::ConsentWithdrawn{});
+         d.Send(ev::PersonalDataErasureRequested{ErasureGround::kNoLongerNeeded}, "caseworker-1");
+         return d.Send(ev::PersonalDataErased{ErasureBasis::kRequest}, "caseworker-1");
+       }}},
       {"case_closed", {adult, [](Driver& d) { d.ToCounselling(); d.Send(ev::ConsentWithdrawn{}); return d.Send(ev::CounsellingSessionHeld{}); }}},
       {"medical", {adult, suspended_for(SuspensionReason::kMedical)}},
       {"document_refused", {adult, suspended_for(SuspensionReason::kDocumentRefused)}},

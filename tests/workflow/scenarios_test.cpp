@@ -35,7 +35,9 @@ TEST_CASE("a single adult goes from referral to closure as reintegrated", "[work
   RequireApplied(driver.Send(ev::CaseClosed{Outcome::kReintegrated}));
   CHECK(driver.Get().Stage() == "closed");
   CHECK(driver.Get().Context().outcome == Outcome::kReintegrated);
-  CHECK(driver.Get().AllowedEvents() == std::vector<std::string_view>{"case.reopened"});
+  // Closed: reopened, or its personal data erased (on request, or by the clock after the retention).
+  CHECK(driver.Get().AllowedEvents() ==
+        std::vector<std::string_view>{"case.reopened", "personal_data.erased", "personal_data.erasure_requested"});
 }
 
 TEST_CASE("closure as reintegrated waits for the monitoring schedule", "[workflow][scenario]") {

@@ -52,6 +52,8 @@ const std::map<std::string, Event>& CanonicalEvents() {
         ev::ConsentWithdrawn{},
         ev::CaseClosed{Outcome::kLostContact},
         ev::CaseReopened{"re-application"},
+        ev::PersonalDataErasureRequested{ErasureGround::kDataSubjectRequest},
+        ev::PersonalDataErased{ErasureBasis::kRetention},
         ev::ProgrammeChanged{2},
         ev::DeadlinePassed{"counselling"},
         ev::DeadlineApproaching{"counselling"},
@@ -236,7 +238,15 @@ std::vector<StateSpec> Specification() {
       {"suspended", then(to_counselling, {ev::CaseSuspended{SuspensionReason::kLegalImpediment}}),
        {{"case.resumed", "counselling.awaiting_session"}, {"consent.withdrawn", "closed"}, {"case.closed", "closed"},
         {"suspension.review_due", "="}, {"programme.changed", "="}}},
-      {"closed", then(to_counselling, {ev::ConsentWithdrawn{}}), {{"case.reopened", "referral.received"}}},
+      {"closed", then(to_counselling, {ev::ConsentWithdrawn{}}),
+       {{"case.reopened", "referral.received"},
+        {"personal_data.erasure_requested", "="},  // a caseworker asks; an admin approves
+        {"personal_data.erased", "="}}},          // the clock's, once the retention has passed
+      // Erased: nothing more, not even reopening (the people it was about are gone from the engine).
+      {"closed", then(to_counselling, {ev::ConsentWithdrawn{}, ev::PersonalDataErased{ErasureBasis::kRetention}}),
+       {{"case.reopened", "refused:personal_data_erased"},
+        {"personal_data.erasure_requested", "refused:personal_data_erased"},
+        {"personal_data.erased", "refused:personal_data_erased"}}},
   };
 }
 

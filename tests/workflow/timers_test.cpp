@@ -175,3 +175,53 @@ TEST_CASE("an eligibility decision reads the programme's current unsafe list, an
 }
 
 }  // namespace returnflow::testing
+
+namespace returnflow::testing {
+
+TEST_CASE("a closed case's personal data is erased by the clock after the programme's retention, once",
+          "[workflow][timers][privacy]") {
+  Driver driver(AdultContext());
+  driver.ToCounselling();
+  const auto closed_at = At("2026-03-01T09:00:00Z");
+  // No retention in the programme: nothing is scheduled, the data stays until an approved request.
+  REQUIRE(driver.Send(ev::ConsentWithdrawn{}).Applied());
+  CHECK_FALSE(DueOf(DesiredTimers(driver.Get(), driver.programme, closed_at), kRetentionTimer));
+  driver.programme.personal_data_retention = Days{365};
+  CHECK(DueOf(DesiredTimers(driver.Get(), driver.programme, closed_at), kRetentionTimer) == closed_at + Days{365});
+  const auto event = EventForTimer(kRetentionTimer);
+  REQUIRE(event);
+  CHECK(std::get<ev::PersonalDataErased>(*event).basis == ErasureBasis::kRetention);
+  CHECK(EventDataForTimer(kRetentionTimer) == R"({"basis":"retention"})");
+  const auto erased = driver.Send(*event, "returnflow:clock");
+  REQUIRE(erased.Applied());
+  CHECK(Has(erased.changes, "personal_data_erased=retention"));
+  CHECK(driver.Get().Context().personal_data_erased);
+  CHECK_FALSE(DueOf(DesiredTimers(driver.Get(), driver.programme, closed_at), kRetentionTimer));
+  // Gone for good: it cannot be erased again, and the case cannot be reopened without its people.
+  CHECK(driver.Send(*event, "returnflow:clock").reason == "personal_data_erased");
+  CHECK(driver.Send(ev::CaseReopened{"re-application"}).reason == "personal_data_erased");
+}
+
+TEST_CASE("erasure before the retention time needs a request and a second person to approve it",
+          "[workflow][privacy]") {
+  Driver driver(AdultContext());
+  driver.ToCounselling();
+  const ev::PersonalDataErased approval{ErasureBasis::kRequest};
+  // An open case's data is in use: neither the request nor the erasure is allowed before closure.
+  CHECK(Name(driver.Send(ev::PersonalDataErasureRequested{ErasureGround::kDataSubjectRequest}).verdict) == "not_allowed");
+  REQUIRE(driver.Send(ev::ConsentWithdrawn{}).Applied());
+  CHECK(driver.Send(approval, "admin-1").reason == "erasure_not_requested");
+  REQUIRE(driver.Send(ev::PersonalDataErasureRequested{ErasureGround::kDataSubjectRequest}, "caseworker-1").Applied());
+  CHECK(driver.Get().Context().erasure_requested_by == "caseworker-1");
+  CHECK(driver.Send(approval, "caseworker-1").reason == "erasure_needs_second_person");
+  CHECK_FALSE(driver.Get().Context().personal_data_erased);
+  const auto approved = driver.Send(approval, "admin-1");
+  REQUIRE(approved.Applied());
+  CHECK(Has(approved.changes, "personal_data_erased=request"));
+  CHECK(driver.Get().Context().personal_data_erased);
+  CHECK_FALSE(driver.Get().Context().erasure_requested_by);
+  // Saved and restored as it is.
+  CHECK(Case::Restore(driver.Get().Save()).Context() == driver.Get().Context());
+}
+
+}  // namespace returnflow::testing
