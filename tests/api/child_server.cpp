@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <csignal>
 #include <fstream>
 #include <regex>
@@ -296,33 +295,8 @@ std::string ChildDatabaseUrl(bool sqlite, const std::filesystem::path& directory
   return url;
 }
 
-namespace {
-
-void OnCluster(const std::string& cluster_url, const std::string& statement) {
-  OpenedDatabase cluster(cluster_url);
-  auto lease = cluster.database.Lease();
-  lease.Session() << statement;
-}
-
-}  // namespace
-
-OwnPostgresDatabase::OwnPostgresDatabase(const std::filesystem::path& directory)
-    : cluster_url_(ChildDatabaseUrl(false, directory)), name_(Unique("returnflow_own")) {
-  std::replace_if(name_.begin(), name_.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
-  const auto path = cluster_url_.find('/', cluster_url_.find("://") + 3);
-  REQUIRE(path != std::string::npos);
-  const auto query = cluster_url_.find('?', path);
-  url_ = cluster_url_.substr(0, path + 1) + name_ + (query == std::string::npos ? "" : cluster_url_.substr(query));
-  OnCluster(cluster_url_, "CREATE DATABASE " + name_);
-  RunReturnflow({"migrate", "--database", url_}, directory, "migrate-own-database");
-}
-
-OwnPostgresDatabase::~OwnPostgresDatabase() {
-  try {
-    OnCluster(cluster_url_, "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-  } catch (const std::exception&) {
-    // The throwaway cluster goes at the end of the run anyway.
-  }
+OwnPostgresDatabase::OwnPostgresDatabase(const std::filesystem::path& directory) {
+  RunReturnflow({"migrate", "--database", Url()}, directory, "migrate-own-database");
 }
 
 json::object Referral(const std::string& office) {

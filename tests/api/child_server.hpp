@@ -24,6 +24,7 @@
 
 #include "persistence/database.hpp"
 #include "persistence/repository.hpp"
+#include "tests/api/support.hpp"
 
 namespace returnflow::test {
 
@@ -44,19 +45,15 @@ class ScratchDirectory {
 /// (RETURNFLOW_TEST_PG_URL; REQUIREs it is set).
 std::string ChildDatabaseUrl(bool sqlite, const std::filesystem::path& directory);
 
-/// A PostgreSQL database of the test's own on the tests' cluster (RETURNFLOW_TEST_PG_URL), migrated,
-/// dropped on destruction. For a child server whose clock is the real one: on the shared database it
-/// would take (and, killed, keep leased) rows of engines whose testing clocks stand still.
+/// A PostgreSQL database of the test's own (PostgresDatabase), migrated by the program, for child servers
+/// that move or run their own clocks.
 class OwnPostgresDatabase {
  public:
   explicit OwnPostgresDatabase(const std::filesystem::path& directory);
-  ~OwnPostgresDatabase();
-  OwnPostgresDatabase(const OwnPostgresDatabase&) = delete;
-  OwnPostgresDatabase& operator=(const OwnPostgresDatabase&) = delete;
-  const std::string& Url() const { return url_; }
+  const std::string& Url() const { return database_.Url(); }
 
  private:
-  std::string cluster_url_, name_, url_;
+  PostgresDatabase database_;
 };
 
 /// The whole text of a file ("" when it cannot be read).

@@ -3,6 +3,7 @@
 // PostgreSQL. Time is moved with the testing clock; the kill comes once firing has visibly begun.
 #include <chrono>
 #include <csignal>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,7 +42,10 @@ TEST_CASE("returnflow serve killed with SIGKILL while its clock fires applies ev
   auto backend = GENERATE(from_range(test::Backends()));
   SECTION(test::Name(backend)) {
     const test::ScratchDirectory directory("returnflow-clock-crash");
-    const std::string database = test::ChildDatabaseUrl(backend == test::Backend::kSqlite, directory.Path());
+    // On PostgreSQL a database of its own: this engine's clock moves by days (see PostgresDatabase).
+    std::optional<test::OwnPostgresDatabase> own;
+    if (backend == test::Backend::kPostgresql) own.emplace(directory.Path());
+    const std::string database = own ? own->Url() : test::ChildDatabaseUrl(true, directory.Path());
     const std::string office = test::Unique("office-clock-crash");
     const std::string caseworker =
         test::CreateCaseworkerToken(database, directory.Path(), test::Unique("caseworker-clock"), office);

@@ -403,7 +403,10 @@ TEST_CASE("two engine nodes on one PostgreSQL database fire each timer exactly o
     settings.scheduler.enabled = true;  // both loops run, and both are asked to drain
   };
   Cast cast(Backend::kPostgresql, live);
-  TestServer other(Backend::kPostgresql, live);
+  TestServer other(Backend::kPostgresql, [&](config::Settings& settings) {
+    live(settings);
+    settings.database.url = cast.server.DatabaseUrl();  // the same database, of this test's own
+  });
   const auto other_admin = other.Token("admin", {});
   Advance(cast.server, cast.admin, "0");
   std::vector<std::string> ids;

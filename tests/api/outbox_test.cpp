@@ -384,7 +384,10 @@ namespace returnflow::test {
 TEST_CASE("two engines on one PostgreSQL database deliver each notification once", "[api][outbox][postgresql]") {
   WebhookReceiver receiver;
   Cast cast(Backend::kPostgresql, WithDelivery);
-  TestServer second(Backend::kPostgresql, WithDelivery);
+  TestServer second(Backend::kPostgresql, [&](config::Settings& settings) {
+    WithDelivery(settings);
+    settings.database.url = cast.server.DatabaseUrl();  // the same database, of this test's own
+  });
   Subscribe(cast, &receiver, "/office", "office:" + cast.office, {"case.opened"});
   constexpr int kCases = 24;
   std::set<std::string> cases;

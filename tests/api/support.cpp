@@ -4,7 +4,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -12,6 +14,8 @@
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <soci/soci.h>
 
 #include "api/dto.hpp"
 #include "engine/tokens.hpp"
@@ -157,6 +161,48 @@ std::string TestMasterKeyPath() {
   return key.path;
 }
 
+std::string SharedPostgresUrl() {
+  const char* url = std::getenv("RETURNFLOW_TEST_PG_URL");
+  if (!url || !*url) {
+    throw std::runtime_error(
+        "RETURNFLOW_TEST_PG_URL is not set: the API tests run on PostgreSQL too. Run ./scripts/test.sh, or "
+        "`source scripts/pg-throwaway.sh; pg_throwaway_start; export RETURNFLOW_TEST_PG_URL=$PG_THROWAWAY_URL`");
+  }
+  return url;
+}
+
+namespace {
+
+/// Runs one statement on the cluster (CREATE/DROP DATABASE), connected to the shared database.
+void OnCluster(const std::string& cluster_url, const std::string& statement) {
+  ConfigureTestLogging();
+  persistence::DatabaseOptions options;
+  options.url = cluster_url;
+  options.pool_size = 1;
+  persistence::Database cluster(options);
+  auto lease = cluster.Lease();
+  lease.Session() << statement;
+}
+
+}  // namespace
+
+PostgresDatabase::PostgresDatabase() : cluster_url_(SharedPostgresUrl()), name_(Unique("returnflow_own")) {
+  std::replace_if(name_.begin(), name_.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+  const auto path = cluster_url_.find('/', cluster_url_.find("://") + 3);
+  if (path == std::string::npos) throw std::runtime_error("RETURNFLOW_TEST_PG_URL names no database");
+  const auto query = cluster_url_.find('?', path);
+  url_ = cluster_url_.substr(0, path + 1) + name_ + (query == std::string::npos ? "" : cluster_url_.substr(query));
+  OnCluster(cluster_url_, "CREATE DATABASE " + name_);
+}
+
+PostgresDatabase::~PostgresDatabase() {
+  try {
+    OnCluster(cluster_url_, "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  } catch (const std::exception&) {
+    // The throwaway cluster goes at the end of the run anyway.
+  }
+}
+
 TestServer::TestServer(Backend backend, std::function<void(config::Settings&)> adjust) {
   ConfigureTestLogging();
   config::Settings settings;
@@ -169,13 +215,7 @@ TestServer::TestServer(Backend backend, std::function<void(config::Settings&)> a
     sqlite_path_ = (std::filesystem::temp_directory_path() / (Unique("returnflow-api-test") + ".db")).string();
     settings.database.url = "sqlite:" + sqlite_path_;
   } else {
-    const char* url = std::getenv("RETURNFLOW_TEST_PG_URL");
-    if (!url || !*url) {
-      throw std::runtime_error(
-          "RETURNFLOW_TEST_PG_URL is not set: the API tests run on PostgreSQL too. Run ./scripts/test.sh, or "
-          "`source scripts/pg-throwaway.sh; pg_throwaway_start; export RETURNFLOW_TEST_PG_URL=$PG_THROWAWAY_URL`");
-    }
-    settings.database.url = url;
+    settings.database.url = SharedPostgresUrl();
     // SQLite servers make their own key beside the database; PostgreSQL ones share one of this process.
     settings.history.signing_key = TestSigningKeyPath();
     settings.privacy.master_key_file = TestMasterKeyPath();
@@ -194,6 +234,11 @@ TestServer::TestServer(Backend backend, std::function<void(config::Settings&)> a
   // testing clock elsewhere) would deliver this one's notifications. The outbox tests enable it.
   settings.delivery.enabled = false;
   if (adjust) adjust(settings);
+  if (backend == Backend::kPostgresql && settings.testing_clock && settings.database.url == SharedPostgresUrl()) {
+    own_database_ = std::make_unique<PostgresDatabase>();
+    settings.database.url = own_database_->Url();
+  }
+  database_url_ = settings.database.url;
   service_ = std::make_unique<cli::Service>(settings);
   service_->Start();
 }

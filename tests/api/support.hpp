@@ -67,8 +67,27 @@ class HttpClient {
 enum class Backend { kSqlite, kPostgresql };
 const char* Name(Backend backend);
 
+/// The tests' shared PostgreSQL database (RETURNFLOW_TEST_PG_URL); throws when it is not set.
+std::string SharedPostgresUrl();
+
+/// An empty PostgreSQL database of its own on the tests' cluster, dropped on destruction. An engine that
+/// moves its clock gets one: on the shared database a testing clock days ahead would fire every other
+/// test's timers, and rows leased on a real clock would stay leased for engines whose clocks stand still.
+class PostgresDatabase {
+ public:
+  PostgresDatabase();
+  ~PostgresDatabase();
+  PostgresDatabase(const PostgresDatabase&) = delete;
+  PostgresDatabase& operator=(const PostgresDatabase&) = delete;
+  const std::string& Url() const { return url_; }
+
+ private:
+  std::string cluster_url_, name_, url_;
+};
+
 /// A running engine on a fresh database (SQLite temp file, or the PostgreSQL test server), listening on
-/// 127.0.0.1 on a free port. Stopped gracefully on destruction.
+/// 127.0.0.1 on a free port. Stopped gracefully on destruction. On PostgreSQL, an engine with the testing
+/// clock runs on a database of its own (PostgresDatabase) unless `adjust` names one.
 class TestServer {
  public:
   explicit TestServer(Backend backend, std::function<void(config::Settings&)> adjust = {});
@@ -82,9 +101,12 @@ class TestServer {
   /// scope without `sources` gets the source CloudEvent() uses by default ("test/system").
   std::string Token(const std::string& role, const boost::json::object& scope, const std::string& name = {});
   HttpClient Client(const std::string& token) { return HttpClient(Port(), token); }
+  /// The database URL the engine runs on (for a second engine on the same one).
+  const std::string& DatabaseUrl() const { return database_url_; }
 
  private:
-  std::string sqlite_path_;
+  std::string sqlite_path_, database_url_;
+  std::unique_ptr<PostgresDatabase> own_database_;  // outlives the service
   std::unique_ptr<cli::Service> service_;
   bool stopped_ = false;
 };
