@@ -518,11 +518,9 @@ void WriteSideEffects(soci::session& sql, const PlannedWrite& plan) {
         soci::use(incident.host_country, "host_country"), soci::use(incident.origin_country, "origin_country");
   }
   WriteOutbox(sql, plan.outbox);
-  if (plan.erase_personal_data) {
-    const auto& history = plan.history;
-    const auto erased = ErasePeopleWithin(sql, history.case_id, {plan.erased_by, "erasure"}, plan.now);
-    spdlog::info("case={} personal data erased ({} people) by {}", history.case_id, erased, plan.erased_by);
-  }
+  // Not logged here: the transaction may still roll back (a version conflict); its history row and audit
+  // row are the record.
+  if (plan.erase_personal_data) ErasePeopleWithin(sql, plan.history.case_id, {plan.erased_by, "erasure"}, plan.now);
 }
 
 bool WritePortable(soci::session& sql, const CaseRow& row, const PlannedWrite& plan) {
