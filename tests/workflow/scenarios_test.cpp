@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "tests/workflow/case_fixtures.hpp"
+#include "workflow/reasons.hpp"
 
 namespace returnflow::testing {
 namespace {
@@ -345,7 +346,7 @@ TEST_CASE("a closure that needs approval is requested by one person and approved
 
   // A caseworker's direct closure is refused, naming the request it needs.
   RequireRefused(driver.Send(ev::CaseClosed{Outcome::kLostContact}), "closure_requires_approval");
-  CHECK(std::string(reasons::kClosureRequiresApproval.meaning).find("case.closure_requested") != std::string::npos);
+  CHECK(std::string(workflow::reasons::kClosureRequiresApproval.meaning).find("case.closure_requested") != std::string::npos);
   RequireRefused(driver.Send(ev::ClosureApproved{}, "supervisor-1"), "closure_not_requested");
   RequireRefused(driver.Send(ev::ClosureRejected{"no"}, "supervisor-1"), "closure_not_requested");
 
@@ -427,7 +428,7 @@ TEST_CASE("an old closures_needing_supervisor list reads as the exemption of eve
   auto stored = boost::json::value_from(TestProgramme()).as_object();
   stored.erase("closures_exempt_from_approval");
   stored["closures_needing_supervisor"] = boost::json::array{"security_situation"};
-  const auto programme = boost::json::value_to<Programme>(stored);
+  const auto programme = boost::json::value_to<Programme>(boost::json::value(stored));
   CHECK(ClosureNeedsApproval(programme, Outcome::kSecuritySituation));
   CHECK_FALSE(ClosureNeedsApproval(programme, Outcome::kLostContact));
 }
