@@ -226,6 +226,14 @@ json::object CaseViewToJson(const engine::CaseView& view) {
     // Readers of the whole case (not partners) see the hold and the outcome, set or not.
     object["suspension"] = view.suspension ? json::value(*view.suspension) : json::value(nullptr);
     object["outcome"] = view.outcome ? json::value(*view.outcome) : json::value(nullptr);
+    if (view.closure_request) {
+      const auto& request = *view.closure_request;
+      json::object pending{{"outcome", workflow::Name(request.outcome)},
+                           {"requested_by", request.requested_by},
+                           {"requested_at", workflow::FormatInstant(request.requested_at)}};
+      if (!request.reason.empty()) pending["reason"] = request.reason;
+      object["closure_request"] = std::move(pending);
+    }
   }
   object["allowed_events"] = StringArray(view.allowed_events);
   if (view.progress) {

@@ -7,11 +7,12 @@
 namespace returnflow::engine {
 
 const std::set<std::string, std::less<>>& SupervisorEvents() {
-  // The decisions that need a second person: the best-interests determination of a child, and
-  // closing a case early.
+  // The decisions that need a second person: the best-interests determination of a child, and a
+  // closure a caseworker requested (approved or rejected). Supervisors approve; they do not close alone.
   static const std::set<std::string, std::less<>> kEvents = {
       std::string(workflow::events::BestInterestsApproved::kName),
-      std::string(workflow::events::CaseClosed::kName),
+      std::string(workflow::events::ClosureApproved::kName),
+      std::string(workflow::events::ClosureRejected::kName),
   };
   return kEvents;
 }
@@ -47,9 +48,10 @@ bool CanSendEvent(const Principal& principal, std::string_view event_type) {
   switch (principal.role) {
     case Role::kCaseworker:
       // A caseworker records every step of the case except the approvals a second person gives.
-      return event_type != workflow::events::BestInterestsApproved::kName;
+      return !SupervisorEvents().contains(event_type);
     case Role::kPartner:
-      if (IsPersonalDataEvent(event_type)) return false;
+      // A closure request is the caseworker's act (tokens.cpp refuses it in a partner's scope too).
+      if (IsPersonalDataEvent(event_type) || event_type == workflow::events::ClosureRequested::kName) return false;
       return principal.event_types.contains(std::string(event_type));
     case Role::kSupervisor:
       return SupervisorEvents().contains(event_type);

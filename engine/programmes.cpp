@@ -208,8 +208,9 @@ ParsedProgramme ProgrammeFromDefinition(const json::value& definition, std::stri
   programme.deferrable_events = workflow::DefaultDeferrableEvents();
   DefinitionReader reader(definition.get_object(), "", errors,
                           {"code", "name", "unsafe_destinations", "no_show_limit", "service_levels", "monitoring",
-                           "early_event_wait", "deferrable_events", "suspension_review", "deadline_warning", "personal_data_retention",
-                           "closures_needing_supervisor", "reports"});
+                           "early_event_wait", "deferrable_events", "suspension_review", "deadline_warning",
+                           "personal_data_retention", "closures_exempt_from_approval", "closures_needing_supervisor",
+                           "reports"});
   std::string named_code = programme.code;
   reader.String("code", named_code, 64);
   if (!ValidProgrammeCode(programme.code)) {
@@ -240,16 +241,27 @@ ParsedProgramme ProgrammeFromDefinition(const json::value& definition, std::stri
       })) {
     programme.deferrable_events = {types->begin(), types->end()};
   }
-  if (auto closures = reader.Strings("closures_needing_supervisor", workflow::kOutcomeNames.size(),
-                                     [](const std::string& outcome) -> std::optional<std::string> {
-                                       if (workflow::FromName<workflow::Outcome>(outcome, workflow::kOutcomeNames)) {
-                                         return std::nullopt;
-                                       }
-                                       return "is not a closure outcome of the workflow";
-                                     })) {
-    for (const auto& outcome : *closures) {
-      programme.closures_needing_supervisor.insert(*workflow::FromName<workflow::Outcome>(outcome, workflow::kOutcomeNames));
-    }
+  const auto outcomes = [&](std::string_view key) -> std::optional<std::set<workflow::Outcome>> {
+    auto names = reader.Strings(key, workflow::kOutcomeNames.size(), [](const std::string& outcome) {
+      return workflow::FromName<workflow::Outcome>(outcome, workflow::kOutcomeNames)
+                 ? std::nullopt
+                 : std::optional<std::string>("is not a closure outcome of the workflow");
+    });
+    if (!names) return std::nullopt;
+    std::set<workflow::Outcome> parsed;
+    for (const auto& name : *names) parsed.insert(*workflow::FromName<workflow::Outcome>(name, workflow::kOutcomeNames));
+    return parsed;
+  };
+  // closures_exempt_from_approval replaced closures_needing_supervisor (its complement), still read.
+  const auto exempt = outcomes("closures_exempt_from_approval");
+  const auto needing = outcomes("closures_needing_supervisor");
+  if (exempt && needing) {
+    errors.push_back({"/closures_needing_supervisor",
+                      "replaced by closures_exempt_from_approval: give one of the two, not both"});
+  } else if (exempt) {
+    programme.closures_exempt_from_approval = *exempt;
+  } else if (needing) {
+    programme.closures_exempt_from_approval = workflow::ExemptFromNeedingSupervisor(*needing);
   }
   if (const auto* levels = reader.Member("service_levels")) {
     if (!levels->is_object()) {
@@ -342,8 +354,8 @@ json::value DefinitionOf(const workflow::Programme& programme) {
   object["deadline_warning"] = DaysText(programme.deadline_warning.count());
   object["personal_data_retention"] = DaysText(programme.personal_data_retention.count());
   json::array closures;
-  for (const auto outcome : programme.closures_needing_supervisor) closures.emplace_back(workflow::Name(outcome));
-  object["closures_needing_supervisor"] = std::move(closures);
+  for (const auto outcome : programme.closures_exempt_from_approval) closures.emplace_back(workflow::Name(outcome));
+  object["closures_exempt_from_approval"] = std::move(closures);
   object["reports"] = json::object{{"small_cells", workflow::Name(programme.reports.small_cells)},
                                    {"suppress_below", programme.reports.suppress_below}};
   return object;
@@ -385,7 +397,7 @@ workflow::Programme ExampleProgramme() {
   programme.name = "AVRR Indonesia (example)";
   programme.unsafe_destinations = {"AF", "SY", "YE"};
   programme.deferrable_events = workflow::DefaultDeferrableEvents();
-  programme.closures_needing_supervisor = {workflow::Outcome::kAbsconded, workflow::Outcome::kSecuritySituation};
+  programme.closures_exempt_from_approval = {workflow::Outcome::kReintegrated, workflow::Outcome::kTransferred};
   return programme;
 }
 

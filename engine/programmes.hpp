@@ -11,7 +11,10 @@
 ///   early_event_wait = "30d"             # durations: "<n>d" or "<n>h" (ISO 8601 "P30D", "PT24H" too)
 ///   deferrable_events = ["travel_document.issued", ...]
 ///   suspension_review = "30d"
-///   closures_needing_supervisor = ["absconded"]
+///   closures_exempt_from_approval = ["reintegrated"]  # (the default) case.closed alone; every other but
+///                                    # withdrawn and deceased: case.closure_requested, then a supervisor's
+///                                    # case.closure_approved. The old closures_needing_supervisor (the
+///                                    # complement; [] there means no exemption) is still read.
 ///   [service_levels]
 ///   eligibility = "7d"   counselling = "21d"   documentation = "45d"   booking = "14d"
 ///   plan_after_arrival = "30d"   briefing_before_departure = "24h"

@@ -112,6 +112,10 @@ void ValidateNewToken(const NewToken& token) {
         if (SupervisorEvents().contains(type)) {
           Invalid("'scope/event_types' names a supervisor's approval, which partners cannot send", "/scope/event_types");
         }
+        if (type == workflow::events::ClosureRequested::kName) {
+          Invalid("'scope/event_types' names a closure request, which only a caseworker of the office sends",
+                  "/scope/event_types");
+        }
         if (workflow::IsClockEvent(type) || type == workflow::events::ProgrammeChanged::kName || IsPersonalDataEvent(type)) {
           Invalid("'scope/event_types' names an event of the engine's clock, of programme management or of "
                   "personal data, which partners cannot send", "/scope/event_types");

@@ -138,6 +138,10 @@ CaseView DetailView(const Principal& reader, const persistence::CaseRecord& reco
     view.destination_country = context.destination_country;
     if (context.suspension) view.suspension = std::string(workflow::Name(*context.suspension));
     if (context.outcome) view.outcome = std::string(workflow::Name(*context.outcome));
+    if (context.closure_request) {
+      view.closure_request = *context.closure_request;
+      if (!CanReadFreeText(reader)) view.closure_request->reason.clear();
+    }
     view.progress = Progress{context.counselling_sessions, context.no_shows, context.monitoring_visits_required,
                              context.monitoring_visits_done, context.reopen_count};
     view.household = context.household;

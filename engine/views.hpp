@@ -80,6 +80,8 @@ struct CaseView {
   std::optional<std::string> destination_country;
   std::optional<std::string> suspension;  ///< the hold's reason (a medical hold says the migrant is unfit)
   std::optional<std::string> outcome;
+  /// A closure waiting for a supervisor (its reason only for readers of free text).
+  std::optional<workflow::ClosureRequest> closure_request;
   std::vector<std::string_view> allowed_events;  ///< what this reader may send now
   std::optional<Progress> progress;
   std::optional<std::vector<workflow::HouseholdMember>> household;

@@ -186,6 +186,13 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const CaseContex
 
   PutEnum(object, "suspension", context.suspension, kSuspensionReasonNames);
   PutEnum(object, "outcome", context.outcome, kOutcomeNames);
+  if (context.closure_request) {
+    const auto& request = *context.closure_request;
+    object["closure_request"] = json::object{{"outcome", Name(request.outcome)},
+                                             {"reason", request.reason},
+                                             {"requested_by", request.requested_by},
+                                             {"requested_at", FormatInstant(request.requested_at)}};
+  }
   if (context.reopen_count) object["reopen_count"] = context.reopen_count;
   if (context.erasure_requested_by) object["erasure_requested_by"] = *context.erasure_requested_by;
   if (context.personal_data_erased) object["personal_data_erased"] = true;
@@ -203,7 +210,7 @@ enum class ContextKey {
   kDepartureDate, kRoute, kChildEscortAssigned, kMedicalEscortAssigned, kVoluntarinessReconfirmed, kNoShows,
   kCaregiversConfirmed, kDepartedAt, kArrivedAt,
   kPlanSubmitted, kPlanApproved, kMonitoringVisitsRequired, kMonitoringVisitsDone, kAssistanceDelivered,
-  kSuspension, kOutcome, kReopenCount,
+  kSuspension, kOutcome, kClosureRequest, kReopenCount,
   kMonitoringVisitsAnnounced, kMonitoringVisitsMissed, kWarned, kOverdue, kSuspendedAt, kSuspensionReviewDue,
   kErasureRequestedBy, kPersonalDataErased,
 };
@@ -230,7 +237,8 @@ const std::unordered_map<std::string_view, ContextKey>& ContextKeys() {
       {"monitoring_visits_required", ContextKey::kMonitoringVisitsRequired},
       {"monitoring_visits_done", ContextKey::kMonitoringVisitsDone},
       {"assistance_delivered", ContextKey::kAssistanceDelivered}, {"suspension", ContextKey::kSuspension},
-      {"outcome", ContextKey::kOutcome}, {"reopen_count", ContextKey::kReopenCount},
+      {"outcome", ContextKey::kOutcome}, {"closure_request", ContextKey::kClosureRequest},
+      {"reopen_count", ContextKey::kReopenCount},
       {"monitoring_visits_announced", ContextKey::kMonitoringVisitsAnnounced},
       {"monitoring_visits_missed", ContextKey::kMonitoringVisitsMissed}, {"warned", ContextKey::kWarned},
       {"overdue", ContextKey::kOverdue},
@@ -285,6 +293,15 @@ std::map<AssistanceKind, int> ReadAssistance(const json::value& value) {
   return delivered;
 }
 
+ClosureRequest ReadClosureRequest(const json::value& value) {
+  const auto& entry = AsObject(value, "closure_request");
+  ClosureRequest request;
+  request.outcome = EnumField<Outcome>(Require(entry, "outcome"), "closure_request.outcome", kOutcomeNames);
+  request.reason = String(Require(entry, "reason"), "closure_request.reason");
+  request.requested_by = String(Require(entry, "requested_by"), "closure_request.requested_by");
+  request.requested_at = InstantField(Require(entry, "requested_at"), "closure_request.requested_at");
+  return request;
+}
 
 }  // namespace
 
@@ -337,6 +354,7 @@ CaseContext tag_invoke(const json::value_to_tag<CaseContext>&, const json::value
       case ContextKey::kAssistanceDelivered: context.assistance_delivered = ReadAssistance(value); break;
       case ContextKey::kSuspension: context.suspension = EnumField<SuspensionReason>(value, name, kSuspensionReasonNames); break;
       case ContextKey::kOutcome: context.outcome = EnumField<Outcome>(value, name, kOutcomeNames); break;
+      case ContextKey::kClosureRequest: context.closure_request = ReadClosureRequest(value); break;
       case ContextKey::kReopenCount: context.reopen_count = static_cast<int>(Integer(value, name)); break;
       case ContextKey::kMonitoringVisitsAnnounced: context.monitoring_visits_announced = IntegerSet(value, name); break;
       case ContextKey::kMonitoringVisitsMissed: context.monitoring_visits_missed = IntegerSet(value, name); break;

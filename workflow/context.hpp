@@ -43,6 +43,15 @@ struct BestInterests {
   friend bool operator==(const BestInterests&, const BestInterests&) = default;
 };
 
+/// A closure asked for by a caseworker and waiting for a supervisor (events::ClosureRequested).
+struct ClosureRequest {
+  Outcome outcome = Outcome::kOptedOut;
+  std::string reason;        ///< the caseworker's free text
+  std::string requested_by;  ///< the requester's pseudonymous actor id (the approver must be another)
+  Instant requested_at{};
+  friend bool operator==(const ClosureRequest&, const ClosureRequest&) = default;
+};
+
 struct CaseContext {
   ProgrammeRef programme;  ///< the programme version the case runs under (its rules arrive with each event)
   std::string host_country;    ///< ISO 3166-1 alpha-2
@@ -93,6 +102,7 @@ struct CaseContext {
   // Suspension and closure.
   std::optional<SuspensionReason> suspension;
   std::optional<Outcome> outcome;
+  std::optional<ClosureRequest> closure_request;  ///< pending until approved, rejected or another closure
   int reopen_count = 0;
 
   // Personal data after closure: who asked for its erasure (a second person approves), and whether it

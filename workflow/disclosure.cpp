@@ -8,8 +8,10 @@ namespace returnflow::workflow {
 Disclosure DisclosureOf(std::string_view change) {
   const auto key = change.substr(0, change.find_first_of("=["));
   const auto value = change.find('=') == std::string_view::npos ? std::string_view() : change.substr(change.find('=') + 1);
-  static constexpr std::array<std::pair<std::string_view, Disclosure>, 10> kKeys = {{
+  static constexpr std::array<std::pair<std::string_view, Disclosure>, 12> kKeys = {{
       {"ineligible_reason", Disclosure::kFreeText},
+      {"closure_reason", Disclosure::kFreeText},
+      {"closure_rejection_reason", Disclosure::kFreeText},
       {"vulnerabilities", Disclosure::kProtection},
       {"best_interests", Disclosure::kProtection},
       {"caregiver_confirmed", Disclosure::kProtection},

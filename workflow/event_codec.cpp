@@ -262,6 +262,18 @@ const std::unordered_map<std::string_view, Decoder>& Decoders() {
          DataReader data(d, "", {"outcome"});
          return ev::CaseClosed{data.Named<Outcome>("outcome", kOutcomeNames)};
        }},
+      {ev::ClosureRequested::kName,
+       [](const json::object& d) -> Event {
+         DataReader data(d, "", {"outcome", "reason"});
+         auto outcome = data.Named<Outcome>("outcome", kOutcomeNames);
+         return ev::ClosureRequested{outcome, data.Text("reason", true, 500)};
+       }},
+      {ev::ClosureApproved::kName, &Empty<ev::ClosureApproved>},
+      {ev::ClosureRejected::kName,
+       [](const json::object& d) -> Event {
+         DataReader data(d, "", {"reason"});
+         return ev::ClosureRejected{data.Text("reason", true, 500)};
+       }},
       {ev::CaseReopened::kName,
        [](const json::object& d) -> Event {
          DataReader data(d, "", {"reason"});

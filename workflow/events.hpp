@@ -128,6 +128,20 @@ struct CaseClosed {
   static constexpr std::string_view kName = "case.closed";
   Outcome outcome = Outcome::kOptedOut;
 };
+/// A caseworker asks for a closure that needs a supervisor's approval (workflow::ClosureNeedsApproval):
+/// the case keeps its stage, with the request pending, until a supervisor approves or rejects it.
+struct ClosureRequested {
+  static constexpr std::string_view kName = "case.closure_requested";
+  Outcome outcome = Outcome::kOptedOut;
+  std::string reason;  ///< the caseworker's free text (shown to the office and supervisors only)
+};
+/// A supervisor other than the requester approves the pending request: the case closes with its outcome.
+struct ClosureApproved { static constexpr std::string_view kName = "case.closure_approved"; };
+/// A supervisor rejects the pending request; the case goes on as it was.
+struct ClosureRejected {
+  static constexpr std::string_view kName = "case.closure_rejected";
+  std::string reason;  ///< free text, like the request's
+};
 struct CaseReopened {
   static constexpr std::string_view kName = "case.reopened";
   std::string reason;
@@ -190,7 +204,9 @@ using Event = std::variant<
     events::BriefingHeld, events::Departed, events::NoShow, events::Arrived, events::PlanSubmitted,
     events::PlanApproved, events::AssistanceDelivered, events::MonitoringVisitCompleted,
     events::CaseSuspended, events::CaseResumed, events::ConsentWithdrawn, events::CaseClosed,
-    events::CaseReopened, events::PersonalDataErasureRequested, events::PersonalDataErased, events::ProgrammeChanged, events::DeadlinePassed, events::DeadlineApproaching, events::FitnessExpired,
+    events::ClosureRequested, events::ClosureApproved, events::ClosureRejected, events::CaseReopened,
+    events::PersonalDataErasureRequested, events::PersonalDataErased, events::ProgrammeChanged,
+    events::DeadlinePassed, events::DeadlineApproaching, events::FitnessExpired,
     events::TravelDocumentExpired, events::MonitoringVisitDue, events::MonitoringVisitMissed,
     events::SuspensionReviewDue>;
 

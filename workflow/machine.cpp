@@ -328,6 +328,7 @@ ApplyResult Case::Apply(const Event& event, const EventMeta& meta) {
       handled = m::Dispatch<m::EventGroup::kDocumentation>(impl_->machine, event);
       break;
     case m::EventGroup::kTravel: handled = m::Dispatch<m::EventGroup::kTravel>(impl_->machine, event); break;
+    case m::EventGroup::kClosure: handled = m::Dispatch<m::EventGroup::kClosure>(impl_->machine, event); break;
   }
   runtime.meta = nullptr;
   runtime.active = nullptr;

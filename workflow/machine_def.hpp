@@ -9,6 +9,9 @@
 ///     open (history on case.resumed): referral -> counselling -> documentation -> travel -> reintegration
 ///       each stage a submachine with history on case.resumed, so resume lands in the exact sub-state;
 ///       documentation has three orthogonal regions (travel document, exit clearance, medical).
+///   A closure that needs a supervisor is pending as the context's closure_request (the case keeps its
+///   stage, open or on hold): case.closure_requested sets it, case.closure_approved closes the case with
+///   its outcome, case.closure_rejected clears it; guards read it.
 ///   Stage completion and closures decided inside a stage are completion (eventless) rows whose guards
 ///   read the stage's flags or the context, so no transition is hidden in an action.
 #include <algorithm>
@@ -18,6 +21,7 @@
 #include <vector>
 
 #include <boost/mpl/vector.hpp>
+#include <boost/mpl/vector/vector30.hpp>
 #include <boost/msm/back/state_machine.hpp>
 #include <boost/msm/front/functor_row.hpp>
 #include <boost/msm/front/state_machine_def.hpp>
@@ -255,26 +259,29 @@ RETURNFLOW_GUARD(BeforeDeparture, "before_departure", r::kWithdrawalAfterDepartu
   return !Ctx(fsm).Departed() || Refuse<r::kWithdrawalAfterDeparture>(fsm);
 }
 
-/// Which outcomes a caseworker may close with, and when. Every outcome is named: a new one must be
-/// decided here before the machine compiles without warnings (-Wswitch).
-RETURNFLOW_GUARD(ClosureAllowed, "closure_allowed", r::kWithdrawalRequiresConsentWithdrawnEvent,
-                 r::kIneligibilityRequiresEligibilityDecision, r::kAbscondedRequiresNoShows, r::kMonitoringIncomplete,
-                 r::kNotYetReturned) {
+/// Whether the case may close with `outcome` now, by the outcome's own conditions; `Guard` refuses (it
+/// declares kOutcomeReasons). Every outcome is named: a new one must be decided here before the machine
+/// compiles without warnings (-Wswitch).
+#define RETURNFLOW_OUTCOME_REASONS                                                                          \
+  r::kWithdrawalRequiresConsentWithdrawnEvent, r::kIneligibilityRequiresEligibilityDecision,                \
+      r::kAbscondedRequiresNoShows, r::kMonitoringIncomplete, r::kNotYetReturned
+template <typename Guard, typename Fsm>
+bool OutcomeAllowed(Fsm& fsm, Outcome outcome) {
   const auto& context = Ctx(fsm);
-  switch (event.outcome) {
+  switch (outcome) {
     case Outcome::kReintegrated:
       return (context.plan_approved && context.monitoring_visits_done >= context.monitoring_visits_required &&
               context.monitoring_visits_done > 0) ||
-             Refuse<r::kMonitoringIncomplete>(fsm);
+             Guard::template Refuse<r::kMonitoringIncomplete>(fsm);
     case Outcome::kReturnedWithoutReintegrationAssistance:
     case Outcome::kReMigrated:
-      return context.arrived_at.has_value() || Refuse<r::kNotYetReturned>(fsm);
+      return context.arrived_at.has_value() || Guard::template Refuse<r::kNotYetReturned>(fsm);
     case Outcome::kWithdrawn:
-      return Refuse<r::kWithdrawalRequiresConsentWithdrawnEvent>(fsm);
+      return Guard::template Refuse<r::kWithdrawalRequiresConsentWithdrawnEvent>(fsm);
     case Outcome::kIneligible:
-      return Refuse<r::kIneligibilityRequiresEligibilityDecision>(fsm);
+      return Guard::template Refuse<r::kIneligibilityRequiresEligibilityDecision>(fsm);
     case Outcome::kAbsconded:
-      return Refuse<r::kAbscondedRequiresNoShows>(fsm);
+      return Guard::template Refuse<r::kAbscondedRequiresNoShows>(fsm);
     case Outcome::kOptedOut:
     case Outcome::kLostContact:
     case Outcome::kDeceased:
@@ -285,6 +292,36 @@ RETURNFLOW_GUARD(ClosureAllowed, "closure_allowed", r::kWithdrawalRequiresConsen
   }
   return true;
 }
+
+/// A caseworker's direct closure: the outcome's conditions hold and the outcome needs no supervisor
+/// (workflow::ClosureNeedsApproval; the others go through case.closure_requested).
+RETURNFLOW_GUARD(ClosureAllowed, "closure_allowed", RETURNFLOW_OUTCOME_REASONS, r::kClosureRequiresApproval) {
+  return OutcomeAllowed<ClosureAllowed>(fsm, event.outcome) &&
+         (!ClosureNeedsApproval(Rules(fsm), event.outcome) || Refuse<r::kClosureRequiresApproval>(fsm));
+}
+
+/// A request for a closure that needs a supervisor: none pending yet, the outcome's conditions hold.
+RETURNFLOW_GUARD(ClosureRequestAllowed, "closure_request_allowed", RETURNFLOW_OUTCOME_REASONS,
+                 r::kClosureAlreadyRequested, r::kClosureApprovalNotRequired) {
+  if (Ctx(fsm).closure_request) return Refuse<r::kClosureAlreadyRequested>(fsm);
+  return OutcomeAllowed<ClosureRequestAllowed>(fsm, event.outcome) &&
+         (ClosureNeedsApproval(Rules(fsm), event.outcome) || Refuse<r::kClosureApprovalNotRequired>(fsm));
+}
+
+RETURNFLOW_GUARD(ClosurePending, "closure_pending", r::kClosureNotRequested) {
+  return Ctx(fsm).closure_request.has_value() || Refuse<r::kClosureNotRequested>(fsm);
+}
+
+/// The second person: a request is pending, the approver is not its requester, and the requested
+/// outcome's conditions still hold.
+RETURNFLOW_GUARD(ClosureApprovable, "closure_approvable", RETURNFLOW_OUTCOME_REASONS, r::kClosureNotRequested,
+                 r::kClosureApproverIsRequester) {
+  const auto& request = Ctx(fsm).closure_request;
+  if (!request) return Refuse<r::kClosureNotRequested>(fsm);
+  if (request->requested_by == fsm.runtime->meta->actor) return Refuse<r::kClosureApproverIsRequester>(fsm);
+  return OutcomeAllowed<ClosureApprovable>(fsm, request->outcome);
+}
+#undef RETURNFLOW_OUTCOME_REASONS
 
 RETURNFLOW_GUARD(ReopenReasonGiven, "reopen_reason_given", r::kReopenReasonRequired, r::kPersonalDataErased) {
   if (Ctx(fsm).personal_data_erased) return Refuse<r::kPersonalDataErased>(fsm);
@@ -541,15 +578,32 @@ RETURNFLOW_ACTION(ChangeProgramme, "change_programme") {
   Ctx(fsm).programme.version = event.version;
   Note(fsm, "programme_version={}", event.version);
 }
-/// Closes the case with `outcome`; every closing action goes through here.
+/// Closes the case with `outcome`; every closing action goes through here (a pending closure request is
+/// settled by any closure).
 template <typename Fsm>
 void CloseWith(Fsm& fsm, Outcome outcome) {
   auto& context = Ctx(fsm);
   context.outcome = outcome;
   context.suspension.reset();
+  context.closure_request.reset();
   Note(fsm, "outcome={}", Name(outcome));
 }
 RETURNFLOW_ACTION(Close, "close") { CloseWith(fsm, event.outcome); }
+RETURNFLOW_ACTION(RequestClosure, "request_closure") {
+  Ctx(fsm).closure_request = ClosureRequest{event.outcome, event.reason, fsm.runtime->meta->actor, Now(fsm)};
+  Note(fsm, "closure_requested={}", Name(event.outcome));
+  Note(fsm, "closure_reason={}", event.reason);
+}
+RETURNFLOW_ACTION(ApproveClosure, "approve_closure") {
+  const auto outcome = Ctx(fsm).closure_request->outcome;  // the guard ClosureApprovable found it
+  Note(fsm, "closure_approved={}", Name(outcome));
+  CloseWith(fsm, outcome);
+}
+RETURNFLOW_ACTION(RejectClosure, "reject_closure") {
+  Note(fsm, "closure_rejected={}", Name(Ctx(fsm).closure_request->outcome));
+  Note(fsm, "closure_rejection_reason={}", event.reason);
+  Ctx(fsm).closure_request.reset();
+}
 RETURNFLOW_ACTION(CloseAsWithdrawn, "close_as_withdrawn") {
   if (Ctx(fsm).departure_date) {
     Ctx(fsm).departure_date.reset();
@@ -792,7 +846,8 @@ struct Def : MachineDef<Def> {
   static constexpr std::array<std::string_view, 1> kRegionNames = {"case"};
   using initial_state = Open;
   // clang-format off
-  struct transition_table : mpl::vector<
+  // More rows than mpl::vector's 20: the numbered form, whose number is the count of rows.
+  struct transition_table : mpl::vector26<
   //    Start    , Event                    , Target   , Action                   , Guard
   Row < Open     , ev::CaseSuspended        , Suspended, Suspend                  , none                >,
   Row < Open     , ev::TravelDocumentRefused, Suspended, SuspendForRefusedDocument, AwaitingDocument    >,
@@ -801,6 +856,9 @@ struct Def : MachineDef<Def> {
   Row < Open     , ev::NoShow               , Closed   , CloseAsAbsconded         , NoShowAtLimit       >,
   Row < Open     , ev::ConsentWithdrawn     , Closed   , CloseAsWithdrawn         , BeforeDeparture     >,
   Row < Open     , ev::CaseClosed           , Closed   , Close                    , ClosureAllowed      >,
+  Row < Open     , ev::ClosureRequested     , none     , RequestClosure           , ClosureRequestAllowed >,
+  Row < Open     , ev::ClosureApproved      , Closed   , ApproveClosure           , ClosureApprovable   >,
+  Row < Open     , ev::ClosureRejected      , none     , RejectClosure            , ClosurePending      >,
   Row < Open     , ev::FitnessExpired       , none     , RecordFitnessExpired     , BeforeDepartureInTravel >,
   Row < Open     , ev::TravelDocumentExpired, none     , RecordTravelDocumentExpired, BeforeDepartureInTravel >,
   Row < Open     , ev::DeadlinePassed       , none     , RecordOverdue            , none                >,
@@ -810,6 +868,9 @@ struct Def : MachineDef<Def> {
   Row < Suspended, ev::CaseResumed          , Open     , Resume                   , none                >,
   Row < Suspended, ev::ConsentWithdrawn     , Closed   , CloseAsWithdrawn         , BeforeDeparture     >,
   Row < Suspended, ev::CaseClosed           , Closed   , Close                    , ClosureAllowed      >,
+  Row < Suspended, ev::ClosureRequested     , none     , RequestClosure           , ClosureRequestAllowed >,
+  Row < Suspended, ev::ClosureApproved      , Closed   , ApproveClosure           , ClosureApprovable   >,
+  Row < Suspended, ev::ClosureRejected      , none     , RejectClosure            , ClosurePending      >,
   Row < Suspended, ev::SuspensionReviewDue  , none     , RecordSuspensionReviewDue, none                >,
   Row < Suspended, ev::ProgrammeChanged     , none     , ChangeProgramme          , none                >,
   //  +----------+--------------------------+----------+--------------------------+---------------------+

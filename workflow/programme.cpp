@@ -84,8 +84,8 @@ void tag_invoke(const json::value_from_tag&, json::value& json, const Programme&
     object["personal_data_retention_days"] = programme.personal_data_retention.count();
   }
   json::array closures;
-  for (const auto outcome : programme.closures_needing_supervisor) closures.emplace_back(Name(outcome));
-  object["closures_needing_supervisor"] = std::move(closures);
+  for (const auto outcome : programme.closures_exempt_from_approval) closures.emplace_back(Name(outcome));
+  object["closures_exempt_from_approval"] = std::move(closures);
   object["reports"] = json::object{{"small_cells", Name(programme.reports.small_cells)},
                                    {"suppress_below", programme.reports.suppress_below}};
   json = std::move(object);
@@ -125,8 +125,18 @@ Programme tag_invoke(const json::value_to_tag<Programme>&, const json::value& js
   if (object.contains("personal_data_retention_days")) {
     programme.personal_data_retention = Days{DaysOf(object, "personal_data_retention_days")};
   }
-  for (const auto& outcome : Require(object, "closures_needing_supervisor").as_array()) {
-    programme.closures_needing_supervisor.insert(EnumField<Outcome>(outcome, "closures_needing_supervisor", kOutcomeNames));
+  if (const auto* exempt = object.if_contains("closures_exempt_from_approval")) {
+    for (const auto& outcome : exempt->as_array()) {
+      programme.closures_exempt_from_approval.insert(
+          EnumField<Outcome>(outcome, "closures_exempt_from_approval", kOutcomeNames));
+    }
+  } else {
+    // Stored before closures needed approval: the old list of those needing a supervisor.
+    std::set<Outcome> needing;
+    for (const auto& outcome : Require(object, "closures_needing_supervisor").as_array()) {
+      needing.insert(EnumField<Outcome>(outcome, "closures_needing_supervisor", kOutcomeNames));
+    }
+    programme.closures_exempt_from_approval = ExemptFromNeedingSupervisor(needing);
   }
   // Absent from definitions stored before reports existed: those keep the default policy.
   if (const auto* reports = object.if_contains("reports")) {
@@ -135,6 +145,21 @@ Programme tag_invoke(const json::value_to_tag<Programme>&, const json::value& js
     programme.reports.suppress_below = static_cast<int>(Integer(Require(policy, "suppress_below"), "suppress_below"));
   }
   return programme;
+}
+
+bool ClosureNeedsApproval(const Programme& programme, Outcome outcome) {
+  return outcome != Outcome::kWithdrawn && outcome != Outcome::kDeceased &&
+         !programme.closures_exempt_from_approval.contains(outcome);
+}
+
+std::set<Outcome> ExemptFromNeedingSupervisor(const std::set<Outcome>& needing_supervisor) {
+  if (needing_supervisor.empty()) return Programme{}.closures_exempt_from_approval;
+  std::set<Outcome> exempt;
+  for (std::size_t index = 0; index < kOutcomeNames.size(); ++index) {
+    const auto outcome = static_cast<Outcome>(index);
+    if (!needing_supervisor.contains(outcome)) exempt.insert(outcome);
+  }
+  return exempt;
 }
 
 }  // namespace returnflow::workflow

@@ -69,13 +69,24 @@ struct Programme {
   Days suspension_review{30};
   /// How long a closed case's personal data is kept before the clock erases it; 0: until an approved request.
   Days personal_data_retention{0};
-  /// Closures a caseworker requests and a supervisor approves (the others a caseworker records).
-  std::set<Outcome> closures_needing_supervisor;
+  /// Closures a caseworker records with case.closed alone. Every other closure by case.closed is a
+  /// request by a caseworker that a supervisor approves (ClosureNeedsApproval). Replaces the earlier
+  /// closures_needing_supervisor, which is still read (see ExemptFromNeedingSupervisor). By default only
+  /// reintegrated, whose conditions (approved plan, every monitoring visit done) the machine checks.
+  std::set<Outcome> closures_exempt_from_approval{Outcome::kReintegrated};
   /// Small-cell protection of the programme's reports.
   ReportPolicy reports;
 
   friend bool operator==(const Programme&, const Programme&) = default;
 };
+
+/// Whether closing with `outcome` through case.closed needs a supervisor's approval: every outcome but
+/// withdrawn, deceased and the programme's closures_exempt_from_approval.
+bool ClosureNeedsApproval(const Programme& programme, Outcome outcome);
+
+/// The exemptions an old `closures_needing_supervisor` list stands for: every outcome it does not name.
+/// An empty old list (its default; the key was never enforced) stands for the default exemptions.
+std::set<Outcome> ExemptFromNeedingSupervisor(const std::set<Outcome>& needing_supervisor);
 
 /// Which programme version a case runs under (kept in its context).
 struct ProgrammeRef {

@@ -74,6 +74,16 @@ inline constexpr ReasonCode kMonitoringIncomplete{"monitoring_incomplete",
     "closing as reintegrated needs an approved plan and every monitoring visit done"};
 inline constexpr ReasonCode kNotYetReturned{"not_yet_returned",
     "this outcome applies only after arrival at the destination"};
+inline constexpr ReasonCode kClosureRequiresApproval{"closure_requires_approval",
+    "this outcome needs a supervisor: the caseworker sends case.closure_requested, another person approves it"};
+inline constexpr ReasonCode kClosureApprovalNotRequired{"closure_approval_not_required",
+    "this outcome needs no supervisor's approval: the caseworker closes the case with case.closed"};
+inline constexpr ReasonCode kClosureAlreadyRequested{"closure_already_requested",
+    "a closure request is pending: a supervisor approves or rejects it first"};
+inline constexpr ReasonCode kClosureNotRequested{"closure_not_requested",
+    "no closure request is pending (a caseworker sends case.closure_requested)"};
+inline constexpr ReasonCode kClosureApproverIsRequester{"closure_approver_is_requester",
+    "a closure is approved by a person other than the one who requested it"};
 inline constexpr ReasonCode kReopenReasonRequired{"reopen_reason_required",
     "reopening a closed case needs a reason"};
 inline constexpr ReasonCode kPersonalDataErased{"personal_data_erased",

@@ -62,7 +62,15 @@ TEST_CASE("event permissions: partners their types, supervisors approvals only, 
   CHECK(CanSendEvent(partner, "travel_document.issued"));
   CHECK_FALSE(CanSendEvent(partner, "fitness.certified"));
   CHECK(CanSendEvent(supervisor, "best_interests.approved"));
-  CHECK(CanSendEvent(supervisor, "case.closed"));
+  // Supervisors approve or reject a caseworker's closure request; they do not close or request alone.
+  CHECK(CanSendEvent(supervisor, "case.closure_approved"));
+  CHECK(CanSendEvent(supervisor, "case.closure_rejected"));
+  CHECK_FALSE(CanSendEvent(supervisor, "case.closed"));
+  CHECK_FALSE(CanSendEvent(supervisor, "case.closure_requested"));
+  CHECK(CanSendEvent(caseworker, "case.closure_requested"));
+  CHECK_FALSE(CanSendEvent(caseworker, "case.closure_approved"));
+  CHECK_FALSE(CanSendEvent(caseworker, "case.closure_rejected"));
+  CHECK_FALSE(CanSendEvent(Make(Role::kPartner, "", "ngo", {"case.closure_requested"}), "case.closure_requested"));
   CHECK_FALSE(CanSendEvent(supervisor, "consent.recorded"));
   CHECK_FALSE(CanSendEvent(Make(Role::kAdmin), "consent.recorded"));
 }

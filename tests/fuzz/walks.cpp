@@ -110,6 +110,20 @@ const std::vector<Walk>& Walks() {
         {"travel.no_show", ""},
         {"case.reopened", R"({"reason":"re-application"})"},
         {"eligibility.refused", R"({"reason":"excluded"})"}}},
+      // A closure that needs a supervisor: requested, refused to its requester, rejected, requested
+      // again (on hold), approved by another person.
+      {"closure-approval", kAdult,
+       {{"eligibility.review_started", ""},
+        {"eligibility.confirmed", R"({"destination_country":"BD"})"},
+        {"counselling.session_held", ""},
+        {"case.closed", R"({"outcome":"opted_out"})"},
+        {"case.closure_requested", R"({"outcome":"opted_out","reason":"wishes to stay"})"},
+        {"case.closure_approved", ""},
+        {"case.closure_rejected", R"({"reason":"counselling continues"})", "supervisor-1"},
+        {"case.suspended", R"({"reason":"security_at_destination"})"},
+        {"case.closure_requested", R"({"outcome":"security_situation","reason":"unsafe"})"},
+        {"case.closure_approved", "", "supervisor-1"},
+        {"case.reopened", R"({"reason":"re-application"})"}}},
   };
   return walks;
 }
@@ -117,6 +131,12 @@ const std::vector<Walk>& Walks() {
 workflow::EventMeta WalkMeta(std::size_t index) {
   static const auto start = *workflow::ParseInstant("2026-01-05T09:00:00Z");
   return {"caseworker-1", start + std::chrono::hours(1 + static_cast<long>(index))};
+}
+
+workflow::EventMeta WalkMeta(const WalkEvent& event, std::size_t index) {
+  auto meta = WalkMeta(index);
+  if (!event.actor.empty()) meta.actor = std::string(event.actor);
+  return meta;
 }
 
 workflow::Event DecodeWalkEvent(const WalkEvent& event) {
@@ -131,7 +151,7 @@ std::vector<std::string> SavedStates(const Walk& walk) {
   auto the_case = workflow::Case::Open(json::value_to<workflow::CaseContext>(json::parse(walk.context)));
   std::vector<std::string> saved{the_case.Save()};
   for (std::size_t index = 0; index < walk.events.size(); ++index) {
-    the_case.Apply(DecodeWalkEvent(walk.events[index]), WalkMeta(index));
+    the_case.Apply(DecodeWalkEvent(walk.events[index]), WalkMeta(walk.events[index], index));
     saved.push_back(the_case.Save());
   }
   return saved;

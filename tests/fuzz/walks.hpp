@@ -14,6 +14,7 @@ namespace returnflow::fuzz {
 struct WalkEvent {
   std::string_view type;
   std::string_view data;  ///< JSON, or empty for none
+  std::string_view actor;  ///< who sends it; empty for WalkMeta's caseworker (approvals need another person)
 };
 
 struct Walk {
@@ -26,6 +27,8 @@ const std::vector<Walk>& Walks();
 
 /// The meta of the n-th event of a walk: one hour after the previous one.
 workflow::EventMeta WalkMeta(std::size_t index);
+/// The meta of a walk's n-th event, with its own actor where it names one.
+workflow::EventMeta WalkMeta(const WalkEvent& event, std::size_t index);
 
 /// Decodes one walk event; aborts if it does not decode (the walk is wrong, not the input).
 workflow::Event DecodeWalkEvent(const WalkEvent& event);

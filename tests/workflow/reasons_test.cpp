@@ -94,6 +94,15 @@ std::map<std::string, Recipe> Recipes() {
       {"absconded_requires_no_shows", {adult, closed_with(Outcome::kAbsconded)}},
       {"monitoring_incomplete", {adult, [](Driver& d) { d.ToReintegration(); return d.Send(ev::CaseClosed{Outcome::kReintegrated}); }}},
       {"not_yet_returned", {adult, closed_with(Outcome::kReturnedWithoutReintegrationAssistance)}},
+      {"closure_requires_approval", {adult, closed_with(Outcome::kLostContact)}},
+      {"closure_approval_not_required", {adult, [](Driver& d) {
+         d.ToCounselling(); return d.Send(ev::ClosureRequested{Outcome::kDeceased, "reported"}); }}},
+      {"closure_already_requested", {adult, [](Driver& d) {
+         d.ToCounselling(); d.Send(ev::ClosureRequested{Outcome::kOptedOut, "stays"});
+         return d.Send(ev::ClosureRequested{Outcome::kOptedOut, "stays"}); }}},
+      {"closure_not_requested", {adult, [](Driver& d) { d.ToCounselling(); return d.Send(ev::ClosureApproved{}, "supervisor-1"); }}},
+      {"closure_approver_is_requester", {adult, [](Driver& d) {
+         d.ToCounselling(); d.Send(ev::ClosureRequested{Outcome::kOptedOut, "stays"}); return d.Send(ev::ClosureApproved{}); }}},
       {"reopen_reason_required", {adult, [](Driver& d) {
          d.ToCounselling(); d.Send(ev::ConsentWithdrawn{}); return d.Send(ev::CaseReopened{""}); }}},
       {"not_allowed_in_current_state", {adult, [](Driver& d) { return d.Send(ev::Departed{}); }}},

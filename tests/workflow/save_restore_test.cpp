@@ -23,6 +23,7 @@ std::vector<Event> EventPool(bool child) {
       ev::AssistanceDelivered{AssistanceKind::kSchooling}, ev::MonitoringVisitCompleted{0.5, 0.5, 0.5},
       ev::CaseSuspended{SuspensionReason::kMedical}, ev::CaseResumed{}, ev::CaseResumed{}, ev::CaseReopened{"again"},
       ev::CaseClosed{Outcome::kReintegrated}, ev::ConsentWithdrawn{}, ev::CaseClosed{Outcome::kLostContact},
+      ev::ClosureRequested{Outcome::kOptedOut, "walk"}, ev::ClosureApproved{}, ev::ClosureRejected{"walk"},
   };
   if (child) {
     pool.push_back(ev::BestInterestsDetermined{"m1", true});
@@ -45,6 +46,7 @@ void RequireSameResult(const ApplyResult& a, const ApplyResult& b) {
 
 TEST_CASE("save and restore from every reachable state continues identically", "[workflow][persistence-form]") {
   std::set<std::vector<std::string>> configurations;
+  int pending_closures = 0, approved_closures = 0;  // the pending-closure condition is context, not a state
   for (const bool child : {false, true}) {
     const auto pool = EventPool(child);
     for (std::uint32_t seed = 1; seed <= 40; ++seed) {
@@ -61,7 +63,7 @@ TEST_CASE("save and restore from every reachable state continues identically", "
           const auto name = EventName(candidate);
           if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) continue;
           const bool disrupts = name == "case.suspended" || name == "consent.withdrawn" || name == "case.closed" ||
-                                name == "travel.no_show" || name == "travel_document.refused" || name == "fitness.unfit";
+                                name == "case.closure_approved" || name == "travel.no_show" || name == "travel_document.refused" || name == "fitness.unfit";
           (disrupts ? disruptive : progress).push_back(&candidate);
         }
         const auto roll = random() % 100;
@@ -72,7 +74,8 @@ TEST_CASE("save and restore from every reachable state continues identically", "
           event = *progress[random() % progress.size()];
         }
         clock += std::chrono::hours(1);
-        const EventMeta meta{"actor-1", clock};
+        // Approvals come from a second person; a request from the same one would be refused.
+        const EventMeta meta{EventName(event) == "case.closure_approved" ? "supervisor-1" : "actor-1", clock};
 
         auto restored = Case::Restore(saved);
         REQUIRE(restored.Save() == saved);
@@ -86,6 +89,8 @@ TEST_CASE("save and restore from every reachable state continues identically", "
         saved = restored.Save();
         REQUIRE(saved == original.Save());
         configurations.insert(original.ActiveStates());
+        if (original.Context().closure_request) ++pending_closures;
+        if (expected.Applied() && EventName(event) == "case.closure_approved") ++approved_closures;
       }
     }
   }
@@ -102,6 +107,8 @@ TEST_CASE("save and restore from every reachable state continues identically", "
     INFO(state);
     CHECK(reached(state));
   }
+  CHECK(pending_closures > 0);
+  CHECK(approved_closures > 0);
 }
 
 TEST_CASE("the saved form holds names, never numeric state ids", "[workflow][persistence-form]") {

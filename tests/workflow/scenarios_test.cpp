@@ -1,7 +1,9 @@
 // Scenarios from the domain: whole cases driven event by event.
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
 #include "tests/workflow/case_fixtures.hpp"
+#include "workflow/reasons.hpp"
 
 namespace returnflow::testing {
 namespace {
@@ -328,11 +330,109 @@ TEST_CASE("closing outcomes follow the domain rules", "[workflow][scenario]") {
   RequireRefused(early.Send(ev::CaseClosed{Outcome::kReMigrated}), "not_yet_returned");
   RequireRefused(early.Send(ev::CaseClosed{Outcome::kIneligible}), "ineligibility_requires_eligibility_decision");
   RequireRefused(early.Send(ev::CaseClosed{Outcome::kAbsconded}), "absconded_requires_no_shows");
+  RequireRefused(early.Send(ev::CaseClosed{Outcome::kTransferred}), "closure_requires_approval");
+  early.programme.closures_exempt_from_approval.insert(Outcome::kTransferred);
   RequireApplied(early.Send(ev::CaseClosed{Outcome::kTransferred}));
 
   Driver returned(AdultContext());
   returned.ToReintegration();
-  RequireApplied(returned.Send(ev::CaseClosed{Outcome::kReturnedWithoutReintegrationAssistance}));
+  RequireApplied(returned.Send(ev::ClosureRequested{Outcome::kReturnedWithoutReintegrationAssistance, "declined"}));
+  RequireApplied(returned.Send(ev::ClosureApproved{}, "supervisor-1"));
+  CHECK(returned.Get().Context().outcome == Outcome::kReturnedWithoutReintegrationAssistance);
+}
+
+TEST_CASE("a closure that needs approval is requested by one person and approved by another", "[workflow][scenario][closure]") {
+  Driver driver(AdultContext());
+  driver.ToDocumentation();
+  const auto stage_states = driver.Get().ActiveStates();
+
+  // A caseworker's direct closure is refused, naming the request it needs.
+  RequireRefused(driver.Send(ev::CaseClosed{Outcome::kLostContact}), "closure_requires_approval");
+  CHECK(std::string(workflow::reasons::kClosureRequiresApproval.meaning).find("case.closure_requested") != std::string::npos);
+  RequireRefused(driver.Send(ev::ClosureApproved{}, "supervisor-1"), "closure_not_requested");
+  RequireRefused(driver.Send(ev::ClosureRejected{"no"}, "supervisor-1"), "closure_not_requested");
+
+  // The request keeps the case where it is, pending; the outcome's own conditions apply to it.
+  RequireRefused(driver.Send(ev::ClosureRequested{Outcome::kReMigrated, "left again"}), "not_yet_returned");
+  RequireRefused(driver.Send(ev::ClosureRequested{Outcome::kWithdrawn, "changed mind"}),
+                 "withdrawal_requires_consent_withdrawn_event");
+  RequireRefused(driver.Send(ev::ClosureRequested{Outcome::kDeceased, "reported"}), "closure_approval_not_required");
+  const auto requested = driver.Send(ev::ClosureRequested{Outcome::kLostContact, "no contact for sixty days"});
+  RequireApplied(requested);
+  CHECK(requested.to == stage_states);
+  CHECK(requested.changes == std::vector<std::string>{"closure_requested=lost_contact",
+                                                      "closure_reason=no contact for sixty days"});
+  REQUIRE(driver.Get().Context().closure_request.has_value());
+  CHECK(driver.Get().Context().closure_request->requested_by == "caseworker-1");
+  CHECK_FALSE(driver.Get().Context().outcome.has_value());
+  RequireRefused(driver.Send(ev::ClosureRequested{Outcome::kOptedOut, "again"}), "closure_already_requested");
+
+  // The case goes on while the request waits, and it survives save and restore.
+  RequireApplied(driver.Send(ev::ExitClearanceNotRequired{}));
+  Driver restored(Case::Restore(driver.Get().Save()));
+  CHECK(restored.Get().Context() == driver.Get().Context());
+
+  // The requester cannot approve; another person can, and the case closes with the requested outcome.
+  RequireRefused(restored.Send(ev::ClosureApproved{}, "caseworker-1"), "closure_approver_is_requester");
+  const auto approved = restored.Send(ev::ClosureApproved{}, "supervisor-1");
+  RequireApplied(approved);
+  CHECK(approved.to == std::vector<std::string>{"closed"});
+  CHECK(approved.changes == std::vector<std::string>{"closure_approved=lost_contact", "outcome=lost_contact"});
+  CHECK(restored.Get().Context().outcome == Outcome::kLostContact);
+  CHECK_FALSE(restored.Get().Context().closure_request.has_value());
+}
+
+TEST_CASE("a rejected closure request clears it; exempt closures stay direct", "[workflow][scenario][closure]") {
+  Driver driver(AdultContext());
+  driver.ToCounselling();
+  RequireApplied(driver.Send(ev::CaseSuspended{SuspensionReason::kSecurityAtDestination}));
+  RequireApplied(driver.Send(ev::ClosureRequested{Outcome::kSecuritySituation, "conflict at destination"}));
+  const auto rejected = driver.Send(ev::ClosureRejected{"situation reviewed monthly"}, "supervisor-1");
+  RequireApplied(rejected);
+  CHECK(rejected.to == std::vector<std::string>{"suspended"});
+  CHECK(rejected.changes == std::vector<std::string>{"closure_rejected=security_situation",
+                                                     "closure_rejection_reason=situation reviewed monthly"});
+  CHECK_FALSE(driver.Get().Context().closure_request.has_value());
+  RequireRefused(driver.Send(ev::ClosureApproved{}, "supervisor-1"), "closure_not_requested");
+
+  // A new request may follow; withdrawal of consent closes the case at once and settles it.
+  RequireApplied(driver.Send(ev::ClosureRequested{Outcome::kSecuritySituation, "still unsafe"}));
+  RequireApplied(driver.Send(ev::ConsentWithdrawn{}));
+  CHECK(driver.Get().Context().outcome == Outcome::kWithdrawn);
+  CHECK_FALSE(driver.Get().Context().closure_request.has_value());
+
+  // Deceased, and what the programme exempts, a caseworker closes alone.
+  Driver deceased(AdultContext());
+  deceased.ToTravel();
+  RequireApplied(deceased.Send(ev::CaseClosed{Outcome::kDeceased}));
+  Driver exempt(AdultContext());
+  exempt.programme.closures_exempt_from_approval = {Outcome::kOptedOut};
+  exempt.ToCounselling();
+  RequireApplied(exempt.Send(ev::CaseClosed{Outcome::kOptedOut}));
+  // Reintegrated is exempt by default only: a programme may ask for approval there too.
+  Driver strict(AdultContext());
+  strict.programme.closures_exempt_from_approval.clear();
+  strict.ToCounselling();
+  RequireRefused(strict.Send(ev::CaseClosed{Outcome::kOptedOut}), "closure_requires_approval");
+  CHECK(ClosureNeedsApproval(strict.programme, Outcome::kReintegrated));
+  CHECK_FALSE(ClosureNeedsApproval(Programme{}, Outcome::kReintegrated));
+  CHECK_FALSE(ClosureNeedsApproval(strict.programme, Outcome::kWithdrawn));
+}
+
+TEST_CASE("an old closures_needing_supervisor list reads as the exemption of every other outcome", "[workflow][closure]") {
+  const auto exempt = ExemptFromNeedingSupervisor({Outcome::kAbsconded, Outcome::kSecuritySituation});
+  CHECK(exempt.size() == kOutcomeNames.size() - 2);
+  CHECK_FALSE(exempt.contains(Outcome::kSecuritySituation));
+  CHECK(exempt.contains(Outcome::kOptedOut));
+  CHECK(ExemptFromNeedingSupervisor({}) == Programme{}.closures_exempt_from_approval);
+
+  // A stored definition with the old key restores into the new field.
+  auto stored = boost::json::value_from(TestProgramme()).as_object();
+  stored.erase("closures_exempt_from_approval");
+  stored["closures_needing_supervisor"] = boost::json::array{"security_situation"};
+  const auto programme = boost::json::value_to<Programme>(boost::json::value(stored));
+  CHECK(ClosureNeedsApproval(programme, Outcome::kSecuritySituation));
+  CHECK_FALSE(ClosureNeedsApproval(programme, Outcome::kLostContact));
 }
 
 }  // namespace returnflow::testing

@@ -51,6 +51,9 @@ const std::map<std::string, Event>& CanonicalEvents() {
         ev::CaseResumed{},
         ev::ConsentWithdrawn{},
         ev::CaseClosed{Outcome::kLostContact},
+        ev::ClosureRequested{Outcome::kLostContact, "no contact for sixty days"},
+        ev::ClosureApproved{},
+        ev::ClosureRejected{"contact restored"},
         ev::CaseReopened{"re-application"},
         ev::PersonalDataErasureRequested{ErasureGround::kDataSubjectRequest},
         ev::PersonalDataErased{ErasureBasis::kRetention},
@@ -73,10 +76,25 @@ const std::map<std::string, Event>& CanonicalEvents() {
 // event -> expected state, "=" for an internal transition (the states stay), or "refused:<reason>".
 using Expectations = std::map<std::string, std::string>;
 
+// A lost-contact closure needs a supervisor: requested by a caseworker (the case keeps its state, the
+// request pending), approved or rejected by another person; no request is pending in a plain state.
+const Expectations kNoClosureRequested = {{"case.closed", "refused:closure_requires_approval"},
+                                          {"case.closure_requested", "="},
+                                          {"case.closure_approved", "refused:closure_not_requested"},
+                                          {"case.closure_rejected", "refused:closure_not_requested"}};
+// Requested by caseworker-2; the table's events come from caseworker-1, another person.
+const Expectations kClosureRequested = {{"case.closed", "refused:closure_requires_approval"},
+                                        {"case.closure_requested", "refused:closure_already_requested"},
+                                        {"case.closure_approved", "closed"},
+                                        {"case.closure_rejected", "="}};
+
 // What every open stage accepts, before and after departure.
 Expectations OpenCase(bool departed) {
   return {{"case.suspended", "suspended"},
-          {"case.closed", "closed"},
+          {"case.closed", "refused:closure_requires_approval"},
+          {"case.closure_requested", "="},
+          {"case.closure_approved", "refused:closure_not_requested"},
+          {"case.closure_rejected", "refused:closure_not_requested"},
           {"consent.withdrawn", departed ? "refused:withdrawal_after_departure" : "closed"},
           {"deadline.passed", "="},     // the engine's clock marks a step overdue
           {"deadline.approaching", "="},  // ... and records that it announced a deadline
@@ -235,9 +253,33 @@ std::vector<StateSpec> Specification() {
        then(to_reintegration, {ev::PlanSubmitted{3}, ev::PlanApproved{}, ev::MonitoringVisitCompleted{}}),
        Merge(Merge(OpenCase(true), kMonitoringSchedule), {{"assistance.delivered", "reintegration.monitoring"},
                               {"monitoring.visit_completed", "reintegration.monitoring"}})},
+      // A closure pending a supervisor's approval: the case keeps its stage and takes its events.
+      {"counselling.in_progress",
+       [](Driver& d) {
+         d.ToCounselling();
+         REQUIRE(d.Send(ev::CounsellingSessionHeld{}).Applied());
+         REQUIRE(d.Send(ev::ClosureRequested{Outcome::kLostContact, "no contact"}, "caseworker-2").Applied());
+       },
+       Merge(Merge(OpenCase(false), kClosureRequested),
+             {{"counselling.session_held", "counselling.in_progress"},
+              {"vulnerability.screened", "counselling.in_progress"},
+              {"capacity.assessed", "counselling.in_progress"},
+              {"best_interests.determined", not_a_child},
+              {"best_interests.approved", "refused:best_interests_determination_required"},
+              {"guardian.recorded", not_a_child},
+              {"consent.recorded", "documentation.travel_document.pending"}})},
       {"suspended", then(to_counselling, {ev::CaseSuspended{SuspensionReason::kLegalImpediment}}),
-       {{"case.resumed", "counselling.awaiting_session"}, {"consent.withdrawn", "closed"}, {"case.closed", "closed"},
-        {"suspension.review_due", "="}, {"programme.changed", "="}}},
+       Merge({{"case.resumed", "counselling.awaiting_session"}, {"consent.withdrawn", "closed"},
+              {"suspension.review_due", "="}, {"programme.changed", "="}},
+             kNoClosureRequested)},
+      {"suspended", [](Driver& d) {
+         d.ToCounselling();
+         REQUIRE(d.Send(ev::CaseSuspended{SuspensionReason::kLegalImpediment}).Applied());
+         REQUIRE(d.Send(ev::ClosureRequested{Outcome::kLostContact, "no contact"}, "caseworker-2").Applied());
+       },
+       Merge({{"case.resumed", "counselling.awaiting_session"}, {"consent.withdrawn", "closed"},
+              {"suspension.review_due", "="}, {"programme.changed", "="}},
+             kClosureRequested)},
       {"closed", then(to_counselling, {ev::ConsentWithdrawn{}}),
        {{"case.reopened", "referral.received"},
         {"personal_data.erasure_requested", "="},  // a caseworker asks; an admin approves
