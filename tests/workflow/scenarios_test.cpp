@@ -382,7 +382,7 @@ TEST_CASE("a closure that needs approval is requested by one person and approved
   CHECK_FALSE(restored.Get().Context().closure_request.has_value());
 }
 
-TEST_CASE("a rejected closure request clears it; exempt closures stay direct", "[workflow][scenario][closure]") {
+TEST_CASE("a rejected closure request clears it, and exempt closures stay direct", "[workflow][scenario][closure]") {
   Driver driver(AdultContext());
   driver.ToCounselling();
   RequireApplied(driver.Send(ev::CaseSuspended{SuspensionReason::kSecurityAtDestination}));
