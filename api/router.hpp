@@ -49,6 +49,9 @@ enum class RouteId {
   kReplayNotifications,
   kListReplays,
   kFeed,
+  kAudit,
+  kExportPeople,
+  kCorrectPerson,
 };
 
 struct Route {

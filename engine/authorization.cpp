@@ -28,6 +28,8 @@ bool CanSeeCase(const Principal& principal, const CaseScope& scope) {
              principal.countries.contains(scope.host_country) || principal.countries.contains(scope.origin_country);
     case Role::kAdmin:
       return false;  // admins manage tokens; they do not read cases
+    case Role::kAuditor:
+      return false;  // auditors read the audit of personal data, never the cases or their people
   }
   return false;
 }
@@ -44,6 +46,7 @@ bool CanSendEvent(const Principal& principal, std::string_view event_type) {
     case Role::kSupervisor:
       return SupervisorEvents().contains(event_type);
     case Role::kAdmin:
+    case Role::kAuditor:
       return false;
   }
   return false;
@@ -77,6 +80,7 @@ ConsentReading ConsentReadingFor(const Principal& principal, const CaseScope& sc
     case Role::kPartner: return ConsentReading::kOwnOrganisation;
     case Role::kSupervisor: return ConsentReading::kCountsOnly;
     case Role::kAdmin: return ConsentReading::kNone;
+    case Role::kAuditor: return ConsentReading::kNone;
   }
   return ConsentReading::kNone;
 }
@@ -119,6 +123,11 @@ bool CanMoveTestingClock(const Principal& principal) { return principal.role == 
 bool CanReadFreeText(const Principal& principal) {
   return principal.role == Role::kCaseworker || principal.role == Role::kSupervisor;
 }
+
+bool CanReadAudit(const Principal& principal) {
+  return principal.role == Role::kAuditor || principal.role == Role::kAdmin;
+}
+bool ReadsOnlyTheAudit(const Principal& principal) { return principal.role == Role::kAuditor; }
 
 std::optional<std::vector<std::string>> SearchCountries(const Principal& principal) {
   if (principal.countries.contains(std::string(kAllCountries))) return std::nullopt;
