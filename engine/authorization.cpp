@@ -93,7 +93,9 @@ bool CanSearch(const Principal& principal) {
   return principal.role == Role::kCaseworker || principal.role == Role::kSupervisor;
 }
 
-bool CanReadWorkflow(const Principal& principal) { return principal.role != Role::kAdmin; }
+bool CanReadWorkflow(const Principal& principal) {
+  return principal.role != Role::kAdmin && principal.role != Role::kAuditor;
+}
 
 bool CanManageTokens(const Principal& principal) { return principal.role == Role::kAdmin; }
 bool CanCreateCheckpoints(const Principal& principal) { return principal.role == Role::kAdmin; }
@@ -113,7 +115,9 @@ bool CanReadMetrics(const Principal& principal) {
   return principal.role == Role::kAdmin || principal.role == Role::kSupervisor;
 }
 
-bool CanReadProgrammes(const Principal& principal) { return principal.role != Role::kPartner; }
+bool CanReadProgrammes(const Principal& principal) {
+  return principal.role != Role::kPartner && principal.role != Role::kAuditor;
+}
 bool CanManageProgrammes(const Principal& principal) { return principal.role == Role::kAdmin; }
 bool CanHandleIncidents(const Principal& principal) {
   return principal.role == Role::kCaseworker || principal.role == Role::kSupervisor;
