@@ -111,8 +111,8 @@ TEST_CASE("GET /audit lists reads, exports, corrections and token changes, filte
     CHECK(trail.at(1).at("field").is_null());
 
     // No personal data value is in the audit, for the auditor or for an admin.
-    for (const auto* token : {&auditor_token, &cast.admin}) {
-      auto result = server.Client(*token).Get("/audit?case_id=" + id);
+    for (const auto& token : std::vector<std::string>{auditor_token, cast.admin}) {
+      auto result = server.Client(token).Get("/audit?case_id=" + id);
       INFO(result.body);
       REQUIRE(result.status == 200);
       CHECK(result.Json().at("entries").as_array().size() == 5);
@@ -197,8 +197,8 @@ TEST_CASE("GET /audit lists reads, exports, corrections and token changes, filte
     CHECK_FALSE(Contains(auditor.Get("/audit?actor=" + admin_actor).body, secret));
 
     // Who reads the audit: auditors and admins; nobody else. An auditor reads nothing else.
-    for (const auto* token : {&cast.caseworker, &cast.embassy_token, &cast.supervisor}) {
-      auto result = server.Client(*token).Get("/audit?case_id=" + id);
+    for (const auto& token : std::vector<std::string>{cast.caseworker, cast.embassy_token, cast.supervisor}) {
+      auto result = server.Client(token).Get("/audit?case_id=" + id);
       CHECK(result.status == 403);
       CHECK(result.Json().at("status") == 403);
     }
