@@ -165,7 +165,12 @@ TEST_CASE("GET /audit lists reads, exports, corrections and token changes, filte
     refused("limit=100000", "limit");
     refused("case_id=" + std::string(80, 'a'), "case_id");
     refused("actor=a%20b", "actor");
-    refused("case=" + id, "case");
+    {
+      // An unknown parameter: OnlyParameters' 400 lists the accepted ones.
+      auto result = auditor.Get("/audit?case=" + id);
+      CHECK(result.status == 400);
+      CHECK(result.Json().at("accepted").as_array().size() == 7);
+    }
     refused("case_id=" + id + "&case_id=" + id, "case_id");
     {
       auto result = auditor.Get("/audit?cursor=not-a-cursor");

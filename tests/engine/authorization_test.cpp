@@ -127,7 +127,7 @@ TEST_CASE("caller text in log lines is escaped and cut", "[engine][log]") {
   CHECK(fmt::format("{}", Caller{"\r\n"}) == "\\x0d\\x0a");
 }
 
-TEST_CASE("an auditor reads the audit and nothing else; admins read the audit too", "[engine][auth]") {
+TEST_CASE("an auditor reads the audit and nothing else, and admins read the audit too", "[engine][auth]") {
   // A scope that every other role's own token would be inside of.
   const CaseScope scope{"jakarta", "ID", "BD", {"embassy-bd"}};
   auto auditor = Make(Role::kAuditor, "jakarta", "embassy-bd", {"travel_document.issued"}, {"*"});
