@@ -202,6 +202,10 @@ net::awaitable<Response> Application::Handle(Request& request, RequestInfo& info
         std::string secret(*token);
         call.principal = co_await engine_.Authenticate(std::move(secret));
         call.log.actor = call.principal->actor;
+        // An auditor's token opens the audit and nothing else (refused before anything is looked at).
+        if (engine::ReadsOnlyTheAudit(*call.principal) && call.match.route->id != RouteId::kAudit) {
+          Forbid("auditor tokens read GET /audit only");
+        }
       }
       response = co_await Dispatch(call);
       log = std::move(call.log);
@@ -279,6 +283,9 @@ net::awaitable<Response> Application::Dispatch(Call& call) {
     case RouteId::kReplayNotifications: co_return co_await ReplayNotifications(call);
     case RouteId::kListReplays: co_return co_await ListReplays(call);
     case RouteId::kFeed: co_return co_await Feed(call);
+    case RouteId::kAudit: co_return co_await Audit(call);
+    case RouteId::kExportPeople: co_return co_await ExportPeople(call);
+    case RouteId::kCorrectPerson: co_return co_await CorrectPerson(call);
   }
   Throw(Problem(ProblemKind::kNotFound, "no such resource"));
 }

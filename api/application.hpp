@@ -65,6 +65,9 @@ class Application {
   boost::asio::awaitable<Response> ReplayNotifications(Call& call);
   boost::asio::awaitable<Response> ListReplays(Call& call);
   boost::asio::awaitable<Response> Feed(Call& call);
+  boost::asio::awaitable<Response> Audit(Call& call);  // api/audit_routes.cpp, with the two below
+  boost::asio::awaitable<Response> ExportPeople(Call& call);
+  boost::asio::awaitable<Response> CorrectPerson(Call& call);
   Response Workflow(Call& call);
   Response MetricsText(Call& call);
   Response OpenApi(Call& call);

@@ -67,6 +67,16 @@ std::optional<persistence::PersonalData> ParsePersonalData(const json::value& va
 
 }  // namespace
 
+std::variant<std::pair<std::string, persistence::PersonalData>, Problem> ParseCorrection(const json::value& body) {
+  if (!body.is_object() || body.get_object().size() != 1) {
+    return InvalidMember("", "must be a JSON object with exactly one field to correct");
+  }
+  std::optional<Problem> problem;
+  auto person = ParsePersonalData(body, "", problem);
+  if (!person) return *problem;
+  return std::make_pair(std::string(body.get_object().begin()->key()), std::move(*person));
+}
+
 std::variant<persistence::NewCase, Problem> ParseCreateCase(const json::value& body) {
   if (!body.is_object()) return InvalidMember("", "must be a JSON object (the referral)");
   Reader reader(body.get_object(), "",
@@ -441,6 +451,7 @@ std::variant<engine::NewToken, Problem> ParseCreateToken(const json::value& body
       case workflow::Role::kPartner: members = {"organisation", "event_types", "sources"}; break;
       case workflow::Role::kSupervisor: members = {"countries", "sources"}; break;
       case workflow::Role::kAdmin: members = {}; break;
+      case workflow::Role::kAuditor: members = {}; break;
     }
     Reader scope_reader(*object, "/scope", members);
     principal.office = scope_reader.String("office", principal.role == workflow::Role::kCaseworker, 100).value_or("");
@@ -603,9 +614,10 @@ json::value ScopeToJson(const persistence::TokenRecord& record) {
       scope["countries"] = StringArray(record.scope.countries);
       break;
     case workflow::Role::kAdmin:
+    case workflow::Role::kAuditor:
       break;
   }
-  if (record.role != workflow::Role::kAdmin) scope["sources"] = StringArray(record.scope.sources);
+  if (record.role != workflow::Role::kAdmin && record.role != workflow::Role::kAuditor) scope["sources"] = StringArray(record.scope.sources);
   return scope;
 }
 

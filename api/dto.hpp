@@ -43,6 +43,9 @@ boost::json::object ProgrammeToJson(const workflow::Programme& programme);
 /// The body of POST /testing/clock: {"advance": "30d"} or {"seconds": 3600}.
 std::variant<std::chrono::seconds, Problem> ParseClockAdvance(const boost::json::value& body);
 std::variant<engine::NewToken, Problem> ParseCreateToken(const boost::json::value& body);
+/// PATCH /cases/{id}/people/{member}: a JSON object with exactly one of the personal-data fields,
+/// validated as at referral. The field's name and the data carrying it.
+std::variant<std::pair<std::string, persistence::PersonalData>, Problem> ParseCorrection(const boost::json::value& body);
 boost::json::object TokenToJson(const persistence::TokenRecord& record);
 /// A signed checkpoint (POST /admin/checkpoints, `returnflow checkpoint`), with its public key as PEM.
 boost::json::object CheckpointToJson(const persistence::Checkpoint& checkpoint, std::string_view public_key_pem);

@@ -5,6 +5,7 @@
 
 #include "api/cloudevents.hpp"
 #include "api/problem.hpp"
+#include "api/query.hpp"
 #include "config/settings.hpp"
 #include "workflow/consent.hpp"
 #include "workflow/events.hpp"
@@ -439,6 +440,46 @@ json::object Schemas() {
         {"status", {{"type", "string"}, {"enum", {"open", "resolved"}}}},
         {"resolved_at", {{"type", {"string", "null"}}, {"format", "date-time"}}},
         {"resolved_by", {{"type", {"string", "null"}}}}}}};
+  schemas["AuditEntry"] = {
+      {"type", "object"},
+      {"description", "One audited access to a case's personal data; ids, names of actors and categories only, never "
+                      "the data itself"},
+      {"properties",
+       {{"access_id", String()},
+        {"case_id", String()},
+        {"actor", String("the token name (or the engine's own worker) that acted")},
+        {"action", {{"type", "string"}, {"enum", json::value_from(AuditActions())}}},
+        {"purpose", String("why: an access purpose, or a transfer purpose")},
+        {"at", DateTime()},
+        {"recipient", {{"type", {"string", "null"}}, {"description", "a transfer's receiving organisation"}}},
+        {"categories", {{"type", "array"}, {"items", String()}, {"description", "a transfer's data categories"}}},
+        {"member_id", {{"type", {"string", "null"}}, {"description", "a correction's member"}}},
+        {"field", {{"type", {"string", "null"}}, {"description", "a correction's field name (never its value)"}}},
+        {"token_name", {{"type", {"string", "null"}}, {"description", "a token change's token"}}}}}};
+  schemas["PeopleExport"] = {
+      {"type", "object"},
+      {"description", "Everything held about a case's people: their personal data and the case's history"},
+      {"properties",
+       {{"case_id", String()},
+        {"people", {{"type", "array"}, {"items", Ref("PersonalData")}}},
+        {"history", {{"type", "array"}, {"description", "the entries of HistoryPage, every one"}, {"items", {{"type", "object"}}}}}}}};
+  schemas["PersonalDataCorrection"] = {
+      {"type", "object"},
+      {"description", "Exactly one personal-data field with its corrected value, validated as at referral"},
+      {"minProperties", 1},
+      {"maxProperties", 1},
+      {"properties",
+       {{"given_names", String()},
+        {"family_name", String()},
+        {"date_of_birth", String("YYYY-MM-DD or a year")},
+        {"documents", {{"type", "array"}, {"items", {{"type", "object"}}}}},
+        {"contacts", {{"type", "array"}, {"items", {{"type", "object"}}}}}}},
+      {"additionalProperties", false}};
+  schemas["AuditPage"] = {
+      {"type", "object"},
+      {"description", "A page of the audit, oldest first (keyset pagination)"},
+      {"properties",
+       {{"entries", {{"type", "array"}, {"items", Ref("AuditEntry")}}}, {"next_cursor", {{"type", {"string", "null"}}}}}}};
   schemas["IncidentPage"] = {
       {"type", "object"},
       {"description", "A page of incidents, oldest first (keyset pagination)"},
@@ -901,6 +942,41 @@ json::value OpenApiDocument() {
              case_id, QueryParam("after", {{"type", "integer"}, {"minimum", 0}}, "The sequence to start after"), limit};
          return operation;
        }()}};
+  paths["/cases/{case_id}/people"] = {
+      {"get",
+       [&] {
+         auto operation = Operation(
+             "exportPeople", "cases", "Export everything held about a case's people",
+             "Their personal data and the case's history, as JSON; audited (action export) with the read. Roles: "
+             "caseworker (its office).",
+             {{"200", Reply("The export", Ref("PeopleExport"))},
+              {"400", BadTarget()},
+              {"403", ProblemReply("Personal data is for caseworkers of the case's office", {ProblemKind::kForbidden})},
+              {"404", NotVisible()},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{case_id};
+         return operation;
+       }()}};
+  paths["/cases/{case_id}/people/{member_id}"] = {
+      {"patch",
+       [&] {
+         auto operation = Operation(
+             "correctPerson", "cases", "Correct one personal-data field of one member",
+             "Audited (action correct) with the member id and the field's name, never its value. Roles: caseworker "
+             "(its office).",
+             {{"200", Reply("The member's personal data as now stored", Ref("PersonalData"))},
+              {"400", ProblemReply("Malformed JSON, not exactly one field, or an invalid value",
+                                   {ProblemKind::kMalformedJson, ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Personal data is for caseworkers of the case's office", {ProblemKind::kForbidden})},
+              {"404", ProblemReply("No such case visible to the caller, or no personal data for the member",
+                                   {ProblemKind::kNotFound})},
+              {"413", BodyTooLarge()},
+              {"415", ProblemReply("Not application/json in UTF-8", {ProblemKind::kUnsupportedMediaType})},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{case_id, PathParam("member_id", "the member id of the household")};
+         operation["requestBody"] = {{"required", true}, {"content", Content(Ref("PersonalDataCorrection"))}};
+         return operation;
+       }()}};
   paths["/cases/{case_id}/partners"] = {
       {"post",
        [&] {
@@ -1342,6 +1418,27 @@ json::value OpenApiDocument() {
              QueryParam("wait", Integer(), "Seconds to wait for the first event when there is none")};
          return operation;
        }()}};
+  paths["/audit"] = {
+      {"get",
+       [&] {
+         auto operation = Operation(
+             "listAudit", "audit", "Read the personal-data audit",
+             "Every read, write, creation, erasure, transfer, export and correction of personal data, oldest "
+             "first. Roles: auditor, admin. The rows name ids, actors, purposes and categories, never the data.",
+             {{"200", Reply("One page", Ref("AuditPage"))},
+              {"400", ProblemReply("A filter, cursor or limit that is not valid", {ProblemKind::kInvalidRequest})},
+              {"403", ProblemReply("Not an auditor or admin", {ProblemKind::kForbidden})},
+              {"503", Unavailable()}});
+         operation["parameters"] = json::array{
+             QueryParam("case_id", String(), "Only this case's"),
+             QueryParam("actor", String(), "Only this actor's (a token name)"),
+             QueryParam("action", {{"type", "string"}, {"enum", json::value_from(AuditActions())}}, "Only this action"),
+             QueryParam("from", DateTime(), "At or after this time"),
+             QueryParam("to", DateTime(), "Before this time (later than from)"),
+             QueryParam("cursor", String(), "next_cursor of the previous page"),
+             limit};
+         return operation;
+       }()}};
   paths["/healthz"] = {
       {"get", Operation("healthz", "service", "Liveness", "The process is up. No token.",
                         {{"200", Reply("Up", Ref("Status"))}, {"400", BadTarget()}}, false)}};
@@ -1355,7 +1452,7 @@ json::value OpenApiDocument() {
                          {"400", BadTarget()},
                          {"403", ProblemReply("Not an admin or supervisor", {ProblemKind::kForbidden})}})}};
   paths["/openapi.json"] = {
-      {"get", Operation("openapi", "service", "This document", "Roles: any valid token.",
+      {"get", Operation("openapi", "service", "This document", "Roles: any valid token but an auditor's.",
                         {{"200", Reply("OpenAPI 3.1", json::object{{"type", "object"}})}, {"400", BadTarget()}})}};
 
   const config::Settings defaults;
@@ -1371,6 +1468,7 @@ json::value OpenApiDocument() {
       {{"url", fmt::format("http://{}:{}", defaults.server.listen_address, defaults.server.listen_port)},
        {"description", "returnflow serve with its default settings (config/returnflow.toml sets others)"}}};
   document["tags"] = json::array{
+      {{"name", "audit"}, {"description", "Who accessed personal data, when and why: for auditors and admins"}},
       {{"name", "cases"}, {"description", "Referrals, case reads, search and history"}},
       {{"name", "events"}, {"description", "CloudEvents from caseworkers and partners, in every HTTP content mode"}},
       {{"name", "incidents"}, {"description", "What the engine's clock found that needs a person"}},

@@ -101,4 +101,45 @@ SearchRequest ParseSearchQuery(const Target& target, std::int64_t default_page_s
   return request;
 }
 
+const std::vector<std::string>& AuditActions() {
+  static const std::vector<std::string> kActions = {"read", "write", "create", "erase", "transfer", "export", "correct", "token_create", "token_revoke"};
+  return kActions;
+}
+
+persistence::AuditQuery ParseAuditQuery(const Target& target, std::int64_t default_page_size, std::int64_t max_page_size) {
+  OnlyParameters(target, {"case_id", "actor", "action", "from", "to", "cursor", "limit"});
+  persistence::AuditQuery query;
+  query.case_id = QueryWord(target, "case_id", 64);
+  if (auto actor = target.Query("actor")) {
+    // Actors are token names (and the engine's own "returnflow:..." workers): printable, no spaces.
+    const bool plain = !actor->empty() && actor->size() <= 100 && std::all_of(actor->begin(), actor->end(), [](char c) {
+      return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+    });
+    if (!plain) throw ProblemException(InvalidParameter("actor", "must be 1 to 100 printable characters without spaces"));
+    query.actor = *actor;
+  }
+  if (auto action = target.Query("action")) {
+    const auto& actions = AuditActions();
+    if (std::find(actions.begin(), actions.end(), *action) == actions.end()) {
+      throw ProblemException(Problem(ProblemKind::kInvalidRequest, "query parameter 'action' must be an audited action",
+                                     {{"parameter", "action"}, {"accepted", json::value_from(actions)}}));
+    }
+    query.action = *action;
+  }
+  for (const auto* key : {"from", "to"}) {
+    if (auto text = target.Query(key)) {
+      auto at = ParseTimestamp(*text);
+      if (!at) throw ProblemException(InvalidParameter(key, "must be an RFC 3339 timestamp"));
+      (std::string_view(key) == "from" ? query.from : query.to) = *at;
+    }
+  }
+  if (query.from && query.to && *query.from >= *query.to) {
+    throw ProblemException(InvalidParameter("to", "must be later than 'from'"));
+  }
+  query.cursor = target.Query("cursor").value_or("");
+  if (query.cursor.size() > 200) throw ProblemException(InvalidParameter("cursor", "is not a cursor this engine gave out"));
+  query.page_size = static_cast<std::size_t>(QueryInteger(target, "limit", 1, max_page_size).value_or(default_page_size));
+  return query;
+}
+
 }  // namespace returnflow::api

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/problem.hpp"
 #include "api/router.hpp"
@@ -39,5 +40,12 @@ struct SearchRequest {
 /// gave out is the repository's to decide (persistence/cursor.hpp).
 SearchRequest ParseSearchQuery(const Target& target, std::int64_t default_page_size, std::int64_t max_page_size,
                                persistence::Timestamp now);
+
+/// The actions an audit row records (GET /audit's `action` filter accepts these only).
+const std::vector<std::string>& AuditActions();
+
+/// Reads GET /audit's query parameters: case_id, actor, action, from, to (RFC 3339; from before to),
+/// cursor, limit.
+persistence::AuditQuery ParseAuditQuery(const Target& target, std::int64_t default_page_size, std::int64_t max_page_size);
 
 }  // namespace returnflow::api

@@ -50,6 +50,11 @@ const std::vector<Route>& Routes() {
     {RouteId::kReplayNotifications, http::verb::post, "/subscriptions/{subscription_id}/replays", "replay_notifications", true},
     {RouteId::kListReplays,   http::verb::get,    "/subscriptions/{subscription_id}/replays", "list_replays", true},
     {RouteId::kFeed,          http::verb::get,    "/feed",                         "feed",            true},
+    // The personal-data audit: auditors and admins.
+    {RouteId::kAudit,         http::verb::get,    "/audit",                        "audit",           true},
+    // A caseworker of the office exports everything held about the case's people, or corrects a field.
+    {RouteId::kExportPeople,  http::verb::get,    "/cases/{case_id}/people",       "export_people",   true},
+    {RouteId::kCorrectPerson, http::verb::patch,  "/cases/{case_id}/people/{member_id}", "correct_person", true},
   };
   // clang-format on
   return kRoutes;

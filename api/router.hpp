@@ -50,6 +50,9 @@ enum class RouteId {
   kReplayNotifications,
   kListReplays,
   kFeed,
+  kAudit,
+  kExportPeople,
+  kCorrectPerson,
 };
 
 struct Route {

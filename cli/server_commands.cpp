@@ -279,7 +279,7 @@ void AddServerCommands(CLI::App& app) {
   auto* create = token->add_subcommand("create", "Create a token and print its secret once");
   AddConfigOptions(*create, *options);
   create->add_option("--name", token_options->name, "unique name; the pseudonymous actor id")->required();
-  create->add_option("--role", token_options->role, "caseworker, partner, supervisor or admin")
+  create->add_option("--role", token_options->role, "caseworker, partner, supervisor, admin or auditor")
       ->required()
       ->check(CLI::IsMember({"caseworker", "partner", "supervisor", "admin"}));
   create->add_option("--office", token_options->office, "caseworker: the office");

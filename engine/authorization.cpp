@@ -36,6 +36,8 @@ bool CanSeeCase(const Principal& principal, const CaseScope& scope) {
              principal.countries.contains(scope.host_country) || principal.countries.contains(scope.origin_country);
     case Role::kAdmin:
       return false;  // admins manage tokens; they do not read cases
+    case Role::kAuditor:
+      return false;  // auditors read the audit of personal data, never the cases or their people
   }
   return false;
 }
@@ -56,6 +58,7 @@ bool CanSendEvent(const Principal& principal, std::string_view event_type) {
     case Role::kSupervisor:
       return SupervisorEvents().contains(event_type);
     case Role::kAdmin:
+    case Role::kAuditor:
       return false;
   }
   return false;
@@ -89,6 +92,7 @@ ConsentReading ConsentReadingFor(const Principal& principal, const CaseScope& sc
     case Role::kPartner: return ConsentReading::kOwnOrganisation;
     case Role::kSupervisor: return ConsentReading::kCountsOnly;
     case Role::kAdmin: return ConsentReading::kNone;
+    case Role::kAuditor: return ConsentReading::kNone;
   }
   return ConsentReading::kNone;
 }
@@ -101,7 +105,9 @@ bool CanSearch(const Principal& principal) {
   return principal.role == Role::kCaseworker || principal.role == Role::kSupervisor;
 }
 
-bool CanReadWorkflow(const Principal& principal) { return principal.role != Role::kAdmin; }
+bool CanReadWorkflow(const Principal& principal) {
+  return principal.role != Role::kAdmin && principal.role != Role::kAuditor;
+}
 
 bool CanManageTokens(const Principal& principal) { return principal.role == Role::kAdmin; }
 bool CanCreateCheckpoints(const Principal& principal) { return principal.role == Role::kAdmin; }
@@ -121,7 +127,9 @@ bool CanReadMetrics(const Principal& principal) {
   return principal.role == Role::kAdmin || principal.role == Role::kSupervisor;
 }
 
-bool CanReadProgrammes(const Principal& principal) { return principal.role != Role::kPartner; }
+bool CanReadProgrammes(const Principal& principal) {
+  return principal.role != Role::kPartner && principal.role != Role::kAuditor;
+}
 bool CanManageProgrammes(const Principal& principal) { return principal.role == Role::kAdmin; }
 bool CanHandleIncidents(const Principal& principal) {
   return principal.role == Role::kCaseworker || principal.role == Role::kSupervisor;
@@ -131,6 +139,11 @@ bool CanMoveTestingClock(const Principal& principal) { return principal.role == 
 bool CanReadFreeText(const Principal& principal) {
   return principal.role == Role::kCaseworker || principal.role == Role::kSupervisor;
 }
+
+bool CanReadAudit(const Principal& principal) {
+  return principal.role == Role::kAuditor || principal.role == Role::kAdmin;
+}
+bool ReadsOnlyTheAudit(const Principal& principal) { return principal.role == Role::kAuditor; }
 
 std::optional<std::vector<std::string>> SearchCountries(const Principal& principal) {
   if (principal.countries.contains(std::string(kAllCountries))) return std::nullopt;

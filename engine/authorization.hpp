@@ -59,6 +59,12 @@ bool CanMoveTestingClock(const Principal& principal);
 /// Free-text reasons written by caseworkers: the case's office and supervisors only.
 bool CanReadFreeText(const Principal& principal);
 
+/// The personal-data audit (GET /audit): auditors and admins.
+bool CanReadAudit(const Principal& principal);
+/// An auditor's token reads the audit and nothing else: every other authenticated route answers 403
+/// before it looks at anything (a case an auditor asks for is refused, not reported unknown).
+bool ReadsOnlyTheAudit(const Principal& principal);
+
 /// The countries a supervisor's search is limited to: nullopt for every country ("*"), else the list
 /// (empty: none).
 std::optional<std::vector<std::string>> SearchCountries(const Principal& principal);

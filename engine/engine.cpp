@@ -243,10 +243,11 @@ net::awaitable<CaseView> Engine::CreateCase(Principal principal, persistence::Ne
 net::awaitable<CaseView> Engine::GetCase(Principal principal, std::string case_id,
                                          std::optional<workflow::AccessPurpose> personal_data_purpose) {
   if (principal.role == Role::kAdmin) Forbid("admin tokens manage tokens; they do not read cases");
-  auto record = co_await VisibleCase(principal, case_id);
-  if (personal_data_purpose && !CanReadPersonalData(principal, record.Scope())) {
-    spdlog::info("event=authorization_refused actor={} case={} reason=personal_data", principal.actor, case_id);
-    Forbid("personal data is shown only to caseworkers of the case's office");
+  persistence::CaseRecord record;
+  if (personal_data_purpose) {
+    record = co_await PersonalDataCase(principal, case_id);
+  } else {
+    record = co_await VisibleCase(principal, case_id);
   }
   auto render_case = [this, record, principal, personal_data_purpose] {
     auto machine = workflow::Case::Restore(record.saved_state);
@@ -515,7 +516,9 @@ net::awaitable<std::vector<EventResult>> Engine::SubmitBatch(Principal principal
 
 net::awaitable<CreatedToken> Engine::CreateToken(Principal principal, NewToken token) {
   if (!CanManageTokens(principal)) Forbid("only admin tokens manage tokens");
-  auto issue = [this, token = std::move(token)]() mutable { return IssueToken(tokens_, std::move(token)); };
+  auto issue = [this, actor = principal.actor, token = std::move(token)]() mutable {
+    return IssueToken(tokens_, std::move(token), actor);
+  };
   auto created = co_await Blocking(std::move(issue));
   spdlog::info("event=token_created actor={} name={} role={}", principal.actor, created.record.name,
                workflow::Name(created.record.role));
@@ -535,7 +538,7 @@ net::awaitable<std::vector<persistence::TokenRecord>> Engine::ListTokens(Princip
 
 net::awaitable<void> Engine::RevokeToken(Principal principal, std::string name) {
   if (!CanManageTokens(principal)) Forbid("only admin tokens manage tokens");
-  auto revoke_token = [this, name] { return tokens_.Revoke(name); };
+  auto revoke_token = [this, name, actor = principal.actor] { return tokens_.Revoke(name, actor); };
   bool revoked = false;
   try {
     revoked = co_await Blocking(std::move(revoke_token));

@@ -52,6 +52,12 @@ struct HistoryPage {
   std::optional<std::int64_t> next_after;          ///< the `after` of the next page, if there may be one
 };
 
+/// GET /cases/{id}/people: everything held about the case's people (engine/audit.cpp).
+struct PeopleExport {
+  std::vector<persistence::PersonalData> people;
+  std::vector<persistence::HistoryEntry> history;
+};
+
 struct SearchPage {
   std::vector<CaseView> cases;
   std::string next_cursor;
@@ -195,6 +201,18 @@ class Engine {
   /// otherwise); recorded with who resolved it.
   boost::asio::awaitable<persistence::Incident> ResolveIncident(Principal principal, std::string incident_id);
 
+  // --- The personal-data audit (engine/audit.cpp) -------------------------------------------------
+  /// Auditors and admins read every audit row (reads, writes, creations, erasures, transfers, exports,
+  /// corrections); kForbidden for other roles, kInvalidRequest for a cursor not given out here.
+  boost::asio::awaitable<persistence::AuditPage> Audit(Principal principal, persistence::AuditQuery query);
+  /// A caseworker of the case's office exports its people's personal data and the case's history
+  /// (audited "export" with the read, in one transaction). The same rule as a personal-data read.
+  boost::asio::awaitable<PeopleExport> ExportPeople(Principal principal, std::string case_id);
+  /// A caseworker of the case's office corrects one field of one member (audited "correct" with the
+  /// field's name). Returns the member's data as now stored.
+  boost::asio::awaitable<persistence::PersonalData> CorrectPerson(Principal principal, std::string case_id,
+                                                                  persistence::PersonalData corrected, std::string field);
+
   // --- Partners and consent (engine/case_parties.cpp) ---------------------------------------------
   /// Assigns a partner organisation to a case (caseworkers of the case's office, admins): a history entry
   /// and a new case version; the organisation's tokens see the case from the next request on. Assigning
@@ -264,6 +282,9 @@ class Engine {
   /// The case if it exists and the caller may see it; kNotFound otherwise (a foreign case answers like an
   /// unknown one, after the same query).
   boost::asio::awaitable<persistence::CaseRecord> VisibleCase(const Principal& principal, const std::string& case_id);
+  /// The case, when the caller may see its people's personal data: 404 as VisibleCase, 403 for a caller
+  /// who may see the case but not its people (engine/audit.cpp; GetCase with a purpose asks the same).
+  boost::asio::awaitable<persistence::CaseRecord> PersonalDataCase(const Principal& principal, const std::string& case_id);
   /// Takes the case id by value: a coroutine keeps its parameters, not what a reference pointed to.
   boost::asio::awaitable<persistence::ApplyOutcome> Apply(std::string case_id, persistence::IncomingEvent event);
   /// SubmitEvent's body: throws Failure.

@@ -133,6 +133,7 @@ void ValidateNewToken(const NewToken& token) {
       }
       break;
     case Role::kAdmin:
+    case Role::kAuditor:
       break;
   }
   if (principal.sources.size() > 20) Invalid("'scope/sources' holds at most 20 sources", "/scope/sources");
@@ -147,15 +148,15 @@ void ValidateNewToken(const NewToken& token) {
 
 namespace returnflow::engine {
 
-CreatedToken IssueToken(persistence::TokenRepository& tokens, NewToken token) {
+CreatedToken IssueToken(persistence::TokenRepository& tokens, NewToken token, std::string_view actor) {
   ValidateNewToken(token);
-  if (token.principal.role != Role::kAdmin && token.principal.sources.empty()) {
+  if (token.principal.role != Role::kAdmin && token.principal.role != Role::kAuditor && token.principal.sources.empty()) {
     token.principal.sources.insert(DefaultSource(token.name));
   }
   CreatedToken created;
   created.secret = GenerateToken();
   try {
-    created.record = tokens.Create(token.name, token.principal.role, ToTokenScope(token.principal), created.secret);
+    created.record = tokens.Create(token.name, token.principal.role, ToTokenScope(token.principal), created.secret, actor);
   } catch (const persistence::PersistenceError& error) {
     if (error.Kind() == persistence::ErrorKind::kConflict) {
       throw Failure(FailureKind::kConflict, "a token with this name already exists", "/name");

@@ -39,6 +39,7 @@ struct CreatedToken {
 /// Validates `token` (ValidateNewToken), gives it DefaultSource when it names none, generates its secret
 /// and stores it (Failure kConflict when the name is taken). Blocking: the engine's use case and the
 /// `returnflow token create` command both issue tokens through here.
-CreatedToken IssueToken(persistence::TokenRepository& tokens, NewToken token);
+/// Audited as a token change by `actor` (the admin token's name; the CLI is "returnflow:cli").
+CreatedToken IssueToken(persistence::TokenRepository& tokens, NewToken token, std::string_view actor = "returnflow:cli");
 
 }  // namespace returnflow::engine

@@ -54,6 +54,17 @@ std::vector<std::string> SplitList(std::string_view joined) {
   return items;
 }
 
+void InsertAudit(soci::session& sql, const AuditRow& row) {
+  const std::string access_id = NewUuid();
+  sql << "INSERT INTO personal_data_access (access_id, case_id, actor, purpose, action, accessed_at, recipient, "
+         "categories, member_id, field, token_name) VALUES (:access_id, :case_id, :actor, :purpose, :action, "
+         ":accessed_at, :recipient, :categories, :member_id, :field, :token_name)",
+      soci::use(access_id, "access_id"), soci::use(row.case_id, "case_id"), soci::use(row.actor, "actor"),
+      soci::use(row.purpose, "purpose"), soci::use(row.action, "action"), soci::use(row.at, "accessed_at"),
+      soci::use(row.recipient, "recipient"), soci::use(row.categories, "categories"),
+      soci::use(row.member_id, "member_id"), soci::use(row.field, "field"), soci::use(row.token_name, "token_name");
+}
+
 std::string NewUuid() {
   // boost::uuids::random_generator is not thread-safe; one per thread.
   thread_local boost::uuids::random_generator generator;

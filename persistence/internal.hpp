@@ -44,6 +44,21 @@ std::string CanonicalJson(std::string_view json_text);
 int VulnerabilityBits(const std::set<workflow::Vulnerability>& flags);
 std::set<workflow::Vulnerability> VulnerabilitiesFromBits(int bits);
 
+/// One row of the audit (personal_data_access): ids, names and categories only, never personal data.
+struct AuditRow {
+  std::string case_id;  ///< empty for token changes
+  std::string actor;
+  std::string purpose;
+  std::string action;
+  long long at = 0;  ///< microseconds
+  std::string recipient;
+  std::string categories = "|";
+  std::string member_id;   ///< a correction's member
+  std::string field;       ///< a correction's field name
+  std::string token_name;  ///< a token change's token
+};
+void InsertAudit(soci::session& sql, const AuditRow& row);
+
 using persistence::LooksLikeCaseId;
 
 /// Binds `elements` (soci::use / soci::into) and prepares `query` as a one-time query. SOCI's default

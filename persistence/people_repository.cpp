@@ -4,6 +4,8 @@
 
 #include "persistence/apply_plan.hpp"
 #include "persistence/case_rows.hpp"
+#include "persistence/cursor.hpp"
+#include "persistence/filtered_query.hpp"
 #include "persistence/internal.hpp"
 #include "persistence/repository.hpp"
 
@@ -12,11 +14,6 @@ namespace {
 
 using internal::Query;
 
-// :access_id, :case_id, :actor, :purpose, :action, :accessed_at, :recipient, :categories.
-constexpr Query kInsertAccess{
-    "insert personal data access",
-    "INSERT INTO personal_data_access (access_id, case_id, actor, purpose, action, accessed_at, recipient, "
-    "categories) VALUES (:access_id, :case_id, :actor, :purpose, :action, :accessed_at, :recipient, :categories)"};
 // :case_id -> 1 when the case exists.
 constexpr Query kCaseExists{"case exists", "SELECT 1 AS found FROM cases WHERE case_id = :case_id"};
 // :case_id, :member_id.
@@ -53,11 +50,15 @@ void RequireCase(soci::session& sql, const std::string& case_id, std::string_vie
 void Audit(soci::session& sql, const std::string& case_id, const PersonalDataAccess& access,
            std::string_view action_view, long long now, const std::string& recipient = {},
            const std::string& categories = "|") {
-  const std::string access_id = internal::NewUuid();
-  const std::string action(action_view);
-  sql << kInsertAccess.text, soci::use(access_id, "access_id"), soci::use(case_id, "case_id"),
-      soci::use(access.actor, "actor"), soci::use(access.purpose, "purpose"), soci::use(action, "action"),
-      soci::use(now, "accessed_at"), soci::use(recipient, "recipient"), soci::use(categories, "categories");
+  internal::AuditRow row;
+  row.case_id = case_id;
+  row.actor = access.actor;
+  row.purpose = access.purpose;
+  row.action = std::string(action_view);
+  row.at = now;
+  row.recipient = recipient;
+  row.categories = categories;
+  internal::InsertAudit(sql, row);
 }
 
 /// '|a|b|': every category any member receives, in the vocabulary's order.
@@ -131,7 +132,16 @@ std::map<std::string, long long> PeopleRepository::DataKeysByMasterKey() {
   return counts;
 }
 
-std::vector<PersonalData> PeopleRepository::Read(std::string_view case_id_view, const PersonalDataAccess& access) {
+std::vector<PersonalData> PeopleRepository::Read(std::string_view case_id, const PersonalDataAccess& access) {
+  return ReadAudited(case_id, access, "read");
+}
+
+std::vector<PersonalData> PeopleRepository::Export(std::string_view case_id, const PersonalDataAccess& access) {
+  return ReadAudited(case_id, access, "export");
+}
+
+std::vector<PersonalData> PeopleRepository::ReadAudited(std::string_view case_id_view, const PersonalDataAccess& access,
+                                                        std::string_view action) {
   CheckAccess("read people", case_id_view, access);
   const std::string case_id(case_id_view);
   std::vector<PersonalData> people;
@@ -139,11 +149,52 @@ std::vector<PersonalData> PeopleRepository::Read(std::string_view case_id_view, 
   database_.WriteTransaction("read people", [&](soci::session& sql) {
     people.clear();
     RequireCase(sql, case_id, "read people");
-    Audit(sql, case_id, access, "read", internal::ToMicros(database_.Now()));
+    Audit(sql, case_id, access, action, internal::ToMicros(database_.Now()));
     people = internal::ReadPeople(sql, database_.MasterKeys(), case_id);
   });
-  spdlog::info("case={} personal data read by {} for {}", case_id, access.actor, access.purpose);
+  spdlog::info("case={} personal data {} by {} for {}", case_id, action, access.actor, access.purpose);
   return people;
+}
+
+PersonalData PeopleRepository::Correct(std::string_view case_id_view, const PersonalData& corrected,
+                                       std::string_view field, const PersonalDataAccess& access) {
+  CheckAccess("correct people", case_id_view, access);
+  static const std::set<std::string_view> kFields = {"given_names", "family_name", "date_of_birth", "documents",
+                                                     "contacts"};
+  if (corrected.member_id.empty() || !kFields.contains(field))
+    throw PersistenceError(ErrorKind::kInvalidInput, "correct people: invalid_input (member id, field)");
+  const std::string case_id(case_id_view);
+  PersonalData person;
+  database_.WriteTransaction("correct people", [&](soci::session& sql) {
+    RequireCase(sql, case_id, "correct people");
+    bool held = false;
+    for (auto& stored : internal::ReadPeople(sql, database_.MasterKeys(), case_id)) {
+      if (stored.member_id != corrected.member_id) continue;
+      person = std::move(stored);
+      held = true;
+    }
+    if (!held) throw PersistenceError(ErrorKind::kNotFound, "correct people: not_found (member)");
+    if (field == "given_names") person.given_names = corrected.given_names;
+    if (field == "family_name") person.family_name = corrected.family_name;
+    if (field == "date_of_birth") person.date_of_birth = corrected.date_of_birth;
+    if (field == "documents") person.documents = corrected.documents;
+    if (field == "contacts") person.contacts = corrected.contacts;
+    const long long now = internal::ToMicros(database_.Now());
+    sql << kDeletePerson.text, soci::use(case_id, "case_id"), soci::use(person.member_id, "member_id");
+    sql << kDeleteDataKey.text, soci::use(case_id, "case_id"), soci::use(person.member_id, "member_id");
+    internal::InsertPerson(sql, database_.MasterKeys(), case_id, person, now);
+    internal::AuditRow row;
+    row.case_id = case_id;
+    row.actor = access.actor;
+    row.purpose = access.purpose;
+    row.action = "correct";
+    row.at = now;
+    row.member_id = person.member_id;
+    row.field = std::string(field);
+    internal::InsertAudit(sql, row);
+  });
+  spdlog::info("case={} personal data corrected ({}) by {}", case_id, field, access.actor);
+  return person;
 }
 
 void PeopleRepository::Upsert(std::string_view case_id_view, const PersonalData& person,
@@ -241,6 +292,52 @@ std::vector<PersonalDataRead> PeopleRepository::AuditTrail(std::string_view case
     }, soci::use(case_id, "case_id"));
   });
   return trail;
+}
+
+AuditPage PeopleRepository::AuditLog(const AuditQuery& query) {
+  const std::size_t page_size = std::clamp<std::size_t>(query.page_size, 1, kMaxPageSize);
+  internal::FilteredQuery filtered;
+  if (query.case_id) filtered.Where("case_id = " + filtered.Bind(*query.case_id));
+  if (query.actor) filtered.Where("actor = " + filtered.Bind(*query.actor));
+  if (query.action) filtered.Where("action = " + filtered.Bind(*query.action));
+  if (query.from) filtered.Where("accessed_at >= " + filtered.Bind(static_cast<long long>(internal::ToMicros(*query.from))));
+  if (query.to) filtered.Where("accessed_at < " + filtered.Bind(static_cast<long long>(internal::ToMicros(*query.to))));
+  if (!query.cursor.empty()) {
+    const auto position = DecodeCursor(query.cursor);
+    if (!position) throw PersistenceError(ErrorKind::kInvalidInput, "audit: invalid_input (malformed cursor)");
+    const auto at = filtered.Bind(position->created_at);
+    const auto at_again = filtered.Bind(position->created_at);
+    filtered.Where("(accessed_at > " + at + " OR (accessed_at = " + at_again + " AND access_id > " +
+                   filtered.Bind(position->case_id) + "))");
+  }
+  const auto limit = filtered.Bind(static_cast<long long>(page_size + 1));
+  const std::string text =
+      "SELECT access_id, case_id, actor, purpose, action, accessed_at, recipient, categories, member_id, field, "
+      "token_name FROM personal_data_access" +
+      filtered.WhereClause() + " ORDER BY accessed_at, access_id LIMIT " + limit;
+  AuditPage page;
+  database_.Read("audit", [&](soci::session& sql) {
+    page.entries.clear();
+    page.next_cursor.clear();
+    bool more = false;
+    filtered.ForEach(sql, text, [&](const soci::row& columns) {
+      if (page.entries.size() == page_size) {
+        more = true;
+        return;
+      }
+      page.entries.push_back(
+          {internal::Text(columns, "access_id"),
+           {internal::Text(columns, "case_id"), internal::Text(columns, "actor"), internal::Text(columns, "purpose"),
+            internal::Text(columns, "action"), internal::FromMicros(internal::Integer(columns, "accessed_at")),
+            internal::Text(columns, "recipient"), internal::Text(columns, "categories")},
+           internal::Text(columns, "member_id"), internal::Text(columns, "field"), internal::Text(columns, "token_name")});
+    });
+    if (more) {
+      const auto& last = page.entries.back();
+      page.next_cursor = EncodeCursor({internal::ToMicros(last.access.read_at), last.access_id});
+    }
+  });
+  return page;
 }
 
 }  // namespace returnflow::persistence

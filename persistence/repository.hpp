@@ -461,6 +461,31 @@ struct PersonalDataRead {
   std::string categories;  ///< a transfer's data categories ('|identity|travel_document|')
 };
 
+/// GET /audit: which audit rows, oldest first, keyset-paged by (accessed_at, access_id). Unset filters
+/// match everything. The rows hold ids, actors, actions, purposes, recipients and categories only.
+struct AuditQuery {
+  std::optional<std::string> case_id;
+  std::optional<std::string> actor;
+  std::optional<std::string> action;
+  std::optional<Timestamp> from;  ///< accessed at or after
+  std::optional<Timestamp> to;    ///< accessed before
+  std::string cursor;
+  std::size_t page_size = 50;
+};
+
+struct AuditEntry {
+  std::string access_id;
+  PersonalDataRead access;  ///< case_id empty for token changes
+  std::string member_id;    ///< a correction's member
+  std::string field;        ///< a correction's field name (never its value)
+  std::string token_name;   ///< a token change's token
+};
+
+struct AuditPage {
+  std::vector<AuditEntry> entries;
+  std::string next_cursor;
+};
+
 /// What a transfer may send: member id to categories, and those members' people rows.
 struct PersonalDataTransfer {
   std::map<std::string, std::set<workflow::DataCategory>> categories;
@@ -488,6 +513,16 @@ class PeopleRepository {
   std::size_t Erase(std::string_view case_id, const PersonalDataAccess& access);
   /// The audit trail of personal-data access for a case, oldest first.
   std::vector<PersonalDataRead> AuditTrail(std::string_view case_id);
+  /// Everything held about the case's people, audited as one "export" row in the same transaction.
+  std::vector<PersonalData> Export(std::string_view case_id, const PersonalDataAccess& access);
+  /// Corrects one field ("given_names", "family_name", "date_of_birth", "documents" or "contacts") of
+  /// `corrected.member_id`'s stored data, taking that field from `corrected`: audited as "correct" with
+  /// the member id and the field's NAME, in the same transaction. kNotFound when the member has no row,
+  /// kInvalidInput for another field. Returns the member's data as now stored.
+  PersonalData Correct(std::string_view case_id, const PersonalData& corrected, std::string_view field,
+                       const PersonalDataAccess& access);
+  /// The audit across cases (GET /audit). kInvalidInput for a cursor this engine did not give out.
+  AuditPage AuditLog(const AuditQuery& query);
 
   /// Rotation (`returnflow keys rotate`): rewraps every data key not under the current master key
   /// (Database::MasterKeys) under it, `batch` keys per short transaction, while the engine runs; a key
@@ -498,6 +533,7 @@ class PeopleRepository {
   std::map<std::string, long long> DataKeysByMasterKey();
 
  private:
+  std::vector<PersonalData> ReadAudited(std::string_view case_id, const PersonalDataAccess& access, std::string_view action);
   Database& database_;
 };
 
@@ -585,14 +621,16 @@ class TokenRepository {
 
   /// Stores a token under the hash of `secret` (the secret itself is not stored). kConflict when the
   /// name or the hash already exists.
-  TokenRecord Create(std::string_view name, workflow::Role role, const TokenScope& scope, std::string_view secret);
+  /// Audited (action "token_create", the token's name, `actor`) in the same transaction; so is Revoke.
+  TokenRecord Create(std::string_view name, workflow::Role role, const TokenScope& scope, std::string_view secret,
+                     std::string_view actor = "returnflow:cli");
   /// The token whose hash is `hash_hex`, revoked or not (callers check Active()).
   std::optional<TokenRecord> FindByHash(std::string_view hash_hex);
   std::optional<TokenRecord> FindBySecret(std::string_view secret) { return FindByHash(Sha256Hex(secret)); }
   std::optional<TokenRecord> FindByName(std::string_view name);
   std::vector<TokenRecord> List();
   /// Revokes by name; returns false when there is no such active token.
-  bool Revoke(std::string_view name);
+  bool Revoke(std::string_view name, std::string_view actor = "returnflow:cli");
   std::size_t Count();
 
  private:

@@ -100,7 +100,7 @@ std::string Sha256Hex(std::string_view data) {
 }
 
 TokenRecord TokenRepository::Create(std::string_view name_view, workflow::Role role, const TokenScope& scope,
-                                    std::string_view secret) {
+                                    std::string_view secret, std::string_view actor) {
   if (name_view.empty() || name_view.size() > 100 || secret.size() < 16) {
     throw PersistenceError(ErrorKind::kInvalidInput, "create token: invalid_input (name required, secret too short)");
   }
@@ -126,6 +126,13 @@ TokenRecord TokenRepository::Create(std::string_view name_view, workflow::Role r
         soci::use(scope.office, "office"), soci::use(scope.organisation, "organisation"),
         soci::use(event_types, "event_types"), soci::use(countries, "countries"), soci::use(sources, "sources"),
         soci::use(hash, "hash"), soci::use(now, "created_at");
+    internal::AuditRow audit;
+    audit.actor = std::string(actor);
+    audit.purpose = role_name;
+    audit.action = "token_create";
+    audit.at = now;
+    audit.token_name = name;
+    internal::InsertAudit(sql, audit);
   });
   spdlog::info("event=token_created name={} role={}", name, role_name);
   TokenRecord record;
@@ -155,7 +162,7 @@ std::vector<TokenRecord> TokenRepository::List() {
   return tokens;
 }
 
-bool TokenRepository::Revoke(std::string_view name_view) {
+bool TokenRepository::Revoke(std::string_view name_view, std::string_view actor) {
   const std::string name(name_view);
   const long long now = internal::ToMicros(database_.Now());
   bool revoked = false;
@@ -163,6 +170,13 @@ bool TokenRepository::Revoke(std::string_view name_view) {
     revoked = false;
     internal::ForEachRow(sql, kRevokeToken, [&](const soci::row&) { revoked = true; }, soci::use(now, "now"),
                          soci::use(name, "name"));
+    if (!revoked) return;
+    internal::AuditRow audit;
+    audit.actor = std::string(actor);
+    audit.action = "token_revoke";
+    audit.at = now;
+    audit.token_name = name;
+    internal::InsertAudit(sql, audit);
   });
   if (revoked) spdlog::info("event=token_revoked name={}", name);
   return revoked;

@@ -79,8 +79,9 @@ enum class Relationship { kPrincipal, kDependant };
 inline constexpr std::array<std::string_view, 2> kRelationshipNames = {"principal", "dependant"};
 
 /// Who calls the engine: the one role vocabulary of tokens, authorization and the history's actors.
-enum class Role { kCaseworker, kPartner, kSupervisor, kAdmin };
-inline constexpr std::array<std::string_view, 4> kRoleNames = {"caseworker", "partner", "supervisor", "admin"};
+/// An auditor reads the personal-data audit (GET /audit) and nothing else.
+enum class Role { kCaseworker, kPartner, kSupervisor, kAdmin, kAuditor };
+inline constexpr std::array<std::string_view, 5> kRoleNames = {"caseworker", "partner", "supervisor", "admin", "auditor"};
 
 /// Why personal data is read or written: a closed list, recorded in the audit trail (never caller text).
 enum class AccessPurpose {

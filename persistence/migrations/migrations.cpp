@@ -398,9 +398,22 @@ const Migration kEncryptionAtRest{
     {},
     &SealExistingPeople};
 
+// 0012: the audit (GET /audit) names more than reads of a case: a correction's member and field (the
+// NAME, never the value), and token changes (action 'token_create' / 'token_revoke', case_id '', the
+// token's name). An index orders the whole audit for its keyset pages.
+const Migration kAuditDetails{
+    12,
+    "audit: corrected member and field, token changes, ordered across cases",
+    {
+        "ALTER TABLE personal_data_access ADD COLUMN member_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE personal_data_access ADD COLUMN field TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE personal_data_access ADD COLUMN token_name TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX personal_data_access_by_time ON personal_data_access (accessed_at, access_id)",
+    }};
+
 const std::vector<Migration> kAll{kInitialSchema, kUpdatesWithoutIndexChanges, kTokenSources, kProgrammesAndTime,
                                   kClockWritesWithoutIndexChanges, kConsentRecords, kTransferAudit,
-                                  kTamperEvidentHistory, kOutbox, kOutboxClaimIndexes, kEncryptionAtRest};
+                                  kTamperEvidentHistory, kOutbox, kOutboxClaimIndexes, kEncryptionAtRest, kAuditDetails};
 
 }  // namespace
 

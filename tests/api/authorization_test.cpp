@@ -51,6 +51,9 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
                           json::object{{"recipient", cast.clinic}, {"purpose", "medical_assessment"}, {"categories", {"health"}}})
                 .status == 201);
 
+    // An auditor reads GET /audit and nothing else: every other route answers 403 (never 404: it is
+    // refused before any case is looked at).
+    const std::string auditor = server.Token("auditor", {});
     struct Caller {
       std::string label;
       std::string token;
@@ -60,59 +63,64 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
         {"caseworker/own", cast.caseworker},        {"caseworker/foreign", cast.other_caseworker},
         {"partner/own", cast.embassy_token},        {"partner/foreign", cast.stranger_token},
         {"supervisor/own", cast.supervisor},        {"supervisor/foreign", cast.other_supervisor},
-        {"admin", cast.admin},                      {"anonymous", ""},
+        {"admin", cast.admin},                      {"auditor", auditor},
+        {"anonymous", ""},
     };
     struct Row {
       api::RouteId route;
       std::vector<int> expected;  // in the order of `callers`
     };
     // clang-format off
-    //                                          cw/own cw/for  p/own  p/for  s/own  s/for  admin  anon
+    //                                          cw/own cw/for  p/own  p/for  s/own  s/for  admin  audit  anon
     const std::vector<Row> matrix = {
-        {api::RouteId::kCreateCase,    {        201,   403,   403,   403,   403,   403,   403,   401}},
-        {api::RouteId::kSearchCases,   {        200,   200,   403,   403,   200,   200,   403,   401}},
-        {api::RouteId::kGetCase,       {        200,   404,   200,   404,   200,   404,   403,   401}},
+        {api::RouteId::kCreateCase,    {        201,   403,   403,   403,   403,   403,   403,   403,   401}},
+        {api::RouteId::kSearchCases,   {        200,   200,   403,   403,   200,   200,   403,   403,   401}},
+        {api::RouteId::kGetCase,       {        200,   404,   200,   404,   200,   404,   403,   403,   401}},
         // A document requested during the referral waits in the case's inbox: 202 deferred.
-        {api::RouteId::kPostCaseEvent, {        202,   404,   202,   404,   403,   403,   403,   401}},
-        {api::RouteId::kCaseHistory,   {        200,   404,   200,   404,   200,   404,   403,   401}},
-        {api::RouteId::kPostEvents,    {        202,   404,   202,   404,   403,   403,   403,   401}},
-        {api::RouteId::kWorkflow,      {        200,   200,   200,   200,   200,   200,   403,   401}},
-        {api::RouteId::kCreateToken,   {        403,   403,   403,   403,   403,   403,   201,   401}},
-        {api::RouteId::kListTokens,    {        403,   403,   403,   403,   403,   403,   200,   401}},
-        {api::RouteId::kRevokeToken,   {        403,   403,   403,   403,   403,   403,   204,   401}},
-        {api::RouteId::kHealthz,       {        200,   200,   200,   200,   200,   200,   200,   200}},
-        {api::RouteId::kReadyz,        {        200,   200,   200,   200,   200,   200,   200,   200}},
-        {api::RouteId::kMetrics,       {        403,   403,   403,   403,   200,   200,   200,   401}},
-        {api::RouteId::kOpenApi,       {        200,   200,   200,   200,   200,   200,   200,   401}},
-        {api::RouteId::kListProgrammes, {       200,   200,   403,   403,   200,   200,   200,   401}},
-        {api::RouteId::kGetProgramme,  {        200,   200,   403,   403,   200,   200,   200,   401}},
-        {api::RouteId::kPutProgramme,  {        403,   403,   403,   403,   403,   403,   201,   401}},
-        {api::RouteId::kListIncidents, {        200,   200,   403,   403,   200,   200,   403,   401}},
+        {api::RouteId::kPostCaseEvent, {        202,   404,   202,   404,   403,   403,   403,   403,   401}},
+        {api::RouteId::kCaseHistory,   {        200,   404,   200,   404,   200,   404,   403,   403,   401}},
+        {api::RouteId::kPostEvents,    {        202,   404,   202,   404,   403,   403,   403,   403,   401}},
+        {api::RouteId::kWorkflow,      {        200,   200,   200,   200,   200,   200,   403,   403,   401}},
+        {api::RouteId::kCreateToken,   {        403,   403,   403,   403,   403,   403,   201,   403,   401}},
+        {api::RouteId::kListTokens,    {        403,   403,   403,   403,   403,   403,   200,   403,   401}},
+        {api::RouteId::kRevokeToken,   {        403,   403,   403,   403,   403,   403,   204,   403,   401}},
+        {api::RouteId::kHealthz,       {        200,   200,   200,   200,   200,   200,   200,   200,   200}},
+        {api::RouteId::kReadyz,        {        200,   200,   200,   200,   200,   200,   200,   200,   200}},
+        {api::RouteId::kMetrics,       {        403,   403,   403,   403,   200,   200,   200,   403,   401}},
+        {api::RouteId::kOpenApi,       {        200,   200,   200,   200,   200,   200,   200,   403,   401}},
+        {api::RouteId::kListProgrammes, {       200,   200,   403,   403,   200,   200,   200,   403,   401}},
+        {api::RouteId::kGetProgramme,  {        200,   200,   403,   403,   200,   200,   200,   403,   401}},
+        {api::RouteId::kPutProgramme,  {        403,   403,   403,   403,   403,   403,   201,   403,   401}},
+        {api::RouteId::kListIncidents, {        200,   200,   403,   403,   200,   200,   403,   403,   401}},
         // The eligibility step is still open, so its incident cannot be resolved yet: 409.
-        {api::RouteId::kResolveIncident, {      409,   404,   403,   403,   409,   404,   403,   401}},
-        {api::RouteId::kTestingClock,  {        403,   403,   403,   403,   403,   403,   200,   401}},
+        {api::RouteId::kResolveIncident, {      409,   404,   403,   403,   409,   404,   403,   403,   401}},
+        {api::RouteId::kTestingClock,  {        403,   403,   403,   403,   403,   403,   200,   403,   401}},
         // A fresh organisation each time (assigned), and one never assigned (unassigning it changes nothing).
-        {api::RouteId::kAssignPartner, {        200,   404,   403,   403,   403,   403,   200,   401}},
-        {api::RouteId::kUnassignPartner, {      200,   404,   403,   403,   403,   403,   200,   401}},
-        {api::RouteId::kRecordConsent, {        201,   404,   403,   403,   403,   403,   403,   401}},
+        {api::RouteId::kAssignPartner, {        200,   404,   403,   403,   403,   403,   200,   403,   401}},
+        {api::RouteId::kUnassignPartner, {      200,   404,   403,   403,   403,   403,   200,   403,   401}},
+        {api::RouteId::kRecordConsent, {        201,   404,   403,   403,   403,   403,   403,   403,   401}},
         // Partners read the records naming them, supervisors counts only (content checked below).
-        {api::RouteId::kListConsents,  {        200,   404,   200,   404,   200,   404,   403,   401}},
-        {api::RouteId::kWithdrawConsent, {      200,   404,   403,   403,   403,   403,   403,   401}},
+        {api::RouteId::kListConsents,  {        200,   404,   200,   404,   200,   404,   403,   403,   401}},
+        {api::RouteId::kWithdrawConsent, {      200,   404,   403,   403,   403,   403,   403,   403,   401}},
         // Admins approve erasures (any case id; the machine decides): this open case has nothing to erase.
-        {api::RouteId::kApproveErasure, {       403,   403,   403,   403,   403,   403,   409,   401}},
-        {api::RouteId::kCreateCheckpoint, {     403,   403,   403,   403,   403,   403,   201,   401}},
-        {api::RouteId::kCreateSubscription, {   403,   403,   403,   403,   403,   403,   201,   401}},
-        {api::RouteId::kListSubscriptions, {    403,   403,   403,   403,   403,   403,   200,   401}},
-        {api::RouteId::kGetSubscription, {      403,   403,   403,   403,   403,   403,   200,   401}},
-        {api::RouteId::kUpdateSubscription, {   403,   403,   403,   403,   403,   403,   200,   401}},
-        {api::RouteId::kDeleteSubscription, {   403,   403,   403,   403,   403,   403,   204,   401}},
-        {api::RouteId::kRotateSubscriptionSecret, {403, 403,   403,   403,   403,   403,   200,   401}},
-        {api::RouteId::kListDeliveryAttempts, { 403,   403,   403,   403,   403,   403,   200,   401}},
-        {api::RouteId::kListNotifications, {    403,   403,   403,   403,   403,   403,   200,   401}},
-        {api::RouteId::kReplayNotifications, {  403,   403,   403,   403,   403,   403,   201,   401}},
-        {api::RouteId::kListReplays,   {        403,   403,   403,   403,   403,   403,   200,   401}},
+        {api::RouteId::kApproveErasure, {       403,   403,   403,   403,   403,   403,   409,   403,   401}},
+        {api::RouteId::kCreateCheckpoint, {     403,   403,   403,   403,   403,   403,   201,   403,   401}},
+        {api::RouteId::kCreateSubscription, {   403,   403,   403,   403,   403,   403,   201,   403,   401}},
+        {api::RouteId::kListSubscriptions, {    403,   403,   403,   403,   403,   403,   200,   403,   401}},
+        {api::RouteId::kGetSubscription, {      403,   403,   403,   403,   403,   403,   200,   403,   401}},
+        {api::RouteId::kUpdateSubscription, {   403,   403,   403,   403,   403,   403,   200,   403,   401}},
+        {api::RouteId::kDeleteSubscription, {   403,   403,   403,   403,   403,   403,   204,   403,   401}},
+        {api::RouteId::kRotateSubscriptionSecret, {403,   403,   403,   403,   403,   403,   200,   403,   401}},
+        {api::RouteId::kListDeliveryAttempts, { 403,   403,   403,   403,   403,   403,   200,   403,   401}},
+        {api::RouteId::kListNotifications, {    403,   403,   403,   403,   403,   403,   200,   403,   401}},
+        {api::RouteId::kReplayNotifications, {  403,   403,   403,   403,   403,   403,   201,   403,   401}},
+        {api::RouteId::kListReplays,   {        403,   403,   403,   403,   403,   403,   200,   403,   401}},
+        // The audit: auditors and admins. The export and the correction: the same rule as a personal-data read.
+        {api::RouteId::kAudit,         {        403,   403,   403,   403,   403,   403,   200,   200,   401}},
+        {api::RouteId::kExportPeople,  {        200,   404,   403,   404,   403,   404,   403,   403,   401}},
+        {api::RouteId::kCorrectPerson, {        200,   404,   403,   404,   403,   404,   403,   403,   401}},
         // Only the embassy has a feed subscription; an office without one, like a stranger, has none.
-        {api::RouteId::kFeed,          {        404,   404,   200,   404,   403,   403,   403,   401}},
+        {api::RouteId::kFeed,          {        404,   404,   200,   404,   403,   403,   403,   403,   401}},
     };
     // clang-format on
     std::set<api::RouteId> covered;
@@ -150,6 +158,7 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
             target.replace(at, 13, case_id == id ? incident_id : unknown);
           }
           if (auto at = target.find("{organisation}"); at != std::string::npos) target.replace(at, 14, Unique("matrix"));
+          if (auto at = target.find("{member_id}"); at != std::string::npos) target.replace(at, 11, "m1");
           if (auto at = target.find("{consent_id}"); at != std::string::npos) target.replace(at, 12, consent_id);
           if (auto at = target.find("{code}"); at != std::string::npos) {
             target.replace(at, 6, row.route == api::RouteId::kPutProgramme ? Unique("matrix") : std::string("avrr-test"));
@@ -198,6 +207,10 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
               body = json::serialize(json::object{{"organisation", Unique("matrix")}});
               content_type = "application/json";
               break;
+            case api::RouteId::kCorrectPerson:
+              body = json::serialize(json::object{{"family_name", "Corrected"}});
+              content_type = "application/json";
+              break;
             case api::RouteId::kRecordConsent:
               body = json::serialize(json::object{
                   {"recipient", cast.travel_agent}, {"purpose", "ticketing"}, {"categories", {"identity"}}});
@@ -239,6 +252,21 @@ TEST_CASE("authorization matrix: every route x every role x own and foreign case
             CHECK(Contains(result.body, cast.clinic) == (caller.label == "caseworker/own"));
             CHECK(Contains(result.body, cast.embassy));
           }
+        }
+        if (result.status == 200 && row.route == api::RouteId::kAudit) {
+          // Audit rows name ids and actors, never the data: the synthetic person is not in them.
+          CHECK(result.Json().at("entries").is_array());
+          CHECK_FALSE(Contains(result.body, "Synthetic"));
+          CHECK_FALSE(Contains(result.body, "SYN000001"));
+          CHECK_FALSE(Contains(result.body, "Corrected"));
+        }
+        if (result.status == 200 && row.route == api::RouteId::kExportPeople) {
+          CHECK(Contains(result.body, "Synthetic"));
+          CHECK(result.Json().at("history").as_array().size() >= 1);
+        }
+        if (result.status == 403 && caller.label == "auditor") {
+          CHECK(result.Json().at("status") == 403);
+          CHECK(Contains(result.body, "auditor tokens read GET /audit only"));
         }
         if (result.status == 200 && row.route == api::RouteId::kAssignPartner) CHECK(result.Json().at("changed") == true);
         if (result.status == 200 && row.route == api::RouteId::kUnassignPartner) CHECK(result.Json().at("changed") == false);

@@ -262,7 +262,7 @@ void TestServer::Stop() {
 
 std::string TestServer::Token(const std::string& role, const json::object& scope, const std::string& name) {
   json::object with_sources = scope;
-  if (role != "admin" && !with_sources.contains("sources")) with_sources["sources"] = json::array{"test/system"};
+  if (role != "admin" && role != "auditor" && !with_sources.contains("sources")) with_sources["sources"] = json::array{"test/system"};
   json::object request{{"name", Unique(name.empty() ? role : name)}, {"role", role}};
   if (!with_sources.empty()) request["scope"] = with_sources;
   auto parsed = api::ParseCreateToken(request);

@@ -134,3 +134,37 @@ TEST_CASE("caller text in log lines is escaped and cut", "[engine][log]") {
   CHECK(EscapeForLog(std::string(900'000, 'x')).size() == 83);
   CHECK(fmt::format("{}", Caller{"\r\n"}) == "\\x0d\\x0a");
 }
+
+TEST_CASE("an auditor reads the audit and nothing else, and admins read the audit too", "[engine][auth]") {
+  // A scope that every other role's own token would be inside of.
+  const CaseScope scope{"jakarta", "ID", "BD", {"embassy-bd"}};
+  auto auditor = Make(Role::kAuditor, "jakarta", "embassy-bd", {"travel_document.issued"}, {"*"});
+  CHECK(CanReadAudit(auditor));
+  CHECK(ReadsOnlyTheAudit(auditor));
+  CHECK_FALSE(CanSeeCase(auditor, scope));
+  CHECK_FALSE(CanReadPersonalData(auditor, scope));
+  CHECK_FALSE(CanSendEvent(auditor, "travel_document.issued"));
+  CHECK_FALSE(CanSendEvent(auditor, "case.closed"));
+  CHECK_FALSE(CanCreateCase(auditor, "jakarta"));
+  CHECK_FALSE(CanSearch(auditor));
+  CHECK_FALSE(CanReadWorkflow(auditor));
+  CHECK_FALSE(CanManageTokens(auditor));
+  CHECK_FALSE(CanCreateCheckpoints(auditor));
+  CHECK_FALSE(CanManageSubscriptions(auditor));
+  CHECK_FALSE(CanReadMetrics(auditor));
+  CHECK_FALSE(CanReadProgrammes(auditor));
+  CHECK_FALSE(CanManageProgrammes(auditor));
+  CHECK_FALSE(CanHandleIncidents(auditor));
+  CHECK_FALSE(CanMoveTestingClock(auditor));
+  CHECK_FALSE(CanReadFreeText(auditor));
+  CHECK_FALSE(MayAssignPartners(auditor));
+  CHECK_FALSE(CanAssignPartners(auditor, scope));
+  CHECK_FALSE(CanRecordConsent(auditor, scope));
+  CHECK(ConsentReadingFor(auditor, scope) == ConsentReading::kNone);
+
+  CHECK(CanReadAudit(Make(Role::kAdmin)));
+  CHECK_FALSE(ReadsOnlyTheAudit(Make(Role::kAdmin)));
+  CHECK_FALSE(CanReadAudit(Make(Role::kCaseworker, "jakarta")));
+  CHECK_FALSE(CanReadAudit(Make(Role::kPartner, "", "embassy-bd", {"travel_document.issued"})));
+  CHECK_FALSE(CanReadAudit(Make(Role::kSupervisor, "", "", {}, {"*"})));
+}
