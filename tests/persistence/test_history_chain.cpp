@@ -304,6 +304,11 @@ TEST_CASE("a database upgraded from schema 7 has its existing history chained", 
   for (const auto* table : {"outbox_replays", "delivery_attempts", "outbox", "subscriptions"}) {
     test.Execute(std::string("DROP TABLE ") + table);
   }
+  // Migration 12's audit columns and index.
+  test.Execute("DROP INDEX personal_data_access_by_time");
+  for (const auto* column : {"member_id", "field", "token_name"}) {
+    test.Execute(std::string("ALTER TABLE personal_data_access DROP COLUMN ") + column);
+  }
   // Migration 11's people rows were plaintext: one such row, which the upgrade seals.
   test.Execute("DELETE FROM people");
   test.Execute("DROP TABLE data_keys");
